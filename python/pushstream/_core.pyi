@@ -1,0 +1,169 @@
+"""Type stubs of the Rust core (``rust/python``). Checked by ``python -m mypy.stubtest pushstream._core``."""
+
+import os
+from collections.abc import Iterable, Mapping as MappingABC, Sequence
+from typing import Any, final
+
+from pushstream.errors import MappingError
+
+__version__: str
+
+Headers = MappingABC[str, str] | Iterable[tuple[str, str]]
+CsvValue = str | int | float | bool | None
+
+@final
+class Record:
+    """One event: body bytes, request headers, client IP and receive time.
+
+    Header names are canonicalised (``content-type`` → ``Content-Type``) and sorted;
+    repeated headers are joined with ``", "``. ``received_at_ns`` defaults to now.
+    """
+
+    def __new__(
+        cls, body: bytes, headers: Headers | None = None, ip: str = "", received_at_ns: int | None = None
+    ) -> Record: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def headers(self) -> list[tuple[str, str]]: ...
+    @property
+    def ip(self) -> str: ...
+    @property
+    def received_at_ns(self) -> int: ...
+    @property
+    def datetime(self) -> str:
+        """Receive time as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (UTC)."""
+    @property
+    def content_type(self) -> str | None: ...
+
+@final
+class EncodedBatch:
+    """Rows of a batch as Keboola CSV, plus ``(index, MappingError)`` of the records that failed."""
+
+    @property
+    def csv(self) -> bytes: ...
+    @property
+    def rows(self) -> int: ...
+    @property
+    def errors(self) -> list[tuple[int, MappingError]]: ...
+
+@final
+class Mapping:
+    """A sink mapping compiled once from column definitions (the Stream API's
+    ``table.mapping.columns``, as a list of dicts or a JSON string).
+
+    Raises :class:`pushstream.ConfigError` for an invalid definition.
+    """
+
+    def __new__(cls, columns: str | Sequence[MappingABC[str, Any]]) -> Mapping: ...
+    @property
+    def column_names(self) -> list[str]: ...
+    @property
+    def column_types(self) -> list[tuple[str, str]]: ...
+    @property
+    def primary_key(self) -> list[str]: ...
+    @property
+    def needs_parsed_body(self) -> bool: ...
+    @property
+    def columns_json(self) -> str: ...
+    def map(self, record: Record) -> list[str]:
+        """The row of one record as strings; raises :class:`pushstream.MappingError`."""
+    def encode(self, record: Record) -> bytes:
+        """One record as one Keboola CSV row; raises :class:`pushstream.MappingError`."""
+    def encode_batch(self, records: Iterable[Record]) -> EncodedBatch:
+        """Many records in one call, with the GIL released while mapping."""
+
+@final
+class SyncSettings:
+    """``storage.level.local.encoding.sync.*``: mode ``disk`` (fdatasync) or ``cache``
+    (write only), whether writes wait for the sync, and the triggers (seconds, rows,
+    bytes) that bound how long rows of writers that do not wait stay in memory."""
+
+    def __new__(
+        cls,
+        mode: str = "disk",
+        wait: bool = True,
+        check_interval: float = 0.005,
+        count_trigger: int = 10000,
+        bytes_trigger: int = 1048576,
+        interval_trigger: float = 0.05,
+    ) -> SyncSettings: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def wait(self) -> bool: ...
+    @property
+    def check_interval(self) -> float: ...
+    @property
+    def count_trigger(self) -> int: ...
+    @property
+    def bytes_trigger(self) -> int: ...
+    @property
+    def interval_trigger(self) -> float: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __ne__(self, other: object) -> bool: ...
+    __hash__: None  # type: ignore[assignment]
+
+@final
+class WriterStats:
+    """Counters of a slice since it was opened (recovered rows included)."""
+
+    @property
+    def rows(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...
+    @property
+    def synced_rows(self) -> int: ...
+    @property
+    def synced_bytes(self) -> int: ...
+    @property
+    def first_record_ns(self) -> int | None: ...
+    @property
+    def last_record_ns(self) -> int | None: ...
+
+@final
+class RecoveredSlice:
+    """What reopening a slice found: whole rows kept and bytes of a torn row cut off."""
+
+    @property
+    def rows(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...
+    @property
+    def truncated(self) -> int: ...
+
+@final
+class SliceWriter:
+    """An append-only slice file with eager group commit. Opening an existing file
+    cuts off a torn trailing row first (see :attr:`recovered`)."""
+
+    def __new__(cls, path: str | os.PathLike[str], settings: SyncSettings | None = None) -> SliceWriter: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def settings(self) -> SyncSettings: ...
+    @property
+    def recovered(self) -> RecoveredSlice: ...
+    @property
+    def stats(self) -> WriterStats: ...
+    @property
+    def closed(self) -> bool: ...
+    def write(self, rows: Iterable[Iterable[CsvValue]], record_time_ns: int | None = None) -> int:
+        """Encode rows of values and append them; returns the number of rows.
+
+        Strings are written as is, numbers in shortest form, booleans as
+        ``true``/``false`` and ``None`` as an empty field. With ``wait`` the call
+        returns once the rows are synced (the GIL is released while waiting).
+        """
+    def write_csv(self, data: bytes, rows: int, record_time_ns: int | None = None) -> int:
+        """Append rows that are already Keboola CSV (whole rows only)."""
+    def flush(self) -> None: ...
+    def close(self) -> WriterStats: ...
+    def __enter__(self) -> SliceWriter: ...
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None: ...
+
+def recover_slice(path: str | os.PathLike[str]) -> RecoveredSlice:
+    """Cut a torn trailing row off a slice file in place."""
+
+def parse_csv(data: bytes) -> list[list[str]]:
+    """Decode Keboola CSV into rows of strings."""

@@ -1,0 +1,147 @@
+//! Fan-out of a batch of records to the sinks of a source: every record is
+//! parsed at most once, mapped by every sink, and each sink's rows are appended
+//! to its slice as one block. A sink gets all rows of the batch or none.
+
+use std::sync::Arc;
+
+use crate::error::{MappingError, WriterError};
+use crate::mapping::Mapping;
+use crate::record::{RecordContext, RecordRef};
+use crate::writer::{SliceWriter, Ticket};
+
+/// One enabled sink: its compiled mapping and its open slice.
+#[derive(Clone)]
+pub struct SinkTarget {
+    pub mapping: Arc<Mapping>,
+    pub writer: Arc<SliceWriter>,
+}
+
+/// Why a sink did not take the batch.
+#[derive(Debug)]
+pub enum SinkFailure {
+    /// Record `index` of the batch could not be mapped.
+    Mapping {
+        index: usize,
+        error: MappingError,
+    },
+    Writer(WriterError),
+}
+
+/// What happened to the batch in one sink.
+#[derive(Debug)]
+pub enum SinkOutcome {
+    /// Rows were written; `synced` tells whether the call waited for the sync.
+    Written {
+        rows: u64,
+        synced: bool,
+    },
+    Failed(SinkFailure),
+}
+
+/// Maps `records` into every sink and appends each sink's rows to its slice,
+/// then waits for the syncs (all sinks' syncs run in parallel).
+pub fn write_batch(
+    records: &[RecordRef<'_>],
+    sinks: &[SinkTarget],
+    record_time_ns: i64,
+) -> Vec<SinkOutcome> {
+    let mut buffers: Vec<Result<Vec<u8>, SinkFailure>> = sinks
+        .iter()
+        .map(|_| Ok(Vec::with_capacity(records.len() * 256)))
+        .collect();
+    let mut scratch = Vec::new();
+    for (index, record) in records.iter().enumerate() {
+        let ctx = RecordContext::new(*record);
+        for (sink, buffer) in sinks.iter().zip(buffers.iter_mut()) {
+            let Ok(out) = buffer else { continue };
+            if let Err(error) = sink.mapping.encode_row(&ctx, out, &mut scratch) {
+                *buffer = Err(SinkFailure::Mapping { index, error });
+            }
+        }
+    }
+    let rows = records.len() as u64;
+    let appended: Vec<Result<(Ticket, bool), SinkFailure>> = sinks
+        .iter()
+        .zip(buffers)
+        .map(|(sink, buffer)| {
+            let data = buffer?;
+            let (ticket, must_wait) = sink
+                .writer
+                .append(&data, rows, record_time_ns)
+                .map_err(SinkFailure::Writer)?;
+            Ok((ticket, must_wait || sink.writer.settings().wait))
+        })
+        .collect();
+    sinks
+        .iter()
+        .zip(appended)
+        .map(|(sink, appended)| match appended {
+            Err(failure) => SinkOutcome::Failed(failure),
+            Ok((ticket, true)) => match sink.writer.wait(ticket) {
+                Ok(()) => SinkOutcome::Written { rows, synced: true },
+                Err(e) => SinkOutcome::Failed(SinkFailure::Writer(e)),
+            },
+            Ok((_, false)) => SinkOutcome::Written {
+                rows,
+                synced: false,
+            },
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Record, RecordMeta};
+    use crate::writer::SyncSettings;
+
+    #[test]
+    fn fans_out_all_or_nothing_per_sink() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |name: &str, columns: &str| SinkTarget {
+            mapping: Arc::new(Mapping::from_json(columns).unwrap()),
+            writer: Arc::new(
+                SliceWriter::open(dir.path().join(name), SyncSettings::default())
+                    .unwrap()
+                    .0,
+            ),
+        };
+        let sinks = vec![
+            open("a.csv", r#"[{"type":"path","name":"a","path":"a"}]"#),
+            open(
+                "b.csv",
+                r#"[{"type":"path","name":"b","path":"b","rawString":true}]"#,
+            ),
+        ];
+        let meta = Arc::new(RecordMeta::new(
+            vec![("Content-Type".into(), "application/json".into())],
+            "::1".into(),
+            0,
+        ));
+        let records = [
+            Record::new(meta.clone(), br#"{"a":1,"b":"x"}"#.to_vec()),
+            Record::new(meta, br#"{"a":2}"#.to_vec()),
+        ];
+        let refs: Vec<RecordRef> = records.iter().map(Record::as_ref).collect();
+        let outcomes = write_batch(&refs, &sinks, 0);
+        assert!(matches!(
+            outcomes[0],
+            SinkOutcome::Written {
+                rows: 2,
+                synced: true
+            }
+        ));
+        match &outcomes[1] {
+            SinkOutcome::Failed(SinkFailure::Mapping { index: 1, error }) => assert_eq!(
+                error.to_string(),
+                "column \"b\": path \"b\" not found in the body"
+            ),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(
+            std::fs::read(dir.path().join("a.csv")).unwrap(),
+            b"\"1\"\n\"2\"\n"
+        );
+        assert_eq!(std::fs::read(dir.path().join("b.csv")).unwrap(), b"");
+    }
+}

@@ -1,0 +1,249 @@
+//! JSON parsing of request bodies and compact JSON output of values.
+//!
+//! Semantics follow the reference implementation (`orjson`): integers that fit
+//! into 64 bits stay integers, every other number is an IEEE double written in
+//! its shortest round-trip form, a duplicated key resolves to its last value (at
+//! the position of its first occurrence), lone surrogates are malformed JSON.
+//! One deliberate difference: a number beyond the double range (`1e400`) is
+//! valid JSON and is written as it was sent, where orjson rejects the document.
+
+use sonic_rs::{JsonContainerTrait, JsonType, JsonValueTrait, Value};
+
+/// Parses a JSON document with sonic-rs (SIMD). Numbers are kept as their
+/// literal text (`arbitrary_precision`) and converted when written, so no
+/// information (such as the sign of `-0.0`) is lost in parsing.
+pub fn parse(body: &[u8]) -> Result<Value, String> {
+    sonic_rs::from_slice::<Value>(body).map_err(|e| sonic_message(&e))
+}
+
+fn sonic_message(error: &sonic_rs::Error) -> String {
+    // sonic-rs appends a multi-line excerpt of the input; the first line is the message.
+    let text = error.to_string();
+    text.lines().next().unwrap_or("invalid JSON").to_owned()
+}
+
+/// The numeric value of a number literal: an integer when it is written as one
+/// and fits into 64 bits, a double otherwise.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NumberValue {
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+}
+
+pub fn number_value(literal: &str) -> NumberValue {
+    let is_integer = !literal.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'));
+    if is_integer {
+        if let Ok(i) = literal.parse::<i64>() {
+            return NumberValue::Int(i);
+        }
+        if let Ok(u) = literal.parse::<u64>() {
+            return NumberValue::UInt(u);
+        }
+    }
+    NumberValue::Float(literal.parse().unwrap_or(f64::NAN))
+}
+
+fn write_number_literal(literal: &str, out: &mut Vec<u8>) {
+    match number_value(literal) {
+        NumberValue::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
+        NumberValue::UInt(u) => out.extend_from_slice(itoa::Buffer::new().format(u).as_bytes()),
+        NumberValue::Float(f) if f.is_finite() => write_f64(f, out),
+        NumberValue::Float(_) => out.extend_from_slice(literal.as_bytes()),
+    }
+}
+
+/// Appends the compact JSON encoding of `value` to `out`.
+pub fn write_compact(value: &Value, out: &mut Vec<u8>) {
+    match value.get_type() {
+        JsonType::Null => out.extend_from_slice(b"null"),
+        JsonType::Boolean => {
+            out.extend_from_slice(if value.is_true() { b"true" } else { b"false" })
+        }
+        JsonType::Number => write_number(value, out),
+        JsonType::String => write_str(value.as_str().unwrap_or_default(), out),
+        JsonType::Array => {
+            out.push(b'[');
+            for (i, item) in value
+                .as_array()
+                .into_iter()
+                .flat_map(|a| a.iter())
+                .enumerate()
+            {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_compact(item, out);
+            }
+            out.push(b']');
+        }
+        JsonType::Object => write_object(value, out),
+    }
+}
+
+fn write_number(value: &Value, out: &mut Vec<u8>) {
+    match value.as_raw_number() {
+        Some(raw) => write_number_literal(raw.as_str(), out),
+        // Numbers built in code rather than parsed.
+        None => {
+            if let Some(i) = value.as_i64() {
+                out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+            } else if let Some(u) = value.as_u64() {
+                out.extend_from_slice(itoa::Buffer::new().format(u).as_bytes());
+            } else {
+                write_f64(value.as_f64().unwrap_or(0.0), out);
+            }
+        }
+    }
+}
+
+/// Shortest round-trip form, written like Python's `repr` / orjson: `1.0`,
+/// `0.1`, `1e+22`, `1.5e-07` is `1.5e-7`.
+pub fn write_f64(f: f64, out: &mut Vec<u8>) {
+    // serde_json formats doubles exactly like orjson (shortest digits, `.0` on
+    // integral values, `e+NN` exponents from 1e16 on).
+    serde_json::to_writer(&mut *out, &f).expect("writing to a Vec cannot fail");
+}
+
+fn write_object(value: &Value, out: &mut Vec<u8>) {
+    let Some(object) = value.as_object() else {
+        out.extend_from_slice(b"{}");
+        return;
+    };
+    out.push(b'{');
+    let pairs: Vec<(&str, &Value)> = object.iter().collect();
+    let mut first = true;
+    for (i, (key, item)) in pairs.iter().enumerate() {
+        // A duplicated key is written once, where it first occurs, with its last value.
+        if pairs[..i].iter().any(|(k, _)| k == key) {
+            continue;
+        }
+        let item = pairs[i + 1..]
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map_or(*item, |(_, v)| *v);
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_str(key, out);
+        out.push(b':');
+        write_compact(item, out);
+    }
+    out.push(b'}');
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `s` as a JSON string: only `"`, `\` and control characters are
+/// escaped; everything else (including non-ASCII) is written as UTF-8.
+pub fn write_str(s: &str, out: &mut Vec<u8>) {
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => &[],
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if escape.is_empty() {
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 0xf) as usize],
+            ]);
+        } else {
+            out.extend_from_slice(escape);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(s: &str) -> Result<String, String> {
+        let v = parse(s.as_bytes())?;
+        let mut out = Vec::new();
+        write_compact(&v, &mut out);
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn numbers_follow_orjson() {
+        let cases = [
+            ("-0", "0"),
+            ("-0.0", "-0.0"),
+            ("[-0, 1]", "[0,1]"),
+            ("1.0", "1.0"),
+            ("1E2", "100.0"),
+            ("0.1", "0.1"),
+            ("1e22", "1e+22"),
+            ("1e16", "1e+16"),
+            ("1.5e-7", "1.5e-7"),
+            ("123456789.123456789", "123456789.12345679"),
+            ("18446744073709551615", "18446744073709551615"),
+            ("18446744073709551616", "1.8446744073709552e+19"),
+            ("-9223372036854775808", "-9223372036854775808"),
+            ("-9223372036854775809", "-9.223372036854776e+18"),
+            ("123456789012345678901234567890", "1.2345678901234568e+29"),
+            ("1e400", "1e400"),
+            ("-1E+400", "-1E+400"),
+            ("1e-400", "0.0"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(roundtrip(input).as_deref(), Ok(expected), "input {input}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_orjson_rejects() {
+        for bad in [
+            "\"\\ud800\"",
+            "[1,]",
+            "{\"a\"}",
+            "",
+            "nul",
+            "\"a\nb\"",
+            "01",
+        ] {
+            assert!(roundtrip(bad).is_err(), "{bad:?} must be malformed");
+        }
+    }
+
+    #[test]
+    fn strings_and_objects() {
+        assert_eq!(
+            roundtrip(r#""\u00e9\/\u2028<>&""#).unwrap(),
+            "\"é/\u{2028}<>&\""
+        );
+        assert_eq!(
+            roundtrip(r#""a\"b\\c\n\u0001\t""#).unwrap(),
+            r#""a\"b\\c\n\u0001\t""#
+        );
+        assert_eq!(
+            roundtrip(r#"{ "a" : 1 , "b":[ true,false,null ], "a": 2 }"#).unwrap(),
+            r#"{"a":2,"b":[true,false,null]}"#
+        );
+        assert_eq!(
+            roundtrip(r#"{"a":1,"b":0,"a":-0}"#).unwrap(),
+            r#"{"a":0,"b":0}"#
+        );
+    }
+}

@@ -1,0 +1,26 @@
+//! pushstream core: everything on the hot path of a data stream, in pure Rust.
+//!
+//! - [`mapping`]: sink mappings compiled once from column definitions, turning
+//!   records into Keboola CSV rows;
+//! - [`path`], [`json`], [`body`], [`record`]: the pieces a mapping reads from;
+//! - [`csv`]: Keboola's CSV encoding and recovery scanning;
+//! - [`writer`]: durable append-only slices with eager group commit;
+//! - [`fanout`]: one batch of records into all sinks of a source.
+//!
+//! The Python binding (`rust/python`) is a thin layer over these types.
+
+pub mod body;
+pub mod csv;
+pub mod error;
+pub mod fanout;
+pub mod json;
+pub mod mapping;
+pub mod path;
+pub mod record;
+pub mod template;
+pub mod writer;
+
+pub use error::{ConfigError, MappingError, MappingErrorKind, WriterError};
+pub use mapping::{ColumnDef, Mapping};
+pub use record::{Record, RecordContext, RecordMeta, RecordRef};
+pub use writer::{SliceWriter, SyncMode, SyncSettings};

@@ -1,0 +1,433 @@
+//! Sink mappings: a list of column definitions compiled once into a `Mapping`
+//! that turns records into CSV rows.
+
+use serde::Deserialize;
+
+use crate::csv;
+use crate::error::{ConfigError, MappingError, MappingErrorKind};
+use crate::json;
+use crate::path::JsonPath;
+use crate::record::RecordContext;
+use crate::template::Template;
+
+/// Most columns one sink may have.
+pub const MAX_COLUMNS: usize = 100;
+
+/// A column definition as it appears in the Stream API (`table.mapping.columns[]`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ColumnDef {
+    #[serde(rename = "type")]
+    pub column_type: String,
+    pub name: String,
+    #[serde(default)]
+    pub primary_key: Option<bool>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub default_value: Option<String>,
+    #[serde(default)]
+    pub raw_string: Option<bool>,
+    #[serde(default)]
+    pub template: Option<TemplateDef>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct TemplateDef {
+    pub language: String,
+    pub content: String,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Uuid,
+    Datetime,
+    Ip,
+    Body,
+    Headers,
+    Path {
+        path: JsonPath,
+        default: Option<Box<str>>,
+        raw_string: bool,
+    },
+    Template(Template),
+}
+
+/// One compiled column.
+#[derive(Debug)]
+pub struct Column {
+    name: String,
+    type_name: &'static str,
+    primary_key: bool,
+    kind: Kind,
+}
+
+impl Column {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The canonical type name (`id` is reported as `uuid`).
+    pub fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+
+    pub fn primary_key(&self) -> bool {
+        self.primary_key
+    }
+}
+
+/// A compiled sink mapping. Immutable and shareable between threads.
+#[derive(Debug)]
+pub struct Mapping {
+    columns: Vec<Column>,
+    needs_parsed_body: bool,
+}
+
+impl Mapping {
+    /// Compiles column definitions given as the JSON array of the Stream API.
+    pub fn from_json(columns_json: &str) -> Result<Mapping, ConfigError> {
+        let defs: Vec<ColumnDef> = serde_json::from_str(columns_json)
+            .map_err(|e| ConfigError::new(format!("invalid column definitions: {e}")))?;
+        Mapping::compile(&defs)
+    }
+
+    pub fn compile(defs: &[ColumnDef]) -> Result<Mapping, ConfigError> {
+        if defs.is_empty() {
+            return Err(ConfigError::new("a mapping needs at least one column"));
+        }
+        if defs.len() > MAX_COLUMNS {
+            return Err(ConfigError::new(format!(
+                "a mapping may have at most {MAX_COLUMNS} columns, found {}",
+                defs.len()
+            )));
+        }
+        let mut columns: Vec<Column> = Vec::with_capacity(defs.len());
+        for def in defs {
+            if def.name.trim().is_empty() {
+                return Err(ConfigError::new("column name must not be empty"));
+            }
+            if columns.iter().any(|c| c.name == def.name) {
+                return Err(ConfigError::column(
+                    &def.name,
+                    format!("duplicate column name \"{}\"", def.name),
+                ));
+            }
+            columns.push(compile_column(def)?);
+        }
+        let needs_parsed_body = columns
+            .iter()
+            .any(|c| matches!(c.kind, Kind::Path { .. } | Kind::Template(_)));
+        Ok(Mapping {
+            columns,
+            needs_parsed_body,
+        })
+    }
+
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    /// True when a column reads the parsed body (`path`, `template`).
+    pub fn needs_parsed_body(&self) -> bool {
+        self.needs_parsed_body
+    }
+
+    /// Appends one CSV row for the record to `out`. On error `out` is left as
+    /// it was: a row is written whole or not at all.
+    pub fn encode_row(
+        &self,
+        ctx: &RecordContext<'_>,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), MappingError> {
+        let start = out.len();
+        for (i, column) in self.columns.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            if let Err(e) = self.encode_field(column, ctx, out, scratch) {
+                out.truncate(start);
+                return Err(e.with_column(&column.name));
+            }
+        }
+        out.push(b'\n');
+        Ok(())
+    }
+
+    fn encode_field(
+        &self,
+        column: &Column,
+        ctx: &RecordContext<'_>,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), MappingError> {
+        // Values that cannot contain a quote skip the scratch buffer.
+        match &column.kind {
+            Kind::Body => csv::write_field(ctx.body(), out),
+            Kind::Datetime => {
+                out.push(b'"');
+                out.extend_from_slice(ctx.meta().datetime().as_bytes());
+                out.push(b'"');
+            }
+            Kind::Uuid => {
+                out.push(b'"');
+                write_uuid(out);
+                out.push(b'"');
+            }
+            _ => {
+                scratch.clear();
+                write_value(column, ctx, scratch)?;
+                csv::write_field(scratch, out);
+            }
+        }
+        Ok(())
+    }
+
+    /// The row as decoded strings (the `test` endpoint and debugging).
+    pub fn map_values(&self, ctx: &RecordContext<'_>) -> Result<Vec<String>, MappingError> {
+        let mut values = Vec::with_capacity(self.columns.len());
+        let mut buffer = Vec::new();
+        for column in &self.columns {
+            buffer.clear();
+            write_value(column, ctx, &mut buffer).map_err(|e| e.with_column(&column.name))?;
+            values.push(String::from_utf8_lossy(&buffer).into_owned());
+        }
+        Ok(values)
+    }
+}
+
+fn write_uuid(out: &mut Vec<u8>) {
+    let mut buffer = uuid::Uuid::encode_buffer();
+    out.extend_from_slice(
+        uuid::Uuid::now_v7()
+            .hyphenated()
+            .encode_lower(&mut buffer)
+            .as_bytes(),
+    );
+}
+
+/// Writes the unquoted value of one column.
+fn write_value(
+    column: &Column,
+    ctx: &RecordContext<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), MappingError> {
+    match &column.kind {
+        Kind::Uuid => write_uuid(out),
+        Kind::Datetime => out.extend_from_slice(ctx.meta().datetime().as_bytes()),
+        Kind::Ip => out.extend_from_slice(ctx.meta().ip().as_bytes()),
+        Kind::Body => out.extend_from_slice(ctx.body()),
+        Kind::Headers => out.extend_from_slice(ctx.meta().headers_json().as_bytes()),
+        Kind::Path {
+            path,
+            default,
+            raw_string,
+        } => {
+            let body = ctx.parsed_body()?;
+            match path.lookup(body) {
+                Some(value) => match value.as_str() {
+                    Some(s) if *raw_string => out.extend_from_slice(s.as_bytes()),
+                    _ => json::write_compact(value, out),
+                },
+                None => match default {
+                    Some(default) if *raw_string => out.extend_from_slice(default.as_bytes()),
+                    Some(default) => json::write_str(default, out),
+                    None => {
+                        return Err(MappingError {
+                            kind: MappingErrorKind::MissingValue,
+                            column: None,
+                            reason: format!("path \"{path}\" not found in the body"),
+                        })
+                    }
+                },
+            }
+        }
+        Kind::Template(template) => template.evaluate(ctx, out)?,
+    }
+    Ok(())
+}
+
+use sonic_rs::JsonValueTrait;
+
+fn compile_column(def: &ColumnDef) -> Result<Column, ConfigError> {
+    let name = def.name.as_str();
+    let forbid = |field: &str, present: bool| -> Result<(), ConfigError> {
+        if present {
+            Err(ConfigError::column(
+                name,
+                format!(
+                    "\"{field}\" is not allowed for a column of type \"{}\"",
+                    def.column_type
+                ),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let (type_name, kind) = match def.column_type.as_str() {
+        "uuid" | "id" => ("uuid", Kind::Uuid),
+        "datetime" => ("datetime", Kind::Datetime),
+        "ip" => ("ip", Kind::Ip),
+        "body" => ("body", Kind::Body),
+        "headers" => ("headers", Kind::Headers),
+        "path" => {
+            let text = def.path.as_deref().ok_or_else(|| ConfigError::column(name, "a \"path\" column needs \"path\""))?;
+            let path = JsonPath::parse(text).map_err(|e| ConfigError::column(name, e))?;
+            forbid("template", def.template.is_some())?;
+            ("path", Kind::Path { path, default: def.default_value.as_deref().map(Into::into), raw_string: def.raw_string.unwrap_or(false) })
+        }
+        "template" => {
+            let template = def.template.as_ref().ok_or_else(|| ConfigError::column(name, "a \"template\" column needs \"template\""))?;
+            forbid("path", def.path.is_some())?;
+            forbid("defaultValue", def.default_value.is_some())?;
+            ("template", Kind::Template(Template::compile(name, &template.language, &template.content, def.raw_string.unwrap_or(false))?))
+        }
+        other => {
+            return Err(ConfigError::column(name, format!("unknown column type \"{other}\", expected one of uuid, datetime, ip, body, headers, path, template")))
+        }
+    };
+    if !matches!(kind, Kind::Path { .. } | Kind::Template(_)) {
+        forbid("path", def.path.is_some())?;
+        forbid("defaultValue", def.default_value.is_some())?;
+        forbid("rawString", def.raw_string.is_some())?;
+        forbid("template", def.template.is_some())?;
+    }
+    Ok(Column {
+        name: def.name.clone(),
+        type_name,
+        primary_key: def.primary_key.unwrap_or(false),
+        kind,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::record::{Record, RecordMeta};
+
+    fn record(body: &str, content_type: &str) -> Record {
+        let meta = RecordMeta::new(
+            vec![("content-type".into(), content_type.into())],
+            "10.0.0.1".into(),
+            1_700_000_000_123_000_000,
+        );
+        Record::new(Arc::new(meta), body.as_bytes().to_vec())
+    }
+
+    fn row(columns: &str, body: &str) -> Result<String, MappingError> {
+        let mapping = Mapping::from_json(columns).unwrap();
+        let record = record(body, "application/json");
+        let ctx = RecordContext::new(record.view());
+        let mut out = Vec::new();
+        mapping.encode_row(&ctx, &mut out, &mut Vec::new())?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn static_columns() {
+        let out = row(r#"[{"type":"datetime","name":"t"},{"type":"ip","name":"ip"},{"type":"body","name":"b"},{"type":"headers","name":"h"}]"#, r#"{"a":"x"}"#).unwrap();
+        assert_eq!(out, "\"2023-11-14T22:13:20.123Z\",\"10.0.0.1\",\"{\"\"a\"\":\"\"x\"\"}\",\"{\"\"Content-Type\"\":\"\"application/json\"\"}\"\n");
+    }
+
+    #[test]
+    fn uuid_columns_are_v7() {
+        let out = row(
+            r#"[{"type":"id","name":"id"},{"type":"uuid","name":"u"}]"#,
+            "{}",
+        )
+        .unwrap();
+        let fields: Vec<&str> = out
+            .trim_end()
+            .split(',')
+            .map(|f| f.trim_matches('"'))
+            .collect();
+        for field in &fields {
+            let parsed = uuid::Uuid::parse_str(field).unwrap();
+            assert_eq!(parsed.get_version_num(), 7);
+        }
+        assert_ne!(fields[0], fields[1]);
+    }
+
+    #[test]
+    fn path_columns() {
+        let cols = r#"[{"type":"path","name":"s","path":"a"},{"type":"path","name":"r","path":"a","rawString":true},{"type":"path","name":"o","path":"o"},{"type":"path","name":"n","path":"o.n[1]"},{"type":"path","name":"d","path":"missing","defaultValue":"dflt"},{"type":"path","name":"dr","path":"missing","defaultValue":"dflt","rawString":true},{"type":"path","name":"num","path":"o.n[0]","rawString":true}]"#;
+        let out = row(cols, r#"{"a":"x\"y","o":{"n":[1.5,true]}}"#).unwrap();
+        assert_eq!(out, "\"\"\"x\\\"\"y\"\"\",\"x\"\"y\",\"{\"\"n\"\":[1.5,true]}\",\"true\",\"\"\"dflt\"\"\",\"dflt\",\"1.5\"\n");
+    }
+
+    #[test]
+    fn mapping_errors() {
+        let err = row(r#"[{"type":"path","name":"p","path":"a.b"}]"#, r#"{"a":1}"#).unwrap_err();
+        assert_eq!(err.kind, MappingErrorKind::MissingValue);
+        assert_eq!(
+            err.to_string(),
+            "column \"p\": path \"a.b\" not found in the body"
+        );
+        let err = row(r#"[{"type":"path","name":"p","path":"a"}]"#, r#"{"a":1"#).unwrap_err();
+        assert_eq!(err.kind, MappingErrorKind::MalformedBody);
+        assert_eq!(err.column, None);
+
+        let mapping = Mapping::from_json(
+            r#"[{"type":"body","name":"b"},{"type":"path","name":"p","path":"a"}]"#,
+        )
+        .unwrap();
+        let rec = record("a=1", "text/plain");
+        let err = mapping
+            .encode_row(
+                &RecordContext::new(rec.view()),
+                &mut Vec::new(),
+                &mut Vec::new(),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind, MappingErrorKind::UnsupportedContentType);
+        // A static mapping stores any body.
+        let mapping = Mapping::from_json(r#"[{"type":"body","name":"b"}]"#).unwrap();
+        let mut out = b"keep".to_vec();
+        mapping
+            .encode_row(&RecordContext::new(rec.view()), &mut out, &mut Vec::new())
+            .unwrap();
+        assert_eq!(out, b"keep\"a=1\"\n");
+    }
+
+    #[test]
+    fn failed_row_leaves_buffer_untouched() {
+        let mapping = Mapping::from_json(
+            r#"[{"type":"body","name":"b"},{"type":"path","name":"p","path":"zzz"}]"#,
+        )
+        .unwrap();
+        let rec = record("{}", "application/json");
+        let mut out = b"previous\n".to_vec();
+        assert!(mapping
+            .encode_row(&RecordContext::new(rec.view()), &mut out, &mut Vec::new())
+            .is_err());
+        assert_eq!(out, b"previous\n");
+    }
+
+    #[test]
+    fn invalid_definitions() {
+        let err = |json: &str| Mapping::from_json(json).unwrap_err().to_string();
+        assert_eq!(err("[]"), "a mapping needs at least one column");
+        assert_eq!(err(r#"[{"type":"foo","name":"a"}]"#), "unknown column type \"foo\", expected one of uuid, datetime, ip, body, headers, path, template");
+        assert_eq!(
+            err(r#"[{"type":"body","name":"a"},{"type":"ip","name":"a"}]"#),
+            "duplicate column name \"a\""
+        );
+        assert_eq!(
+            err(r#"[{"type":"path","name":"a"}]"#),
+            "a \"path\" column needs \"path\""
+        );
+        assert_eq!(
+            err(r#"[{"type":"path","name":"a","path":"x..y"}]"#),
+            "path \"x..y\": empty key at position 3"
+        );
+        assert_eq!(
+            err(r#"[{"type":"body","name":"a","path":"x"}]"#),
+            "\"path\" is not allowed for a column of type \"body\""
+        );
+        assert!(err(r#"[{"name":"a"}]"#)
+            .starts_with("invalid column definitions: missing field `type`"));
+    }
+}
