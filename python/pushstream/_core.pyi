@@ -117,6 +117,9 @@ class WriterStats:
     @property
     def synced_bytes(self) -> int: ...
     @property
+    def syncs(self) -> int:
+        """Write (+ fdatasync) rounds so far; rows per round shows the group commit at work."""
+    @property
     def first_record_ns(self) -> int | None: ...
     @property
     def last_record_ns(self) -> int | None: ...

@@ -98,9 +98,8 @@ class ReferenceMapping:
                     parsed = _form(body) if content_type == "application/x-www-form-urlencoded" else orjson.loads(body)
                 value: Any = parsed
                 for step in column["_path"]:
-                    if isinstance(step, int) and isinstance(value, list) and step < len(value):
-                        value = value[step]
-                    elif isinstance(step, str) and isinstance(value, dict) and step in value:
+                    in_list = isinstance(step, int) and isinstance(value, list) and step < len(value)
+                    if in_list or (isinstance(step, str) and isinstance(value, dict) and step in value):
                         value = value[step]
                     else:
                         value = _MISSING

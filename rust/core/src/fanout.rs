@@ -122,7 +122,7 @@ mod tests {
             Record::new(meta.clone(), br#"{"a":1,"b":"x"}"#.to_vec()),
             Record::new(meta, br#"{"a":2}"#.to_vec()),
         ];
-        let refs: Vec<RecordRef> = records.iter().map(Record::as_ref).collect();
+        let refs: Vec<RecordRef> = records.iter().map(Record::view).collect();
         let outcomes = write_batch(&refs, &sinks, 0);
         assert!(matches!(
             outcomes[0],

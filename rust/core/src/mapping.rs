@@ -172,7 +172,7 @@ impl Mapping {
             }
             Kind::Uuid => {
                 out.push(b'"');
-                write_uuid(out);
+                write_uuid(ctx, out);
                 out.push(b'"');
             }
             _ => {
@@ -197,14 +197,20 @@ impl Mapping {
     }
 }
 
-fn write_uuid(out: &mut Vec<u8>) {
+thread_local! {
+    static UUID_RNG: std::cell::RefCell<rand::rngs::SmallRng> =
+        std::cell::RefCell::new(rand::SeedableRng::from_os_rng());
+}
+
+/// A UUIDv7 whose timestamp is the record's receive time (so ids sort by
+/// arrival) and whose 74 random bits come from a per-thread generator seeded
+/// by the OS: no clock read and no syscall per row.
+fn write_uuid(ctx: &RecordContext<'_>, out: &mut Vec<u8>) {
+    let millis = ctx.meta().received_at_ns().max(0) as u64 / 1_000_000;
+    let random: [u8; 10] = UUID_RNG.with(|rng| rand::Rng::random(&mut *rng.borrow_mut()));
+    let id = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
     let mut buffer = uuid::Uuid::encode_buffer();
-    out.extend_from_slice(
-        uuid::Uuid::now_v7()
-            .hyphenated()
-            .encode_lower(&mut buffer)
-            .as_bytes(),
-    );
+    out.extend_from_slice(id.hyphenated().encode_lower(&mut buffer).as_bytes());
 }
 
 /// Writes the unquoted value of one column.
@@ -214,7 +220,7 @@ fn write_value(
     out: &mut Vec<u8>,
 ) -> Result<(), MappingError> {
     match &column.kind {
-        Kind::Uuid => write_uuid(out),
+        Kind::Uuid => write_uuid(ctx, out),
         Kind::Datetime => out.extend_from_slice(ctx.meta().datetime().as_bytes()),
         Kind::Ip => out.extend_from_slice(ctx.meta().ip().as_bytes()),
         Kind::Body => out.extend_from_slice(ctx.body()),
@@ -347,6 +353,10 @@ mod tests {
         for field in &fields {
             let parsed = uuid::Uuid::parse_str(field).unwrap();
             assert_eq!(parsed.get_version_num(), 7);
+            assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122);
+            // The timestamp is the receive time of the record (1_700_000_000_123 ms).
+            let (secs, nanos) = parsed.get_timestamp().unwrap().to_unix();
+            assert_eq!((secs, nanos / 1_000_000), (1_700_000_000, 123));
         }
         assert_ne!(fields[0], fields[1]);
     }

@@ -89,6 +89,8 @@ pub struct WriterStats {
     pub bytes: u64,
     pub synced_rows: u64,
     pub synced_bytes: u64,
+    /// Number of write (+ sync) rounds so far: rows per round shows the group commit at work.
+    pub syncs: u64,
     /// Receive time of the first / last row written since open (ns since epoch).
     pub first_record_ns: Option<i64>,
     pub last_record_ns: Option<i64>,
@@ -96,7 +98,12 @@ pub struct WriterStats {
 
 /// A ticket for appended rows: wait on it to know they are synced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ticket(u64);
+pub struct Ticket {
+    /// File offset just after the rows.
+    end: u64,
+    /// The sync round that takes the rows to disk.
+    round: u64,
+}
 
 struct State {
     buffer: Vec<u8>,
@@ -107,6 +114,8 @@ struct State {
     /// Highest offset a writer is waiting for.
     wanted: u64,
     oldest_unsynced: Option<Instant>,
+    /// Sync rounds taken so far (the round in flight included).
+    rounds_started: u64,
     sync_idle: bool,
     closed: bool,
     stats: WriterStats,
@@ -119,8 +128,10 @@ struct Shared {
     work: Condvar,
     /// Offset up to which the file is synced.
     synced: AtomicU64,
-    /// Futex word: bumped after every sync (and on failure).
-    epoch: AtomicU32,
+    /// Futex words, bumped when a round of that parity completes (both on
+    /// failure). Waiters for the next round sleep on the other word, so a
+    /// completing round wakes exactly the writers it synced.
+    slots: [AtomicU32; 2],
     failed: AtomicBool,
     failure: Mutex<Option<String>>,
 }
@@ -198,13 +209,14 @@ impl SliceWriter {
                 appended: recovered.bytes,
                 wanted: 0,
                 oldest_unsynced: None,
+                rounds_started: 0,
                 sync_idle: false,
                 closed: false,
                 stats,
             }),
             work: Condvar::new(),
             synced: AtomicU64::new(recovered.bytes),
-            epoch: AtomicU32::new(0),
+            slots: [AtomicU32::new(0), AtomicU32::new(0)],
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
         });
@@ -259,7 +271,10 @@ impl SliceWriter {
         state.buffer.extend_from_slice(data);
         state.buffer_rows += rows;
         state.appended += data.len() as u64;
-        let ticket = Ticket(state.appended);
+        let ticket = Ticket {
+            end: state.appended,
+            round: state.rounds_started + 1,
+        };
         let stats = &mut state.stats;
         stats.rows += rows;
         stats.bytes += data.len() as u64;
@@ -277,7 +292,7 @@ impl SliceWriter {
         let must_wait = state.buffer.len() > MAX_BUFFERED_BYTES;
         let will_wait = settings.wait || must_wait;
         if will_wait {
-            state.wanted = state.wanted.max(ticket.0);
+            state.wanted = state.wanted.max(ticket.end);
         }
         let triggered = will_wait
             || state.buffer_rows >= settings.count_trigger
@@ -297,10 +312,10 @@ impl SliceWriter {
     pub fn wait(&self, ticket: Ticket) -> Result<(), WriterError> {
         {
             // A ticket from `append` without `wait` may not be wanted yet.
-            if self.shared.synced.load(Ordering::Acquire) < ticket.0 {
+            if self.shared.synced.load(Ordering::Acquire) < ticket.end {
                 let mut state = self.shared.state.lock();
-                if state.wanted < ticket.0 {
-                    state.wanted = ticket.0;
+                if state.wanted < ticket.end {
+                    state.wanted = ticket.end;
                     let idle = state.sync_idle;
                     drop(state);
                     if idle {
@@ -309,20 +324,29 @@ impl SliceWriter {
                 }
             }
         }
+        let slot = &self.shared.slots[(ticket.round % 2) as usize];
         loop {
-            let epoch = self.shared.epoch.load(Ordering::Acquire);
-            if self.shared.synced.load(Ordering::Acquire) >= ticket.0 {
+            let seen = slot.load(Ordering::Acquire);
+            if self.shared.synced.load(Ordering::Acquire) >= ticket.end {
                 return Ok(());
             }
             self.shared.check_failed()?;
-            atomic_wait::wait(&self.shared.epoch, epoch);
+            atomic_wait::wait(slot, seen);
         }
     }
 
     /// Syncs everything appended so far.
     pub fn flush(&self) -> Result<(), WriterError> {
-        let appended = self.shared.state.lock().appended;
-        self.wait(Ticket(appended))
+        let ticket = {
+            let state = self.shared.state.lock();
+            // Rows still in the buffer go with the next round, others are in flight or done.
+            let round = state.rounds_started + u64::from(!state.buffer.is_empty());
+            Ticket {
+                end: state.appended,
+                round,
+            }
+        };
+        self.wait(ticket)
     }
 
     pub fn stats(&self) -> WriterStats {
@@ -411,6 +435,8 @@ impl Shared {
             let batch_rows = std::mem::take(&mut state.buffer_rows);
             let end = state.appended;
             state.oldest_unsynced = None;
+            state.rounds_started += 1;
+            let round = state.rounds_started;
             drop(state);
 
             let result = file.write_all(&batch).and_then(|()| {
@@ -421,32 +447,37 @@ impl Shared {
                 }
             });
 
-            state = self.state.lock();
             if let Err(e) = result {
-                drop(state);
                 self.fail(format!("write failed: {e}"));
                 // Rows behind this point may be torn; nothing more is accepted.
-                let mut state = self.state.lock();
-                state.closed = true;
+                self.state.lock().closed = true;
                 return;
             }
+            state = self.state.lock();
             state.stats.synced_rows += batch_rows;
             state.stats.synced_bytes += batch.len() as u64;
+            state.stats.syncs += 1;
             batch.clear();
             if batch.capacity() <= 4 * MAX_BUFFERED_BYTES {
                 state.spare = batch;
             }
             self.synced.store(end, Ordering::Release);
-            self.epoch.fetch_add(1, Ordering::Release);
-            atomic_wait::wake_all(&self.epoch);
+            // Wake the writers of this round without holding the lock they need next.
+            drop(state);
+            let slot = &self.slots[(round % 2) as usize];
+            slot.fetch_add(1, Ordering::Release);
+            atomic_wait::wake_all(slot);
+            state = self.state.lock();
         }
     }
 
     fn fail(&self, message: String) {
         *self.failure.lock() = Some(message);
         self.failed.store(true, Ordering::Release);
-        self.epoch.fetch_add(1, Ordering::Release);
-        atomic_wait::wake_all(&self.epoch);
+        for slot in &self.slots {
+            slot.fetch_add(1, Ordering::Release);
+            atomic_wait::wake_all(slot);
+        }
     }
 }
 

@@ -104,6 +104,7 @@ pub struct WriterStats {
     bytes: u64,
     synced_rows: u64,
     synced_bytes: u64,
+    syncs: u64,
     first_record_ns: Option<i64>,
     last_record_ns: Option<i64>,
 }
@@ -115,6 +116,7 @@ impl From<CoreStats> for WriterStats {
             bytes: s.bytes,
             synced_rows: s.synced_rows,
             synced_bytes: s.synced_bytes,
+            syncs: s.syncs,
             first_record_ns: s.first_record_ns,
             last_record_ns: s.last_record_ns,
         }

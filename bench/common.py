@@ -1,0 +1,70 @@
+"""Helpers shared by the benchmarks: sample events, machine facts, medians."""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import orjson
+
+
+def sample_event(i: int, size: int = 500) -> bytes:
+    """A realistic event of about `size` bytes (JSON), deterministic in `i`."""
+    rnd = random.Random(i)
+    event = {
+        "id": i,
+        "event": rnd.choice(["page_view", "click", "purchase", "signup"]),
+        "user": {"id": rnd.randrange(1_000_000), "name": rnd.choice(["Jan Novák", "Anna Müller", "Li Wei", "Zoë"])},
+        "url": f"https://example.com/products/{rnd.randrange(10_000)}?ref=campaign-{rnd.randrange(100)}",
+        "items": [
+            {"sku": f"SKU-{rnd.randrange(1000)}", "qty": rnd.randrange(1, 5), "price": round(rnd.random() * 100, 2)}
+            for _ in range(rnd.randrange(1, 4))
+        ],
+        "ts": "2026-11-22T10:00:00.123Z",
+    }
+    body = orjson.dumps(event)
+    pad = max(0, size - len(body) - 12)
+    event["ua"] = ("Mozilla/5.0 (X11; Linux x86_64) " * 10)[:pad]
+    return orjson.dumps(event)
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def best_of(fn: Callable[[], int], repeat: int = 5) -> tuple[float, list[float]]:
+    """Runs `fn` (returning a count of items) `repeat` times; returns (median rate, all rates)."""
+    rates = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        n = fn()
+        rates.append(n / (time.perf_counter() - start))
+    return statistics.median(rates), rates
+
+
+def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = "| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |"
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    body = ["| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
+    return "\n".join([line, sep, *body])
