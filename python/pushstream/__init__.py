@@ -19,6 +19,7 @@ from pushstream._core import (
     Mapping,
     Record,
     RecoveredSlice,
+    SinkSet,
     SliceWriter,
     SyncSettings,
     WriterStats,
@@ -26,9 +27,10 @@ from pushstream._core import (
     parse_csv,
     recover_slice,
 )
-from pushstream.errors import ConfigError, MappingError, PushstreamError, WriterClosedError, WriterError
+from pushstream.errors import BatchError, ConfigError, MappingError, PushstreamError, WriterClosedError, WriterError
 
 __all__ = [
+    "BatchError",
     "ConfigError",
     "EncodedBatch",
     "Mapping",
@@ -36,6 +38,7 @@ __all__ = [
     "PushstreamError",
     "Record",
     "RecoveredSlice",
+    "SinkSet",
     "SliceWriter",
     "SyncSettings",
     "WriterClosedError",

@@ -74,6 +74,32 @@ class Mapping:
         """Many records in one call, with the GIL released while mapping."""
 
 @final
+class SinkSet:
+    """The enabled sinks of one source, ready to take requests: ``(sink_id, mapping, writer)``."""
+
+    def __new__(cls, sinks: Sequence[tuple[str, Mapping, SliceWriter]]) -> SinkSet: ...
+    @property
+    def sink_ids(self) -> list[str]: ...
+    def __len__(self) -> int: ...
+    def ingest(
+        self,
+        body: bytes,
+        *,
+        headers: Headers | None = None,
+        environ: dict[str, Any] | None = None,
+        ip: str = "",
+        received_at_ns: int | None = None,
+    ) -> tuple[int, list[tuple[str, str, int, str]]]:
+        """Take one request (one record, or an ``application/x-ndjson`` / ``text/csv`` batch) into every sink.
+
+        Returns ``(records, outcomes)``, one ``(sink_id, outcome, rows, message)`` per sink where
+        ``outcome`` is ``processed``, ``accepted`` or an error kind (``malformed_body``,
+        ``unsupported_content_type``, ``missing_value``, ``template``, ``writer_closed``,
+        ``writer_failed``). Raises :class:`pushstream.BatchError` for a batch that cannot be
+        taken (nothing is written). The GIL is released for all the work.
+        """
+
+@final
 class SyncSettings:
     """``storage.level.local.encoding.sync.*``: mode ``disk`` (fdatasync) or ``cache``
     (write only), whether writes wait for the sync, and the triggers (seconds, rows,

@@ -44,4 +44,102 @@ class WriterClosedError(WriterError):
     """The slice was closed (rotated); write to its successor instead."""
 
 
-__all__ = ["ConfigError", "MappingError", "PushstreamError", "WriterClosedError", "WriterError"]
+class BatchError(PushstreamError, ValueError):
+    """A batch request (NDJSON or CSV body) that cannot be taken: a line is not
+    valid JSON, a CSV row does not match the header, ... Nothing of it was written.
+
+    ``line`` is the 1-based line of the request body.
+    """
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.message = message
+        self.line = line
+
+
+class ApiError(PushstreamError):
+    """An error of the Stream API, answered as Keboola's error JSON
+    ``{"statusCode": N, "error": "stream.api.<name>", "message": "..."}``.
+
+    Subclasses fix the HTTP status; ``error`` may be overridden per instance
+    (``NotFoundError("...", error="stream.api.sourceNotFound")``).
+    """
+
+    status_code: int = 500
+    error: str = "stream.api.internalError"
+
+    def __init__(self, message: str, *, error: str | None = None, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if error is not None:
+            self.error = error
+        if status_code is not None:
+            self.status_code = status_code
+
+    def to_json(self) -> dict[str, object]:
+        """The response body of the error."""
+        return {"statusCode": self.status_code, "error": self.error, "message": self.message}
+
+
+class BadRequestError(ApiError):
+    """400: the request is malformed or fails validation (``stream.api.badRequest`` or a more specific name)."""
+
+    status_code = 400
+    error = "stream.api.badRequest"
+
+
+class UnauthorizedError(ApiError):
+    """401: the API token is not known."""
+
+    status_code = 401
+    error = "stream.api.unauthorized"
+
+
+class ForbiddenError(ApiError):
+    """403: the token may not do this (a guest token writing, a protected setting)."""
+
+    status_code = 403
+    error = "stream.api.forbidden"
+
+
+class NotFoundError(ApiError):
+    """404: the entity (``stream.api.sourceNotFound``, ``sinkNotFound``, ...) or endpoint does not exist."""
+
+    status_code = 404
+    error = "stream.api.notFound"
+
+
+class AlreadyExistsError(ApiError):
+    """409: an entity with the same id exists (``stream.api.sourceAlreadyExists``, ``sinkAlreadyExists``)."""
+
+    status_code = 409
+    error = "stream.api.alreadyExists"
+
+
+class ResourceLimitError(ApiError):
+    """422: a limit (sources per branch, sinks per source, columns per sink) would be exceeded."""
+
+    status_code = 422
+    error = "stream.api.resourceLimitReached"
+
+
+class StoreError(PushstreamError):
+    """The configuration store cannot do what was asked (wrong use, not a user error)."""
+
+
+__all__ = [
+    "AlreadyExistsError",
+    "ApiError",
+    "BadRequestError",
+    "BatchError",
+    "ConfigError",
+    "ForbiddenError",
+    "MappingError",
+    "NotFoundError",
+    "PushstreamError",
+    "ResourceLimitError",
+    "StoreError",
+    "UnauthorizedError",
+    "WriterClosedError",
+    "WriterError",
+]

@@ -18,11 +18,7 @@ fn main() {
     let dir = args.get(5).map_or_else(std::env::temp_dir, Into::into);
     let path = dir.join(format!("bench-writer-{}.csv", std::process::id()));
 
-    let settings = SyncSettings {
-        mode,
-        wait: true,
-        ..SyncSettings::default()
-    };
+    let settings = SyncSettings { mode, wait: true, ..SyncSettings::default() };
     let (writer, _) = SliceWriter::open(&path, settings).unwrap();
     let writer = Arc::new(writer);
     // A row of `row_bytes` bytes: one quoted field of filler and the newline.
@@ -38,13 +34,8 @@ fn main() {
     let start = Instant::now();
     let threads: Vec<_> = (0..writers)
         .map(|i| {
-            let (writer, stop, total, row, samples) = (
-                writer.clone(),
-                stop.clone(),
-                total.clone(),
-                row.clone(),
-                latency_samples.clone(),
-            );
+            let (writer, stop, total, row, samples) =
+                (writer.clone(), stop.clone(), total.clone(), row.clone(), latency_samples.clone());
             std::thread::Builder::new()
                 .stack_size(64 << 10)
                 .spawn(move || {
@@ -75,10 +66,7 @@ fn main() {
     assert_eq!(stats.synced_rows, rows);
     let mut lat = latency_samples.lock().clone();
     lat.sort();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 - 1.0) * p) as usize)
-            .map_or(0.0, |d| d.as_secs_f64() * 1e3)
-    };
+    let pct = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p) as usize).map_or(0.0, |d| d.as_secs_f64() * 1e3);
     println!(
         "{{\"writers\": {writers}, \"row_bytes\": {row_bytes}, \"mode\": \"{}\", \"seconds\": {elapsed:.2}, \"rows\": {rows}, \"rows_per_s\": {:.0}, \"mb_per_s\": {:.1}, \"syncs\": {}, \"rows_per_sync\": {:.1}, \"p50_ms\": {:.2}, \"p99_ms\": {:.2}}}",
         mode.as_str(),

@@ -6,14 +6,9 @@ use pushstream_core::{Mapping, Record, RecordContext, RecordMeta};
 
 fn main() {
     let body = br#"{"id":12345,"event":"page_view","user":{"id":42,"name":"Jan Novak"},"url":"https://example.com/products/12345?ref=campaign-7","items":[{"sku":"SKU-1","qty":2,"price":19.99},{"sku":"B-2","qty":1,"price":5.5}],"ts":"2026-11-22T10:00:00.123Z","ua":"Mozilla/5.0 (X11; Linux x86_64) Mozilla/5.0 (X11; Linux x86_64) Mozilla/5.0 (X11; Linux x86_64) Mozilla/5.0 (X11; Linux x86_64) Mozilla/5.0 (X11; Linux x86_64) Mo"}"#;
-    let meta = Arc::new(RecordMeta::new(
-        vec![("Content-Type".into(), "application/json".into())],
-        "10.0.0.1".into(),
-        0,
-    ));
-    let records: Vec<Record> = (0..100_000)
-        .map(|_| Record::new(meta.clone(), body.to_vec()))
-        .collect();
+    let meta =
+        Arc::new(RecordMeta::new(vec![("Content-Type".into(), "application/json".into())], "10.0.0.1".into(), 0));
+    let records: Vec<Record> = (0..100_000).map(|_| Record::new(meta.clone(), body.to_vec())).collect();
     let configs = [
         (
             "6 columns",
@@ -21,10 +16,7 @@ fn main() {
         ),
         ("uuid only", r#"[{"type":"uuid","name":"id"}]"#),
         ("body only", r#"[{"type":"body","name":"b"}]"#),
-        (
-            "path only",
-            r#"[{"type":"path","name":"u","path":"user.name"}]"#,
-        ),
+        ("path only", r#"[{"type":"path","name":"u","path":"user.name"}]"#),
     ];
     for (name, cols) in configs {
         let mapping = Mapping::from_json(cols).unwrap();
@@ -36,9 +28,7 @@ fn main() {
             for batch in records.chunks(1000) {
                 out.clear();
                 for r in batch {
-                    mapping
-                        .encode_row(&RecordContext::new(r.view()), &mut out, &mut scratch)
-                        .unwrap();
+                    mapping.encode_row(&RecordContext::new(r.view()), &mut out, &mut scratch).unwrap();
                 }
             }
         }

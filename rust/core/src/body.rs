@@ -22,15 +22,8 @@ impl BodyFormat {
         let Some(value) = content_type else {
             return BodyFormat::Unsupported;
         };
-        let media = value
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if media == "application/json"
-            || (media.starts_with("application/") && media.ends_with("+json"))
-        {
+        let media = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if media == "application/json" || (media.starts_with("application/") && media.ends_with("+json")) {
             BodyFormat::Json
         } else if media == "application/x-www-form-urlencoded" {
             BodyFormat::Form
@@ -41,11 +34,7 @@ impl BodyFormat {
 }
 
 /// Parses a body once; the result is shared by every sink and column.
-pub fn parse_body(
-    format: BodyFormat,
-    content_type: Option<&str>,
-    body: &[u8],
-) -> Result<Value, MappingError> {
+pub fn parse_body(format: BodyFormat, content_type: Option<&str>, body: &[u8]) -> Result<Value, MappingError> {
     match format {
         BodyFormat::Json => json::parse(body).map_err(|e| MappingError::body(MappingErrorKind::MalformedBody, format!("malformed JSON body: {e}"))),
         BodyFormat::Form => parse_form(body),
@@ -64,28 +53,16 @@ pub fn parse_body(
 /// `{"u":{"name":"x"}}`. A repeated plain key keeps its last value.
 pub fn parse_form(body: &[u8]) -> Result<Value, MappingError> {
     if std::str::from_utf8(body).is_err() {
-        return Err(MappingError::body(
-            MappingErrorKind::MalformedBody,
-            "malformed form body: not valid UTF-8",
-        ));
+        return Err(MappingError::body(MappingErrorKind::MalformedBody, "malformed form body: not valid UTF-8"));
     }
     let mut root = serde_json::Map::new();
     for (key, value) in form_urlencoded::parse(body) {
         let (base, brackets) = split_form_key(&key);
-        insert_form_value(
-            &mut root,
-            base,
-            &brackets,
-            serde_json::Value::String(value.into_owned()),
-        );
+        insert_form_value(&mut root, base, &brackets, serde_json::Value::String(value.into_owned()));
     }
     // Built as text and parsed: sonic-rs keeps key order only in parsed documents.
-    json::parse(serde_json::Value::Object(root).to_string().as_bytes()).map_err(|e| {
-        MappingError::body(
-            MappingErrorKind::MalformedBody,
-            format!("malformed form body: {e}"),
-        )
-    })
+    json::parse(serde_json::Value::Object(root).to_string().as_bytes())
+        .map_err(|e| MappingError::body(MappingErrorKind::MalformedBody, format!("malformed form body: {e}")))
 }
 
 /// `a[b][]` → (`a`, [`b`, ``]). A key with unbalanced brackets is taken literally.
@@ -123,9 +100,7 @@ fn insert_form_value(
     }
     let (next, rest) = (brackets[0], &brackets[1..]);
     if next.is_empty() {
-        let slot = target
-            .entry(key.to_owned())
-            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        let slot = target.entry(key.to_owned()).or_insert_with(|| serde_json::Value::Array(Vec::new()));
         if !slot.is_array() {
             *slot = serde_json::Value::Array(Vec::new());
         }
@@ -138,18 +113,11 @@ fn insert_form_value(
             array.push(serde_json::Value::Object(child));
         }
     } else {
-        let slot = target
-            .entry(key.to_owned())
-            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+        let slot = target.entry(key.to_owned()).or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
         if !slot.is_object() {
             *slot = serde_json::Value::Object(serde_json::Map::new());
         }
-        insert_form_value(
-            slot.as_object_mut().expect("just made an object"),
-            next,
-            rest,
-            value,
-        );
+        insert_form_value(slot.as_object_mut().expect("just made an object"), next, rest, value);
     }
 }
 
@@ -160,30 +128,12 @@ mod tests {
     #[test]
     fn classifies_content_types() {
         use BodyFormat::*;
-        assert_eq!(
-            BodyFormat::from_content_type(Some("application/json")),
-            Json
-        );
-        assert_eq!(
-            BodyFormat::from_content_type(Some("Application/JSON; charset=utf-8")),
-            Json
-        );
-        assert_eq!(
-            BodyFormat::from_content_type(Some("application/vnd.github+json")),
-            Json
-        );
-        assert_eq!(
-            BodyFormat::from_content_type(Some("application/x-www-form-urlencoded")),
-            Form
-        );
-        assert_eq!(
-            BodyFormat::from_content_type(Some("text/plain")),
-            Unsupported
-        );
-        assert_eq!(
-            BodyFormat::from_content_type(Some("application/jsonx")),
-            Unsupported
-        );
+        assert_eq!(BodyFormat::from_content_type(Some("application/json")), Json);
+        assert_eq!(BodyFormat::from_content_type(Some("Application/JSON; charset=utf-8")), Json);
+        assert_eq!(BodyFormat::from_content_type(Some("application/vnd.github+json")), Json);
+        assert_eq!(BodyFormat::from_content_type(Some("application/x-www-form-urlencoded")), Form);
+        assert_eq!(BodyFormat::from_content_type(Some("text/plain")), Unsupported);
+        assert_eq!(BodyFormat::from_content_type(Some("application/jsonx")), Unsupported);
         assert_eq!(BodyFormat::from_content_type(None), Unsupported);
     }
 
@@ -197,10 +147,7 @@ mod tests {
     fn parses_forms() {
         assert_eq!(form("a=1&b=x+y&c=%C3%A9"), r#"{"a":"1","b":"x y","c":"é"}"#);
         assert_eq!(form("k[]=a&k[]=b"), r#"{"k":["a","b"]}"#);
-        assert_eq!(
-            form("u[name]=x&u[tags][]=1&u[tags][]=2"),
-            r#"{"u":{"name":"x","tags":["1","2"]}}"#
-        );
+        assert_eq!(form("u[name]=x&u[tags][]=1&u[tags][]=2"), r#"{"u":{"name":"x","tags":["1","2"]}}"#);
         assert_eq!(form("a=1&a=2"), r#"{"a":"2"}"#);
         assert_eq!(form("weird[=1&[x]=2"), r#"{"weird[":"1","[x]":"2"}"#);
         assert_eq!(form(""), "{}");

@@ -35,17 +35,13 @@ unsafe fn escape_into(value: &[u8], dst: *mut u8) -> usize {
         // slow. Instead: find all quotes of a 64-byte chunk at once (SSE2), then
         // copy the segments between them with 16-byte block moves.
         use std::arch::x86_64::{
-            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
-            _mm_storeu_si128,
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8, _mm_storeu_si128,
         };
         #[inline(always)]
         unsafe fn copy_blocks(src: *const u8, dst: *mut u8, len: usize) {
             let mut j = 0;
             while j < len {
-                _mm_storeu_si128(
-                    dst.add(j) as *mut __m128i,
-                    _mm_loadu_si128(src.add(j) as *const __m128i),
-                );
+                _mm_storeu_si128(dst.add(j) as *mut __m128i, _mm_loadu_si128(src.add(j) as *const __m128i));
                 j += 16;
             }
         }
@@ -55,10 +51,8 @@ unsafe fn escape_into(value: &[u8], dst: *mut u8) -> usize {
         while i + 64 + 16 <= value.len() {
             let chunk = src.add(i);
             let mask = |offset: usize| {
-                _mm_movemask_epi8(_mm_cmpeq_epi8(
-                    _mm_loadu_si128(chunk.add(offset) as *const __m128i),
-                    quote,
-                )) as u16 as u64
+                _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(chunk.add(offset) as *const __m128i), quote)) as u16
+                    as u64
             };
             let mut quotes = mask(0) | (mask(16) << 16) | (mask(32) << 32) | (mask(48) << 48);
             let mut last = 0usize;
@@ -190,11 +184,7 @@ pub fn parse_rows(data: &[u8]) -> Result<Vec<Vec<String>>, String> {
                 rows.push(std::mem::take(&mut row));
                 pos += 1;
             }
-            other => {
-                return Err(format!(
-                    "byte {pos}: expected \",\" or newline, found {other:?}"
-                ))
-            }
+            other => return Err(format!("byte {pos}: expected \",\" or newline, found {other:?}")),
         }
     }
     if !row.is_empty() {
@@ -222,14 +212,8 @@ mod tests {
             ],
             &mut out,
         );
-        assert_eq!(
-            out,
-            b"\"a\"\"b\",\"x,\ny\",\"\",\"true\",\"-3\",\"1.0\",\"0.1\"\n"
-        );
-        assert_eq!(
-            parse_rows(&out).unwrap(),
-            vec![vec!["a\"b", "x,\ny", "", "true", "-3", "1.0", "0.1"]]
-        );
+        assert_eq!(out, b"\"a\"\"b\",\"x,\ny\",\"\",\"true\",\"-3\",\"1.0\",\"0.1\"\n");
+        assert_eq!(parse_rows(&out).unwrap(), vec![vec!["a\"b", "x,\ny", "", "true", "-3", "1.0", "0.1"]]);
     }
 
     fn simple_field(value: &[u8]) -> Vec<u8> {
@@ -264,11 +248,7 @@ mod tests {
                     .collect();
                 let mut out = b"prefix".to_vec();
                 write_field(&value, &mut out);
-                assert_eq!(
-                    &out[6..],
-                    simple_field(&value).as_slice(),
-                    "len {len} density {density}"
-                );
+                assert_eq!(&out[6..], simple_field(&value).as_slice(), "len {len} density {density}");
             }
         }
         let all_quotes = vec![b'"'; 200];

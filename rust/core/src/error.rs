@@ -15,17 +15,11 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(message: impl Into<String>) -> Self {
-        ConfigError {
-            column: None,
-            message: message.into(),
-        }
+        ConfigError { column: None, message: message.into() }
     }
 
     pub fn column(column: &str, message: impl Into<String>) -> Self {
-        ConfigError {
-            column: Some(column.to_owned()),
-            message: message.into(),
-        }
+        ConfigError { column: Some(column.to_owned()), message: message.into() }
     }
 }
 
@@ -66,19 +60,12 @@ pub struct MappingError {
 
 impl MappingError {
     pub fn body(kind: MappingErrorKind, reason: impl Into<String>) -> Self {
-        MappingError {
-            kind,
-            column: None,
-            reason: reason.into(),
-        }
+        MappingError { kind, column: None, reason: reason.into() }
     }
 
     pub(crate) fn with_column(mut self, column: &str) -> Self {
         if self.column.is_none()
-            && !matches!(
-                self.kind,
-                MappingErrorKind::MalformedBody | MappingErrorKind::UnsupportedContentType
-            )
+            && !matches!(self.kind, MappingErrorKind::MalformedBody | MappingErrorKind::UnsupportedContentType)
         {
             self.column = Some(column.to_owned());
         }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use crate::error::{MappingError, WriterError};
 use crate::mapping::Mapping;
-use crate::record::{RecordContext, RecordRef};
+use crate::record::{RecordContext, RecordMeta, RecordRef};
+use crate::request::{self, BatchError, BatchKind};
 use crate::writer::{SliceWriter, Ticket};
 
 /// One enabled sink: its compiled mapping and its open slice.
@@ -38,23 +39,51 @@ pub enum SinkOutcome {
     Failed(SinkFailure),
 }
 
+/// One request into all sinks of a source: splits the body into records
+/// (NDJSON / CSV batches), checks that every record of a batch is valid JSON
+/// (a malformed line rejects the whole request, nothing is written), then maps
+/// and writes like [`write_batch`]. Returns the records count and the outcomes.
+pub fn write_request(
+    meta: &RecordMeta,
+    kind: BatchKind,
+    body: &[u8],
+    sinks: &[SinkTarget],
+) -> Result<(usize, Vec<SinkOutcome>), BatchError> {
+    let (bodies, format) = request::split(kind, meta.format(), body)?;
+    let contexts: Vec<RecordContext<'_>> =
+        bodies.iter().map(|(_, body)| RecordContext::new(RecordRef { meta, body, format })).collect();
+    if kind != BatchKind::Single {
+        for ((line, _), ctx) in bodies.iter().zip(&contexts) {
+            if let Err(e) = ctx.parsed_body() {
+                // The line is already named; "at line 1 column N" of a one-line document only adds noise.
+                let message = e.reason.replacen("malformed JSON body", "malformed JSON", 1).replacen(
+                    " at line 1 column ",
+                    " at column ",
+                    1,
+                );
+                return Err(BatchError { line, message });
+            }
+        }
+    }
+    Ok((contexts.len(), write_contexts(&contexts, sinks, meta.received_at_ns())))
+}
+
 /// Maps `records` into every sink and appends each sink's rows to its slice,
 /// then waits for the syncs (all sinks' syncs run in parallel).
-pub fn write_batch(
-    records: &[RecordRef<'_>],
-    sinks: &[SinkTarget],
-    record_time_ns: i64,
-) -> Vec<SinkOutcome> {
-    let mut buffers: Vec<Result<Vec<u8>, SinkFailure>> = sinks
-        .iter()
-        .map(|_| Ok(Vec::with_capacity(records.len() * 256)))
-        .collect();
+pub fn write_batch(records: &[RecordRef<'_>], sinks: &[SinkTarget], record_time_ns: i64) -> Vec<SinkOutcome> {
+    let contexts: Vec<RecordContext<'_>> = records.iter().map(|r| RecordContext::new(*r)).collect();
+    write_contexts(&contexts, sinks, record_time_ns)
+}
+
+fn write_contexts(contexts: &[RecordContext<'_>], sinks: &[SinkTarget], record_time_ns: i64) -> Vec<SinkOutcome> {
+    let records = contexts;
+    let mut buffers: Vec<Result<Vec<u8>, SinkFailure>> =
+        sinks.iter().map(|_| Ok(Vec::with_capacity(records.len() * 256))).collect();
     let mut scratch = Vec::new();
-    for (index, record) in records.iter().enumerate() {
-        let ctx = RecordContext::new(*record);
+    for (index, ctx) in contexts.iter().enumerate() {
         for (sink, buffer) in sinks.iter().zip(buffers.iter_mut()) {
             let Ok(out) = buffer else { continue };
-            if let Err(error) = sink.mapping.encode_row(&ctx, out, &mut scratch) {
+            if let Err(error) = sink.mapping.encode_row(ctx, out, &mut scratch) {
                 *buffer = Err(SinkFailure::Mapping { index, error });
             }
         }
@@ -65,10 +94,7 @@ pub fn write_batch(
         .zip(buffers)
         .map(|(sink, buffer)| {
             let data = buffer?;
-            let (ticket, must_wait) = sink
-                .writer
-                .append(&data, rows, record_time_ns)
-                .map_err(SinkFailure::Writer)?;
+            let (ticket, must_wait) = sink.writer.append(&data, rows, record_time_ns).map_err(SinkFailure::Writer)?;
             Ok((ticket, must_wait || sink.writer.settings().wait))
         })
         .collect();
@@ -81,10 +107,7 @@ pub fn write_batch(
                 Ok(()) => SinkOutcome::Written { rows, synced: true },
                 Err(e) => SinkOutcome::Failed(SinkFailure::Writer(e)),
             },
-            Ok((_, false)) => SinkOutcome::Written {
-                rows,
-                synced: false,
-            },
+            Ok((_, false)) => SinkOutcome::Written { rows, synced: false },
         })
         .collect()
 }
@@ -100,48 +123,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let open = |name: &str, columns: &str| SinkTarget {
             mapping: Arc::new(Mapping::from_json(columns).unwrap()),
-            writer: Arc::new(
-                SliceWriter::open(dir.path().join(name), SyncSettings::default())
-                    .unwrap()
-                    .0,
-            ),
+            writer: Arc::new(SliceWriter::open(dir.path().join(name), SyncSettings::default()).unwrap().0),
         };
         let sinks = vec![
             open("a.csv", r#"[{"type":"path","name":"a","path":"a"}]"#),
-            open(
-                "b.csv",
-                r#"[{"type":"path","name":"b","path":"b","rawString":true}]"#,
-            ),
+            open("b.csv", r#"[{"type":"path","name":"b","path":"b","rawString":true}]"#),
         ];
-        let meta = Arc::new(RecordMeta::new(
-            vec![("Content-Type".into(), "application/json".into())],
-            "::1".into(),
-            0,
-        ));
-        let records = [
-            Record::new(meta.clone(), br#"{"a":1,"b":"x"}"#.to_vec()),
-            Record::new(meta, br#"{"a":2}"#.to_vec()),
-        ];
+        let meta = Arc::new(RecordMeta::new(vec![("Content-Type".into(), "application/json".into())], "::1".into(), 0));
+        let records =
+            [Record::new(meta.clone(), br#"{"a":1,"b":"x"}"#.to_vec()), Record::new(meta, br#"{"a":2}"#.to_vec())];
         let refs: Vec<RecordRef> = records.iter().map(Record::view).collect();
         let outcomes = write_batch(&refs, &sinks, 0);
-        assert!(matches!(
-            outcomes[0],
-            SinkOutcome::Written {
-                rows: 2,
-                synced: true
-            }
-        ));
+        assert!(matches!(outcomes[0], SinkOutcome::Written { rows: 2, synced: true }));
         match &outcomes[1] {
-            SinkOutcome::Failed(SinkFailure::Mapping { index: 1, error }) => assert_eq!(
-                error.to_string(),
-                "column \"b\": path \"b\" not found in the body"
-            ),
+            SinkOutcome::Failed(SinkFailure::Mapping { index: 1, error }) => {
+                assert_eq!(error.to_string(), "column \"b\": path \"b\" not found in the body")
+            }
             other => panic!("unexpected {other:?}"),
         }
-        assert_eq!(
-            std::fs::read(dir.path().join("a.csv")).unwrap(),
-            b"\"1\"\n\"2\"\n"
-        );
+        assert_eq!(std::fs::read(dir.path().join("a.csv")).unwrap(), b"\"1\"\n\"2\"\n");
         assert_eq!(std::fs::read(dir.path().join("b.csv")).unwrap(), b"");
     }
 }

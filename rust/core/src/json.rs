@@ -57,19 +57,12 @@ fn write_number_literal(literal: &str, out: &mut Vec<u8>) {
 pub fn write_compact(value: &Value, out: &mut Vec<u8>) {
     match value.get_type() {
         JsonType::Null => out.extend_from_slice(b"null"),
-        JsonType::Boolean => {
-            out.extend_from_slice(if value.is_true() { b"true" } else { b"false" })
-        }
+        JsonType::Boolean => out.extend_from_slice(if value.is_true() { b"true" } else { b"false" }),
         JsonType::Number => write_number(value, out),
         JsonType::String => write_str(value.as_str().unwrap_or_default(), out),
         JsonType::Array => {
             out.push(b'[');
-            for (i, item) in value
-                .as_array()
-                .into_iter()
-                .flat_map(|a| a.iter())
-                .enumerate()
-            {
+            for (i, item) in value.as_array().into_iter().flat_map(|a| a.iter()).enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
@@ -118,11 +111,7 @@ fn write_object(value: &Value, out: &mut Vec<u8>) {
         if pairs[..i].iter().any(|(k, _)| k == key) {
             continue;
         }
-        let item = pairs[i + 1..]
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map_or(*item, |(_, v)| *v);
+        let item = pairs[i + 1..].iter().rev().find(|(k, _)| k == key).map_or(*item, |(_, v)| *v);
         if !first {
             out.push(b',');
         }
@@ -157,14 +146,7 @@ pub fn write_str(s: &str, out: &mut Vec<u8>) {
         };
         out.extend_from_slice(&bytes[start..i]);
         if escape.is_empty() {
-            out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[(b >> 4) as usize],
-                HEX[(b & 0xf) as usize],
-            ]);
+            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]]);
         } else {
             out.extend_from_slice(escape);
         }
@@ -214,36 +196,19 @@ mod tests {
 
     #[test]
     fn rejects_what_orjson_rejects() {
-        for bad in [
-            "\"\\ud800\"",
-            "[1,]",
-            "{\"a\"}",
-            "",
-            "nul",
-            "\"a\nb\"",
-            "01",
-        ] {
+        for bad in ["\"\\ud800\"", "[1,]", "{\"a\"}", "", "nul", "\"a\nb\"", "01"] {
             assert!(roundtrip(bad).is_err(), "{bad:?} must be malformed");
         }
     }
 
     #[test]
     fn strings_and_objects() {
-        assert_eq!(
-            roundtrip(r#""\u00e9\/\u2028<>&""#).unwrap(),
-            "\"é/\u{2028}<>&\""
-        );
-        assert_eq!(
-            roundtrip(r#""a\"b\\c\n\u0001\t""#).unwrap(),
-            r#""a\"b\\c\n\u0001\t""#
-        );
+        assert_eq!(roundtrip(r#""\u00e9\/\u2028<>&""#).unwrap(), "\"é/\u{2028}<>&\"");
+        assert_eq!(roundtrip(r#""a\"b\\c\n\u0001\t""#).unwrap(), r#""a\"b\\c\n\u0001\t""#);
         assert_eq!(
             roundtrip(r#"{ "a" : 1 , "b":[ true,false,null ], "a": 2 }"#).unwrap(),
             r#"{"a":2,"b":[true,false,null]}"#
         );
-        assert_eq!(
-            roundtrip(r#"{"a":1,"b":0,"a":-0}"#).unwrap(),
-            r#"{"a":0,"b":0}"#
-        );
+        assert_eq!(roundtrip(r#"{"a":1,"b":0,"a":-0}"#).unwrap(), r#"{"a":0,"b":0}"#);
     }
 }

@@ -5,7 +5,8 @@
 //! - [`path`], [`json`], [`body`], [`record`]: the pieces a mapping reads from;
 //! - [`csv`]: Keboola's CSV encoding and recovery scanning;
 //! - [`writer`]: durable append-only slices with eager group commit;
-//! - [`fanout`]: one batch of records into all sinks of a source.
+//! - [`request`], [`fanout`]: one request (one record, or an NDJSON / CSV
+//!   batch) into all sinks of a source.
 //!
 //! The Python binding (`rust/python`) is a thin layer over these types.
 
@@ -17,6 +18,7 @@ pub mod json;
 pub mod mapping;
 pub mod path;
 pub mod record;
+pub mod request;
 pub mod template;
 pub mod writer;
 

@@ -45,11 +45,7 @@ enum Kind {
     Ip,
     Body,
     Headers,
-    Path {
-        path: JsonPath,
-        default: Option<Box<str>>,
-        raw_string: bool,
-    },
+    Path { path: JsonPath, default: Option<Box<str>>, raw_string: bool },
     Template(Template),
 }
 
@@ -108,20 +104,12 @@ impl Mapping {
                 return Err(ConfigError::new("column name must not be empty"));
             }
             if columns.iter().any(|c| c.name == def.name) {
-                return Err(ConfigError::column(
-                    &def.name,
-                    format!("duplicate column name \"{}\"", def.name),
-                ));
+                return Err(ConfigError::column(&def.name, format!("duplicate column name \"{}\"", def.name)));
             }
             columns.push(compile_column(def)?);
         }
-        let needs_parsed_body = columns
-            .iter()
-            .any(|c| matches!(c.kind, Kind::Path { .. } | Kind::Template(_)));
-        Ok(Mapping {
-            columns,
-            needs_parsed_body,
-        })
+        let needs_parsed_body = columns.iter().any(|c| matches!(c.kind, Kind::Path { .. } | Kind::Template(_)));
+        Ok(Mapping { columns, needs_parsed_body })
     }
 
     pub fn columns(&self) -> &[Column] {
@@ -214,22 +202,14 @@ fn write_uuid(ctx: &RecordContext<'_>, out: &mut Vec<u8>) {
 }
 
 /// Writes the unquoted value of one column.
-fn write_value(
-    column: &Column,
-    ctx: &RecordContext<'_>,
-    out: &mut Vec<u8>,
-) -> Result<(), MappingError> {
+fn write_value(column: &Column, ctx: &RecordContext<'_>, out: &mut Vec<u8>) -> Result<(), MappingError> {
     match &column.kind {
         Kind::Uuid => write_uuid(ctx, out),
         Kind::Datetime => out.extend_from_slice(ctx.meta().datetime().as_bytes()),
         Kind::Ip => out.extend_from_slice(ctx.meta().ip().as_bytes()),
         Kind::Body => out.extend_from_slice(ctx.body()),
         Kind::Headers => out.extend_from_slice(ctx.meta().headers_json().as_bytes()),
-        Kind::Path {
-            path,
-            default,
-            raw_string,
-        } => {
+        Kind::Path { path, default, raw_string } => {
             let body = ctx.parsed_body()?;
             match path.lookup(body) {
                 Some(value) => match value.as_str() {
@@ -262,10 +242,7 @@ fn compile_column(def: &ColumnDef) -> Result<Column, ConfigError> {
         if present {
             Err(ConfigError::column(
                 name,
-                format!(
-                    "\"{field}\" is not allowed for a column of type \"{}\"",
-                    def.column_type
-                ),
+                format!("\"{field}\" is not allowed for a column of type \"{}\"", def.column_type),
             ))
         } else {
             Ok(())
@@ -278,19 +255,43 @@ fn compile_column(def: &ColumnDef) -> Result<Column, ConfigError> {
         "body" => ("body", Kind::Body),
         "headers" => ("headers", Kind::Headers),
         "path" => {
-            let text = def.path.as_deref().ok_or_else(|| ConfigError::column(name, "a \"path\" column needs \"path\""))?;
+            let text =
+                def.path.as_deref().ok_or_else(|| ConfigError::column(name, "a \"path\" column needs \"path\""))?;
             let path = JsonPath::parse(text).map_err(|e| ConfigError::column(name, e))?;
             forbid("template", def.template.is_some())?;
-            ("path", Kind::Path { path, default: def.default_value.as_deref().map(Into::into), raw_string: def.raw_string.unwrap_or(false) })
+            (
+                "path",
+                Kind::Path {
+                    path,
+                    default: def.default_value.as_deref().map(Into::into),
+                    raw_string: def.raw_string.unwrap_or(false),
+                },
+            )
         }
         "template" => {
-            let template = def.template.as_ref().ok_or_else(|| ConfigError::column(name, "a \"template\" column needs \"template\""))?;
+            let template = def
+                .template
+                .as_ref()
+                .ok_or_else(|| ConfigError::column(name, "a \"template\" column needs \"template\""))?;
             forbid("path", def.path.is_some())?;
             forbid("defaultValue", def.default_value.is_some())?;
-            ("template", Kind::Template(Template::compile(name, &template.language, &template.content, def.raw_string.unwrap_or(false))?))
+            (
+                "template",
+                Kind::Template(Template::compile(
+                    name,
+                    &template.language,
+                    &template.content,
+                    def.raw_string.unwrap_or(false),
+                )?),
+            )
         }
         other => {
-            return Err(ConfigError::column(name, format!("unknown column type \"{other}\", expected one of uuid, datetime, ip, body, headers, path, template")))
+            return Err(ConfigError::column(
+                name,
+                format!(
+                "unknown column type \"{other}\", expected one of uuid, datetime, ip, body, headers, path, template"
+            ),
+            ))
         }
     };
     if !matches!(kind, Kind::Path { .. } | Kind::Template(_)) {
@@ -299,12 +300,7 @@ fn compile_column(def: &ColumnDef) -> Result<Column, ConfigError> {
         forbid("rawString", def.raw_string.is_some())?;
         forbid("template", def.template.is_some())?;
     }
-    Ok(Column {
-        name: def.name.clone(),
-        type_name,
-        primary_key: def.primary_key.unwrap_or(false),
-        kind,
-    })
+    Ok(Column { name: def.name.clone(), type_name, primary_key: def.primary_key.unwrap_or(false), kind })
 }
 
 #[cfg(test)]
@@ -340,16 +336,8 @@ mod tests {
 
     #[test]
     fn uuid_columns_are_v7() {
-        let out = row(
-            r#"[{"type":"id","name":"id"},{"type":"uuid","name":"u"}]"#,
-            "{}",
-        )
-        .unwrap();
-        let fields: Vec<&str> = out
-            .trim_end()
-            .split(',')
-            .map(|f| f.trim_matches('"'))
-            .collect();
+        let out = row(r#"[{"type":"id","name":"id"},{"type":"uuid","name":"u"}]"#, "{}").unwrap();
+        let fields: Vec<&str> = out.trim_end().split(',').map(|f| f.trim_matches('"')).collect();
         for field in &fields {
             let parsed = uuid::Uuid::parse_str(field).unwrap();
             assert_eq!(parsed.get_version_num(), 7);
@@ -365,54 +353,40 @@ mod tests {
     fn path_columns() {
         let cols = r#"[{"type":"path","name":"s","path":"a"},{"type":"path","name":"r","path":"a","rawString":true},{"type":"path","name":"o","path":"o"},{"type":"path","name":"n","path":"o.n[1]"},{"type":"path","name":"d","path":"missing","defaultValue":"dflt"},{"type":"path","name":"dr","path":"missing","defaultValue":"dflt","rawString":true},{"type":"path","name":"num","path":"o.n[0]","rawString":true}]"#;
         let out = row(cols, r#"{"a":"x\"y","o":{"n":[1.5,true]}}"#).unwrap();
-        assert_eq!(out, "\"\"\"x\\\"\"y\"\"\",\"x\"\"y\",\"{\"\"n\"\":[1.5,true]}\",\"true\",\"\"\"dflt\"\"\",\"dflt\",\"1.5\"\n");
+        assert_eq!(
+            out,
+            "\"\"\"x\\\"\"y\"\"\",\"x\"\"y\",\"{\"\"n\"\":[1.5,true]}\",\"true\",\"\"\"dflt\"\"\",\"dflt\",\"1.5\"\n"
+        );
     }
 
     #[test]
     fn mapping_errors() {
         let err = row(r#"[{"type":"path","name":"p","path":"a.b"}]"#, r#"{"a":1}"#).unwrap_err();
         assert_eq!(err.kind, MappingErrorKind::MissingValue);
-        assert_eq!(
-            err.to_string(),
-            "column \"p\": path \"a.b\" not found in the body"
-        );
+        assert_eq!(err.to_string(), "column \"p\": path \"a.b\" not found in the body");
         let err = row(r#"[{"type":"path","name":"p","path":"a"}]"#, r#"{"a":1"#).unwrap_err();
         assert_eq!(err.kind, MappingErrorKind::MalformedBody);
         assert_eq!(err.column, None);
 
-        let mapping = Mapping::from_json(
-            r#"[{"type":"body","name":"b"},{"type":"path","name":"p","path":"a"}]"#,
-        )
-        .unwrap();
+        let mapping =
+            Mapping::from_json(r#"[{"type":"body","name":"b"},{"type":"path","name":"p","path":"a"}]"#).unwrap();
         let rec = record("a=1", "text/plain");
-        let err = mapping
-            .encode_row(
-                &RecordContext::new(rec.view()),
-                &mut Vec::new(),
-                &mut Vec::new(),
-            )
-            .unwrap_err();
+        let err = mapping.encode_row(&RecordContext::new(rec.view()), &mut Vec::new(), &mut Vec::new()).unwrap_err();
         assert_eq!(err.kind, MappingErrorKind::UnsupportedContentType);
         // A static mapping stores any body.
         let mapping = Mapping::from_json(r#"[{"type":"body","name":"b"}]"#).unwrap();
         let mut out = b"keep".to_vec();
-        mapping
-            .encode_row(&RecordContext::new(rec.view()), &mut out, &mut Vec::new())
-            .unwrap();
+        mapping.encode_row(&RecordContext::new(rec.view()), &mut out, &mut Vec::new()).unwrap();
         assert_eq!(out, b"keep\"a=1\"\n");
     }
 
     #[test]
     fn failed_row_leaves_buffer_untouched() {
-        let mapping = Mapping::from_json(
-            r#"[{"type":"body","name":"b"},{"type":"path","name":"p","path":"zzz"}]"#,
-        )
-        .unwrap();
+        let mapping =
+            Mapping::from_json(r#"[{"type":"body","name":"b"},{"type":"path","name":"p","path":"zzz"}]"#).unwrap();
         let rec = record("{}", "application/json");
         let mut out = b"previous\n".to_vec();
-        assert!(mapping
-            .encode_row(&RecordContext::new(rec.view()), &mut out, &mut Vec::new())
-            .is_err());
+        assert!(mapping.encode_row(&RecordContext::new(rec.view()), &mut out, &mut Vec::new()).is_err());
         assert_eq!(out, b"previous\n");
     }
 
@@ -420,24 +394,17 @@ mod tests {
     fn invalid_definitions() {
         let err = |json: &str| Mapping::from_json(json).unwrap_err().to_string();
         assert_eq!(err("[]"), "a mapping needs at least one column");
-        assert_eq!(err(r#"[{"type":"foo","name":"a"}]"#), "unknown column type \"foo\", expected one of uuid, datetime, ip, body, headers, path, template");
         assert_eq!(
-            err(r#"[{"type":"body","name":"a"},{"type":"ip","name":"a"}]"#),
-            "duplicate column name \"a\""
+            err(r#"[{"type":"foo","name":"a"}]"#),
+            "unknown column type \"foo\", expected one of uuid, datetime, ip, body, headers, path, template"
         );
-        assert_eq!(
-            err(r#"[{"type":"path","name":"a"}]"#),
-            "a \"path\" column needs \"path\""
-        );
-        assert_eq!(
-            err(r#"[{"type":"path","name":"a","path":"x..y"}]"#),
-            "path \"x..y\": empty key at position 3"
-        );
+        assert_eq!(err(r#"[{"type":"body","name":"a"},{"type":"ip","name":"a"}]"#), "duplicate column name \"a\"");
+        assert_eq!(err(r#"[{"type":"path","name":"a"}]"#), "a \"path\" column needs \"path\"");
+        assert_eq!(err(r#"[{"type":"path","name":"a","path":"x..y"}]"#), "path \"x..y\": empty key at position 3");
         assert_eq!(
             err(r#"[{"type":"body","name":"a","path":"x"}]"#),
             "\"path\" is not allowed for a column of type \"body\""
         );
-        assert!(err(r#"[{"name":"a"}]"#)
-            .starts_with("invalid column definitions: missing field `type`"));
+        assert!(err(r#"[{"name":"a"}]"#).starts_with("invalid column definitions: missing field `type`"));
     }
 }

@@ -35,38 +35,33 @@ impl JsonPath {
         while pos < bytes.len() {
             match bytes[pos] {
                 b'[' => {
-                    let close = text[pos..].find(']').map(|i| pos + i).ok_or_else(|| {
-                        format!("path \"{text}\": unclosed \"[\" at position {}", pos + 1)
-                    })?;
+                    let close = text[pos..]
+                        .find(']')
+                        .map(|i| pos + i)
+                        .ok_or_else(|| format!("path \"{text}\": unclosed \"[\" at position {}", pos + 1))?;
                     let digits = &text[pos + 1..close];
                     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                        return Err(format!("path \"{text}\": index \"[{digits}]\" at position {} must be a non-negative integer", pos + 1));
-                    }
-                    let index = digits.parse::<usize>().map_err(|_| {
-                        format!("path \"{text}\": index \"[{digits}]\" is too large")
-                    })?;
-                    if expect_key && pos != 0 {
                         return Err(format!(
-                            "path \"{text}\": empty key before \"[\" at position {}",
+                            "path \"{text}\": index \"[{digits}]\" at position {} must be a non-negative integer",
                             pos + 1
                         ));
+                    }
+                    let index = digits
+                        .parse::<usize>()
+                        .map_err(|_| format!("path \"{text}\": index \"[{digits}]\" is too large"))?;
+                    if expect_key && pos != 0 {
+                        return Err(format!("path \"{text}\": empty key before \"[\" at position {}", pos + 1));
                     }
                     segments.push(Segment::Index(index));
                     expect_key = false;
                     pos = close + 1;
                     if pos < bytes.len() && !matches!(bytes[pos], b'.' | b'[') {
-                        return Err(format!(
-                            "path \"{text}\": expected \".\" or \"[\" at position {}",
-                            pos + 1
-                        ));
+                        return Err(format!("path \"{text}\": expected \".\" or \"[\" at position {}", pos + 1));
                     }
                 }
                 b'.' => {
                     if expect_key {
-                        return Err(format!(
-                            "path \"{text}\": empty key at position {}",
-                            pos + 1
-                        ));
+                        return Err(format!("path \"{text}\": empty key at position {}", pos + 1));
                     }
                     expect_key = true;
                     pos += 1;
@@ -74,32 +69,19 @@ impl JsonPath {
                         return Err(format!("path \"{text}\": must not end with \".\""));
                     }
                 }
-                b']' => {
-                    return Err(format!(
-                        "path \"{text}\": unexpected \"]\" at position {}",
-                        pos + 1
-                    ))
-                }
+                b']' => return Err(format!("path \"{text}\": unexpected \"]\" at position {}", pos + 1)),
                 _ => {
                     if !expect_key {
-                        return Err(format!(
-                            "path \"{text}\": expected \".\" or \"[\" at position {}",
-                            pos + 1
-                        ));
+                        return Err(format!("path \"{text}\": expected \".\" or \"[\" at position {}", pos + 1));
                     }
-                    let end = text[pos..]
-                        .find(['.', '[', ']'])
-                        .map_or(bytes.len(), |i| pos + i);
+                    let end = text[pos..].find(['.', '[', ']']).map_or(bytes.len(), |i| pos + i);
                     segments.push(Segment::Key(text[pos..end].to_owned()));
                     expect_key = false;
                     pos = end;
                 }
             }
         }
-        Ok(JsonPath {
-            text: text.to_owned(),
-            segments,
-        })
+        Ok(JsonPath { text: text.to_owned(), segments })
     }
 
     pub fn as_str(&self) -> &str {
@@ -154,46 +136,25 @@ mod tests {
     fn parses_keys_and_indices() {
         use Segment::*;
         assert_eq!(keys("a"), vec![Key("a".into())]);
-        assert_eq!(
-            keys("a.b[0].c"),
-            vec![Key("a".into()), Key("b".into()), Index(0), Key("c".into())]
-        );
-        assert_eq!(
-            keys("user-id._x.2024"),
-            vec![Key("user-id".into()), Key("_x".into()), Key("2024".into())]
-        );
+        assert_eq!(keys("a.b[0].c"), vec![Key("a".into()), Key("b".into()), Index(0), Key("c".into())]);
+        assert_eq!(keys("user-id._x.2024"), vec![Key("user-id".into()), Key("_x".into()), Key("2024".into())]);
         assert_eq!(keys("m[1][22]"), vec![Key("m".into()), Index(1), Index(22)]);
         assert_eq!(keys("[3].id"), vec![Index(3), Key("id".into())]);
-        assert_eq!(
-            keys("název.kůň"),
-            vec![Key("název".into()), Key("kůň".into())]
-        );
+        assert_eq!(keys("název.kůň"), vec![Key("název".into()), Key("kůň".into())]);
     }
 
     #[test]
     fn rejects_bad_syntax() {
-        for bad in [
-            "", ".", "a.", ".a", "a..b", "a[", "a[]", "a[x]", "a[-1]", "a]", "a[0]b", "a.[0]",
-            "a[0]]",
-        ] {
+        for bad in ["", ".", "a.", ".a", "a..b", "a[", "a[]", "a[x]", "a[-1]", "a]", "a[0]b", "a.[0]", "a[0]]"] {
             assert!(JsonPath::parse(bad).is_err(), "{bad:?} should be rejected");
         }
-        assert_eq!(
-            JsonPath::parse("a..b").unwrap_err(),
-            "path \"a..b\": empty key at position 3"
-        );
+        assert_eq!(JsonPath::parse("a..b").unwrap_err(), "path \"a..b\": empty key at position 3");
     }
 
     #[test]
     fn looks_up_values() {
-        let doc: Value =
-            sonic_rs::from_str(r#"{"a":{"b":[{"c":1},{"c":"x"}]},"k":1,"k":2}"#).unwrap();
-        let get = |p: &str| {
-            JsonPath::parse(p)
-                .unwrap()
-                .lookup(&doc)
-                .map(|v| v.to_string())
-        };
+        let doc: Value = sonic_rs::from_str(r#"{"a":{"b":[{"c":1},{"c":"x"}]},"k":1,"k":2}"#).unwrap();
+        let get = |p: &str| JsonPath::parse(p).unwrap().lookup(&doc).map(|v| v.to_string());
         assert_eq!(get("a.b[1].c").as_deref(), Some("\"x\""));
         assert_eq!(get("a.b[0]").as_deref(), Some("{\"c\":1}"));
         assert_eq!(get("a.b[2]"), None);

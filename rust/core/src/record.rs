@@ -24,15 +24,9 @@ pub struct RecordMeta {
 }
 
 impl RecordMeta {
-    pub fn new(
-        headers: impl IntoIterator<Item = (String, String)>,
-        ip: String,
-        received_at_ns: i64,
-    ) -> RecordMeta {
-        let mut canonical: Vec<(String, String)> = headers
-            .into_iter()
-            .map(|(name, value)| (canonical_header_name(&name), value))
-            .collect();
+    pub fn new(headers: impl IntoIterator<Item = (String, String)>, ip: String, received_at_ns: i64) -> RecordMeta {
+        let mut canonical: Vec<(String, String)> =
+            headers.into_iter().map(|(name, value)| (canonical_header_name(&name), value)).collect();
         canonical.sort_by(|a, b| a.0.cmp(&b.0));
         let mut merged: Vec<(String, String)> = Vec::with_capacity(canonical.len());
         for (name, value) in canonical {
@@ -101,38 +95,26 @@ impl RecordMeta {
                 json::write_str(value, &mut out);
             }
             out.push(b'}');
-            String::from_utf8(out)
-                .expect("JSON of strings is UTF-8")
-                .into_boxed_str()
+            String::from_utf8(out).expect("JSON of strings is UTF-8").into_boxed_str()
         })
     }
 }
 
 fn lookup<'h>(headers: &'h [(String, String)], canonical: &str) -> Option<&'h str> {
-    headers
-        .binary_search_by(|(name, _)| name.as_str().cmp(canonical))
-        .ok()
-        .map(|i| headers[i].1.as_str())
+    headers.binary_search_by(|(name, _)| name.as_str().cmp(canonical)).ok().map(|i| headers[i].1.as_str())
 }
 
 /// Go's `textproto.CanonicalMIMEHeaderKey`: `content-type` → `Content-Type`.
 /// Names with characters outside the token set are returned unchanged.
 pub fn canonical_header_name(name: &str) -> String {
-    let valid = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
     if !valid {
         return name.to_owned();
     }
     let mut upper = true;
     name.bytes()
         .map(|b| {
-            let c = if upper {
-                b.to_ascii_uppercase()
-            } else {
-                b.to_ascii_lowercase()
-            };
+            let c = if upper { b.to_ascii_uppercase() } else { b.to_ascii_lowercase() };
             upper = b == b'-';
             c as char
         })
@@ -145,12 +127,7 @@ pub fn format_datetime_ms(ns: i64) -> [u8; 24] {
     let days = ms.div_euclid(86_400_000);
     let ms_of_day = ms.rem_euclid(86_400_000);
     let (year, month, day) = civil_from_days(days);
-    let (h, m, s, milli) = (
-        ms_of_day / 3_600_000,
-        ms_of_day / 60_000 % 60,
-        ms_of_day / 1000 % 60,
-        ms_of_day % 1000,
-    );
+    let (h, m, s, milli) = (ms_of_day / 3_600_000, ms_of_day / 60_000 % 60, ms_of_day / 1000 % 60, ms_of_day % 1000);
     let mut out = *b"0000-00-00T00:00:00.000Z";
     let year = year.clamp(0, 9999) as u32;
     let digits = |out: &mut [u8], value: u32| {
@@ -197,11 +174,7 @@ impl Record {
     }
 
     pub fn view(&self) -> RecordRef<'_> {
-        RecordRef {
-            meta: &self.meta,
-            body: &self.body,
-            format: self.meta.format,
-        }
+        RecordRef { meta: &self.meta, body: &self.body, format: self.meta.format }
     }
 }
 
@@ -223,10 +196,7 @@ pub struct RecordContext<'a> {
 
 impl<'a> RecordContext<'a> {
     pub fn new(record: RecordRef<'a>) -> RecordContext<'a> {
-        RecordContext {
-            record,
-            parsed: OnceCell::new(),
-        }
+        RecordContext { record, parsed: OnceCell::new() }
     }
 
     pub fn meta(&self) -> &'a RecordMeta {
@@ -240,13 +210,7 @@ impl<'a> RecordContext<'a> {
     /// The parsed body (JSON or form), or why it cannot be parsed.
     pub fn parsed_body(&self) -> Result<&Value, MappingError> {
         self.parsed
-            .get_or_init(|| {
-                parse_body(
-                    self.record.format,
-                    self.record.meta.content_type(),
-                    self.record.body,
-                )
-            })
+            .get_or_init(|| parse_body(self.record.format, self.record.meta.content_type(), self.record.body))
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -267,14 +231,8 @@ mod tests {
     #[test]
     fn datetimes() {
         assert_eq!(&format_datetime_ms(0), b"1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            &format_datetime_ms(1_779_417_045_123_999_999),
-            b"2026-05-22T02:30:45.123Z"
-        );
-        assert_eq!(
-            &format_datetime_ms(951_782_400_000_000_000),
-            b"2000-02-29T00:00:00.000Z"
-        );
+        assert_eq!(&format_datetime_ms(1_779_417_045_123_999_999), b"2026-05-22T02:30:45.123Z");
+        assert_eq!(&format_datetime_ms(951_782_400_000_000_000), b"2000-02-29T00:00:00.000Z");
         assert_eq!(&format_datetime_ms(-1_000_000), b"1969-12-31T23:59:59.999Z");
     }
 
@@ -290,10 +248,7 @@ mod tests {
             "1.2.3.4".into(),
             0,
         );
-        assert_eq!(
-            meta.headers_json(),
-            r#"{"A":"q\"","Content-Type":"application/json","X-B":"2, 3"}"#
-        );
+        assert_eq!(meta.headers_json(), r#"{"A":"q\"","Content-Type":"application/json","X-B":"2, 3"}"#);
         assert_eq!(meta.header("x-b"), Some("2, 3"));
         assert_eq!(meta.format(), BodyFormat::Json);
     }

@@ -41,9 +41,7 @@ impl SyncMode {
         match text {
             "disk" => Ok(SyncMode::Disk),
             "cache" => Ok(SyncMode::Cache),
-            other => Err(format!(
-                "unknown sync mode \"{other}\", expected \"disk\" or \"cache\""
-            )),
+            other => Err(format!("unknown sync mode \"{other}\", expected \"disk\" or \"cache\"")),
         }
     }
 
@@ -154,38 +152,19 @@ pub struct Recovered {
 impl SliceWriter {
     /// Opens (creating when missing, with its directories) a slice for appending.
     /// An existing file is recovered first: a torn trailing row is cut off.
-    pub fn open(
-        path: impl AsRef<Path>,
-        settings: SyncSettings,
-    ) -> Result<(SliceWriter, Recovered), WriterError> {
+    pub fn open(path: impl AsRef<Path>, settings: SyncSettings) -> Result<(SliceWriter, Recovered), WriterError> {
         let path = path.as_ref().to_path_buf();
         let display = path.display().to_string();
-        let io = |source| WriterError::Io {
-            path: display.clone(),
-            source,
-        };
+        let io = |source| WriterError::Io { path: display.clone(), source };
         let existed = path.exists();
         if !existed {
             if let Some(parent) = path.parent() {
                 create_dir_durable(parent).map_err(io)?;
             }
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .mode(0o644)
-            .open(&path)
-            .map_err(io)?;
-        let recovered = if existed {
-            recover_file(&mut file).map_err(io)?
-        } else {
-            Recovered {
-                rows: 0,
-                bytes: 0,
-                truncated: 0,
-            }
-        };
+        let mut file = OpenOptions::new().read(true).append(true).create(true).mode(0o644).open(&path).map_err(io)?;
+        let recovered =
+            if existed { recover_file(&mut file).map_err(io)? } else { Recovered { rows: 0, bytes: 0, truncated: 0 } };
         if !existed {
             file.sync_all().map_err(io)?;
             if let Some(parent) = path.parent() {
@@ -221,17 +200,9 @@ impl SliceWriter {
             failure: Mutex::new(None),
         });
         let worker = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("slice-sync".into())
-            .spawn(move || worker.run(file))
-            .map_err(io)?;
-        Ok((
-            SliceWriter {
-                shared,
-                thread: Mutex::new(Some(thread)),
-            },
-            recovered,
-        ))
+        let thread =
+            std::thread::Builder::new().name("slice-sync".into()).spawn(move || worker.run(file)).map_err(io)?;
+        Ok((SliceWriter { shared, thread: Mutex::new(Some(thread)) }, recovered))
     }
 
     pub fn path(&self) -> &Path {
@@ -254,37 +225,23 @@ impl SliceWriter {
 
     /// Appends encoded rows without waiting. The second value is true when the
     /// caller must wait anyway because too much data is buffered.
-    pub fn append(
-        &self,
-        data: &[u8],
-        rows: u64,
-        record_time_ns: i64,
-    ) -> Result<(Ticket, bool), WriterError> {
+    pub fn append(&self, data: &[u8], rows: u64, record_time_ns: i64) -> Result<(Ticket, bool), WriterError> {
         self.shared.check_failed()?;
         let settings = &self.shared.settings;
         let mut state = self.shared.state.lock();
         if state.closed {
-            return Err(WriterError::Closed {
-                path: self.shared.path.display().to_string(),
-            });
+            return Err(WriterError::Closed { path: self.shared.path.display().to_string() });
         }
         state.buffer.extend_from_slice(data);
         state.buffer_rows += rows;
         state.appended += data.len() as u64;
-        let ticket = Ticket {
-            end: state.appended,
-            round: state.rounds_started + 1,
-        };
+        let ticket = Ticket { end: state.appended, round: state.rounds_started + 1 };
         let stats = &mut state.stats;
         stats.rows += rows;
         stats.bytes += data.len() as u64;
         if rows > 0 {
             stats.first_record_ns.get_or_insert(record_time_ns);
-            stats.last_record_ns = Some(
-                stats
-                    .last_record_ns
-                    .map_or(record_time_ns, |t| t.max(record_time_ns)),
-            );
+            stats.last_record_ns = Some(stats.last_record_ns.map_or(record_time_ns, |t| t.max(record_time_ns)));
         }
         if state.oldest_unsynced.is_none() {
             state.oldest_unsynced = Some(Instant::now());
@@ -341,10 +298,7 @@ impl SliceWriter {
             let state = self.shared.state.lock();
             // Rows still in the buffer go with the next round, others are in flight or done.
             let round = state.rounds_started + u64::from(!state.buffer.is_empty());
-            Ticket {
-                end: state.appended,
-                round,
-            }
+            Ticket { end: state.appended, round }
         };
         self.wait(ticket)
     }
@@ -383,10 +337,7 @@ impl Shared {
     fn check_failed(&self) -> Result<(), WriterError> {
         if self.failed.load(Ordering::Acquire) {
             let message = self.failure.lock().clone().unwrap_or_default();
-            return Err(WriterError::Failed {
-                path: self.path.display().to_string(),
-                message,
-            });
+            return Err(WriterError::Failed { path: self.path.display().to_string(), message });
         }
         Ok(())
     }
@@ -401,19 +352,13 @@ impl Shared {
                         || state.wanted > self.synced.load(Ordering::Relaxed)
                         || state.buffer_rows >= self.settings.count_trigger
                         || state.buffer.len() as u64 >= self.settings.bytes_trigger
-                        || state
-                            .oldest_unsynced
-                            .is_some_and(|t| t.elapsed() >= self.settings.interval_trigger);
+                        || state.oldest_unsynced.is_some_and(|t| t.elapsed() >= self.settings.interval_trigger);
                     if due {
                         break;
                     }
                 } else if state.closed {
                     drop(state);
-                    let result = if self.settings.mode == SyncMode::Disk {
-                        file.sync_all()
-                    } else {
-                        Ok(())
-                    };
+                    let result = if self.settings.mode == SyncMode::Disk { file.sync_all() } else { Ok(()) };
                     if let Err(e) = result {
                         self.fail(format!("final sync failed: {e}"));
                     }
@@ -491,25 +436,14 @@ fn recover_file(file: &mut File) -> std::io::Result<Recovered> {
         file.set_len(valid as u64)?;
         file.sync_all()?;
     }
-    Ok(Recovered {
-        rows,
-        bytes: valid as u64,
-        truncated,
-    })
+    Ok(Recovered { rows, bytes: valid as u64, truncated })
 }
 
 /// Recovers a slice file in place (see [`SliceWriter::open`]) without opening it for writing.
 pub fn recover_slice(path: impl AsRef<Path>) -> Result<Recovered, WriterError> {
     let path = path.as_ref();
-    let io = |source| WriterError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(io)?;
+    let io = |source| WriterError::Io { path: path.display().to_string(), source };
+    let mut file = OpenOptions::new().read(true).write(true).open(path).map_err(io)?;
     recover_file(&mut file).map_err(io)
 }
 
@@ -535,11 +469,7 @@ pub fn create_dir_durable(dir: &Path) -> std::io::Result<()> {
 
 /// fsync of a directory: makes created, renamed or removed entries durable.
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
     File::open(dir)?.sync_all()
 }
 
@@ -548,10 +478,7 @@ mod tests {
     use super::*;
 
     fn settings(wait: bool) -> SyncSettings {
-        SyncSettings {
-            wait,
-            ..SyncSettings::default()
-        }
+        SyncSettings { wait, ..SyncSettings::default() }
     }
 
     #[test]
@@ -565,38 +492,22 @@ mod tests {
         writer.write(b"\"3\"\n", 1, 5).unwrap();
         let stats = writer.close().unwrap();
         assert_eq!(
-            (
-                stats.rows,
-                stats.bytes,
-                stats.synced_rows,
-                stats.first_record_ns,
-                stats.last_record_ns
-            ),
+            (stats.rows, stats.bytes, stats.synced_rows, stats.first_record_ns, stats.last_record_ns),
             (3, 12, 3, Some(10), Some(10))
         );
-        assert!(matches!(
-            writer.write(b"\"4\"\n", 1, 0),
-            Err(WriterError::Closed { .. })
-        ));
+        assert!(matches!(writer.write(b"\"4\"\n", 1, 0), Err(WriterError::Closed { .. })));
     }
 
     #[test]
     fn non_waiting_rows_sync_on_interval() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("slice.csv");
-        let s = SyncSettings {
-            wait: false,
-            interval_trigger: Duration::from_millis(20),
-            ..SyncSettings::default()
-        };
+        let s = SyncSettings { wait: false, interval_trigger: Duration::from_millis(20), ..SyncSettings::default() };
         let (writer, _) = SliceWriter::open(&path, s).unwrap();
         writer.write(b"\"x\"\n", 1, 0).unwrap();
         let start = Instant::now();
         while writer.stats().synced_rows < 1 {
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "interval trigger never fired"
-            );
+            assert!(start.elapsed() < Duration::from_secs(5), "interval trigger never fired");
             std::thread::sleep(Duration::from_millis(1));
         }
         assert_eq!(std::fs::read(&path).unwrap(), b"\"x\"\n");
@@ -619,10 +530,7 @@ mod tests {
         writer.write(b"\"3\"\n", 1, 0).unwrap();
         let start = Instant::now();
         while writer.stats().synced_rows < 3 {
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "count trigger never fired"
-            );
+            assert!(start.elapsed() < Duration::from_secs(5), "count trigger never fired");
             std::thread::sleep(Duration::from_millis(1));
         }
     }
@@ -633,14 +541,7 @@ mod tests {
         let path = dir.path().join("slice.csv");
         std::fs::write(&path, b"\"a\",\"b\n\"\n\"c\",\"to").unwrap();
         let (writer, recovered) = SliceWriter::open(&path, settings(true)).unwrap();
-        assert_eq!(
-            recovered,
-            Recovered {
-                rows: 1,
-                bytes: 9,
-                truncated: 7
-            }
-        );
+        assert_eq!(recovered, Recovered { rows: 1, bytes: 9, truncated: 7 });
         writer.write(b"\"d\"\n", 1, 0).unwrap();
         writer.close().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"\"a\",\"b\n\"\n\"d\"\n");
@@ -670,16 +571,9 @@ mod tests {
         let rows = csv::parse_rows(&std::fs::read(&path).unwrap()).unwrap();
         assert_eq!(rows.len(), 3200);
         for t in 0..32 {
-            let mine: Vec<usize> = rows
-                .iter()
-                .filter(|r| r[0] == t.to_string())
-                .map(|r| r[1].parse().unwrap())
-                .collect();
-            assert_eq!(
-                mine,
-                (0..100).collect::<Vec<_>>(),
-                "thread {t} rows out of order or missing"
-            );
+            let mine: Vec<usize> =
+                rows.iter().filter(|r| r[0] == t.to_string()).map(|r| r[1].parse().unwrap()).collect();
+            assert_eq!(mine, (0..100).collect::<Vec<_>>(), "thread {t} rows out of order or missing");
         }
     }
 }

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 mod errors;
 mod mapping;
 mod record;
+mod sinkset;
 mod writer;
 
 #[pymodule]
@@ -14,6 +15,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<record::Record>()?;
     m.add_class::<mapping::Mapping>()?;
     m.add_class::<mapping::EncodedBatch>()?;
+    m.add_class::<sinkset::SinkSet>()?;
     m.add_class::<writer::SyncSettings>()?;
     m.add_class::<writer::SliceWriter>()?;
     m.add_class::<writer::WriterStats>()?;

@@ -44,47 +44,28 @@ impl Mapping {
         let columns_json: String = if let Ok(text) = columns.cast::<PyString>() {
             text.to_str()?.to_owned()
         } else {
-            py.import("json")?
-                .call_method1("dumps", (columns,))?
-                .extract()?
+            py.import("json")?.call_method1("dumps", (columns,))?.extract()?
         };
-        let inner =
-            CoreMapping::from_json(&columns_json).map_err(|e| errors::config_error(py, &e))?;
-        Ok(Mapping {
-            inner: Arc::new(inner),
-            columns_json,
-        })
+        let inner = CoreMapping::from_json(&columns_json).map_err(|e| errors::config_error(py, &e))?;
+        Ok(Mapping { inner: Arc::new(inner), columns_json })
     }
 
     /// Column names in order.
     #[getter]
     fn column_names(&self) -> Vec<String> {
-        self.inner
-            .columns()
-            .iter()
-            .map(|c| c.name().to_owned())
-            .collect()
+        self.inner.columns().iter().map(|c| c.name().to_owned()).collect()
     }
 
     /// (name, type) of every column; `id` is reported as `uuid`.
     #[getter]
     fn column_types(&self) -> Vec<(String, &'static str)> {
-        self.inner
-            .columns()
-            .iter()
-            .map(|c| (c.name().to_owned(), c.type_name()))
-            .collect()
+        self.inner.columns().iter().map(|c| (c.name().to_owned(), c.type_name())).collect()
     }
 
     /// Names of the primary-key columns.
     #[getter]
     fn primary_key(&self) -> Vec<String> {
-        self.inner
-            .columns()
-            .iter()
-            .filter(|c| c.primary_key())
-            .map(|c| c.name().to_owned())
-            .collect()
+        self.inner.columns().iter().filter(|c| c.primary_key()).map(|c| c.name().to_owned()).collect()
     }
 
     #[getter]
@@ -107,25 +88,14 @@ impl Mapping {
     }
 
     /// One record as one CSV row (with the trailing newline).
-    fn encode<'py>(
-        &self,
-        py: Python<'py>,
-        record: &Bound<'_, Record>,
-    ) -> PyResult<Bound<'py, PyBytes>> {
+    fn encode<'py>(&self, py: Python<'py>, record: &Bound<'_, Record>) -> PyResult<Bound<'py, PyBytes>> {
         let record = Arc::clone(&record.get().inner);
         let mapping = Arc::clone(&self.inner);
         let row = py.detach(move || {
             let mut out = Vec::with_capacity(record.body.len() + 128);
-            mapping
-                .encode_row(
-                    &RecordContext::new(record.view()),
-                    &mut out,
-                    &mut Vec::new(),
-                )
-                .map(|()| out)
+            mapping.encode_row(&RecordContext::new(record.view()), &mut out, &mut Vec::new()).map(|()| out)
         });
-        row.map(|r| PyBytes::new(py, &r))
-            .map_err(|e| errors::mapping_error(py, &e))
+        row.map(|r| PyBytes::new(py, &r)).map_err(|e| errors::mapping_error(py, &e))
     }
 
     /// Many records in one call (the GIL is released while mapping). Records
@@ -140,8 +110,7 @@ impl Mapping {
             let mut failed = Vec::new();
             let mut rows = 0u64;
             for (index, record) in records.iter().enumerate() {
-                match mapping.encode_row(&RecordContext::new(record.view()), &mut out, &mut scratch)
-                {
+                match mapping.encode_row(&RecordContext::new(record.view()), &mut out, &mut scratch) {
                     Ok(()) => rows += 1,
                     Err(e) => failed.push((index, e)),
                 }
@@ -152,11 +121,7 @@ impl Mapping {
         for (index, error) in &failed {
             errors.append((*index, errors::mapping_error_value(py, error)?))?;
         }
-        Ok(EncodedBatch {
-            csv: PyBytes::new(py, &csv).unbind(),
-            rows,
-            errors: errors.unbind(),
-        })
+        Ok(EncodedBatch { csv: PyBytes::new(py, &csv).unbind(), rows, errors: errors.unbind() })
     }
 
     fn __repr__(&self) -> String {

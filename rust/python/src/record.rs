@@ -7,9 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 pub fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// Headers given as a mapping or as (name, value) pairs.
@@ -18,20 +16,10 @@ pub fn extract_headers(headers: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(Stri
         return Ok(Vec::new());
     };
     if let Ok(dict) = headers.cast::<PyDict>() {
-        return dict
-            .iter()
-            .map(|(k, v)| Ok((k.extract()?, v.extract()?)))
-            .collect();
+        return dict.iter().map(|(k, v)| Ok((k.extract()?, v.extract()?))).collect();
     }
-    let items = if headers.hasattr("items")? {
-        headers.call_method0("items")?
-    } else {
-        headers.clone()
-    };
-    items
-        .try_iter()?
-        .map(|item| item?.extract::<(String, String)>())
-        .collect()
+    let items = if headers.hasattr("items")? { headers.call_method0("items")? } else { headers.clone() };
+    items.try_iter()?.map(|item| item?.extract::<(String, String)>()).collect()
 }
 
 /// One event: body bytes, request headers, client IP and receive time.
@@ -44,20 +32,9 @@ pub struct Record {
 impl Record {
     #[new]
     #[pyo3(signature = (body, headers=None, ip="", received_at_ns=None))]
-    fn new(
-        body: &[u8],
-        headers: Option<&Bound<'_, PyAny>>,
-        ip: &str,
-        received_at_ns: Option<i64>,
-    ) -> PyResult<Self> {
-        let meta = RecordMeta::new(
-            extract_headers(headers)?,
-            ip.to_owned(),
-            received_at_ns.unwrap_or_else(now_ns),
-        );
-        Ok(Record {
-            inner: Arc::new(CoreRecord::new(Arc::new(meta), body.to_vec())),
-        })
+    fn new(body: &[u8], headers: Option<&Bound<'_, PyAny>>, ip: &str, received_at_ns: Option<i64>) -> PyResult<Self> {
+        let meta = RecordMeta::new(extract_headers(headers)?, ip.to_owned(), received_at_ns.unwrap_or_else(now_ns));
+        Ok(Record { inner: Arc::new(CoreRecord::new(Arc::new(meta), body.to_vec())) })
     }
 
     #[getter]

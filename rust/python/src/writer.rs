@@ -36,15 +36,11 @@ impl SyncSettings {
             if value.is_finite() && value >= 0.0 {
                 Ok(Duration::from_secs_f64(value))
             } else {
-                Err(PyValueError::new_err(format!(
-                    "{name} must be a non-negative number of seconds"
-                )))
+                Err(PyValueError::new_err(format!("{name} must be a non-negative number of seconds")))
             }
         };
         if count_trigger == 0 || bytes_trigger == 0 {
-            return Err(PyValueError::new_err(
-                "count_trigger and bytes_trigger must be positive",
-            ));
+            return Err(PyValueError::new_err("count_trigger and bytes_trigger must be positive"));
         }
         Ok(SyncSettings {
             inner: CoreSettings {
@@ -143,21 +139,14 @@ pub struct RecoveredSlice {
 
 impl From<Recovered> for RecoveredSlice {
     fn from(r: Recovered) -> Self {
-        RecoveredSlice {
-            rows: r.rows,
-            bytes: r.bytes,
-            truncated: r.truncated,
-        }
+        RecoveredSlice { rows: r.rows, bytes: r.bytes, truncated: r.truncated }
     }
 }
 
 #[pymethods]
 impl RecoveredSlice {
     fn __repr__(&self) -> String {
-        format!(
-            "RecoveredSlice(rows={}, bytes={}, truncated={})",
-            self.rows, self.bytes, self.truncated
-        )
+        format!("RecoveredSlice(rows={}, bytes={}, truncated={})", self.rows, self.bytes, self.truncated)
     }
 }
 
@@ -172,19 +161,11 @@ pub struct SliceWriter {
 impl SliceWriter {
     #[new]
     #[pyo3(signature = (path, settings=None))]
-    fn new(
-        py: Python<'_>,
-        path: PathBuf,
-        settings: Option<&Bound<'_, SyncSettings>>,
-    ) -> PyResult<Self> {
+    fn new(py: Python<'_>, path: PathBuf, settings: Option<&Bound<'_, SyncSettings>>) -> PyResult<Self> {
         let settings = settings.map_or_else(CoreSettings::default, |s| s.get().inner.clone());
-        let (writer, recovered) = py
-            .detach(|| CoreWriter::open(&path, settings))
-            .map_err(|e| errors::writer_error(py, &e))?;
-        Ok(SliceWriter {
-            inner: Arc::new(writer),
-            recovered,
-        })
+        let (writer, recovered) =
+            py.detach(|| CoreWriter::open(&path, settings)).map_err(|e| errors::writer_error(py, &e))?;
+        Ok(SliceWriter { inner: Arc::new(writer), recovered })
     }
 
     #[getter]
@@ -194,9 +175,7 @@ impl SliceWriter {
 
     #[getter]
     fn settings(&self) -> SyncSettings {
-        SyncSettings {
-            inner: self.inner.settings().clone(),
-        }
+        SyncSettings { inner: self.inner.settings().clone() }
     }
 
     /// What was found in the file when it was opened.
@@ -218,18 +197,12 @@ impl SliceWriter {
     /// Encodes rows of Python values (str, int, float, bool, None) and appends
     /// them; waits for the sync when the settings say so (GIL released).
     #[pyo3(signature = (rows, record_time_ns=None))]
-    fn write(
-        &self,
-        py: Python<'_>,
-        rows: &Bound<'_, PyAny>,
-        record_time_ns: Option<i64>,
-    ) -> PyResult<u64> {
+    fn write(&self, py: Python<'_>, rows: &Bound<'_, PyAny>, record_time_ns: Option<i64>) -> PyResult<u64> {
         let mut data = Vec::new();
         let mut count = 0u64;
         for row in rows.try_iter()? {
             let items: Vec<Bound<'_, PyAny>> = row?.try_iter()?.collect::<PyResult<_>>()?;
-            let values: Vec<CsvValue<'_>> =
-                items.iter().map(to_csv_value).collect::<PyResult<_>>()?;
+            let values: Vec<CsvValue<'_>> = items.iter().map(to_csv_value).collect::<PyResult<_>>()?;
             csv::write_row(&values, &mut data);
             count += 1;
         }
@@ -238,13 +211,7 @@ impl SliceWriter {
 
     /// Appends rows that are already Keboola CSV (whole rows only).
     #[pyo3(signature = (data, rows, record_time_ns=None))]
-    fn write_csv(
-        &self,
-        py: Python<'_>,
-        data: Vec<u8>,
-        rows: u64,
-        record_time_ns: Option<i64>,
-    ) -> PyResult<u64> {
+    fn write_csv(&self, py: Python<'_>, data: Vec<u8>, rows: u64, record_time_ns: Option<i64>) -> PyResult<u64> {
         let (complete, counted) = csv::complete_rows(&data);
         if complete != data.len() || counted != rows {
             return Err(PyValueError::new_err(format!(
@@ -258,29 +225,20 @@ impl SliceWriter {
     /// Waits until everything written so far is synced.
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
         let writer = Arc::clone(&self.inner);
-        py.detach(move || writer.flush())
-            .map_err(|e| errors::writer_error(py, &e))
+        py.detach(move || writer.flush()).map_err(|e| errors::writer_error(py, &e))
     }
 
     /// Syncs the rest and closes the file; returns the final counters.
     fn close(&self, py: Python<'_>) -> PyResult<WriterStats> {
         let writer = Arc::clone(&self.inner);
-        py.detach(move || writer.close())
-            .map(Into::into)
-            .map_err(|e| errors::writer_error(py, &e))
+        py.detach(move || writer.close()).map(Into::into).map_err(|e| errors::writer_error(py, &e))
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
         slf
     }
 
-    fn __exit__(
-        &self,
-        py: Python<'_>,
-        _exc_type: Py<PyAny>,
-        _exc: Py<PyAny>,
-        _tb: Py<PyAny>,
-    ) -> PyResult<()> {
+    fn __exit__(&self, py: Python<'_>, _exc_type: Py<PyAny>, _exc: Py<PyAny>, _tb: Py<PyAny>) -> PyResult<()> {
         self.close(py).map(|_| ())
     }
 
@@ -290,17 +248,10 @@ impl SliceWriter {
 }
 
 impl SliceWriter {
-    fn write_encoded(
-        &self,
-        py: Python<'_>,
-        data: Vec<u8>,
-        rows: u64,
-        record_time_ns: Option<i64>,
-    ) -> PyResult<u64> {
+    fn write_encoded(&self, py: Python<'_>, data: Vec<u8>, rows: u64, record_time_ns: Option<i64>) -> PyResult<u64> {
         let writer = Arc::clone(&self.inner);
         let at = record_time_ns.unwrap_or_else(now_ns);
-        py.detach(move || writer.write(&data, rows, at))
-            .map_err(|e| errors::writer_error(py, &e))?;
+        py.detach(move || writer.write(&data, rows, at)).map_err(|e| errors::writer_error(py, &e))?;
         Ok(rows)
     }
 }
@@ -311,9 +262,7 @@ fn to_csv_value<'a>(item: &'a Bound<'_, PyAny>) -> PyResult<CsvValue<'a>> {
     } else if let Ok(b) = item.cast::<PyBool>() {
         Ok(CsvValue::Bool(b.is_true()))
     } else if let Ok(i) = item.cast::<PyInt>() {
-        i.extract::<i64>()
-            .map(CsvValue::Int)
-            .map_err(|_| PyValueError::new_err("integer does not fit into 64 bits"))
+        i.extract::<i64>().map(CsvValue::Int).map_err(|_| PyValueError::new_err("integer does not fit into 64 bits"))
     } else if let Ok(f) = item.cast::<PyFloat>() {
         Ok(CsvValue::Float(f.value()))
     } else if let Ok(s) = item.cast::<PyString>() {
@@ -329,15 +278,12 @@ fn to_csv_value<'a>(item: &'a Bound<'_, PyAny>) -> PyResult<CsvValue<'a>> {
 /// Cuts a torn trailing row off a slice file in place.
 #[pyfunction]
 pub fn recover_slice(py: Python<'_>, path: PathBuf) -> PyResult<RecoveredSlice> {
-    py.detach(|| writer::recover_slice(&path))
-        .map(Into::into)
-        .map_err(|e| errors::writer_error(py, &e))
+    py.detach(|| writer::recover_slice(&path)).map(Into::into).map_err(|e| errors::writer_error(py, &e))
 }
 
 /// Decodes Keboola CSV into rows of strings.
 #[pyfunction]
 pub fn parse_csv(py: Python<'_>, data: &[u8]) -> PyResult<Vec<Vec<String>>> {
     let data = data.to_vec();
-    py.detach(move || csv::parse_rows(&data))
-        .map_err(PyValueError::new_err)
+    py.detach(move || csv::parse_rows(&data)).map_err(PyValueError::new_err)
 }

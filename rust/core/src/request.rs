@@ -1,0 +1,205 @@
+//! One HTTP request → records. Keboola semantics: one request is one record.
+//! Beyond Keboola: an `application/x-ndjson` body is a batch of one JSON record
+//! per line, and a `text/csv` body with a header row is a batch of one JSON
+//! object per row (kamu's format translation). A batch is all or nothing: a
+//! malformed line rejects the whole request.
+
+use std::fmt;
+
+use crate::body::BodyFormat;
+use crate::json;
+
+/// How the body of a request is split into records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchKind {
+    /// The body is one record.
+    Single,
+    /// `application/x-ndjson`: one JSON document per non-empty line.
+    Ndjson,
+    /// `text/csv`: a header row, then one record per row.
+    Csv,
+}
+
+impl BatchKind {
+    /// Classifies a `Content-Type` header value.
+    pub fn from_content_type(content_type: Option<&str>) -> BatchKind {
+        let media = content_type.and_then(|v| v.split(';').next()).unwrap_or("").trim().to_ascii_lowercase();
+        match media.as_str() {
+            "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/x-jsonlines" => {
+                BatchKind::Ndjson
+            }
+            "text/csv" => BatchKind::Csv,
+            _ => BatchKind::Single,
+        }
+    }
+}
+
+/// A batch that cannot be split: names the 1-based line of the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchError {
+    pub line: u64,
+    pub message: String,
+}
+
+impl fmt::Display for BatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for BatchError {}
+
+/// The records of one request, borrowed from or built out of its body.
+pub enum Bodies<'a> {
+    Borrowed(Vec<(u64, &'a [u8])>),
+    Owned(Vec<(u64, Vec<u8>)>),
+}
+
+impl Bodies<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            Bodies::Borrowed(v) => v.len(),
+            Bodies::Owned(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// (line number in the request body, record body) pairs.
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (u64, &[u8])> + '_> {
+        match self {
+            Bodies::Borrowed(v) => Box::new(v.iter().map(|(l, b)| (*l, *b))),
+            Bodies::Owned(v) => Box::new(v.iter().map(|(l, b)| (*l, b.as_slice()))),
+        }
+    }
+}
+
+/// Splits a request body into record bodies, and the format in which each
+/// record body is parsed.
+pub fn split(kind: BatchKind, request_format: BodyFormat, body: &[u8]) -> Result<(Bodies<'_>, BodyFormat), BatchError> {
+    match kind {
+        BatchKind::Single => Ok((Bodies::Borrowed(vec![(1, body)]), request_format)),
+        BatchKind::Ndjson => Ok((Bodies::Borrowed(split_ndjson(body)), BodyFormat::Json)),
+        BatchKind::Csv => Ok((Bodies::Owned(csv_to_json(body)?), BodyFormat::Json)),
+    }
+}
+
+/// Non-empty lines (a trailing `\r` and surrounding whitespace are not part of a record).
+fn split_ndjson(body: &[u8]) -> Vec<(u64, &[u8])> {
+    body.split(|&b| b == b'\n')
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let line = line.trim_ascii();
+            (!line.is_empty()).then_some((i as u64 + 1, line))
+        })
+        .collect()
+}
+
+/// A CSV body with a header row → one compact JSON object of strings per row,
+/// keys in header order.
+fn csv_to_json(body: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, BatchError> {
+    let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
+    let mut reader = ::csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(body);
+    let csv_error = |e: ::csv::Error| {
+        let line = e.position().map_or(1, |p| p.line());
+        let message = match e.kind() {
+            ::csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+                format!("expected {expected_len} fields like the header row, found {len}")
+            }
+            ::csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".to_owned(),
+            _ => format!("malformed CSV: {e}"),
+        };
+        BatchError { line, message }
+    };
+    let headers = reader.headers().map_err(csv_error)?.clone();
+    if headers.is_empty() || headers.iter().all(str::is_empty) {
+        return Err(BatchError { line: 1, message: "a CSV body needs a header row".into() });
+    }
+    let mut seen = std::collections::HashSet::new();
+    for name in &headers {
+        if !seen.insert(name) {
+            return Err(BatchError { line: 1, message: format!("duplicate column \"{name}\" in the header row") });
+        }
+    }
+    let mut records = Vec::new();
+    let mut row = ::csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut row) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = row.position().map_or(0, |p| p.line());
+                let mut out = Vec::with_capacity(row.as_slice().len() + 8 * row.len() + 2);
+                out.push(b'{');
+                for (i, (name, value)) in headers.iter().zip(row.iter()).enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    json::write_str(name, &mut out);
+                    out.push(b':');
+                    json::write_str(value, &mut out);
+                }
+                out.push(b'}');
+                records.push((line, out));
+            }
+            Err(e) => return Err(csv_error(e)),
+        }
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bodies(kind: BatchKind, body: &str) -> Result<Vec<(u64, String)>, BatchError> {
+        let (bodies, _) = split(kind, BodyFormat::Unsupported, body.as_bytes())?;
+        Ok(bodies.iter().map(|(l, b)| (l, String::from_utf8(b.to_vec()).unwrap())).collect())
+    }
+
+    #[test]
+    fn content_types() {
+        assert_eq!(BatchKind::from_content_type(Some("application/x-ndjson; charset=utf-8")), BatchKind::Ndjson);
+        assert_eq!(BatchKind::from_content_type(Some("text/csv")), BatchKind::Csv);
+        assert_eq!(BatchKind::from_content_type(Some("application/json")), BatchKind::Single);
+        assert_eq!(BatchKind::from_content_type(None), BatchKind::Single);
+    }
+
+    #[test]
+    fn ndjson_lines() {
+        assert_eq!(
+            bodies(BatchKind::Ndjson, "{\"a\":1}\r\n\n  \n{\"a\":2}\n{\"a\":3}").unwrap(),
+            vec![(1, "{\"a\":1}".into()), (4, "{\"a\":2}".into()), (5, "{\"a\":3}".into())]
+        );
+        assert!(bodies(BatchKind::Ndjson, "\n\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn csv_rows_become_json_objects() {
+        let got = bodies(BatchKind::Csv, "\u{feff}id,name,note\n1,Jan,\"a, \"\"b\"\"\nc\"\n2,Zoë,\n").unwrap();
+        assert_eq!(
+            got,
+            vec![
+                (2, r#"{"id":"1","name":"Jan","note":"a, \"b\"\nc"}"#.into()),
+                (4, r#"{"id":"2","name":"Zoë","note":""}"#.into())
+            ]
+        );
+        assert_eq!(bodies(BatchKind::Csv, "id\n").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn csv_errors_name_the_line() {
+        assert_eq!(
+            bodies(BatchKind::Csv, "a,b\n1,2\n3\n").unwrap_err(),
+            BatchError { line: 3, message: "expected 2 fields like the header row, found 1".into() }
+        );
+        assert_eq!(
+            bodies(BatchKind::Csv, "a,a\n1,2\n").unwrap_err().message,
+            "duplicate column \"a\" in the header row"
+        );
+        assert_eq!(bodies(BatchKind::Csv, "").unwrap_err().line, 1);
+        let invalid_utf8 = split(BatchKind::Csv, BodyFormat::Unsupported, b"a\n\"\xff\"\n").err().unwrap();
+        assert_eq!(invalid_utf8, BatchError { line: 2, message: "not valid UTF-8".into() });
+    }
+}

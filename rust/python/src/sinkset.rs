@@ -1,0 +1,129 @@
+use std::sync::Arc;
+
+use pushstream_core::fanout::{self, SinkFailure, SinkOutcome, SinkTarget};
+use pushstream_core::record::RecordMeta;
+use pushstream_core::request::BatchKind;
+use pushstream_core::WriterError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+
+use crate::errors;
+use crate::mapping::Mapping;
+use crate::record::{extract_headers, now_ns};
+use crate::writer::SliceWriter;
+
+/// The enabled sinks of one source, ready to take requests: one call per
+/// request maps every record into every sink and writes the rows.
+#[pyclass(frozen, module = "pushstream._core")]
+pub struct SinkSet {
+    ids: Vec<String>,
+    targets: Arc<Vec<SinkTarget>>,
+}
+
+/// Request headers from a WSGI environ: `HTTP_X_FOO` → `X-Foo`, plus
+/// `CONTENT_TYPE` / `CONTENT_LENGTH`, which WSGI keeps without the prefix.
+fn headers_from_environ(environ: &Bound<'_, PyDict>) -> PyResult<Vec<(String, String)>> {
+    let mut headers = Vec::with_capacity(16);
+    for (key, value) in environ.iter() {
+        let Ok(key) = key.cast::<PyString>() else { continue };
+        let key = key.to_str()?;
+        let name = if let Some(rest) = key.strip_prefix("HTTP_") {
+            rest
+        } else if key == "CONTENT_TYPE" || key == "CONTENT_LENGTH" {
+            key
+        } else {
+            continue;
+        };
+        let Ok(value) = value.cast::<PyString>() else { continue };
+        let value = value.to_str()?;
+        if value.is_empty() && !key.starts_with("HTTP_") {
+            continue;
+        }
+        headers.push((name.replace('_', "-"), value.to_owned()));
+    }
+    Ok(headers)
+}
+
+#[pymethods]
+impl SinkSet {
+    #[new]
+    fn new(sinks: Vec<(String, Bound<'_, Mapping>, Bound<'_, SliceWriter>)>) -> Self {
+        let ids = sinks.iter().map(|(id, _, _)| id.clone()).collect();
+        let targets = sinks
+            .iter()
+            .map(|(_, mapping, writer)| SinkTarget {
+                mapping: Arc::clone(&mapping.get().inner),
+                writer: Arc::clone(&writer.get().inner),
+            })
+            .collect();
+        SinkSet { ids, targets: Arc::new(targets) }
+    }
+
+    #[getter]
+    fn sink_ids(&self) -> Vec<String> {
+        self.ids.clone()
+    }
+
+    fn __len__(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Takes one request: the body is one record, or a batch when the content
+    /// type is `application/x-ndjson` or `text/csv`. Headers come from `headers`
+    /// (mapping or pairs) or from a WSGI `environ`. Everything after the header
+    /// extraction runs with the GIL released: parsing, mapping, writing and
+    /// waiting for the group commit.
+    ///
+    /// Returns `(records, outcomes)` with one `(sink_id, outcome, rows, message)`
+    /// per sink, `outcome` being `processed` (synced), `accepted` (written,
+    /// not waited for) or an error kind (`malformed_body`,
+    /// `unsupported_content_type`, `missing_value`, `template`, `writer_closed`,
+    /// `writer_failed`). Raises `pushstream.BatchError` when a batch cannot be
+    /// split or one of its records is not valid JSON (nothing is written).
+    #[pyo3(signature = (body, *, headers=None, environ=None, ip="", received_at_ns=None))]
+    fn ingest(
+        &self,
+        py: Python<'_>,
+        body: Vec<u8>,
+        headers: Option<&Bound<'_, PyAny>>,
+        environ: Option<&Bound<'_, PyDict>>,
+        ip: &str,
+        received_at_ns: Option<i64>,
+    ) -> PyResult<(usize, Vec<(String, &'static str, u64, String)>)> {
+        let mut header_list = extract_headers(headers)?;
+        if let Some(environ) = environ {
+            header_list.extend(headers_from_environ(environ)?);
+        }
+        let meta = RecordMeta::new(header_list, ip.to_owned(), received_at_ns.unwrap_or_else(now_ns));
+        let kind = BatchKind::from_content_type(meta.content_type());
+        let targets = Arc::clone(&self.targets);
+        let result = py.detach(move || fanout::write_request(&meta, kind, &body, &targets));
+        let (records, outcomes) = result.map_err(|e| errors::batch_error(py, &e))?;
+        let outcomes = self
+            .ids
+            .iter()
+            .zip(outcomes)
+            .map(|(id, outcome)| {
+                let (kind, rows, message) = match outcome {
+                    SinkOutcome::Written { rows, synced: true } => ("processed", rows, String::new()),
+                    SinkOutcome::Written { rows, synced: false } => ("accepted", rows, String::new()),
+                    SinkOutcome::Failed(SinkFailure::Mapping { index, error }) => {
+                        let message =
+                            if records > 1 { format!("record {}: {error}", index + 1) } else { error.to_string() };
+                        (error.kind.as_str(), 0, message)
+                    }
+                    SinkOutcome::Failed(SinkFailure::Writer(e @ WriterError::Closed { .. })) => {
+                        ("writer_closed", 0, e.to_string())
+                    }
+                    SinkOutcome::Failed(SinkFailure::Writer(e)) => ("writer_failed", 0, e.to_string()),
+                };
+                (id.clone(), kind, rows, message)
+            })
+            .collect();
+        Ok((records, outcomes))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("SinkSet({:?})", self.ids)
+    }
+}
