@@ -1,0 +1,69 @@
+"""The Stream API: Keboola-compatible configuration of sources and sinks (``/v1``),
+the service endpoints (``/``, ``/health-check``) and the documentation.
+
+:func:`init_api` installs it on a Flask app; :func:`api_services` gives the other
+roles of the same process the pieces they plug into: the store, the hooks
+(:class:`~pushstream.api.hooks.Hooks`) and the task runner. Statistics come from a
+provider set with :func:`~pushstream.api.statistics.set_statistics_provider`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask
+
+from pushstream.api.hooks import Hooks, SinkChange, SourceChange
+from pushstream.api.service import ConfigService
+from pushstream.api.statistics import StatisticsProvider, ZeroStatistics, set_statistics_provider
+from pushstream.api.tasks import TaskRunner
+from pushstream.config import ServerConfig
+from pushstream.store.base import ConfigStore
+
+_EXTENSION_KEY = "pushstream.api"
+
+
+@dataclass
+class ApiServices:
+    """The API's collaborators in one process."""
+
+    config: ServerConfig
+    store: ConfigStore
+    hooks: Hooks
+    runner: TaskRunner
+    service: ConfigService
+
+
+def init_api(app: Flask, config: ServerConfig, store: ConfigStore) -> ApiServices:
+    """Registers the API's blueprints and error handlers on ``app``."""
+    from pushstream.api import docs, errors, routes
+
+    hooks = Hooks()
+    runner = TaskRunner(store, hooks)
+    services = ApiServices(config, store, hooks, runner, ConfigService(config, store, hooks, runner))
+    app.extensions[_EXTENSION_KEY] = services
+    app.register_blueprint(docs.bp)
+    app.register_blueprint(routes.bp)
+    errors.register(app)
+    return services
+
+
+def api_services(app: Flask) -> ApiServices:
+    """The :class:`ApiServices` of an app made by :func:`init_api`."""
+    services: ApiServices = app.extensions[_EXTENSION_KEY]
+    return services
+
+
+__all__ = [
+    "ApiServices",
+    "ConfigService",
+    "Hooks",
+    "SinkChange",
+    "SourceChange",
+    "StatisticsProvider",
+    "TaskRunner",
+    "ZeroStatistics",
+    "api_services",
+    "init_api",
+    "set_statistics_provider",
+]

@@ -1,0 +1,84 @@
+"""Keboola's error JSON for every error of the app, unknown paths and methods included:
+``{"statusCode": N, "error": "stream.api.<name>", "message": "..."}``; 5xx answers
+add an ``exceptionId`` that is also logged with the traceback."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+
+import orjson
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+
+from pushstream.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+
+def _respond(body: dict[str, object], status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status=status, mimetype="application/json", headers=headers)
+
+
+def _exception_id() -> str:
+    return f"pushstream-{secrets.token_hex(8)}"
+
+
+def handle_api_error(exc: ApiError) -> Response:
+    body = exc.to_json()
+    if exc.status_code >= 500:
+        body["exceptionId"] = exception_id = _exception_id()
+        log.error("%s %s failed (%s): %s", request.method, request.path, exception_id, exc.message)
+    return _respond(body, exc.status_code)
+
+
+def handle_http_exception(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    if isinstance(exc, NotFound):
+        body: dict[str, object] = {
+            "statusCode": 404,
+            "error": "stream.api.endpointNotFound",
+            "message": f'Endpoint "{request.method} {request.path}" not found.',
+        }
+    elif isinstance(exc, MethodNotAllowed):
+        body = {
+            "statusCode": 405,
+            "error": "stream.api.methodNotAllowed",
+            "message": f'Method "{request.method}" is not allowed for "{request.path}".',
+        }
+    else:
+        name = re.sub(r"[^A-Za-z0-9]+", " ", exc.name or "error").title().replace(" ", "")
+        body = {
+            "statusCode": status,
+            "error": f"stream.api.{name[:1].lower()}{name[1:]}",
+            "message": exc.description or exc.name,
+        }
+    if status >= 500:
+        body["exceptionId"] = _exception_id()
+    headers = dict(exc.get_headers())
+    headers.pop("Content-Type", None)
+    return _respond(body, status, headers)
+
+
+def handle_unexpected(exc: Exception) -> Response:
+    if isinstance(exc, HTTPException):
+        return handle_http_exception(exc)
+    exception_id = _exception_id()
+    log.exception("%s %s failed (%s)", request.method, request.path, exception_id)
+    return _respond(
+        {
+            "statusCode": 500,
+            "error": "stream.api.internalError",
+            "message": f"Internal server error (exceptionId {exception_id}).",
+            "exceptionId": exception_id,
+        },
+        500,
+    )
+
+
+def register(app: Flask) -> None:
+    """Installs the handlers on the whole app."""
+    app.register_error_handler(ApiError, handle_api_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,1073 @@
+"""The OpenAPI 3.0 document of the Stream API, built from this one Python source.
+
+It is served as ``/v1/documentation/openapi3.json`` and ``openapi3.yaml``, and
+converted to Swagger 2.0 for ``openapi.json`` and ``openapi.yaml`` (the same
+four files Keboola's Stream API serves). ``python -m pushstream.api.openapi``
+prints the JSON.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import yaml
+
+from pushstream.store.settings import SETTINGS
+
+JSON = "application/json"
+Schema = dict[str, Any]
+
+DESCRIPTION = """\
+Configuration service of **pushstream**, a self-hosted data streams server.
+
+A **source** is an HTTP endpoint that receives events (its URL, with a secret, is in
+`http.url`). Each source has up to 100 **sinks**; a sink maps every event into one
+row of a destination table (`table.mapping.columns`). Rows are written durably to
+local disk, then imported into the table in batches when the import conditions
+(**settings**) are met.
+
+The API is wire-compatible with Keboola's Stream API: the same paths, field names,
+status codes and error names. Every call under `/v1/branches` and `/v1/tasks`
+needs an API token in the `X-StorageApi-Token` header; tokens with the `guest`
+role may only read.
+
+Calls that change the configuration answer `202 Accepted` with a **task**; poll
+`GET /v1/tasks/{taskId}` until `isFinished` is true. When a task succeeded, the
+change is already in effect for newly received events.
+
+Errors are JSON objects `{"statusCode", "error", "message"}`; server errors add an
+`exceptionId` to look up in the server log.
+"""
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _string(description: str, **extra: Any) -> Schema:
+    return {"type": "string", "description": description, **extra}
+
+
+def _int(description: str, **extra: Any) -> Schema:
+    return {"type": "integer", "format": "int64", "description": description, **extra}
+
+
+def _obj(properties: dict[str, Schema], required: list[str] | None = None, description: str = "") -> Schema:
+    out: Schema = {"type": "object", "properties": properties}
+    if required:
+        out["required"] = required
+    if description:
+        out["description"] = description
+    return out
+
+
+ID_PATTERN = "^[a-z0-9]+(-[a-z0-9]+)*$"
+DATE = "2024-05-06T10:20:30.123Z"
+BY_EXAMPLE = {"type": "user", "tokenId": "1", "tokenDesc": "admin", "userName": "Jane Doe"}
+
+
+def _schemas() -> dict[str, Schema]:
+    source_id = _string("Id of the source, unique in the branch.", minLength=1, maxLength=48, example="github-events")
+    sink_id = _string("Id of the sink, unique in the source.", minLength=1, maxLength=48, example="pull-requests")
+    name = _string("Human readable name.", minLength=1, maxLength=40, example="GitHub events")
+    description = _string("Free-form description.", maxLength=4096, example="Webhooks of our repositories.")
+    project_id = _int("Id of the project.", example=1)
+    branch_id = _int("Id of the branch.", example=1)
+    signals = {
+        "type": "array",
+        "items": {"type": "string", "enum": ["logs", "metrics", "traces"]},
+        "description": "OTLP signals the sink accepts (kept for compatibility; HTTP sources ignore it).",
+    }
+    level = _obj(
+        {
+            "firstRecordAt": _string("Time of the first record.", format="date-time"),
+            "lastRecordAt": _string("Time of the last record.", format="date-time"),
+            "recordsCount": _int("Number of records."),
+            "compressedSize": _int("Compressed size in bytes."),
+            "uncompressedSize": _int("Uncompressed size in bytes."),
+        },
+        ["recordsCount", "compressedSize", "uncompressedSize"],
+        "Statistics of records on one storage level, or in total.",
+    )
+    column_types = ["uuid", "id", "datetime", "ip", "body", "headers", "path", "template"]
+    column = _obj(
+        {
+            "type": _string(
+                "How the value is made: `uuid` (alias `id`) a new UUIDv7, `datetime` the receive time, `ip` the "
+                "client IP, `body` the raw body, `headers` the headers as JSON, `path` a value of the JSON body, "
+                "`template` a Jsonnet template.",
+                enum=column_types,
+            ),
+            "name": _string("Column name, unique in the sink.", minLength=1, maxLength=64),
+            "primaryKey": {
+                "type": "boolean",
+                "description": "Part of the table's primary key: rows with the same key are deduplicated.",
+            },
+            "path": _string("For `path` columns: the path in the JSON body, e.g. `a.b[0].c`.", minLength=1),
+            "defaultValue": _string("For `path` columns: the value used when the path is missing."),
+            "rawString": {
+                "type": "boolean",
+                "description": "For `path` and `template` columns: write a string value without JSON quotes.",
+            },
+            "template": ref("TableColumnTemplate"),
+        },
+        ["type", "name"],
+        "One column of the destination table and how its value is made from an event.",
+    )
+    table_props = {
+        "type": _string("Kind of destination.", enum=["keboola"]),
+        "tableId": _string(
+            "Destination table, `<stage>.c-<bucket>.<table>`.",
+            pattern=r"^(in|out)\.c-[0-9A-Za-z_-]{1,96}\.[0-9A-Za-z_-]{1,96}$",
+            example="in.c-github.pull-requests",
+        ),
+        "mapping": ref("TableMapping"),
+    }
+    setting_types = ["string", "int", "float", "bool", "[]string", "[]int", "[]float"]
+    return {
+        "GenericError": _obj(
+            {
+                "statusCode": _int("HTTP status code."),
+                "error": _string("Name of the error, `stream.api.<name>`.", example="stream.api.sourceNotFound"),
+                "message": _string("What went wrong.", example='Source "github-events" not found.'),
+                "exceptionId": _string("Id of a server error in the server log (5xx only)."),
+            },
+            ["statusCode", "error", "message"],
+            "An error.",
+        ),
+        "ServiceDetail": _obj(
+            {
+                "api": _string("Name of the API.", example="stream"),
+                "documentation": _string("URL of the documentation."),
+            },
+            ["api", "documentation"],
+            "Name of the API and where its documentation is.",
+        ),
+        "By": _obj(
+            {
+                "type": _string("Who acted: `user` (an API token) or `system`.", enum=["system", "user"]),
+                "tokenId": _string("Id of the token."),
+                "tokenDesc": _string("Description of the token."),
+                "userId": _string("Id of the token's user."),
+                "userName": _string("Name of the token's user."),
+            },
+            ["type"],
+            "Who made a change.",
+        ),
+        "CreatedEntity": _obj(
+            {"at": _string("When it was created.", format="date-time"), "by": ref("By")},
+            ["at", "by"],
+            "Creation of the entity.",
+        ),
+        "DeletedEntity": _obj(
+            {"at": _string("When it was deleted.", format="date-time"), "by": ref("By")},
+            ["at", "by"],
+            "Deletion of the entity (present only on deleted entities).",
+        ),
+        "DisabledEntity": _obj(
+            {
+                "at": _string("When it was disabled.", format="date-time"),
+                "by": ref("By"),
+                "reason": _string("Why it was disabled."),
+            },
+            ["at", "by", "reason"],
+            "Present only on disabled entities.",
+        ),
+        "Version": _obj(
+            {
+                "number": _int("Version number, counted from 1.", minimum=1),
+                "hash": _string("Hash of the entity's state (16 hex digits).", pattern="^[0-9a-f]{16}$"),
+                "description": _string("Description of the change."),
+                "at": _string("When the version was made.", format="date-time"),
+                "by": ref("By"),
+            },
+            ["number", "hash", "description", "at", "by"],
+            "A version of a source or sink. Every change makes a new one; the last 1000 are kept.",
+        ),
+        "PaginatedResponse": _obj(
+            {
+                "limit": _int("The limit of the request."),
+                "totalCount": _int("Number of all records, on every page."),
+                "afterId": _string("The `afterId` of the request."),
+                "lastId": _string("Id of the last record of this page (the `afterId` of the next one)."),
+            },
+            ["limit", "totalCount", "afterId", "lastId"],
+            "Position of a page of records.",
+        ),
+        "Task": _obj(
+            {
+                "taskId": _string("Id of the task.", example="api.create.source/1/github-events/" + DATE + "_k3x9q"),
+                "type": _string("Kind of task.", example="create.source"),
+                "url": _string("URL of the task."),
+                "status": _string("State of the task.", enum=["processing", "success", "error"]),
+                "isFinished": {"type": "boolean", "description": 'True when `status` is not "processing".'},
+                "createdAt": _string("When the task started.", format="date-time"),
+                "finishedAt": _string("When the task finished.", format="date-time"),
+                "duration": _int("How long the task took, in milliseconds."),
+                "result": _string("Outcome message (the error message when the task failed)."),
+                "error": _string("Error message of a failed task."),
+                "outputs": ref("TaskOutputs"),
+            },
+            ["taskId", "type", "url", "status", "isFinished", "createdAt"],
+            "An asynchronous task of a configuration change.",
+        ),
+        "TaskOutputs": _obj(
+            {
+                "url": _string("API URL of the entity the task changes."),
+                "projectId": project_id,
+                "branchId": branch_id,
+                "sourceId": source_id,
+                "sinkId": sink_id,
+            },
+            description="What the task works on.",
+        ),
+        "HTTPSource": _obj(
+            {"url": _string("URL to send events to; it contains the source's secret.")},
+            ["url"],
+            'Details of a source of type "http".',
+        ),
+        "Source": _obj(
+            {
+                "projectId": project_id,
+                "branchId": branch_id,
+                "sourceId": source_id,
+                "type": _string("Kind of source.", enum=["http"]),
+                "name": name,
+                "description": description,
+                "http": ref("HTTPSource"),
+                "version": ref("Version"),
+                "created": ref("CreatedEntity"),
+                "disabled": ref("DisabledEntity"),
+                "deleted": ref("DeletedEntity"),
+            },
+            ["projectId", "branchId", "sourceId", "type", "name", "description", "http", "version", "created"],
+            "A source of events; at most 100 per branch.",
+        ),
+        "SourcesList": _obj(
+            {
+                "projectId": project_id,
+                "branchId": branch_id,
+                "page": ref("PaginatedResponse"),
+                "sources": {"type": "array", "items": ref("Source")},
+            },
+            ["projectId", "branchId", "page", "sources"],
+            "A page of sources.",
+        ),
+        "CreateSourceRequestBody": _obj(
+            {
+                "sourceId": _string(
+                    "Id of the new source; made from `name` when missing. It is normalised to kebab-case "
+                    "(accents stripped) and cannot be changed later.",
+                    minLength=1,
+                    maxLength=48,
+                ),
+                "type": _string("Kind of source.", enum=["http"]),
+                "name": name,
+                "description": description,
+            },
+            ["type", "name"],
+        ),
+        "UpdateSourceRequestBody": _obj(
+            {
+                "changeDescription": _string("Description of the change (of the new version)."),
+                "type": _string("Kind of source.", enum=["http"]),
+                "name": name,
+                "description": description,
+            }
+        ),
+        "TableColumnTemplate": _obj(
+            {
+                "language": _string("Template language.", enum=["jsonnet"]),
+                "content": _string("The template.", minLength=1, maxLength=4096),
+            },
+            ["language", "content"],
+            'Template of a column of type "template".',
+        ),
+        "TableColumn": column,
+        "TableMapping": _obj(
+            {
+                "columns": {
+                    "type": "array",
+                    "items": ref("TableColumn"),
+                    "minItems": 1,
+                    "maxItems": 100,
+                    "description": "Columns of the table, at most 100.",
+                }
+            },
+            ["columns"],
+            "How an event becomes a row.",
+        ),
+        "TableSink": _obj(table_props, ["type", "tableId", "mapping"], 'Details of a sink of type "table".'),
+        "TableSinkCreate": _obj(table_props, ["type", "tableId", "mapping"], 'Details of a sink of type "table".'),
+        "TableSinkUpdate": _obj(table_props, description="Fields of the table to change; the others stay."),
+        "Sink": _obj(
+            {
+                "projectId": project_id,
+                "branchId": branch_id,
+                "sourceId": source_id,
+                "sinkId": sink_id,
+                "type": _string("Kind of sink.", enum=["table"]),
+                "name": name,
+                "description": description,
+                "allowedSignals": signals,
+                "table": ref("TableSink"),
+                "version": ref("Version"),
+                "created": ref("CreatedEntity"),
+                "disabled": ref("DisabledEntity"),
+                "deleted": ref("DeletedEntity"),
+            },
+            ["projectId", "branchId", "sourceId", "sinkId", "type", "name", "description", "version", "created"],
+            "A mapping of the events of a source into a table; at most 100 per source.",
+        ),
+        "SinksList": _obj(
+            {
+                "projectId": project_id,
+                "branchId": branch_id,
+                "sourceId": source_id,
+                "page": ref("PaginatedResponse"),
+                "sinks": {"type": "array", "items": ref("Sink")},
+            },
+            ["projectId", "branchId", "sourceId", "page", "sinks"],
+            "A page of sinks.",
+        ),
+        "CreateSinkRequestBody": _obj(
+            {
+                "sinkId": _string(
+                    "Id of the new sink; made from `name` when missing. Normalised like a source id.",
+                    minLength=1,
+                    maxLength=48,
+                ),
+                "type": _string("Kind of sink.", enum=["table"]),
+                "name": name,
+                "description": description,
+                "allowedSignals": signals,
+                "table": ref("TableSinkCreate"),
+            },
+            ["type", "name", "table"],
+        ),
+        "UpdateSinkRequestBody": _obj(
+            {
+                "changeDescription": _string("Description of the change (of the new version)."),
+                "type": _string("Kind of sink.", enum=["table"]),
+                "name": name,
+                "description": description,
+                "allowedSignals": signals,
+                "table": ref("TableSinkUpdate"),
+            }
+        ),
+        "EntityVersions": _obj(
+            {"versions": {"type": "array", "items": ref("Version")}, "page": ref("PaginatedResponse")},
+            ["versions", "page"],
+            "A page of versions, oldest first; `afterId` and `lastId` are version numbers.",
+        ),
+        "SettingPatch": _obj(
+            {
+                "key": _string("Settings key.", minLength=1, enum=[s.key for s in SETTINGS if not s.protected]),
+                "value": {"description": "The new value; `null` resets the key to the inherited value."},
+            },
+            ["key"],
+            "A new value of one key.",
+        ),
+        "UpdateSettingsRequestBody": _obj(
+            {
+                "changeDescription": _string("Description of the change (of the new version)."),
+                "settings": {"type": "array", "items": ref("SettingPatch")},
+            }
+        ),
+        "SettingResult": _obj(
+            {
+                "key": _string("Settings key."),
+                "type": _string("Type of the value.", enum=setting_types),
+                "description": _string("What the key does."),
+                "value": {"description": "The value in effect."},
+                "defaultValue": {"description": "The value without this entity's own override (inherited)."},
+                "overwritten": {"type": "boolean", "description": "True when this entity overrides the key."},
+                "protected": {"type": "boolean", "description": "True when only the server's operator may change it."},
+                "validation": _string("Allowed values, e.g. `min=1,max=100` or `minDuration=1s,maxDuration=30m0s`."),
+            },
+            ["key", "type", "description", "value", "defaultValue", "overwritten", "protected"],
+            "One settings key.",
+        ),
+        "SettingsResult": _obj(
+            {"settings": {"type": "array", "items": ref("SettingResult")}}, ["settings"], "Every settings key."
+        ),
+        "Level": level,
+        "Levels": _obj(
+            {"local": ref("Level"), "staging": ref("Level"), "target": ref("Level")},
+            description="Statistics per storage level (levels without records are left out).",
+        ),
+        "SinkStatisticsTotalResult": _obj({"total": ref("Level"), "levels": ref("Levels")}, ["total", "levels"]),
+        "SinkFileStatistics": _obj({"total": ref("Level"), "levels": ref("Levels")}, ["total", "levels"]),
+        "SinkFile": _obj(
+            {
+                "state": _string("State of the file.", enum=["writing", "closing", "importing", "imported"]),
+                "openedAt": _string("When the file was opened.", format="date-time"),
+                "closingAt": _string("When the file started closing.", format="date-time"),
+                "importingAt": _string("When the import started.", format="date-time"),
+                "importedAt": _string("When the file was imported.", format="date-time"),
+                "retryAttempt": _int("Failed import attempts."),
+                "retryReason": _string("Why the last attempt failed."),
+                "retryAfter": _string("When the next attempt is due.", format="date-time"),
+                "statistics": ref("SinkFileStatistics"),
+            },
+            ["state", "openedAt"],
+            "A file of records on its way to the table.",
+        ),
+        "SinkFiles": {"type": "array", "items": ref("SinkFile"), "description": "Recent files of the sink."},
+        "SinkStatisticsFilesResult": _obj({"files": ref("SinkFiles")}, ["files"]),
+        "AggregatedStatistics": _obj(
+            {"total": ref("Level"), "levels": ref("Levels"), "files": ref("SinkFiles")}, ["total", "levels", "files"]
+        ),
+        "AggregatedSink": {
+            "allOf": [ref("Sink"), _obj({"statistics": ref("AggregatedStatistics")}, ["statistics"])],
+            "description": "A sink with its statistics.",
+        },
+        "AggregatedSource": {
+            "allOf": [ref("Source"), _obj({"sinks": {"type": "array", "items": ref("AggregatedSink")}}, ["sinks"])],
+            "description": "A source with its sinks.",
+        },
+        "AggregatedSourcesResult": _obj(
+            {
+                "projectId": project_id,
+                "branchId": branch_id,
+                "page": ref("PaginatedResponse"),
+                "sources": {"type": "array", "items": ref("AggregatedSource")},
+            },
+            ["projectId", "branchId", "page", "sources"],
+            "A page of sources with their sinks and statistics.",
+        ),
+        "TestResultColumn": _obj(
+            {"name": _string("Column name."), "value": _string("The value, as written to the table.")},
+            ["name", "value"],
+        ),
+        "TestResultRow": _obj({"columns": {"type": "array", "items": ref("TestResultColumn")}}, ["columns"]),
+        "TestResultTable": _obj(
+            {
+                "sinkId": sink_id,
+                "tableId": _string("Destination table."),
+                "rows": {"type": "array", "items": ref("TestResultRow")},
+            },
+            ["sinkId", "tableId", "rows"],
+            "The row one sink makes of the request.",
+        ),
+        "TestResult": _obj(
+            {
+                "projectId": project_id,
+                "branchId": branch_id,
+                "sourceId": source_id,
+                "tables": {"type": "array", "items": ref("TestResultTable"), "description": "One per enabled sink."},
+            },
+            ["projectId", "branchId", "sourceId", "tables"],
+            "What the sinks of the source would write for the request.",
+        ),
+    }
+
+
+# Parameters.
+
+BRANCH = {
+    "name": "branchId",
+    "in": "path",
+    "required": True,
+    "description": 'Id of the branch, or "default".',
+    "schema": {"type": "string", "pattern": "^(default|[0-9]{1,18})$", "example": "default"},
+}
+SOURCE = {
+    "name": "sourceId",
+    "in": "path",
+    "required": True,
+    "description": "Id of the source.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 48, "pattern": ID_PATTERN, "example": "github-events"},
+}
+SINK = {
+    "name": "sinkId",
+    "in": "path",
+    "required": True,
+    "description": "Id of the sink.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 48, "pattern": ID_PATTERN, "example": "pull-requests"},
+}
+VERSION = {
+    "name": "versionNumber",
+    "in": "path",
+    "required": True,
+    "description": "Version number, counted from 1.",
+    "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 999_999_999_999_999_999, "example": 1},
+}
+PAGING = [
+    {
+        "name": "afterId",
+        "in": "query",
+        "description": "Return records after this id (the `lastId` of the previous page).",
+        "allowEmptyValue": True,
+        "schema": {"type": "string", "default": ""},
+    },
+    {
+        "name": "limit",
+        "in": "query",
+        "description": "Maximum number of records returned.",
+        "allowEmptyValue": True,
+        "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 100, "default": 100},
+    },
+]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": ref("GenericError")}}}
+
+
+def _ok(schema: str, description: str = "OK.", status: str = "200") -> dict[str, Any]:
+    return {status: {"description": description, "content": {JSON: {"schema": ref(schema)}}}}
+
+
+TASK_202 = _ok("Task", "Accepted: the change runs as a task.", "202")
+
+
+def _op(
+    operation_id: str,
+    summary: str,
+    responses: dict[str, Any],
+    *,
+    tag: str = "configuration",
+    params: list[dict[str, Any]] | None = None,
+    body: str | None = None,
+    write: bool = False,
+    errors: dict[str, str] | None = None,
+    description: str = "",
+) -> dict[str, Any]:
+    all_errors = {
+        "400": "`stream.api.missingField`: the `X-StorageApi-Token` header or a required field is missing; "
+        "`stream.api.badRequest`: invalid input.",
+        "401": "`stream.api.unauthorized`: the token is not valid.",
+    }
+    if write:
+        all_errors["403"] = "`stream.api.forbidden`: the token may only read."
+    all_errors["404"] = "`stream.api.branchNotFound`: the branch does not exist."
+    all_errors.update(errors or {})
+    op: dict[str, Any] = {
+        "tags": [tag],
+        "summary": summary,
+        "operationId": operation_id,
+        "parameters": params or [],
+        "responses": {**responses, **{code: _error(text) for code, text in sorted(all_errors.items())}},
+        "security": [{"storage-api-token": []}],
+    }
+    if description:
+        op["description"] = description
+    if body:
+        op["requestBody"] = {"required": True, "content": {JSON: {"schema": ref(body)}}}
+    return op
+
+
+def _paths() -> dict[str, Any]:
+    src = "/v1/branches/{branchId}/sources/{sourceId}"
+    snk = src + "/sinks/{sinkId}"
+    not_source = {"404": "`stream.api.sourceNotFound` or `stream.api.branchNotFound`."}
+    not_sink = {"404": "`stream.api.sinkNotFound`, `stream.api.sourceNotFound` or `stream.api.branchNotFound`."}
+    not_version = {"404": "`stream.api.versionNotFound` or the entity or branch was not found."}
+    limit_sources = "`stream.api.resourceLimitReached`: at most 100 sources per branch."
+    limit_sinks = "`stream.api.resourceLimitReached`: at most 100 sinks per source (or 100 columns per sink)."
+    s_params = [BRANCH, SOURCE]
+    k_params = [BRANCH, SOURCE, SINK]
+
+    def doc(operation_id: str, summary: str, content_type: str) -> dict[str, Any]:
+        return {
+            "get": {
+                "tags": ["documentation"],
+                "summary": summary,
+                "operationId": operation_id,
+                "responses": {"200": {"description": "The document.", "content": {content_type: {"schema": {}}}}},
+            }
+        }
+
+    return {
+        "/": {
+            "get": {
+                "tags": ["documentation"],
+                "summary": "Redirect to /v1",
+                "operationId": "ApiRootIndex",
+                "responses": {
+                    "301": {
+                        "description": "Moved permanently to `/v1`.",
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/health-check": {
+            "get": {
+                "tags": ["documentation"],
+                "summary": "Health check",
+                "operationId": "HealthCheck",
+                "responses": {
+                    "200": {
+                        "description": "The service works.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    "503": _error("The configuration store cannot be read."),
+                },
+            }
+        },
+        "/v1": {
+            "get": {
+                "tags": ["documentation"],
+                "summary": "Name of the API and link to the documentation",
+                "operationId": "ApiVersionIndex",
+                "responses": _ok("ServiceDetail"),
+            }
+        },
+        "/v1/documentation": doc("Documentation", "Documentation page (Swagger UI)", "text/html"),
+        "/v1/documentation/openapi.json": doc("OpenapiJson", "Swagger 2.0 document (JSON)", JSON),
+        "/v1/documentation/openapi.yaml": doc("OpenapiYaml", "Swagger 2.0 document (YAML)", "application/yaml"),
+        "/v1/documentation/openapi3.json": doc("Openapi3Json", "OpenAPI 3.0 document (JSON)", JSON),
+        "/v1/documentation/openapi3.yaml": doc("Openapi3Yaml", "OpenAPI 3.0 document (YAML)", "application/yaml"),
+        "/v1/branches/{branchId}/aggregation/sources": {
+            "get": _op(
+                "AggregationSources",
+                "Sources with their sinks and statistics",
+                _ok("AggregatedSourcesResult"),
+                tag="internal",
+                params=[BRANCH, *PAGING],
+            )
+        },
+        "/v1/branches/{branchId}/sources": {
+            "get": _op("ListSources", "List sources", _ok("SourcesList"), params=[BRANCH, *PAGING]),
+            "post": _op(
+                "CreateSource",
+                "Create a source",
+                TASK_202,
+                params=[BRANCH],
+                body="CreateSourceRequestBody",
+                write=True,
+                errors={"409": "`stream.api.sourceAlreadyExists`.", "422": limit_sources},
+            ),
+        },
+        "/v1/branches/{branchId}/sources/deleted": {
+            "get": _op("ListDeletedSources", "List deleted sources", _ok("SourcesList"), params=[BRANCH, *PAGING])
+        },
+        src: {
+            "get": _op("GetSource", "Get a source", _ok("Source"), params=s_params, errors=not_source),
+            "patch": _op(
+                "UpdateSource",
+                "Update a source",
+                TASK_202,
+                params=s_params,
+                body="UpdateSourceRequestBody",
+                write=True,
+                errors=not_source,
+            ),
+            "delete": _op(
+                "DeleteSource",
+                "Delete a source",
+                TASK_202,
+                params=[
+                    *s_params,
+                    {
+                        "name": "cascade",
+                        "in": "query",
+                        "description": "Delete the source and its sinks for good (no undelete; the id is free at "
+                        "once) and let the storage drop their tables.",
+                        "allowEmptyValue": True,
+                        "schema": {"type": "boolean", "default": False},
+                    },
+                ],
+                write=True,
+                errors=not_source,
+                description="Deletes the source and its sinks; `PUT .../undelete` restores them.",
+            ),
+        },
+        src + "/disable": {
+            "put": _op("DisableSource", "Disable a source", TASK_202, params=s_params, write=True, errors=not_source)
+        },
+        src + "/enable": {
+            "put": _op("EnableSource", "Enable a source", TASK_202, params=s_params, write=True, errors=not_source)
+        },
+        src + "/undelete": {
+            "put": _op(
+                "UndeleteSource",
+                "Undelete a source",
+                TASK_202,
+                params=s_params,
+                write=True,
+                errors={**not_source, "422": limit_sources},
+                description="Restores a deleted source with the sinks deleted together with it.",
+            )
+        },
+        src + "/rotate-secret": {
+            "post": _op(
+                "RotateSourceSecret",
+                "Rotate the secret of a source",
+                _ok("Source"),
+                params=s_params,
+                write=True,
+                errors=not_source,
+                description="Makes a new secret (and so a new `http.url`) at once; the old URL stops working.",
+            )
+        },
+        src + "/settings": {
+            "get": _op(
+                "GetSourceSettings", "Get source settings", _ok("SettingsResult"), params=s_params, errors=not_source
+            ),
+            "patch": _op(
+                "UpdateSourceSettings",
+                "Update source settings",
+                TASK_202,
+                params=s_params,
+                body="UpdateSettingsRequestBody",
+                write=True,
+                errors={**not_source, "403": "`stream.api.forbidden`: a protected key, or a guest token."},
+            ),
+        },
+        src + "/test": {
+            "post": {
+                **_op(
+                    "TestSource",
+                    "Test the mappings of a source",
+                    _ok("TestResult"),
+                    tag="test",
+                    params=[
+                        *s_params,
+                        {
+                            "name": "signal",
+                            "in": "query",
+                            "description": "Accepted for compatibility; HTTP sources ignore it.",
+                            "allowEmptyValue": True,
+                            "schema": {"type": "string", "enum": ["logs", "metrics", "traces"]},
+                        },
+                    ],
+                    errors={
+                        **not_source,
+                        "400": "`stream.api.badRequest`: the body cannot be parsed (or a header is missing).",
+                        "415": "`stream.api.unsupportedContentType`: a sink needs a JSON or form body.",
+                        "422": "`stream.api.invalidColumnValue`: a sink cannot map the body (e.g. a missing path).",
+                    },
+                    description="Maps the request — its body, headers and client IP — with every enabled sink of "
+                    "the source, as an event sent to the source would be, and returns the rows. Nothing is stored.",
+                ),
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        JSON: {"schema": {}},
+                        "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+                        "text/plain": {"schema": {"type": "string"}},
+                    },
+                },
+            }
+        },
+        src + "/statistics/clear": {
+            "delete": _op(
+                "SourceStatisticsClear",
+                "Clear the statistics of a source",
+                {"200": {"description": "Cleared."}},
+                tag="statistics",
+                params=s_params,
+                write=True,
+                errors=not_source,
+            )
+        },
+        src + "/versions": {
+            "get": _op(
+                "ListSourceVersions",
+                "List versions of a source",
+                _ok("EntityVersions"),
+                params=[*s_params, *PAGING],
+                errors=not_source,
+            )
+        },
+        src + "/versions/{versionNumber}": {
+            "get": _op(
+                "SourceVersionDetail",
+                "Get a version of a source",
+                _ok("Version"),
+                params=[*s_params, VERSION],
+                errors=not_version,
+            )
+        },
+        src + "/versions/{versionNumber}/rollback": {
+            "put": _op(
+                "RollbackSourceVersion",
+                "Roll a source back to a version",
+                TASK_202,
+                params=[*s_params, VERSION],
+                write=True,
+                errors=not_version,
+                description="Makes a new version with the state of the given one (the secret and the enabled state "
+                "stay as they are).",
+            )
+        },
+        src + "/sinks": {
+            "get": _op("ListSinks", "List sinks", _ok("SinksList"), params=[*s_params, *PAGING], errors=not_source),
+            "post": _op(
+                "CreateSink",
+                "Create a sink",
+                TASK_202,
+                params=s_params,
+                body="CreateSinkRequestBody",
+                write=True,
+                errors={**not_source, "409": "`stream.api.sinkAlreadyExists`.", "422": limit_sinks},
+            ),
+        },
+        src + "/sinks/deleted": {
+            "get": _op(
+                "ListDeletedSinks",
+                "List deleted sinks",
+                _ok("SinksList"),
+                params=[*s_params, *PAGING],
+                errors=not_source,
+            )
+        },
+        snk: {
+            "get": _op("GetSink", "Get a sink", _ok("Sink"), params=k_params, errors=not_sink),
+            "patch": _op(
+                "UpdateSink",
+                "Update a sink",
+                TASK_202,
+                params=k_params,
+                body="UpdateSinkRequestBody",
+                write=True,
+                errors={**not_sink, "422": "`stream.api.resourceLimitReached`: at most 100 columns per sink."},
+            ),
+            "delete": _op("DeleteSink", "Delete a sink", TASK_202, params=k_params, write=True, errors=not_sink),
+        },
+        snk + "/disable": {
+            "put": _op("DisableSink", "Disable a sink", TASK_202, params=k_params, write=True, errors=not_sink)
+        },
+        snk + "/enable": {
+            "put": _op("EnableSink", "Enable a sink", TASK_202, params=k_params, write=True, errors=not_sink)
+        },
+        snk + "/undelete": {
+            "put": _op(
+                "UndeleteSink",
+                "Undelete a sink",
+                TASK_202,
+                params=k_params,
+                write=True,
+                errors={**not_sink, "422": limit_sinks},
+            )
+        },
+        snk + "/settings": {
+            "get": _op("GetSinkSettings", "Get sink settings", _ok("SettingsResult"), params=k_params, errors=not_sink),
+            "patch": _op(
+                "UpdateSinkSettings",
+                "Update sink settings",
+                TASK_202,
+                params=k_params,
+                body="UpdateSettingsRequestBody",
+                write=True,
+                errors={**not_sink, "403": "`stream.api.forbidden`: a protected key, or a guest token."},
+                description="A sink's settings override its source's.",
+            ),
+        },
+        snk + "/statistics/clear": {
+            "delete": _op(
+                "SinkStatisticsClear",
+                "Clear the statistics of a sink",
+                {"200": {"description": "Cleared."}},
+                tag="statistics",
+                params=k_params,
+                write=True,
+                errors=not_sink,
+            )
+        },
+        snk + "/statistics/files": {
+            "get": _op(
+                "SinkStatisticsFiles",
+                "Files of a sink",
+                _ok("SinkStatisticsFilesResult"),
+                tag="statistics",
+                params=[
+                    *k_params,
+                    {
+                        "name": "failedFiles",
+                        "in": "query",
+                        "description": "Only files that are not imported yet.",
+                        "allowEmptyValue": True,
+                        "schema": {"type": "boolean", "default": False},
+                    },
+                ],
+                errors=not_sink,
+            )
+        },
+        snk + "/statistics/total": {
+            "get": _op(
+                "SinkStatisticsTotal",
+                "Total statistics of a sink",
+                _ok("SinkStatisticsTotalResult"),
+                tag="statistics",
+                params=k_params,
+                errors=not_sink,
+            )
+        },
+        snk + "/versions": {
+            "get": _op(
+                "ListSinkVersions",
+                "List versions of a sink",
+                _ok("EntityVersions"),
+                params=[*k_params, *PAGING],
+                errors=not_sink,
+            )
+        },
+        snk + "/versions/{versionNumber}": {
+            "get": _op(
+                "SinkVersionDetail",
+                "Get a version of a sink",
+                _ok("Version"),
+                params=[*k_params, VERSION],
+                errors=not_version,
+            )
+        },
+        snk + "/versions/{versionNumber}/rollback": {
+            "put": _op(
+                "RollbackSinkVersion",
+                "Roll a sink back to a version",
+                TASK_202,
+                params=[*k_params, VERSION],
+                write=True,
+                errors=not_version,
+                description="Makes a new version with the state of the given one (the enabled state stays).",
+            )
+        },
+        "/v1/tasks/{taskId}": {
+            "get": _op(
+                "GetTask",
+                "Get a task",
+                _ok("Task"),
+                params=[
+                    {
+                        "name": "taskId",
+                        "in": "path",
+                        "required": True,
+                        "description": "Id of the task (it contains slashes, which may be sent as they are).",
+                        "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]+(/[A-Za-z0-9._:-]+)*$"},
+                    }
+                ],
+                errors={"404": "`stream.api.taskNotFound`."},
+            )
+        },
+    }
+
+
+@lru_cache(maxsize=8)
+def _build(api_url: str, version: str) -> bytes:
+    document = {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "pushstream Stream API",
+            "description": DESCRIPTION,
+            "version": version,
+            "license": {"name": "Apache 2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0"},
+        },
+        "servers": [{"url": api_url}],
+        "tags": [
+            {"name": "configuration", "description": "Sources, sinks, settings, versions and tasks."},
+            {"name": "test", "description": "Dry runs of mappings."},
+            {"name": "statistics", "description": "Records and files on their way to the tables."},
+            {"name": "internal", "description": "Aggregated views for user interfaces."},
+            {"name": "documentation", "description": "The service and its documentation."},
+        ],
+        "paths": _paths(),
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {
+                "storage-api-token": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-StorageApi-Token",
+                    "description": "An API token (`pushstream token create`, or the server's `PUSHSTREAM_API_TOKEN`).",
+                }
+            },
+        },
+    }
+    return orjson.dumps(document)
+
+
+def openapi3(api_url: str) -> dict[str, Any]:
+    """The OpenAPI 3.0 document with ``api_url`` as its server."""
+    from pushstream import __version__
+
+    document: dict[str, Any] = orjson.loads(_build(api_url, __version__))
+    return document
+
+
+def to_swagger2(document: dict[str, Any]) -> dict[str, Any]:
+    """Converts the OpenAPI 3.0 document of this module to Swagger 2.0 (the subset it uses)."""
+    doc = copy.deepcopy(document)
+
+    def fix_refs(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if key == "$ref" and isinstance(value, str):
+                    out[key] = value.replace("#/components/schemas/", "#/definitions/")
+                else:
+                    out[key] = fix_refs(value)
+            return out
+        if isinstance(node, list):
+            return [fix_refs(item) for item in node]
+        return node
+
+    server = urlsplit(doc["servers"][0]["url"])
+    paths: dict[str, Any] = {}
+    for path, methods in doc["paths"].items():
+        paths[path] = {}
+        for method, op in methods.items():
+            new: dict[str, Any] = {
+                k: op[k] for k in ("tags", "summary", "description", "operationId", "security") if k in op
+            }
+            params = []
+            for param in op.get("parameters", []):
+                flat = {k: param[k] for k in ("name", "in", "required", "description", "allowEmptyValue") if k in param}
+                flat.update({k: val for k, val in param["schema"].items() if k != "example"})
+                params.append(flat)
+            body = op.get("requestBody")
+            if body:
+                content_types = list(body["content"])
+                new["consumes"] = content_types
+                schema = body["content"][content_types[0]]["schema"] or {"type": "object"}
+                params.append({"name": "body", "in": "body", "required": body.get("required", False), "schema": schema})
+            new["parameters"] = params
+            produces: list[str] = []
+            responses = {}
+            for code, response in op["responses"].items():
+                item: dict[str, Any] = {"description": response["description"]}
+                for content_type, media in response.get("content", {}).items():
+                    produces.append(content_type)
+                    if media.get("schema"):
+                        item["schema"] = media["schema"]
+                if "headers" in response:
+                    item["headers"] = {name: header["schema"] for name, header in response["headers"].items()}
+                responses[code] = item
+            if produces:
+                new["produces"] = sorted(set(produces))
+            new["responses"] = responses
+            paths[path][method] = new
+    swagger = {
+        "swagger": "2.0",
+        "info": doc["info"],
+        "host": server.netloc,
+        "basePath": "/",
+        "schemes": [server.scheme],
+        "tags": doc["tags"],
+        "paths": paths,
+        "definitions": doc["components"]["schemas"],
+        "securityDefinitions": doc["components"]["securitySchemes"],
+    }
+    result: dict[str, Any] = fix_refs(swagger)
+    return result
+
+
+def to_yaml(document: dict[str, Any]) -> str:
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(
+        orjson.dumps(
+            openapi3(sys.argv[1] if len(sys.argv) > 1 else "http://localhost:8000"), option=orjson.OPT_INDENT_2
+        ).decode()
+        + "\n"
+    )

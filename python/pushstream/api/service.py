@@ -1,0 +1,653 @@
+"""The operations of the Stream API, independent of HTTP.
+
+Each mutating operation validates its input and checks what it can right away
+(404, 409, 422 answer synchronously), then starts a task whose change re-checks
+everything inside the store transaction — so two concurrent creates of one id end
+with one success and one failed task, never two sources.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from dataclasses import replace
+from functools import lru_cache
+from typing import Any, TypeVar
+
+import orjson
+
+from pushstream._core import Mapping, Record
+from pushstream.api import validation as v
+from pushstream.api.hooks import Change, ChangeKind, Hooks, SinkChange, SourceChange
+from pushstream.api.tasks import Outcome, TaskRunner
+from pushstream.config import ServerConfig
+from pushstream.errors import (
+    AlreadyExistsError,
+    BadRequestError,
+    ConfigError,
+    MappingError,
+    NotFoundError,
+    ResourceLimitError,
+)
+from pushstream.store import settings as settings_registry
+from pushstream.store.base import ConfigStore, Reader, Transaction
+from pushstream.store.models import By, Disabled, Event, Sink, Source, Task, Version, now, state_hash
+
+MAX_SOURCES_PER_BRANCH = 100
+MAX_SINKS_PER_SOURCE = 100
+SECRET_LENGTH = 48
+DISABLED_REASON = "Disabled from the API."
+_SECRET_CHARS = string.ascii_letters + string.digits
+
+E = TypeVar("E", Source, Sink)
+
+
+def new_secret() -> str:
+    """A source secret: 48 random characters of ``[0-9A-Za-z]``."""
+    return "".join(secrets.choice(_SECRET_CHARS) for _ in range(SECRET_LENGTH))
+
+
+def _placeholder_version(at: str, by: By) -> Version:
+    return Version(number=0, hash="", description="", at=at, by=by)
+
+
+def _versioned(entity: E, number: int, description: str, by: By, at: str | None = None) -> E:
+    version = Version(number=number, hash=state_hash(entity.state()), description=description, at=at or now(), by=by)
+    return replace(entity, version=version)
+
+
+def source_not_found(source_id: str) -> NotFoundError:
+    return NotFoundError(f'Source "{source_id}" not found.', error="stream.api.sourceNotFound")
+
+
+def sink_not_found(sink_id: str) -> NotFoundError:
+    return NotFoundError(f'Sink "{sink_id}" not found.', error="stream.api.sinkNotFound")
+
+
+def version_not_found(number: int) -> NotFoundError:
+    return NotFoundError(f'Version "{number}" not found.', error="stream.api.versionNotFound")
+
+
+def task_not_found(task_id: str) -> NotFoundError:
+    return NotFoundError(f'Task "{task_id}" not found.', error="stream.api.taskNotFound")
+
+
+def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> str:
+    names = [key for key in new if key != "disabled" and old.get(key) != new.get(key)]
+    return "Updated " + ", ".join(f'"{name}"' for name in names) + "."
+
+
+@lru_cache(maxsize=256)
+def _compiled(columns_json: str) -> Mapping:
+    return Mapping(columns_json)
+
+
+class ConfigService:
+    """The Stream API's operations on one store. ``by`` is who makes a change."""
+
+    def __init__(self, config: ServerConfig, store: ConfigStore, hooks: Hooks, runner: TaskRunner) -> None:
+        self.config = config
+        self.store = store
+        self.hooks = hooks
+        self.runner = runner
+
+    # Addressing.
+
+    def branch_id(self, branch: str | int) -> int:
+        """The numeric id of a branch (``"default"`` → the default branch); 404 if it does not exist."""
+        branch_id = self.config.default_branch_id if branch == "default" else int(branch)
+        if not self.store.branch_exists(branch_id):
+            raise NotFoundError(f'Branch "{branch}" not found.', error="stream.api.branchNotFound")
+        return branch_id
+
+    def source_url(self, branch_id: int, source_id: str) -> str:
+        return f"{self.config.api_url}/v1/branches/{branch_id}/sources/{source_id}"
+
+    def sink_url(self, branch_id: int, source_id: str, sink_id: str) -> str:
+        return f"{self.source_url(branch_id, source_id)}/sinks/{sink_id}"
+
+    def ingest_url(self, source: Source) -> str:
+        """``<source public url>/stream/<projectId>/<sourceId>/<secret>``."""
+        return f"{self.config.source_url}/stream/{source.project_id}/{source.source_id}/{source.secret}"
+
+    def _source_outputs(self, branch_id: int, source_id: str) -> dict[str, Any]:
+        return {
+            "url": self.source_url(branch_id, source_id),
+            "projectId": self.config.project_id,
+            "branchId": branch_id,
+            "sourceId": source_id,
+        }
+
+    def _sink_outputs(self, branch_id: int, source_id: str, sink_id: str) -> dict[str, Any]:
+        return {
+            "url": self.sink_url(branch_id, source_id, sink_id),
+            "projectId": self.config.project_id,
+            "branchId": branch_id,
+            "sourceId": source_id,
+            "sinkId": sink_id,
+        }
+
+    @staticmethod
+    def _source(reader: Reader, branch_id: int, source_id: str) -> Source:
+        source = reader.get_source(branch_id, source_id)
+        if source is None:
+            raise source_not_found(source_id)
+        return source
+
+    @classmethod
+    def _sink(cls, reader: Reader, branch_id: int, source_id: str, sink_id: str) -> Sink:
+        cls._source(reader, branch_id, source_id)
+        sink = reader.get_sink(branch_id, source_id, sink_id)
+        if sink is None:
+            raise sink_not_found(sink_id)
+        return sink
+
+    # Tasks.
+
+    def get_task(self, task_id: str) -> Task:
+        task = self.store.get_task(task_id)
+        if task is None:
+            raise task_not_found(task_id)
+        return task
+
+    # Sources.
+
+    def list_sources(
+        self, branch_id: int, *, deleted: bool = False, after_id: str = "", limit: int = 100
+    ) -> tuple[list[Source], int]:
+        return self.store.page_sources(branch_id, deleted=deleted, after_id=after_id, limit=limit)
+
+    def get_source(self, branch_id: int, source_id: str) -> Source:
+        return self._source(self.store, branch_id, source_id)
+
+    def create_source(self, branch_id: int, body: dict[str, Any], by: By) -> Task:
+        fields = v.source_fields(body, create=True)
+        assert fields.name is not None
+        name = fields.name
+        source_id = v.entity_id(body, "sourceId", name, "source")
+        self._check_source_free(self.store, branch_id, source_id)
+
+        def apply(tx: Transaction, task_id: str) -> Outcome:
+            existing = self._check_source_free(tx, branch_id, source_id)
+            at = now()
+            source = Source(
+                project_id=self.config.project_id,
+                branch_id=branch_id,
+                source_id=source_id,
+                name=name,
+                description=fields.description or "",
+                secret=new_secret(),
+                version=_placeholder_version(at, by),
+                created=Event(at, by),
+            )
+            number = existing.version.number + 1 if existing else 1
+            source = _versioned(source, number, "New source.", by, at)
+            tx.put_source(source)
+            tx.add_version(branch_id, source_id, "", source.version, source.state())
+            return Outcome(
+                "Source has been created successfully.", [SourceChange("created", None, source, tx, task_id)]
+            )
+
+        return self.runner.start(
+            "create.source", (branch_id, source_id), self._source_outputs(branch_id, source_id), apply
+        )
+
+    @staticmethod
+    def _check_source_free(reader: Reader, branch_id: int, source_id: str) -> Source | None:
+        """Raises 409/422 unless a source can be created; returns a deleted source with the id, if any."""
+        existing = reader.get_source(branch_id, source_id, deleted=None)
+        if existing is not None and not existing.is_deleted:
+            raise AlreadyExistsError(
+                f'Source "{source_id}" already exists in the branch.', error="stream.api.sourceAlreadyExists"
+            )
+        if reader.count_sources(branch_id) >= MAX_SOURCES_PER_BRANCH:
+            raise ResourceLimitError(f"Maximum number of sources per branch is {MAX_SOURCES_PER_BRANCH}.")
+        return existing
+
+    def update_source(self, branch_id: int, source_id: str, body: dict[str, Any], by: By) -> Task:
+        fields = v.source_fields(body, create=False)
+        change_description = v.get_str(body, "changeDescription", "body")
+        self._source(self.store, branch_id, source_id)
+
+        def apply(tx: Transaction, task_id: str) -> Outcome:
+            current = self._source(tx, branch_id, source_id)
+            new = replace(
+                current,
+                name=current.name if fields.name is None else fields.name,
+                description=current.description if fields.description is None else fields.description,
+                type=current.type if fields.type is None else fields.type,
+            )
+            message = "Source has been updated successfully."
+            if new.state() == current.state():
+                return Outcome(message)
+            description = change_description or _changed_fields(current.state(), new.state())
+            new = _versioned(new, current.version.number + 1, description, by)
+            tx.put_source(new)
+            tx.add_version(branch_id, source_id, "", new.version, new.state())
+            return Outcome(message, [SourceChange("updated", current, new, tx, task_id)])
+
+        return self.runner.start(
+            "update.source", (branch_id, source_id), self._source_outputs(branch_id, source_id), apply
+        )
+
+    def delete_source(self, branch_id: int, source_id: str, by: By, *, cascade: bool = False) -> Task:
+        """Soft-deletes a source and its sinks; ``cascade`` hard-deletes them (hooks get ``purge=True``)."""
+        self._source(self.store, branch_id, source_id)
+
+        def apply(tx: Transaction, task_id: str) -> Outcome:
+            current = self._source(tx, branch_id, source_id)
+            sinks, _ = tx.page_sinks(branch_id, source_id)
+            changes: list[Change] = []
+            if cascade:
+                tx.purge_source(branch_id, source_id)
+                changes.append(SourceChange("deleted", current, None, tx, task_id, purge=True))
+                changes.extend(
+                    SinkChange("deleted", sink, None, tx, task_id, purge=True, cause="source") for sink in sinks
+                )
+            else:
+                deleted = Event(now(), by)
+                new = replace(current, deleted=deleted)
+                tx.put_source(new)
+                changes.append(SourceChange("deleted", current, new, tx, task_id))
+                for sink in sinks:
+                    new_sink = replace(sink, deleted=deleted, deleted_with_source=True)
+                    tx.put_sink(new_sink)
+                    changes.append(SinkChange("deleted", sink, new_sink, tx, task_id, cause="source"))
+            return Outcome("Source has been deleted successfully.", changes)
+
+        return self.runner.start(
+            "delete.source", (branch_id, source_id), self._source_outputs(branch_id, source_id), apply
+        )
+
+    def undelete_source(self, branch_id: int, source_id: str, by: By) -> Task:
+        """Restores a deleted source with the sinks that were deleted with it."""
+        self._check_undelete_source(self.store, branch_id, source_id)
+
+        def apply(tx: Transaction, task_id: str) -> Outcome:
+            current = self._check_undelete_source(tx, branch_id, source_id)
+            new = replace(current, deleted=None)
+            tx.put_source(new)
+            changes: list[Change] = [SourceChange("undeleted", current, new, tx, task_id)]
+            sinks, _ = tx.page_sinks(branch_id, source_id, deleted=True)
+            for sink in sinks:
+                if sink.deleted_with_source:
+                    new_sink = replace(sink, deleted=None, deleted_with_source=False)
+                    tx.put_sink(new_sink)
+                    changes.append(SinkChange("undeleted", sink, new_sink, tx, task_id, cause="source"))
+            return Outcome("Source has been undeleted successfully.", changes)
+
+        return self.runner.start(
+            "undelete.source", (branch_id, source_id), self._source_outputs(branch_id, source_id), apply
+        )
+
+    @staticmethod
+    def _check_undelete_source(reader: Reader, branch_id: int, source_id: str) -> Source:
+        current = reader.get_source(branch_id, source_id, deleted=True)
+        if current is None:
+            raise source_not_found(source_id)
+        if reader.count_sources(branch_id) >= MAX_SOURCES_PER_BRANCH:
+            raise ResourceLimitError(f"Maximum number of sources per branch is {MAX_SOURCES_PER_BRANCH}.")
+        return current
+
+    def set_source_enabled(self, branch_id: int, source_id: str, enabled: bool, by: By) -> Task:
+        """Enables or disables a source (a new version; nothing changes if it already is)."""
+        self._source(self.store, branch_id, source_id)
+        verb: ChangeKind = "enabled" if enabled else "disabled"
+
+        def apply(tx: Transaction, task_id: str) -> Outcome:
+            current = self._source(tx, branch_id, source_id)
+            message = f"Source has been {verb} successfully."
+            if current.enabled == enabled:
+                return Outcome(message)
+            disabled = None if enabled else Disabled(now(), by, DISABLED_REASON)
+            new = _versioned(
+                replace(current, disabled=disabled), current.version.number + 1, f"{verb.capitalize()}.", by
+            )
+            tx.put_source(new)
+            tx.add_version(branch_id, source_id, "", new.version, new.state())
+            return Outcome(message, [SourceChange(verb, current, new, tx, task_id)])
+
+        task_type = "enable.source" if enabled else "disable.source"
+        return self.runner.start(task_type, (branch_id, source_id), self._source_outputs(branch_id, source_id), apply)
+
+    def rotate_secret(self, branch_id: int, source_id: str) -> Source:
+        """Replaces the secret of a source at once (no task, no new version); the old one stops working."""
+        with self.store.transaction() as tx:
+            current = self._source(tx, branch_id, source_id)
+            new = replace(current, secret=new_secret())
+            tx.put_source(new)
+            tx.bump_revision()
+        return new
+
+    def source_settings(self, branch_id: int, source_id: str) -> list[dict[str, Any]]:
+        source = self._source(self.store, branch_id, source_id)
+        return settings_registry.describe([self.config.settings], source.settings)
+
+    def patch_source_settings(self, branch_id: int, source_id: str, body: dict[str, Any], by: By) -> Task:
+        patch = v.settings_patch(body)
+        self._source(self.store, branch_id, source_id)
+
+        def apply(tx: Transaction, task_id: str) -> Outcome:
+            current = self._source(tx, branch_id, source_id)
+            settings = _patched(current.settings, patch.values)
+            message = "Source settings have been updated successfully."
+            if settings == current.settings:
+                return Outcome(message)
+            new = replace(current, settings=settings)
+            new = _versioned(new, current.version.number + 1, patch.change_description or "Updated settings.", by)
+            tx.put_source(new)
+            tx.add_version(branch_id, source_id, "", new.version, new.state())
+            changes: list[Change] = [SourceChange("settings_changed", current, new, tx, task_id)]
+            sinks, _ = tx.page_sinks(branch_id, source_id)
+            changes.extend(
+                SinkChange("settings_changed", sink, sink, tx, task_id, cause="source")
+                for sink in sinks
+                if any(key not in sink.settings for key in _changed_keys(current.settings, settings))
+            )
+            return Outcome(message, changes)
+
+        return self.runner.start(
+            "update.source.settings", (branch_id, source_id), self._source_outputs(branch_id, source_id), apply
+        )
+
+    # Versions.
+
+    def list_versions(
+        self, branch_id: int, source_id: str, sink_id: str = "", *, after_id: str = "", limit: int = 100
+    ) -> tuple[list[Version], int]:
+        if sink_id:
+            self._sink(self.store, branch_id, source_id, sink_id)
+        else:
+            self._source(self.store, branch_id, source_id)
+        after = 0
+        if after_id:
+            if not after_id.isdigit() or len(after_id) > 18:
+                raise BadRequestError(f'"query.afterId" must be a version number, found "{after_id}".')
+            after = int(after_id)
+        return self.store.page_versions(branch_id, source_id, sink_id, after=after, limit=limit)
+
+    def get_version(self, branch_id: int, source_id: str, sink_id: str, number: int) -> Version:
+        if sink_id:
+            self._sink(self.store, branch_id, source_id, sink_id)
+        else:
+            self._source(self.store, branch_id, source_id)
+        found = self.store.get_version(branch_id, source_id, sink_id, number)
+        if found is None:
+            raise version_not_found(number)
+        return found[0]
+
+    def rollback_source(self, branch_id: int, source_id: str, number: int, by: By) -> Task:
+        """A new version of the source with the state of version ``number`` (the secret and the enabled state stay)."""
+        self.get_version(branch_id, source_id, "", number)
+
+        def apply(tx: Transaction, task_id: str) -> Outcome:
+            current = self._source(tx, branch_id, source_id)
+            found = tx.get_version(branch_id, source_id, "", number)
+            if found is None:
+                raise version_not_found(number)
+            new = replace(current.with_state(found[1]), disabled=current.disabled)
+            new = _versioned(new, current.version.number + 1, f"Rollback to version {number}.", by)
+            tx.put_source(new)
+            tx.add_version(branch_id, source_id, "", new.version, new.state())
+            return Outcome(
+                "Source has been rolled back successfully.", [SourceChange("updated", current, new, tx, task_id)]
+            )
+
+        return self.runner.start(
+            "rollback.source", (branch_id, source_id), self._source_outputs(branch_id, source_id), apply
+        )
+
+    # Sinks.
+
+    def list_sinks(
+        self, branch_id: int, source_id: str, *, deleted: bool = False, after_id: str = "", limit: int = 100
+    ) -> tuple[list[Sink], int]:
+        self._source(self.store, branch_id, source_id)
+        return self.store.page_sinks(branch_id, source_id, deleted=deleted, after_id=after_id, limit=limit)
+
+    def get_sink(self, branch_id: int, source_id: str, sink_id: str) -> Sink:
+        return self._sink(self.store, branch_id, source_id, sink_id)
+
+    def create_sink(self, branch_id: int, source_id: str, body: dict[str, Any], by: By) -> Task:
+        self._source(self.store, branch_id, source_id)
+        fields = v.sink_fields(body, create=True)
+        assert fields.name is not None and fields.table is not None
+        name, table = fields.name, fields.table
+        sink_id = v.entity_id(body, "sinkId", name, "sink")
+        self._check_sink_free(self.store, branch_id, source_id, sink_id)
+
+        def apply(tx: Transaction, task_id: str) -> Outcome:
+            self._source(tx, branch_id, source_id)
+            existing = self._check_sink_free(tx, branch_id, source_id, sink_id)
+            at = now()
+            sink = Sink(
+                project_id=self.config.project_id,
+                branch_id=branch_id,
+                source_id=source_id,
+                sink_id=sink_id,
+                name=name,
+                description=fields.description or "",
+                table=table,
+                allowed_signals=fields.allowed_signals or (),
+                version=_placeholder_version(at, by),
+                created=Event(at, by),
+            )
+            number = existing.version.number + 1 if existing else 1
+            sink = _versioned(sink, number, "New sink.", by, at)
+            tx.put_sink(sink)
+            tx.add_version(branch_id, source_id, sink_id, sink.version, sink.state())
+            return Outcome("Sink has been created successfully.", [SinkChange("created", None, sink, tx, task_id)])
+
+        return self.runner.start(
+            "create.sink", (branch_id, source_id, sink_id), self._sink_outputs(branch_id, source_id, sink_id), apply
+        )
+
+    @staticmethod
+    def _check_sink_free(reader: Reader, branch_id: int, source_id: str, sink_id: str) -> Sink | None:
+        existing = reader.get_sink(branch_id, source_id, sink_id, deleted=None)
+        if existing is not None and not existing.is_deleted:
+            raise AlreadyExistsError(
+                f'Sink "{sink_id}" already exists in the source.', error="stream.api.sinkAlreadyExists"
+            )
+        if reader.count_sinks(branch_id, source_id) >= MAX_SINKS_PER_SOURCE:
+            raise ResourceLimitError(f"Maximum number of sinks per source is {MAX_SINKS_PER_SOURCE}.")
+        return existing
+
+    def update_sink(self, branch_id: int, source_id: str, sink_id: str, body: dict[str, Any], by: By) -> Task:
+        fields = v.sink_fields(body, create=False)
+        change_description = v.get_str(body, "changeDescription", "body")
+        self._sink(self.store, branch_id, source_id, sink_id)
+
+        def apply(tx: Transaction, task_id: str) -> Outcome:
+            current = self._sink(tx, branch_id, source_id, sink_id)
+            new = replace(
+                current,
+                name=current.name if fields.name is None else fields.name,
+                description=current.description if fields.description is None else fields.description,
+                type=current.type if fields.type is None else fields.type,
+                table=current.table if fields.table is None else {**current.table, **fields.table},
+                allowed_signals=current.allowed_signals if fields.allowed_signals is None else fields.allowed_signals,
+            )
+            message = "Sink has been updated successfully."
+            if new.state() == current.state():
+                return Outcome(message)
+            description = change_description or _changed_fields(current.state(), new.state())
+            new = _versioned(new, current.version.number + 1, description, by)
+            tx.put_sink(new)
+            tx.add_version(branch_id, source_id, sink_id, new.version, new.state())
+            return Outcome(message, [SinkChange("updated", current, new, tx, task_id)])
+
+        return self.runner.start(
+            "update.sink", (branch_id, source_id, sink_id), self._sink_outputs(branch_id, source_id, sink_id), apply
+        )
+
+    def delete_sink(self, branch_id: int, source_id: str, sink_id: str, by: By) -> Task:
+        self._sink(self.store, branch_id, source_id, sink_id)
+
+        def apply(tx: Transaction, task_id: str) -> Outcome:
+            current = self._sink(tx, branch_id, source_id, sink_id)
+            new = replace(current, deleted=Event(now(), by), deleted_with_source=False)
+            tx.put_sink(new)
+            return Outcome("Sink has been deleted successfully.", [SinkChange("deleted", current, new, tx, task_id)])
+
+        return self.runner.start(
+            "delete.sink", (branch_id, source_id, sink_id), self._sink_outputs(branch_id, source_id, sink_id), apply
+        )
+
+    def undelete_sink(self, branch_id: int, source_id: str, sink_id: str, by: By) -> Task:
+        self._check_undelete_sink(self.store, branch_id, source_id, sink_id)
+
+        def apply(tx: Transaction, task_id: str) -> Outcome:
+            current = self._check_undelete_sink(tx, branch_id, source_id, sink_id)
+            new = replace(current, deleted=None, deleted_with_source=False)
+            tx.put_sink(new)
+            return Outcome(
+                "Sink has been undeleted successfully.", [SinkChange("undeleted", current, new, tx, task_id)]
+            )
+
+        return self.runner.start(
+            "undelete.sink", (branch_id, source_id, sink_id), self._sink_outputs(branch_id, source_id, sink_id), apply
+        )
+
+    def _check_undelete_sink(self, reader: Reader, branch_id: int, source_id: str, sink_id: str) -> Sink:
+        self._source(reader, branch_id, source_id)
+        current = reader.get_sink(branch_id, source_id, sink_id, deleted=True)
+        if current is None:
+            raise sink_not_found(sink_id)
+        if reader.count_sinks(branch_id, source_id) >= MAX_SINKS_PER_SOURCE:
+            raise ResourceLimitError(f"Maximum number of sinks per source is {MAX_SINKS_PER_SOURCE}.")
+        return current
+
+    def set_sink_enabled(self, branch_id: int, source_id: str, sink_id: str, enabled: bool, by: By) -> Task:
+        self._sink(self.store, branch_id, source_id, sink_id)
+        verb: ChangeKind = "enabled" if enabled else "disabled"
+
+        def apply(tx: Transaction, task_id: str) -> Outcome:
+            current = self._sink(tx, branch_id, source_id, sink_id)
+            message = f"Sink has been {verb} successfully."
+            if current.enabled == enabled:
+                return Outcome(message)
+            disabled = None if enabled else Disabled(now(), by, DISABLED_REASON)
+            new = _versioned(
+                replace(current, disabled=disabled), current.version.number + 1, f"{verb.capitalize()}.", by
+            )
+            tx.put_sink(new)
+            tx.add_version(branch_id, source_id, sink_id, new.version, new.state())
+            return Outcome(message, [SinkChange(verb, current, new, tx, task_id)])
+
+        task_type = "enable.sink" if enabled else "disable.sink"
+        return self.runner.start(
+            task_type, (branch_id, source_id, sink_id), self._sink_outputs(branch_id, source_id, sink_id), apply
+        )
+
+    def sink_settings(self, branch_id: int, source_id: str, sink_id: str) -> list[dict[str, Any]]:
+        sink = self._sink(self.store, branch_id, source_id, sink_id)
+        source = self._source(self.store, branch_id, source_id)
+        return settings_registry.describe([self.config.settings, source.settings], sink.settings)
+
+    def patch_sink_settings(self, branch_id: int, source_id: str, sink_id: str, body: dict[str, Any], by: By) -> Task:
+        patch = v.settings_patch(body)
+        self._sink(self.store, branch_id, source_id, sink_id)
+
+        def apply(tx: Transaction, task_id: str) -> Outcome:
+            current = self._sink(tx, branch_id, source_id, sink_id)
+            settings = _patched(current.settings, patch.values)
+            message = "Sink settings have been updated successfully."
+            if settings == current.settings:
+                return Outcome(message)
+            new = replace(current, settings=settings)
+            new = _versioned(new, current.version.number + 1, patch.change_description or "Updated settings.", by)
+            tx.put_sink(new)
+            tx.add_version(branch_id, source_id, sink_id, new.version, new.state())
+            return Outcome(message, [SinkChange("settings_changed", current, new, tx, task_id)])
+
+        return self.runner.start(
+            "update.sink.settings",
+            (branch_id, source_id, sink_id),
+            self._sink_outputs(branch_id, source_id, sink_id),
+            apply,
+        )
+
+    def rollback_sink(self, branch_id: int, source_id: str, sink_id: str, number: int, by: By) -> Task:
+        """A new version of the sink with the state of version ``number`` (the enabled state stays)."""
+        self.get_version(branch_id, source_id, sink_id, number)
+
+        def apply(tx: Transaction, task_id: str) -> Outcome:
+            current = self._sink(tx, branch_id, source_id, sink_id)
+            found = tx.get_version(branch_id, source_id, sink_id, number)
+            if found is None:
+                raise version_not_found(number)
+            new = replace(current.with_state(found[1]), disabled=current.disabled)
+            new = _versioned(new, current.version.number + 1, f"Rollback to version {number}.", by)
+            tx.put_sink(new)
+            tx.add_version(branch_id, source_id, sink_id, new.version, new.state())
+            return Outcome(
+                "Sink has been rolled back successfully.", [SinkChange("updated", current, new, tx, task_id)]
+            )
+
+        return self.runner.start(
+            "rollback.sink", (branch_id, source_id, sink_id), self._sink_outputs(branch_id, source_id, sink_id), apply
+        )
+
+    # Test.
+
+    def test_source(
+        self, branch_id: int, source_id: str, body: bytes, headers: list[tuple[str, str]], ip: str
+    ) -> list[tuple[Sink, list[str]]]:
+        """Maps one request (body, headers, client IP) with every enabled sink of the
+        source, as the receiver would; returns each sink with its row.
+
+        A sink whose mapping fails raises: 400 ``stream.api.badRequest`` for a body
+        that cannot be parsed, 415 ``stream.api.unsupportedContentType``, 422
+        ``stream.api.invalidColumnValue`` for a missing value or a failing template.
+        """
+        self._source(self.store, branch_id, source_id)
+        sinks, _ = self.store.page_sinks(branch_id, source_id)
+        record = Record(body, headers, ip)
+        result = []
+        for sink in sinks:
+            if not sink.enabled:
+                continue
+            try:
+                mapping = _compiled(_columns_json(sink))
+                row = mapping.map(record)
+            except ConfigError as exc:
+                raise BadRequestError(f'Sink "{sink.sink_id}" has an invalid mapping: {exc.message}.') from None
+            except MappingError as exc:
+                raise _mapping_error(sink, exc) from None
+            result.append((sink, row))
+        return result
+
+
+def _columns_json(sink: Sink) -> str:
+    return orjson.dumps(sink.columns).decode()
+
+
+def _mapping_error(sink: Sink, exc: MappingError) -> BadRequestError:
+    where = f'sink "{sink.sink_id}"'
+    if exc.kind == "malformed_body":
+        return BadRequestError(f"Cannot map the body for {where}: {exc.reason}.")
+    if exc.kind == "unsupported_content_type":
+        return BadRequestError(
+            f"Cannot map the body for {where}: {exc.reason}.",
+            error="stream.api.unsupportedContentType",
+            status_code=415,
+        )
+    column = f'column "{exc.column}" of {where}' if exc.column else where
+    return BadRequestError(
+        f"Invalid value for {column}: {exc.reason}.", error="stream.api.invalidColumnValue", status_code=422
+    )
+
+
+def _patched(current: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    settings = dict(current)
+    for key, value in values.items():
+        if value is None:
+            settings.pop(key, None)
+        else:
+            settings[key] = value
+    return dict(sorted(settings.items()))
+
+
+def _changed_keys(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
+    return {key for key in old.keys() | new.keys() if old.get(key) != new.get(key)}

@@ -1,0 +1,163 @@
+"""The ``pushstream`` command line."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pushstream.config import ServerConfig, load_config
+from pushstream.errors import ConfigError, StoreError
+
+_DATA_DIR_HELP = "Data directory (env PUSHSTREAM_DATA_DIR, default ./pushstream-data)."
+
+
+def _config(**flags: Any) -> ServerConfig:
+    try:
+        return load_config(**flags)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@click.group()
+@click.version_option(package_name="pushstream")
+def main() -> None:
+    """pushstream: push events over HTTP or from files; rows on disk in milliseconds,
+    imported into database tables in batches. Speaks Keboola's Stream API."""
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help=_DATA_DIR_HELP)
+@click.option("--host", help="Address to listen on (env PUSHSTREAM_HOST, default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (env PUSHSTREAM_PORT, default 8000).")
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes (env PUSHSTREAM_WORKERS, default 1).")
+@click.option("--project-id", type=click.IntRange(min=1), help="Project id (env PUSHSTREAM_PROJECT_ID, default 1).")
+@click.option(
+    "--default-branch-id",
+    type=click.IntRange(min=1),
+    help='Id of the "default" branch (env PUSHSTREAM_DEFAULT_BRANCH_ID, default 1).',
+)
+@click.option("--api-public-url", help="Public URL of the API (env PUSHSTREAM_API_PUBLIC_URL).")
+@click.option("--source-public-url", help="Public URL of sources (env PUSHSTREAM_SOURCE_PUBLIC_URL).")
+@click.option(
+    "--api-token",
+    help="An admin token accepted from the start (env PUSHSTREAM_API_TOKEN; prefer the variable, "
+    "flags are visible to other users of the machine).",
+)
+@click.option(
+    "--setting",
+    "setting_flags",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Operator override of a setting of every source and sink, protected keys included "
+    "(repeatable; env PUSHSTREAM_SETTINGS as a JSON object).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="Log level.",
+)
+def serve(setting_flags: tuple[str, ...], log_level: str, **flags: Any) -> None:
+    """Run the server: the Stream API on one port. Stops gracefully on SIGTERM or Ctrl+C."""
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+
+    from pushstream.app import load_app, open_store
+
+    config = _config(setting_flags=setting_flags, **flags)
+    # Create the store (schema, default branch) once, before the workers start.
+    try:
+        open_store(config).close()
+    except (OSError, StoreError) as exc:
+        raise click.ClickException(f"cannot open the data dir {config.data_dir}: {exc}") from None
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    click.echo(f"pushstream: serving {config.api_url} (data dir {config.data_dir.resolve()})", err=True)
+    server = Granian(
+        "pushstream.app:load_app",
+        address=config.host,
+        port=config.port,
+        interface=Interfaces.WSGI,
+        workers=config.workers,
+        log_level=LogLevels(log_level),
+        process_name="pushstream",
+    )
+    server.serve(target_loader=functools.partial(load_app, config.to_json()), wrap_loader=False)
+
+
+@main.group()
+def token() -> None:
+    """Manage API tokens (stored as hashes in the data dir)."""
+
+
+def _store(data_dir: Path | None) -> Any:
+    from pushstream.app import open_store
+
+    config = _config(data_dir=data_dir)
+    return open_store(config)
+
+
+@token.command("create")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help=_DATA_DIR_HELP)
+@click.option("--description", default="", help="What the token is for (shown in version history as tokenDesc).")
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "guest"]),
+    default="admin",
+    show_default=True,
+    help="admin may change the configuration, guest may only read it.",
+)
+@click.option("--user-id", default="", help="User id shown in the history of changes.")
+@click.option("--user-name", default="", help="User name shown in the history of changes.")
+def token_create(data_dir: Path | None, description: str, role: str, user_id: str, user_name: str) -> None:
+    """Create a token and print it (it cannot be shown again)."""
+    store = _store(data_dir)
+    try:
+        created, secret = store.create_token(description, role, user_id, user_name)
+    finally:
+        store.close()
+    click.echo(f"token {created.token_id} ({created.role}) created", err=True)
+    click.echo(secret)
+
+
+@token.command("list")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help=_DATA_DIR_HELP)
+def token_list(data_dir: Path | None) -> None:
+    """List tokens (ids, roles and descriptions; the tokens themselves are not stored)."""
+    store = _store(data_dir)
+    try:
+        tokens = store.list_tokens()
+    finally:
+        store.close()
+    if not tokens:
+        click.echo("no tokens", err=True)
+        return
+    click.echo(f"{'ID':<6} {'ROLE':<6} {'CREATED':<25} DESCRIPTION")
+    for item in tokens:
+        click.echo(f"{item.token_id:<6} {item.role:<6} {item.created_at:<25} {item.description}")
+
+
+@token.command("delete")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help=_DATA_DIR_HELP)
+@click.argument("token_id")
+def token_delete(data_dir: Path | None, token_id: str) -> None:
+    """Delete (revoke) a token by its id."""
+    store = _store(data_dir)
+    try:
+        deleted = store.delete_token(token_id)
+    finally:
+        store.close()
+    if not deleted:
+        click.echo(f'token "{token_id}" not found', err=True)
+        sys.exit(1)
+    click.echo(f"token {token_id} deleted", err=True)
+
+
+if __name__ == "__main__":
+    main()

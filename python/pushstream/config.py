@@ -1,0 +1,168 @@
+"""Configuration of a pushstream server, from command-line flags and environment variables.
+
+Precedence: flag > environment variable > default.
+
+| flag | environment variable | default |
+|---|---|---|
+| ``--data-dir`` | ``PUSHSTREAM_DATA_DIR`` | ``./pushstream-data`` |
+| ``--host`` | ``PUSHSTREAM_HOST`` | ``127.0.0.1`` |
+| ``--port`` | ``PUSHSTREAM_PORT`` | ``8000`` |
+| ``--workers`` | ``PUSHSTREAM_WORKERS`` | ``1`` |
+| ``--project-id`` | ``PUSHSTREAM_PROJECT_ID`` | ``1`` |
+| ``--default-branch-id`` | ``PUSHSTREAM_DEFAULT_BRANCH_ID`` | ``1`` |
+| ``--api-public-url`` | ``PUSHSTREAM_API_PUBLIC_URL`` | ``http://<host>:<port>`` |
+| ``--source-public-url`` | ``PUSHSTREAM_SOURCE_PUBLIC_URL`` | the API public URL |
+| ``--api-token`` | ``PUSHSTREAM_API_TOKEN`` | none (an admin token accepted from the start) |
+| ``--setting KEY=VALUE`` (repeated) | ``PUSHSTREAM_SETTINGS`` (JSON object) | none |
+
+``--setting``/``PUSHSTREAM_SETTINGS`` are the operator's overrides of the settings of
+every source and sink (see :mod:`pushstream.store.settings`), protected keys
+included; flags win over the JSON object key by key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from pushstream.errors import ConfigError
+from pushstream.store.settings import SettingValueError, parse_operator_settings
+
+ENV_PREFIX = "PUSHSTREAM_"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything a server process needs to know; passed to :func:`pushstream.app.create_app`."""
+
+    data_dir: Path = Path("pushstream-data")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    project_id: int = 1
+    default_branch_id: int = 1
+    api_public_url: str | None = None
+    source_public_url: str | None = None
+    api_token: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+        for name in ("port", "workers", "project_id", "default_branch_id"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "port" else 1):
+                raise ConfigError(f"{name} must be a positive integer, found {value!r}")
+        if self.port > 65535:
+            raise ConfigError(f"port must be at most 65535, found {self.port}")
+        for name in ("api_public_url", "source_public_url"):
+            url = getattr(self, name)
+            if url is not None:
+                if not url.startswith(("http://", "https://")):
+                    raise ConfigError(f'{name} must be an http:// or https:// URL, found "{url}"')
+                object.__setattr__(self, name, url.rstrip("/"))
+        try:
+            object.__setattr__(self, "settings", parse_operator_settings(self.settings))
+        except SettingValueError as exc:
+            raise ConfigError(f"invalid operator setting: {exc}") from None
+
+    @property
+    def state_path(self) -> Path:
+        """The configuration store, ``<data dir>/state.sqlite``."""
+        return self.data_dir / "state.sqlite"
+
+    @property
+    def api_url(self) -> str:
+        """The public base URL of the API (no trailing slash)."""
+        if self.api_public_url:
+            return self.api_public_url
+        host = self.host
+        if host in ("", "0.0.0.0", "::", "[::]"):
+            host = "localhost"
+        elif ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def source_url(self) -> str:
+        """The public base URL of sources (``<source url>/stream/<projectId>/<sourceId>/<secret>``)."""
+        return self.source_public_url or self.api_url
+
+    def to_json(self) -> str:
+        """Serialised for worker processes (see :meth:`from_json`)."""
+        data = asdict(self)
+        data["data_dir"] = str(self.data_dir)
+        data["settings"] = dict(self.settings)
+        return orjson.dumps(data).decode()
+
+    @classmethod
+    def from_json(cls, text: str) -> ServerConfig:
+        data = orjson.loads(text)
+        data["data_dir"] = Path(data["data_dir"])
+        return cls(**data)
+
+    def with_overrides(self, **values: Any) -> ServerConfig:
+        """A copy with some fields replaced (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+def _int(name: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f'{ENV_PREFIX}{name} must be an integer, found "{text}"') from None
+
+
+def parse_setting_flags(flags: Iterable[str]) -> dict[str, str]:
+    """``["key=value", ...]`` → ``{"key": "value"}`` (values are validated later)."""
+    result: dict[str, str] = {}
+    for flag in flags:
+        key, sep, value = flag.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f'a setting must look like KEY=VALUE, found "{flag}"')
+        result[key.strip()] = value.strip()
+    return result
+
+
+def load_config(
+    env: Mapping[str, str] | None = None,
+    *,
+    setting_flags: Iterable[str] = (),
+    **flags: Any,
+) -> ServerConfig:
+    """The server configuration from environment variables (``env``, default
+    ``os.environ``) overridden by flags (keyword arguments named like the fields of
+    :class:`ServerConfig`; ``None`` means "not given"). Raises :class:`ConfigError`."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+
+    def get(name: str) -> str | None:
+        return env.get(ENV_PREFIX + name) or None
+
+    if (v := get("DATA_DIR")) is not None:
+        values["data_dir"] = Path(v)
+    if (v := get("HOST")) is not None:
+        values["host"] = v
+    for field_name in ("port", "workers", "project_id", "default_branch_id"):
+        if (v := get(field_name.upper())) is not None:
+            values[field_name] = _int(field_name.upper(), v)
+    for field_name in ("api_public_url", "source_public_url", "api_token"):
+        if (v := get(field_name.upper())) is not None:
+            values[field_name] = v
+    settings: dict[str, Any] = {}
+    if (v := get("SETTINGS")) is not None:
+        try:
+            parsed = orjson.loads(v)
+        except orjson.JSONDecodeError as exc:
+            raise ConfigError(f"{ENV_PREFIX}SETTINGS is not valid JSON: {exc}") from None
+        if not isinstance(parsed, dict):
+            raise ConfigError(f"{ENV_PREFIX}SETTINGS must be a JSON object of settings keys and values")
+        settings.update(parsed)
+    settings.update(parse_setting_flags(setting_flags))
+    values.update({k: v for k, v in flags.items() if v is not None})
+    values["settings"] = settings
+    return ServerConfig(**values)

@@ -1,0 +1,332 @@
+"""Records of the configuration store. Immutable; changes go through a
+:class:`~pushstream.store.base.Transaction`."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+
+TaskStatus = Literal["processing", "success", "error"]
+Role = Literal["admin", "guest"]
+ROLES: tuple[Role, ...] = ("admin", "guest")
+
+
+def format_time(ns: int) -> str:
+    """Nanoseconds since the epoch as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (UTC)."""
+    moment = datetime.fromtimestamp(ns // 1_000_000_000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ns // 1_000_000 % 1000:03d}Z"
+
+
+def now() -> str:
+    """The current time as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (UTC)."""
+    return format_time(time.time_ns())
+
+
+@dataclass(frozen=True)
+class By:
+    """Who did something: ``type`` is ``user`` (an API token) or ``system``."""
+
+    type: str = "system"
+    token_id: str = ""
+    token_desc: str = ""
+    user_id: str = ""
+    user_name: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        """Keboola's ``by`` block; empty fields are left out."""
+        out = {"type": self.type}
+        for key, value in (
+            ("tokenId", self.token_id),
+            ("tokenDesc", self.token_desc),
+            ("userId", self.user_id),
+            ("userName", self.user_name),
+        ):
+            if value:
+                out[key] = value
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> By:
+        return cls(
+            type=data.get("type", "system"),
+            token_id=data.get("tokenId", ""),
+            token_desc=data.get("tokenDesc", ""),
+            user_id=data.get("userId", ""),
+            user_name=data.get("userName", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Event:
+    """When and by whom an entity was created or deleted."""
+
+    at: str
+    by: By
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": self.at, "by": self.by.to_json()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Event:
+        return cls(at=data["at"], by=By.from_json(data["by"]))
+
+
+@dataclass(frozen=True)
+class Disabled:
+    """When, by whom and why an entity was disabled."""
+
+    at: str
+    by: By
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": self.at, "by": self.by.to_json(), "reason": self.reason}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Disabled:
+        return cls(at=data["at"], by=By.from_json(data["by"]), reason=data.get("reason", ""))
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of a source or sink: a number counted from 1, a 16-hex hash of the state, and who made it."""
+
+    number: int
+    hash: str
+    description: str
+    at: str
+    by: By
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "hash": self.hash,
+            "description": self.description,
+            "at": self.at,
+            "by": self.by.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Version:
+        return cls(
+            number=data["number"],
+            hash=data["hash"],
+            description=data["description"],
+            at=data["at"],
+            by=By.from_json(data["by"]),
+        )
+
+
+def state_hash(state: dict[str, Any]) -> str:
+    """The 16-hex hash of a versioned state (canonical JSON, keys sorted)."""
+    return hashlib.sha256(orjson.dumps(state, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source: an HTTP endpoint receiving events.
+
+    ``settings`` holds this source's own overrides in API form (see
+    :mod:`pushstream.store.settings`). The versioned part of a source is
+    :meth:`state`; the secret is not versioned (a rollback keeps the current one).
+    """
+
+    project_id: int
+    branch_id: int
+    source_id: str
+    name: str
+    secret: str
+    version: Version
+    created: Event
+    type: str = "http"
+    description: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+    disabled: Disabled | None = None
+    deleted: Event | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.disabled is None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted is not None
+
+    def state(self) -> dict[str, Any]:
+        """The versioned state (what a version stores and its hash covers)."""
+        return {
+            "type": self.type,
+            "name": self.name,
+            "description": self.description,
+            "settings": dict(self.settings),
+            "disabled": self.disabled.to_json() if self.disabled else None,
+        }
+
+    def with_state(self, state: dict[str, Any]) -> Source:
+        """A copy with the versioned fields taken from ``state`` (rollback)."""
+        disabled = state.get("disabled")
+        return replace(
+            self,
+            type=state["type"],
+            name=state["name"],
+            description=state["description"],
+            settings=dict(state.get("settings") or {}),
+            disabled=Disabled.from_json(disabled) if disabled else None,
+        )
+
+
+@dataclass(frozen=True)
+class Sink:
+    """A sink: the mapping of a source's events into the rows of one table.
+
+    ``table`` is the API's ``table`` object: ``{"type": "keboola", "tableId": ...,
+    "mapping": {"columns": [...]}}``.
+    """
+
+    project_id: int
+    branch_id: int
+    source_id: str
+    sink_id: str
+    name: str
+    table: dict[str, Any]
+    version: Version
+    created: Event
+    type: str = "table"
+    description: str = ""
+    allowed_signals: tuple[str, ...] = ()
+    settings: dict[str, Any] = field(default_factory=dict)
+    disabled: Disabled | None = None
+    deleted: Event | None = None
+    deleted_with_source: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.disabled is None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted is not None
+
+    @property
+    def table_id(self) -> str:
+        return str(self.table.get("tableId", ""))
+
+    @property
+    def columns(self) -> list[dict[str, Any]]:
+        columns: list[dict[str, Any]] = self.table.get("mapping", {}).get("columns", [])
+        return columns
+
+    def state(self) -> dict[str, Any]:
+        """The versioned state (what a version stores and its hash covers)."""
+        return {
+            "type": self.type,
+            "name": self.name,
+            "description": self.description,
+            "table": self.table,
+            "allowedSignals": list(self.allowed_signals),
+            "settings": dict(self.settings),
+            "disabled": self.disabled.to_json() if self.disabled else None,
+        }
+
+    def with_state(self, state: dict[str, Any]) -> Sink:
+        """A copy with the versioned fields taken from ``state`` (rollback)."""
+        disabled = state.get("disabled")
+        return replace(
+            self,
+            type=state["type"],
+            name=state["name"],
+            description=state["description"],
+            table=state["table"],
+            allowed_signals=tuple(state.get("allowedSignals") or ()),
+            settings=dict(state.get("settings") or {}),
+            disabled=Disabled.from_json(disabled) if disabled else None,
+        )
+
+
+@dataclass(frozen=True)
+class Task:
+    """An asynchronous task of a mutating API call."""
+
+    task_id: str
+    type: str
+    status: TaskStatus
+    created_at: str
+    outputs: dict[str, Any] = field(default_factory=dict)
+    finished_at: str | None = None
+    duration_ms: int | None = None
+    result: str | None = None
+    error: str | None = None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status != "processing"
+
+
+@dataclass(frozen=True)
+class Token:
+    """An API token (its secret is never stored, only a hash)."""
+
+    token_id: str
+    description: str
+    role: Role
+    created_at: str
+    user_id: str = ""
+    user_name: str = ""
+
+    @property
+    def can_write(self) -> bool:
+        return self.role == "admin"
+
+    def by(self) -> By:
+        """The ``by`` block of changes made with this token."""
+        return By(
+            type="user",
+            token_id=self.token_id,
+            token_desc=self.description,
+            user_id=self.user_id,
+            user_name=self.user_name,
+        )
+
+
+@dataclass(frozen=True)
+class IngestSource:
+    """What the receiver needs to route an event to a source."""
+
+    project_id: int
+    branch_id: int
+    source_id: str
+    secret: str
+    enabled: bool
+    deleted: bool
+    version: int
+
+    @property
+    def state(self) -> Literal["enabled", "disabled", "deleted"]:
+        if self.deleted:
+            return "deleted"
+        return "enabled" if self.enabled else "disabled"
+
+
+@dataclass(frozen=True)
+class IngestSink:
+    """What the receiver and the storage pipeline need about a sink.
+
+    ``columns_json`` is the ``table.mapping.columns`` array as JSON (ready for
+    :class:`pushstream.Mapping`); ``settings`` are the effective settings in typed
+    form (durations in seconds, sizes in bytes).
+    """
+
+    project_id: int
+    branch_id: int
+    source_id: str
+    sink_id: str
+    table_id: str
+    columns_json: str
+    enabled: bool
+    version: int
+    settings: dict[str, Any]

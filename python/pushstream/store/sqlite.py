@@ -1,0 +1,733 @@
+"""The configuration store on one SQLite file (``state.sqlite`` in the data dir).
+
+WAL mode, ``synchronous=FULL`` (a committed change survives a power loss), one
+connection per thread, and ``BEGIN IMMEDIATE`` for writes so that writers in
+several threads or processes queue on SQLite's lock instead of failing half-way.
+Entities are stored as JSON documents next to the columns that queries filter on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import socket
+import sqlite3
+import string
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from pushstream.errors import StoreError
+from pushstream.store import settings as settings_registry
+from pushstream.store.base import MAX_VERSIONS
+from pushstream.store.models import (
+    ROLES,
+    Disabled,
+    Event,
+    IngestSink,
+    IngestSource,
+    Role,
+    Sink,
+    Source,
+    Task,
+    Token,
+    Version,
+    format_time,
+    now,
+)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 1), ('revision', 0);
+CREATE TABLE IF NOT EXISTS branches (
+    branch_id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    is_default INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sources (
+    branch_id INTEGER NOT NULL,
+    source_id TEXT NOT NULL,
+    project_id INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (branch_id, source_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sources_by_id ON sources (source_id, project_id);
+CREATE TABLE IF NOT EXISTS sinks (
+    branch_id INTEGER NOT NULL,
+    source_id TEXT NOT NULL,
+    sink_id TEXT NOT NULL,
+    deleted INTEGER NOT NULL,
+    enabled INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (branch_id, source_id, sink_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS versions (
+    branch_id INTEGER NOT NULL,
+    source_id TEXT NOT NULL,
+    sink_id TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    version BLOB NOT NULL,
+    state BLOB NOT NULL,
+    PRIMARY KEY (branch_id, source_id, sink_id, number)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    created_ns INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    data BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tasks_by_created ON tasks (created_ns);
+CREATE TABLE IF NOT EXISTS tokens (
+    token_id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL,
+    data BLOB NOT NULL
+) WITHOUT ROWID;
+"""
+
+_ALNUM = string.ascii_letters + string.digits
+_HOST = socket.gethostname()
+
+
+def _dumps(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
+def _owner() -> str:
+    return f"{_HOST}:{os.getpid()}"
+
+
+def _owner_alive(owner: str) -> bool:
+    host, _, pid = owner.rpartition(":")
+    if host != _HOST or not pid.isdigit():
+        # Another machine's process cannot be checked; assume it is alive.
+        return True
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def hash_token(secret: str) -> str:
+    """The stored form of a token secret. Tokens are long random strings, so a
+    plain SHA-256 is enough (no password stretching needed)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _source_to_data(source: Source) -> bytes:
+    return _dumps(
+        {
+            "projectId": source.project_id,
+            "branchId": source.branch_id,
+            "sourceId": source.source_id,
+            "type": source.type,
+            "name": source.name,
+            "description": source.description,
+            "secret": source.secret,
+            "settings": source.settings,
+            "version": source.version.to_json(),
+            "created": source.created.to_json(),
+            "disabled": source.disabled.to_json() if source.disabled else None,
+            "deleted": source.deleted.to_json() if source.deleted else None,
+        }
+    )
+
+
+def _source_from_data(data: bytes) -> Source:
+    d = orjson.loads(data)
+    return Source(
+        project_id=d["projectId"],
+        branch_id=d["branchId"],
+        source_id=d["sourceId"],
+        type=d["type"],
+        name=d["name"],
+        description=d["description"],
+        secret=d["secret"],
+        settings=d["settings"],
+        version=Version.from_json(d["version"]),
+        created=Event.from_json(d["created"]),
+        disabled=Disabled.from_json(d["disabled"]) if d.get("disabled") else None,
+        deleted=Event.from_json(d["deleted"]) if d.get("deleted") else None,
+    )
+
+
+def _sink_to_data(sink: Sink) -> bytes:
+    return _dumps(
+        {
+            "projectId": sink.project_id,
+            "branchId": sink.branch_id,
+            "sourceId": sink.source_id,
+            "sinkId": sink.sink_id,
+            "type": sink.type,
+            "name": sink.name,
+            "description": sink.description,
+            "table": sink.table,
+            "allowedSignals": list(sink.allowed_signals),
+            "settings": sink.settings,
+            "version": sink.version.to_json(),
+            "created": sink.created.to_json(),
+            "disabled": sink.disabled.to_json() if sink.disabled else None,
+            "deleted": sink.deleted.to_json() if sink.deleted else None,
+            "deletedWithSource": sink.deleted_with_source,
+        }
+    )
+
+
+def _sink_from_data(data: bytes) -> Sink:
+    d = orjson.loads(data)
+    return Sink(
+        project_id=d["projectId"],
+        branch_id=d["branchId"],
+        source_id=d["sourceId"],
+        sink_id=d["sinkId"],
+        type=d["type"],
+        name=d["name"],
+        description=d["description"],
+        table=d["table"],
+        allowed_signals=tuple(d.get("allowedSignals") or ()),
+        settings=d["settings"],
+        version=Version.from_json(d["version"]),
+        created=Event.from_json(d["created"]),
+        disabled=Disabled.from_json(d["disabled"]) if d.get("disabled") else None,
+        deleted=Event.from_json(d["deleted"]) if d.get("deleted") else None,
+        deleted_with_source=bool(d.get("deletedWithSource")),
+    )
+
+
+def _task_to_data(task: Task) -> bytes:
+    return _dumps(
+        {
+            "taskId": task.task_id,
+            "type": task.type,
+            "status": task.status,
+            "createdAt": task.created_at,
+            "outputs": task.outputs,
+            "finishedAt": task.finished_at,
+            "duration": task.duration_ms,
+            "result": task.result,
+            "error": task.error,
+        }
+    )
+
+
+def _task_from_data(data: bytes) -> Task:
+    d = orjson.loads(data)
+    return Task(
+        task_id=d["taskId"],
+        type=d["type"],
+        status=d["status"],
+        created_at=d["createdAt"],
+        outputs=d.get("outputs") or {},
+        finished_at=d.get("finishedAt"),
+        duration_ms=d.get("duration"),
+        result=d.get("result"),
+        error=d.get("error"),
+    )
+
+
+def _token_from_row(token_id: str, role: str, data: bytes) -> Token:
+    d = orjson.loads(data)
+    return Token(
+        token_id=token_id,
+        description=d.get("description", ""),
+        role="admin" if role == "admin" else "guest",
+        created_at=d.get("createdAt", ""),
+        user_id=d.get("userId", ""),
+        user_name=d.get("userName", ""),
+    )
+
+
+def _parse_time_ns(iso: str) -> int:
+    return int(datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp() * 1000) * 1_000_000
+
+
+class _SqliteReader:
+    """Reads shared by the store (own connection per thread) and transactions."""
+
+    _operator_settings: Mapping[str, Any]
+
+    def _db(self) -> sqlite3.Connection:
+        raise NotImplementedError
+
+    def revision(self) -> int:
+        row = self._db().execute("SELECT value FROM meta WHERE key = 'revision'").fetchone()
+        return int(row[0])
+
+    def branch_exists(self, branch_id: int) -> bool:
+        return self._db().execute("SELECT 1 FROM branches WHERE branch_id = ?", (branch_id,)).fetchone() is not None
+
+    def default_branch_id(self) -> int | None:
+        row = self._db().execute("SELECT branch_id FROM branches WHERE is_default = 1").fetchone()
+        return None if row is None else int(row[0])
+
+    def get_source(self, branch_id: int, source_id: str, *, deleted: bool | None = False) -> Source | None:
+        row = (
+            self._db()
+            .execute("SELECT data, deleted FROM sources WHERE branch_id = ? AND source_id = ?", (branch_id, source_id))
+            .fetchone()
+        )
+        if row is None or (deleted is not None and bool(row[1]) != deleted):
+            return None
+        return _source_from_data(row[0])
+
+    def page_sources(
+        self, branch_id: int, *, deleted: bool = False, after_id: str = "", limit: int | None = None
+    ) -> tuple[list[Source], int]:
+        db = self._db()
+        total = db.execute(
+            "SELECT COUNT(*) FROM sources WHERE branch_id = ? AND deleted = ?", (branch_id, int(deleted))
+        ).fetchone()[0]
+        rows = db.execute(
+            "SELECT data FROM sources WHERE branch_id = ? AND deleted = ? AND source_id > ? ORDER BY source_id LIMIT ?",
+            (branch_id, int(deleted), after_id, -1 if limit is None else limit),
+        ).fetchall()
+        return [_source_from_data(r[0]) for r in rows], int(total)
+
+    def count_sources(self, branch_id: int) -> int:
+        row = self._db().execute("SELECT COUNT(*) FROM sources WHERE branch_id = ? AND deleted = 0", (branch_id,))
+        return int(row.fetchone()[0])
+
+    def get_sink(self, branch_id: int, source_id: str, sink_id: str, *, deleted: bool | None = False) -> Sink | None:
+        row = (
+            self._db()
+            .execute(
+                "SELECT data, deleted FROM sinks WHERE branch_id = ? AND source_id = ? AND sink_id = ?",
+                (branch_id, source_id, sink_id),
+            )
+            .fetchone()
+        )
+        if row is None or (deleted is not None and bool(row[1]) != deleted):
+            return None
+        return _sink_from_data(row[0])
+
+    def page_sinks(
+        self, branch_id: int, source_id: str, *, deleted: bool = False, after_id: str = "", limit: int | None = None
+    ) -> tuple[list[Sink], int]:
+        db = self._db()
+        total = db.execute(
+            "SELECT COUNT(*) FROM sinks WHERE branch_id = ? AND source_id = ? AND deleted = ?",
+            (branch_id, source_id, int(deleted)),
+        ).fetchone()[0]
+        rows = db.execute(
+            "SELECT data FROM sinks WHERE branch_id = ? AND source_id = ? AND deleted = ? AND sink_id > ?"
+            " ORDER BY sink_id LIMIT ?",
+            (branch_id, source_id, int(deleted), after_id, -1 if limit is None else limit),
+        ).fetchall()
+        return [_sink_from_data(r[0]) for r in rows], int(total)
+
+    def count_sinks(self, branch_id: int, source_id: str) -> int:
+        row = self._db().execute(
+            "SELECT COUNT(*) FROM sinks WHERE branch_id = ? AND source_id = ? AND deleted = 0", (branch_id, source_id)
+        )
+        return int(row.fetchone()[0])
+
+    def page_versions(
+        self, branch_id: int, source_id: str, sink_id: str = "", *, after: int = 0, limit: int | None = None
+    ) -> tuple[list[Version], int]:
+        db = self._db()
+        key = (branch_id, source_id, sink_id)
+        total = db.execute(
+            "SELECT COUNT(*) FROM versions WHERE branch_id = ? AND source_id = ? AND sink_id = ?", key
+        ).fetchone()[0]
+        rows = db.execute(
+            "SELECT version FROM versions WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND number > ?"
+            " ORDER BY number LIMIT ?",
+            (*key, after, -1 if limit is None else limit),
+        ).fetchall()
+        return [Version.from_json(orjson.loads(r[0])) for r in rows], int(total)
+
+    def get_version(
+        self, branch_id: int, source_id: str, sink_id: str, number: int
+    ) -> tuple[Version, dict[str, Any]] | None:
+        row = (
+            self._db()
+            .execute(
+                "SELECT version, state FROM versions"
+                " WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND number = ?",
+                (branch_id, source_id, sink_id, number),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return Version.from_json(orjson.loads(row[0])), orjson.loads(row[1])
+
+    def effective_settings(self, branch_id: int, source_id: str, sink_id: str | None = None) -> dict[str, Any]:
+        source = self.get_source(branch_id, source_id, deleted=None)
+        sink = self.get_sink(branch_id, source_id, sink_id, deleted=None) if sink_id else None
+        return settings_registry.resolve(
+            self._operator_settings,
+            source.settings if source else None,
+            sink.settings if sink else None,
+        )
+
+
+class SqliteTransaction(_SqliteReader):
+    """A write transaction on one connection (see :class:`pushstream.store.base.Transaction`)."""
+
+    def __init__(self, connection: sqlite3.Connection, operator_settings: Mapping[str, Any]) -> None:
+        self._connection = connection
+        self._operator_settings = operator_settings
+
+    def _db(self) -> sqlite3.Connection:
+        return self._connection
+
+    def put_source(self, source: Source) -> None:
+        self._connection.execute(
+            "INSERT OR REPLACE INTO sources (branch_id, source_id, project_id, deleted, data) VALUES (?, ?, ?, ?, ?)",
+            (source.branch_id, source.source_id, source.project_id, int(source.is_deleted), _source_to_data(source)),
+        )
+
+    def put_sink(self, sink: Sink) -> None:
+        self._connection.execute(
+            "INSERT OR REPLACE INTO sinks (branch_id, source_id, sink_id, deleted, enabled, data)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                sink.branch_id,
+                sink.source_id,
+                sink.sink_id,
+                int(sink.is_deleted),
+                int(sink.enabled),
+                _sink_to_data(sink),
+            ),
+        )
+
+    def add_version(
+        self, branch_id: int, source_id: str, sink_id: str, version: Version, state: dict[str, Any]
+    ) -> None:
+        key = (branch_id, source_id, sink_id)
+        self._connection.execute(
+            "INSERT OR REPLACE INTO versions (branch_id, source_id, sink_id, number, version, state)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (*key, version.number, _dumps(version.to_json()), _dumps(state)),
+        )
+        self._connection.execute(
+            "DELETE FROM versions WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND number <= ?",
+            (*key, version.number - MAX_VERSIONS),
+        )
+
+    def purge_source(self, branch_id: int, source_id: str) -> None:
+        key = (branch_id, source_id)
+        for table in ("sources", "sinks", "versions"):
+            self._connection.execute(f"DELETE FROM {table} WHERE branch_id = ? AND source_id = ?", key)
+
+    def bump_revision(self) -> int:
+        row = self._connection.execute(
+            "UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value"
+        ).fetchone()
+        return int(row[0])
+
+    def finish_task(
+        self, task_id: str, status: str, *, result: str | None = None, error: str | None = None
+    ) -> Task | None:
+        return _finish_task(self._connection, task_id, status, result, error)
+
+
+def _finish_task(
+    db: sqlite3.Connection, task_id: str, status: str, result: str | None, error: str | None
+) -> Task | None:
+    row = db.execute("SELECT data FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+    if row is None:
+        return None
+    task = _task_from_data(row[0])
+    finished_ns = time.time_ns()
+    duration = max(0, (finished_ns - _parse_time_ns(task.created_at)) // 1_000_000)
+    task = replace(
+        task,
+        status="success" if status == "success" else "error",
+        finished_at=format_time(finished_ns),
+        duration_ms=duration,
+        result=result,
+        error=error,
+    )
+    db.execute("UPDATE tasks SET status = ?, data = ? WHERE task_id = ?", (task.status, _task_to_data(task), task_id))
+    return task
+
+
+class SqliteStore(_SqliteReader):
+    """The configuration store in the SQLite file ``path`` (created if missing).
+
+    ``operator_settings`` are the operator's overrides of settings in API form
+    (see :func:`pushstream.store.settings.parse_operator_settings`); they sit
+    between the defaults and the overrides of sources and sinks.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], operator_settings: Mapping[str, Any] | None = None) -> None:
+        self.path = Path(path)
+        self._operator_settings = dict(operator_settings or {})
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._closed = False
+        db = self._db()
+        self._retry(lambda: db.execute("PRAGMA journal_mode = WAL"))
+        with self._write() as tx:
+            tx.executescript_in_tx(_SCHEMA)
+            found = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
+            if int(found) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} was written by a newer pushstream (schema {found}, this one knows {SCHEMA_VERSION})"
+                )
+
+    @property
+    def operator_settings(self) -> dict[str, Any]:
+        return dict(self._operator_settings)
+
+    # Connections.
+
+    def _db(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            if self._closed:
+                raise StoreError("the store is closed")
+            connection = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA synchronous = FULL")
+            connection.execute("PRAGMA busy_timeout = 60000")
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return connection
+
+    @staticmethod
+    def _retry(fn: Any) -> Any:
+        # Switching to WAL needs a moment without other writers; another process
+        # may be creating the schema at the same time.
+        for attempt in range(50):
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 49:
+                    raise
+                time.sleep(0.1)
+        return None
+
+    @contextmanager
+    def _write(self) -> Iterator[_ScriptTx]:
+        db = self._db()
+        if db.in_transaction:
+            raise StoreError("a transaction of this thread is already open; nested transactions are not supported")
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield _ScriptTx(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqliteTransaction]:
+        with self._write() as tx:
+            yield SqliteTransaction(tx.connection, self._operator_settings)
+
+    def close(self) -> None:
+        """Closes every connection of this store (of all threads)."""
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            connection.close()
+
+    # Branches.
+
+    def ensure_branch(self, project_id: int, branch_id: int, *, default: bool = False) -> None:
+        with self._write() as tx:
+            db = tx.connection
+            db.execute(
+                "INSERT OR IGNORE INTO branches (branch_id, project_id, is_default, created_at) VALUES (?, ?, 0, ?)",
+                (branch_id, project_id, now()),
+            )
+            if default:
+                db.execute("UPDATE branches SET is_default = (branch_id = ?)", (branch_id,))
+
+    # The data plane.
+
+    def get_sources_for_ingest(self, project_id: int, source_id: str) -> list[IngestSource]:
+        rows = (
+            self._db()
+            .execute(
+                "SELECT data FROM sources WHERE source_id = ? AND project_id = ? ORDER BY branch_id",
+                (source_id, project_id),
+            )
+            .fetchall()
+        )
+        return [self._ingest_source(_source_from_data(r[0])) for r in rows]
+
+    def get_source_for_ingest(
+        self, project_id: int, source_id: str, branch_id: int | None = None
+    ) -> IngestSource | None:
+        branch = self.default_branch_id() if branch_id is None else branch_id
+        if branch is None:
+            return None
+        source = self.get_source(branch, source_id, deleted=None)
+        if source is None or source.project_id != project_id:
+            return None
+        return self._ingest_source(source)
+
+    @staticmethod
+    def _ingest_source(source: Source) -> IngestSource:
+        return IngestSource(
+            project_id=source.project_id,
+            branch_id=source.branch_id,
+            source_id=source.source_id,
+            secret=source.secret,
+            enabled=source.enabled,
+            deleted=source.is_deleted,
+            version=source.version.number,
+        )
+
+    def list_sinks(self, branch_id: int, source_id: str, *, enabled_only: bool = True) -> list[IngestSink]:
+        db = self._db()
+        # One read transaction, so the source's and the sinks' states belong together.
+        db.execute("BEGIN")
+        try:
+            source = self.get_source(branch_id, source_id, deleted=None)
+            rows = db.execute(
+                "SELECT data FROM sinks WHERE branch_id = ? AND source_id = ? AND deleted = 0"
+                + (" AND enabled = 1" if enabled_only else "")
+                + " ORDER BY sink_id",
+                (branch_id, source_id),
+            ).fetchall()
+        finally:
+            db.execute("COMMIT")
+        source_settings = source.settings if source else None
+        result = []
+        for row in rows:
+            sink = _sink_from_data(row[0])
+            result.append(
+                IngestSink(
+                    project_id=sink.project_id,
+                    branch_id=sink.branch_id,
+                    source_id=sink.source_id,
+                    sink_id=sink.sink_id,
+                    table_id=sink.table_id,
+                    columns_json=orjson.dumps(sink.columns).decode(),
+                    enabled=sink.enabled,
+                    version=sink.version.number,
+                    settings=settings_registry.resolve(self._operator_settings, source_settings, sink.settings),
+                )
+            )
+        return result
+
+    # Tasks.
+
+    def create_task(self, task: Task) -> None:
+        created_ns = _parse_time_ns(task.created_at)
+        with self._write() as tx:
+            tx.connection.execute(
+                "INSERT INTO tasks (task_id, status, created_ns, owner, data) VALUES (?, ?, ?, ?, ?)",
+                (task.task_id, task.status, created_ns, _owner(), _task_to_data(task)),
+            )
+
+    def get_task(self, task_id: str) -> Task | None:
+        row = self._db().execute("SELECT data, owner FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+        if row is None:
+            return None
+        task = _task_from_data(row[0])
+        if task.status == "processing" and not _owner_alive(row[1]):
+            self.fail_orphaned_tasks()
+            return self.get_task(task_id)
+        return task
+
+    def finish_task(
+        self, task_id: str, status: str, *, result: str | None = None, error: str | None = None
+    ) -> Task | None:
+        """Finishes a task in its own transaction (used when the change itself failed)."""
+        with self._write() as tx:
+            return _finish_task(tx.connection, task_id, status, result, error)
+
+    def fail_orphaned_tasks(self) -> int:
+        rows = self._db().execute("SELECT task_id, owner FROM tasks WHERE status = 'processing'").fetchall()
+        orphaned = [task_id for task_id, owner in rows if not _owner_alive(owner)]
+        for task_id in orphaned:
+            with self._write() as tx:
+                still = tx.connection.execute(
+                    "SELECT 1 FROM tasks WHERE task_id = ? AND status = 'processing'", (task_id,)
+                ).fetchone()
+                if still:
+                    message = "The task was interrupted: the server process stopped before it finished."
+                    _finish_task(tx.connection, task_id, "error", message, message)
+        return len(orphaned)
+
+    def purge_tasks(self, older_than_seconds: float) -> int:
+        limit = time.time_ns() - int(older_than_seconds * 1_000_000_000)
+        with self._write() as tx:
+            cursor = tx.connection.execute("DELETE FROM tasks WHERE created_ns < ?", (limit,))
+            return cursor.rowcount
+
+    # Tokens.
+
+    def create_token(self, description: str, role: Role, user_id: str = "", user_name: str = "") -> tuple[Token, str]:
+        if role not in ROLES:
+            raise StoreError(f'unknown role "{role}", expected one of {", ".join(ROLES)}')
+        with self._write() as tx:
+            db = tx.connection
+            row = db.execute("SELECT MAX(CAST(token_id AS INTEGER)) FROM tokens").fetchone()
+            token_id = str((row[0] or 0) + 1)
+            secret = f"{token_id}-" + "".join(secrets.choice(_ALNUM) for _ in range(40))
+            token = Token(token_id, description, role, now(), user_id, user_name)
+            data = {
+                "description": description,
+                "createdAt": token.created_at,
+                "userId": user_id,
+                "userName": user_name,
+            }
+            db.execute(
+                "INSERT INTO tokens (token_id, hash, role, data) VALUES (?, ?, ?, ?)",
+                (token_id, hash_token(secret), role, _dumps(data)),
+            )
+        return token, secret
+
+    def authenticate(self, secret: str) -> Token | None:
+        digest = hash_token(secret)
+        row = self._db().execute("SELECT token_id, hash, role, data FROM tokens WHERE hash = ?", (digest,)).fetchone()
+        if row is None or not hmac.compare_digest(row[1], digest):
+            return None
+        return _token_from_row(row[0], row[2], row[3])
+
+    def list_tokens(self) -> list[Token]:
+        rows = (
+            self._db().execute("SELECT token_id, role, data FROM tokens ORDER BY CAST(token_id AS INTEGER)").fetchall()
+        )
+        return [_token_from_row(*r) for r in rows]
+
+    def delete_token(self, token_id: str) -> bool:
+        with self._write() as tx:
+            return tx.connection.execute("DELETE FROM tokens WHERE token_id = ?", (token_id,)).rowcount > 0
+
+
+class _ScriptTx:
+    """The raw connection of an open write transaction."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def executescript_in_tx(self, script: str) -> None:
+        # executescript() would COMMIT first; run the statements one by one instead.
+        for statement in script.split(";"):
+            if statement.strip():
+                self.connection.execute(statement)
+
+
+__all__ = ["SqliteStore", "SqliteTransaction", "hash_token"]
