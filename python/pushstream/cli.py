@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,8 @@ def serve(setting_flags: tuple[str, ...], log_level: str, **flags: Any) -> None:
         interface=Interfaces.WSGI,
         workers=config.workers,
         log_level=LogLevels(log_level),
-        process_name="pushstream",
+        # Granian's own ceiling for Python threads per worker.
+        blocking_threads=(os.cpu_count() or 1) * 2 + 1,
     )
     server.serve(target_loader=functools.partial(load_app, config.to_json()), wrap_loader=False)
 

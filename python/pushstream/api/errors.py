@@ -58,6 +58,8 @@ def handle_http_exception(exc: HTTPException) -> Response:
         body["exceptionId"] = _exception_id()
     headers = dict(exc.get_headers())
     headers.pop("Content-Type", None)
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        headers["Allow"] = ", ".join(sorted(exc.valid_methods))
     return _respond(body, status, headers)
 
 

@@ -1,0 +1,134 @@
+"""Tokens: missing, unknown, guest (read only), admin, and the ``by`` blocks they leave."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from apitest import BASE, Api, error
+
+from pushstream.store import SqliteStore
+from pushstream.store.sqlite import hash_token
+
+MISSING = error(400, "missingField", 'Missing required field "header.X-StorageApi-Token".')
+UNAUTHORIZED = error(401, "unauthorized", "The token is not valid.")
+
+# Every operation under /v1/branches and /v1/tasks: (method, path, is_write).
+SRC = f"{BASE}/my-source"
+SNK = f"{SRC}/sinks/my-sink"
+OPERATIONS = [
+    ("GET", "/v1/branches/default/aggregation/sources", False),
+    ("GET", BASE, False),
+    ("POST", BASE, True),
+    ("GET", f"{BASE}/deleted", False),
+    ("GET", SRC, False),
+    ("PATCH", SRC, True),
+    ("DELETE", SRC, True),
+    ("PUT", f"{SRC}/disable", True),
+    ("PUT", f"{SRC}/enable", True),
+    ("PUT", f"{SRC}/undelete", True),
+    ("POST", f"{SRC}/rotate-secret", True),
+    ("GET", f"{SRC}/settings", False),
+    ("PATCH", f"{SRC}/settings", True),
+    ("POST", f"{SRC}/test", False),
+    ("DELETE", f"{SRC}/statistics/clear", True),
+    ("GET", f"{SRC}/versions", False),
+    ("GET", f"{SRC}/versions/1", False),
+    ("PUT", f"{SRC}/versions/1/rollback", True),
+    ("GET", f"{SRC}/sinks", False),
+    ("POST", f"{SRC}/sinks", True),
+    ("GET", f"{SRC}/sinks/deleted", False),
+    ("GET", SNK, False),
+    ("PATCH", SNK, True),
+    ("DELETE", SNK, True),
+    ("PUT", f"{SNK}/disable", True),
+    ("PUT", f"{SNK}/enable", True),
+    ("PUT", f"{SNK}/undelete", True),
+    ("GET", f"{SNK}/settings", False),
+    ("PATCH", f"{SNK}/settings", True),
+    ("GET", f"{SNK}/statistics/total", False),
+    ("GET", f"{SNK}/statistics/files", False),
+    ("DELETE", f"{SNK}/statistics/clear", True),
+    ("GET", f"{SNK}/versions", False),
+    ("GET", f"{SNK}/versions/1", False),
+    ("PUT", f"{SNK}/versions/1/rollback", True),
+    ("GET", "/v1/tasks/api.create.source/1/x/y", False),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "write"), OPERATIONS)
+def test_missing_token_is_400(api: Api, method: str, path: str, write: bool) -> None:
+    response = api.request(method, path, token="")
+    assert response.status_code == 400
+    assert response.json == MISSING
+
+
+@pytest.mark.parametrize(("method", "path", "write"), OPERATIONS)
+def test_unknown_token_is_401(api: Api, method: str, path: str, write: bool) -> None:
+    response = api.request(method, path, token="wrong")
+    assert response.status_code == 401
+    assert response.json == UNAUTHORIZED
+
+
+def _guest(api: Api) -> str:
+    store: SqliteStore = api.services.store  # type: ignore[assignment]
+    _, secret = store.create_token("read only", "guest")
+    return secret
+
+
+@pytest.mark.parametrize(("method", "path", "write"), OPERATIONS)
+def test_guest_token_reads_but_does_not_write(api: Api, method: str, path: str, write: bool) -> None:
+    guest = _guest(api)
+    response = api.request(method, path, token=guest)
+    if write:
+        assert response.status_code == 403
+        assert response.json == error(
+            403, "forbidden", 'The token "1" may only read; this operation needs an admin token.'
+        )
+    else:
+        # Reads pass authentication and fail only because nothing exists.
+        assert response.status_code in (200, 404), response.json
+
+
+def test_guest_sees_what_admin_made(api: Api, source: dict[str, Any]) -> None:
+    guest = _guest(api)
+    assert api.get(f"{BASE}/my-source", token=guest).json == source
+    assert api.post(f"{BASE}/my-source/test", token=guest, json={}).status_code == 200
+
+
+def test_stored_admin_token_writes_and_signs_changes(api: Api) -> None:
+    store: SqliteStore = api.services.store  # type: ignore[assignment]
+    token, secret = store.create_token("ci", "admin", user_id="42", user_name="Jane Doe")
+    assert secret.startswith(f"{token.token_id}-") and len(secret) == len(token.token_id) + 41
+    api.token = secret
+    source = api.create_source("Signed")
+    by = {"type": "user", "tokenId": token.token_id, "tokenDesc": "ci", "userId": "42", "userName": "Jane Doe"}
+    assert source["created"]["by"] == by
+    assert source["version"]["by"] == by
+
+
+def test_tokens_are_stored_as_hashes(api: Api) -> None:
+    store: SqliteStore = api.services.store  # type: ignore[assignment]
+    _, secret = store.create_token("x", "admin")
+    raw = store.path.read_bytes() + (
+        store.path.with_name(store.path.name + "-wal").read_bytes()
+        if store.path.with_name(store.path.name + "-wal").exists()
+        else b""
+    )
+    assert secret.encode() not in raw
+    assert hash_token(secret).encode() in raw
+
+
+def test_deleted_token_stops_working(api: Api) -> None:
+    store: SqliteStore = api.services.store  # type: ignore[assignment]
+    token, secret = store.create_token("temp", "admin")
+    assert api.get(BASE, token=secret).status_code == 200
+    assert store.delete_token(token.token_id)
+    assert not store.delete_token(token.token_id)
+    assert api.get(BASE, token=secret).json == UNAUTHORIZED
+    assert [t.token_id for t in store.list_tokens()] == []
+
+
+def test_service_endpoints_need_no_token(api: Api) -> None:
+    for path in ("/", "/v1", "/health-check", "/v1/documentation", "/v1/documentation/openapi3.json"):
+        assert api.get(path, token="").status_code in (200, 301), path
