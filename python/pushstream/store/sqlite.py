@@ -498,10 +498,10 @@ class SqliteStore(_SqliteReader):
     # Connections.
 
     def _db(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError("the store is closed")
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            if self._closed:
-                raise StoreError("the store is closed")
             connection = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
             connection.execute("PRAGMA synchronous = FULL")
             connection.execute("PRAGMA busy_timeout = 60000")

@@ -1,0 +1,124 @@
+"""The config store's interfaces for the data plane, and SQLite use from several processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from apitest import BASE, Api
+
+from pushstream import Mapping
+from pushstream.errors import StoreError
+from pushstream.store import STATE_FILE, SqliteStore
+from pushstream.store.models import IngestSink, IngestSource
+
+
+def test_ingest_reads(api: Api, source: dict[str, Any]) -> None:
+    store = api.services.store
+    secret = source["http"]["url"].rsplit("/", 1)[1]
+    columns = [{"type": "body", "name": "b", "primaryKey": True}, {"type": "path", "name": "p", "path": "a"}]
+    sink = api.create_sink("my-source", columns=columns)
+    expected_source = IngestSource(1, 1, "my-source", secret, enabled=True, deleted=False, version=1)
+    assert store.get_source_for_ingest(1, "my-source") == expected_source
+    assert store.get_source_for_ingest(1, "my-source", 1) == expected_source
+    assert store.get_sources_for_ingest(1, "my-source") == [expected_source]
+    assert store.get_source_for_ingest(2, "my-source") is None
+    assert store.get_sources_for_ingest(1, "other") == []
+    (ingest_sink,) = store.list_sinks(1, "my-source")
+    assert ingest_sink == IngestSink(
+        project_id=1,
+        branch_id=1,
+        source_id="my-source",
+        sink_id="my-sink",
+        table_id="in.c-bucket.table",
+        columns_json=orjson.dumps(columns).decode(),
+        enabled=True,
+        version=sink["version"]["number"],
+        settings=store.effective_settings(1, "my-source", "my-sink"),
+    )
+    assert Mapping(ingest_sink.columns_json).primary_key == ["b"]
+    api.run("PUT", f"{BASE}/my-source/disable")
+    disabled = store.get_source_for_ingest(1, "my-source")
+    assert disabled is not None and disabled.state == "disabled" and disabled.version == 2
+    api.run("DELETE", f"{BASE}/my-source")
+    deleted = store.get_source_for_ingest(1, "my-source")
+    assert deleted is not None and deleted.state == "deleted"
+    assert store.list_sinks(1, "my-source", enabled_only=False) == []
+
+
+def test_store_reopens_with_its_data(tmp_path: Path) -> None:
+    path = tmp_path / STATE_FILE
+    store = SqliteStore(path)
+    store.ensure_branch(1, 1, default=True)
+    with store.transaction() as tx:
+        tx.bump_revision()
+    token, secret = store.create_token("t", "guest")
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.revision()
+    again = SqliteStore(path)
+    assert again.revision() == 1
+    assert again.default_branch_id() == 1
+    assert again.authenticate(secret) == token
+    again.ensure_branch(1, 7, default=True)
+    assert again.default_branch_id() == 7 and again.branch_exists(1)
+    again.close()
+
+
+def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / STATE_FILE)
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.bump_revision()
+        raise RuntimeError("abort")
+    assert store.revision() == 0
+    with store.transaction(), pytest.raises(StoreError, match="nested"), store.transaction():
+        pass
+    store.close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / STATE_FILE)
+    store._db().execute("UPDATE meta SET value = 99 WHERE key = 'schema'")  # type: ignore[attr-defined]
+    store.close()
+    with pytest.raises(StoreError, match="newer pushstream"):
+        SqliteStore(tmp_path / STATE_FILE)
+
+
+def _bump(path: str, count: int) -> None:
+    store = SqliteStore(path)
+    for _ in range(count):
+        with store.transaction() as tx:
+            tx.bump_revision()
+    store.close()
+
+
+def test_several_processes_share_the_store(tmp_path: Path) -> None:
+    path = str(tmp_path / STATE_FILE)
+    SqliteStore(path).close()
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_bump, args=(path, 50)) for _ in range(3)]
+    for process in processes:
+        process.start()
+    _bump(path, 50)
+    for process in processes:
+        process.join(60)
+        assert process.exitcode == 0
+    store = SqliteStore(path)
+    assert store.revision() == 200
+    assert store._db().execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # type: ignore[attr-defined]
+    store.close()
+
+
+def test_token_roles(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / STATE_FILE)
+    with pytest.raises(StoreError, match="unknown role"):
+        store.create_token("x", "root")  # type: ignore[arg-type]
+    admin, _ = store.create_token("a", "admin")
+    guest, _ = store.create_token("g", "guest")
+    assert (admin.token_id, guest.token_id) == ("1", "2")
+    assert admin.can_write and not guest.can_write
+    assert [t.description for t in store.list_tokens()] == ["a", "g"]
+    store.close()
