@@ -1,0 +1,209 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::error::MappingErrorKind;
+use crate::mapping::Mapping;
+use crate::record::{Record, RecordMeta};
+
+/// 2023-11-14T22:13:20.123Z
+const RECEIVED_AT_NS: i64 = 1_700_000_000_123_456_789;
+
+fn record(body: &str) -> Record {
+    let meta = RecordMeta::new(
+        vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-foo".into(), "bar".into()),
+            ("X-Multi".into(), "1".into()),
+            ("x-multi".into(), "2".into()),
+        ],
+        "10.0.0.1".into(),
+        RECEIVED_AT_NS,
+    );
+    Record::new(Arc::new(meta), body.as_bytes().to_vec())
+}
+
+fn eval_raw(content: &str, raw_string: bool, body: &str) -> Result<String, MappingError> {
+    let template = Template::compile("t", "jsonnet", content, raw_string).unwrap();
+    let record = record(body);
+    let ctx = RecordContext::new(record.view());
+    let mut out = Vec::new();
+    template.evaluate(&ctx, &mut out)?;
+    Ok(String::from_utf8(out).unwrap())
+}
+
+fn eval(content: &str, body: &str) -> Result<String, MappingError> {
+    eval_raw(content, false, body)
+}
+
+fn ok(content: &str, body: &str) -> String {
+    eval(content, body).unwrap_or_else(|e| panic!("{content}: {e}"))
+}
+
+const BODY: &str =
+    r#"{"user":{"name":"Alice","id":7,"tags":["a","b"]},"items":[{"q":1},{"q":2.5}],"n":null,"dup":1,"dup":2}"#;
+
+#[test]
+fn globals() {
+    assert_eq!(ok("Ip()", BODY), r#""10.0.0.1""#);
+    assert_eq!(ok("Body()", "[1, 2.5]"), "[1,2.5]");
+    assert_eq!(ok(r#"Body("user.name")"#, BODY), r#""Alice""#);
+    assert_eq!(ok(r#"Body("items[1].q")"#, BODY), "2.5");
+    assert_eq!(ok(r#"Body("n")"#, BODY), "null");
+    assert_eq!(ok(r#"Body("dup")"#, BODY), "2");
+    assert_eq!(ok(r#"Body("missing", "dflt")"#, BODY), r#""dflt""#);
+    assert_eq!(ok(r#"Body("missing", default={a: 1})"#, BODY), r#"{"a":1}"#);
+    // The default is evaluated only when the path is missing.
+    assert_eq!(ok(r#"Body("user.id", error "unused")"#, BODY), "7");
+    assert_eq!(ok("BodyStr()", r#"{"a": 1}"#), r#""{\"a\": 1}""#);
+    assert_eq!(ok("Header()", BODY), r#"{"Content-Type":"application/json","X-Foo":"bar","X-Multi":"1, 2"}"#);
+    assert_eq!(ok(r#"Header("X-FOO")"#, BODY), r#""bar""#);
+    assert_eq!(ok(r#"Header("x-multi")"#, BODY), r#""1, 2""#);
+    assert_eq!(ok(r#"Header("X-Missing", 42)"#, BODY), "42");
+    assert_eq!(ok("HeaderStr()", BODY), r#""Content-Type: application/json\nX-Foo: bar\nX-Multi: 1, 2""#);
+    assert_eq!(ok("Now()", BODY), r#""2023-11-14T22:13:20.123Z""#);
+    assert_eq!(ok(r#"Now("%Y/%m/%d %H:%M:%S.%f %a %b %j %%")"#, BODY), r#""2023/11/14 22:13:20.123 Tue Nov 318 %""#);
+}
+
+#[test]
+fn lazy_body_values_behave_like_json() {
+    assert_eq!(ok(r#"std.length(Body("items"))"#, BODY), "2");
+    assert_eq!(ok("Body().user", BODY), r#"{"id":7,"name":"Alice","tags":["a","b"]}"#);
+    assert_eq!(ok("std.objectFields(Body())", BODY), r#"["dup","items","n","user"]"#);
+    assert_eq!(ok(r#"std.objectHas(Body().user, "id")"#, BODY), "true");
+    assert_eq!(ok(r#"Body().user + {id: 8}"#, BODY), r#"{"id":8,"name":"Alice","tags":["a","b"]}"#);
+    assert_eq!(ok(r#"Body().user {tags+: ["c"]}"#, BODY), r#"{"id":7,"name":"Alice","tags":["a","b","c"]}"#);
+    assert_eq!(ok(r#"[i.q * 2 for i in Body("items")]"#, BODY), "[2,5]");
+    assert_eq!(ok(r#"Body("user") == {name: "Alice", id: 7, tags: ["a", "b"]}"#, BODY), "true");
+    assert_eq!(ok("std.manifestJsonMinified(Body().items)", BODY), r#""[{\"q\":1},{\"q\":2.5}]""#);
+}
+
+#[test]
+fn output_is_compact_json() {
+    assert_eq!(ok(r#"{"user": Body("user.name"), "n": std.length(Body("items"))}"#, BODY), r#"{"n":2,"user":"Alice"}"#);
+    assert_eq!(ok("{b: 1, a: [true, null], c:: 3}", "{}"), r#"{"a":[true,null],"b":1}"#);
+    assert_eq!(ok(r#""é\"\n\u0001""#, "{}"), "\"é\\\"\\n\\u0001\"");
+    assert_eq!(
+        ok("[1e20, 0.1, -0.5, 1/3, 1e-7, 42, -3]", "{}"),
+        "[100000000000000000000,0.1,-0.5,0.3333333333333333,1e-7,42,-3]"
+    );
+    assert_eq!(ok("std.pow(2, 64)", "{}"), "18446744073709551616");
+    assert_eq!(ok(r#""a" + "b""#, "{}"), r#""ab""#);
+    assert_eq!(eval_raw(r#""a\"b""#, true, "{}").unwrap(), "a\"b");
+    assert_eq!(eval_raw("{a: 1}", true, "{}").unwrap(), r#"{"a":1}"#);
+    assert_eq!(eval_raw("std.round(-2.5)", true, "{}").unwrap(), "-2");
+}
+
+fn err(content: &str, body: &str) -> MappingError {
+    match eval(content, body) {
+        Ok(out) => panic!("{content} evaluated to {out}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn missing_values_are_mapping_errors() {
+    let e = err(r#"{a: Body("a.b")}"#, r#"{"a": {}}"#);
+    assert_eq!((e.kind, e.reason.as_str()), (MappingErrorKind::MissingValue, r#"path "a.b" not found"#));
+    let e = err(r#"Header("x-bar")"#, BODY);
+    assert_eq!((e.kind, e.reason.as_str()), (MappingErrorKind::MissingValue, r#"header "X-Bar" not found"#));
+    let e = err(r#"Body("a")"#, "{not json");
+    assert_eq!(e.kind, MappingErrorKind::MalformedBody);
+}
+
+#[test]
+fn runtime_errors_name_the_position() {
+    let e = err("{a: 1}\n+ {b: error 'boom'}", "{}");
+    assert_eq!(e.kind, MappingErrorKind::Template);
+    assert_eq!(e.reason, "runtime error: boom (line 2, column 7)");
+    let e = err("Body().nope", "{}");
+    assert!(e.reason.starts_with("no such field: nope"), "{}", e.reason);
+    let e = err(r#"Body("a..b")"#, "{}");
+    assert!(e.reason.contains(r#"path "a..b": empty key at position 3"#), "{}", e.reason);
+    let e = err("std.length", "{}");
+    assert!(e.reason == "the result contains a function, which has no JSON form", "{}", e.reason);
+    let e = err("import 'x.libsonnet'", "{}");
+    assert_eq!(e.reason, "imports are disabled in templates");
+}
+
+#[test]
+fn invalid_templates_are_config_errors() {
+    let compile = |content: &str| Template::compile("col", "jsonnet", content, false).unwrap_err();
+    let e = compile("{a: }");
+    assert_eq!(e.column.as_deref(), Some("col"));
+    assert!(e.message.starts_with("syntax error at line 1, column 5: "), "{}", e.message);
+    let e = compile("{\n  a: Bodyy()\n}");
+    assert!(e.message.starts_with("error at line 2, column 6: "), "{}", e.message);
+    assert!(e.message.contains("Bodyy"), "{}", e.message);
+    assert_eq!(validate("jsonnet", "").unwrap_err(), "template content must have 1 to 4096 characters, found 0");
+    assert_eq!(
+        validate("jsonnet", &"1".repeat(4097)).unwrap_err(),
+        "template content must have 1 to 4096 characters, found 4097"
+    );
+    assert!(validate("jsonnet", &format!("1{}", " ".repeat(4095))).is_ok());
+    assert_eq!(validate("go", "1").unwrap_err(), "unsupported template language \"go\", expected \"jsonnet\"");
+}
+
+#[test]
+fn runaway_templates_fail_their_row() {
+    let e = err("local f(x) = f(x + 1); f(0)", "{}");
+    assert_eq!(e.reason, format!("template evaluation exceeded the maximum stack depth of {MAX_STACK_DEPTH}"));
+    // Deep but bounded recursion is fine.
+    assert_eq!(ok("local f(n) = if n == 0 then 0 else 1 + f(n - 1); f(400)", "{}"), "400");
+    let e = err("std.length(std.range(0, 1e9))", "{}");
+    assert!(e.reason.starts_with("std.range: a result of 1000000001 elements exceeds"), "{}", e.reason);
+    let e = err("std.repeat('ab', 1e8)", "{}");
+    assert!(e.reason.starts_with("std.repeat: a string of 200000000 bytes"), "{}", e.reason);
+    let e = err("local o = {a: o}; o", "{}");
+    assert!(e.reason.starts_with("the result is nested more than 500 levels deep"), "{}", e.reason);
+
+    let started = Instant::now();
+    let e = err("std.length([a + b for a in std.range(0, 1e5) for b in std.range(0, 1e5)])", "{}");
+    assert_eq!(e.reason, "template evaluation exceeded its time budget of 250 ms");
+    assert!(started.elapsed() < TIME_BUDGET * 2 + Duration::from_millis(500), "{:?}", started.elapsed());
+    // The thread evaluates normally afterwards.
+    assert_eq!(ok("local f(n) = if n == 0 then 0 else 1 + f(n - 1); f(400)", "{}"), "400");
+}
+
+#[test]
+fn templates_are_evaluated_on_any_thread() {
+    let mapping = Arc::new(
+        Mapping::from_json(
+            r#"[{"type":"template","name":"t","template":{"language":"jsonnet","content":"Body(\"user.id\") * 2"}}]"#,
+        )
+        .unwrap(),
+    );
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let mapping = Arc::clone(&mapping);
+            std::thread::spawn(move || {
+                let record = record(BODY);
+                let mut out = Vec::new();
+                for _ in 0..100 {
+                    mapping.encode_row(&RecordContext::new(record.view()), &mut out, &mut Vec::new()).unwrap();
+                }
+                String::from_utf8(out).unwrap()
+            })
+        })
+        .collect();
+    for thread in threads {
+        assert_eq!(thread.join().unwrap(), "\"14\"\n".repeat(100));
+    }
+}
+
+#[test]
+fn strftime_directives() {
+    // 2024-12-30 is a Monday in ISO week 1 of 2025.
+    let ns = 1_735_560_245_007_000_000; // 2024-12-30T12:04:05.007Z
+    let cases = [
+        ("%Y-%m-%dT%H:%M:%S.%fZ", "2024-12-30T12:04:05.007Z"),
+        ("%y %C %e %k %I %l %p %P", "24 20 30 12 12 12 PM pm"),
+        ("%A %a %B %b %h", "Monday Mon December Dec Dec"),
+        ("%j %u %w %U %W %G %g %V", "365 1 1 52 53 2025 25 01"),
+        ("%F %T %R %D %x %X", "2024-12-30 12:04:05 12:04 12/30/24 12/30/24 12:04:05"),
+        ("%c|%r|%s|%z|%Z|%%|%Q|%", "Mon Dec 30 12:04:05 2024|12:04:05 PM|1735560245|+0000|UTC|%|%Q|%"),
+    ];
+    for (format, expected) in cases {
+        assert_eq!(strftime::format(format, ns), expected, "{format}");
+    }
+}
