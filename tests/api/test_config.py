@@ -32,7 +32,8 @@ def test_environment_and_flags() -> None:
         "PUSHSTREAM_PROJECT_ID": "42",
         "PUSHSTREAM_DEFAULT_BRANCH_ID": "7",
         "PUSHSTREAM_API_TOKEN": "secret",
-        "PUSHSTREAM_SETTINGS": '{"storage.level.staging.upload.trigger.count": 5, "storage.level.local.encoding.sync.mode": "cache"}',
+        "PUSHSTREAM_SETTINGS": '{"storage.level.staging.upload.trigger.count": 5, '
+        '"storage.level.local.encoding.sync.mode": "cache"}',
     }
     config = load_config(env)
     assert config.data_dir == Path("/var/lib/ps")

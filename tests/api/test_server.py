@@ -122,7 +122,9 @@ def test_server_options_from_environment(server_factory: Any, tmp_path: Path) ->
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pushstream.cli", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "pushstream.cli", *args], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_token_commands(server_factory: Any, tmp_path: Path) -> None:

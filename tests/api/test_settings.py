@@ -133,7 +133,8 @@ def test_null_resets_and_unchanged_patch_makes_no_version(api: Api, source: dict
         ),
         (
             [(COUNT, 10_000_001)],
-            'Invalid settings value: "storage.level.staging.upload.trigger.count" must be at most 10000000, found 10000001.',
+            'Invalid settings value: "storage.level.staging.upload.trigger.count" must be at most 10000000, '
+            "found 10000001.",
         ),
         (
             [(COUNT, "5")],

@@ -96,35 +96,43 @@ def test_test_endpoint_without_sinks(api: Api, source: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("data", "content_type", "status", "name", "message"),
+    ("data", "content_type", "expected"),
     [
         (
             b'{"other": 1}',
             "application/json",
-            422,
-            "invalidColumnValue",
-            'Invalid value for column "user" of sink "my-sink": path "user.id" not found in the body.',
+            (
+                422,
+                "invalidColumnValue",
+                'Invalid value for column "user" of sink "my-sink": path "user.id" not found in the body.',
+            ),
         ),
         (
             b'{"user": ',
             "application/json",
-            400,
-            "badRequest",
-            'Cannot map the body for sink "my-sink": malformed JSON body: EOF while parsing a value at line 1 column 9.',
+            (
+                400,
+                "badRequest",
+                'Cannot map the body for sink "my-sink": malformed JSON body: '
+                "EOF while parsing a value at line 1 column 9.",
+            ),
         ),
         (
             b"user=1",
             "text/plain",
-            415,
-            "unsupportedContentType",
-            'Cannot map the body for sink "my-sink": unsupported content type "text/plain": path and template '
-            'columns need "application/json" or "application/x-www-form-urlencoded".',
+            (
+                415,
+                "unsupportedContentType",
+                'Cannot map the body for sink "my-sink": unsupported content type "text/plain": path and template '
+                'columns need "application/json" or "application/x-www-form-urlencoded".',
+            ),
         ),
     ],
 )
 def test_test_endpoint_mapping_errors(
-    api: Api, source: dict[str, Any], data: bytes, content_type: str, status: int, name: str, message: str
+    api: Api, source: dict[str, Any], data: bytes, content_type: str, expected: tuple[int, str, str]
 ) -> None:
+    status, name, message = expected
     api.create_sink("my-source", columns=[{"type": "path", "name": "user", "path": "user.id"}])
     response = api.post(f"{SRC}/test", data=data, content_type=content_type)
     assert response.status_code == status
