@@ -1,0 +1,135 @@
+"""The target interface: where imported rows end up.
+
+A target is any database reachable through an ADBC driver. The coordinator only
+talks to this interface; SQLite (the embedded default) and PostgreSQL implement
+it. Table ids are Keboola's ``in.c-<bucket>.<table>``: the bucket maps to a schema
+(PostgreSQL) or a name prefix (SQLite). Every column is text; the primary key is
+the mapping's ``primaryKey`` columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from pushstream.errors import PushstreamError
+
+
+class TargetError(PushstreamError):
+    """A target operation failed; the data stays in staging and is retried."""
+
+
+class TableMismatchError(TargetError):
+    """An existing table does not have exactly the sink's columns and primary key.
+    The message says what differs."""
+
+
+class TargetUnavailableError(TargetError):
+    """The database cannot be reached (network, restart); retried with backoff."""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """The shape a sink needs: its table, columns in mapping order, primary key."""
+
+    table_id: str
+    columns: tuple[str, ...]
+    primary_key: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SinkIdentity:
+    """The sink an import or a credential belongs to (PostgreSQL keeps one role per sink)."""
+
+    branch_id: int
+    source_id: str
+    sink_id: str
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    """One staging file (all its slices) into one table.
+
+    ``import_id`` identifies the file for good; importing the same id twice is a
+    no-op the second time (the target records imported ids in the same
+    transaction as the rows). ``paths`` are zstd-compressed Keboola CSV files
+    (every field quoted, no header), imported together in one transaction.
+    """
+
+    spec: TableSpec
+    import_id: str
+    paths: Sequence[Path]
+    sink: SinkIdentity
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    rows_read: int
+    already_imported: bool = False
+
+
+class Target(Protocol):
+    """A destination database."""
+
+    #: ``sqlite``, ``postgresql``, ...
+    kind: str
+
+    def ensure_table(self, spec: TableSpec) -> None:
+        """Creates the table when missing (all columns text, primary key from the
+        spec); otherwise checks it matches exactly, raising :class:`TableMismatchError`."""
+        ...
+
+    def import_files(self, request: ImportRequest) -> ImportResult:
+        """Imports the rows in one transaction: bulk load into a temporary table,
+        then merge (dedup on the primary key within the file and against the
+        table, last write wins) or append (no key). Idempotent by ``import_id``.
+        Raises :class:`TableMismatchError` when the table changed shape."""
+        ...
+
+    def tail(self, table_id: str, limit: int = 10, skip: int = 0) -> tuple[list[str], list[tuple[str | None, ...]]]:
+        """The last ``limit`` rows in import order, skipping the ``skip`` newest:
+        (column names, rows oldest first)."""
+        ...
+
+    def table_exists(self, table_id: str) -> bool: ...
+
+    def prepare_sink(self, sink: SinkIdentity, spec: TableSpec) -> None:
+        """Sets up what imports of the sink need (PostgreSQL: a role that may only
+        write its table). Idempotent."""
+        ...
+
+    def rotate_sink_credentials(self, sink: SinkIdentity) -> None:
+        """New credentials for the sink (after it is disabled and enabled again)."""
+        ...
+
+    def drop_sink(self, sink: SinkIdentity) -> None:
+        """Removes what :meth:`prepare_sink` created (the table stays)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def parse_table_id(table_id: str) -> tuple[str, str]:
+    """``in.c-bucket.table`` → (``in.c-bucket``, ``table``); raises ``ValueError``."""
+    stage, sep, rest = table_id.partition(".")
+    bucket, sep2, table = rest.partition(".")
+    if not sep or not sep2 or stage not in ("in", "out") or not bucket.startswith("c-") or len(bucket) < 3 or not table:
+        raise ValueError(f'invalid table id "{table_id}", expected "in.c-<bucket>.<table>"')
+    return f"{stage}.{bucket}", table
+
+
+def open_target(url: str | None, data_dir: Path) -> Target:
+    """The target for a URL: ``None`` or ``sqlite:///path`` → SQLite (default
+    ``<data dir>/tables.sqlite``), ``postgresql://...`` → PostgreSQL."""
+    if url is None or url.startswith("sqlite:"):
+        from pushstream.targets.sqlite import SqliteTarget
+
+        path = data_dir / "tables.sqlite" if url in (None, "sqlite:", "sqlite://") else Path(url.split("://", 1)[1])
+        return SqliteTarget(path)
+    if url.startswith(("postgresql://", "postgres://")):
+        from pushstream.targets.postgresql import PostgresTarget
+
+        return PostgresTarget(url)
+    raise TargetError(f'unsupported target "{url}", expected sqlite:///path or postgresql://...')
