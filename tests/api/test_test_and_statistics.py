@@ -89,6 +89,37 @@ def test_test_endpoint_with_form_body(api: Api, source: dict[str, Any]) -> None:
     assert _columns(response.json["tables"][0]["rows"][0]) == {"k": '["a","b"]'}  # type: ignore[index]
 
 
+def test_test_endpoint_with_template_columns(api: Api, source: dict[str, Any]) -> None:
+    template = {"language": "jsonnet", "content": '{user: Body("user.id"), ip: Ip(), custom: Header("X-Custom")}'}
+    api.create_sink(
+        "my-source",
+        columns=[
+            {"type": "template", "name": "obj", "template": template},
+            {
+                "type": "template",
+                "name": "raw",
+                "rawString": True,
+                "template": {"language": "jsonnet", "content": '"a" + "b"'},
+            },
+        ],
+    )
+    response = api.post(
+        f"{SRC}/test",
+        json={"user": {"id": 7}},
+        headers={"X-Custom": "yes"},
+        environ_base={"REMOTE_ADDR": "192.0.2.1"},
+    )
+    assert response.status_code == 200, response.json
+    columns = _columns(response.json["tables"][0]["rows"][0])  # type: ignore[index]
+    assert orjson.loads(columns["obj"]) == {"user": 7, "ip": "192.0.2.1", "custom": "yes"}
+    assert columns["raw"] == "ab"
+    missing = api.post(f"{SRC}/test", json={"user": {}}, headers={"X-Custom": "yes"})
+    assert missing.status_code == 422
+    body = missing.json
+    assert body is not None and body["error"] == "stream.api.invalidColumnValue"
+    assert body["message"].startswith('Invalid value for column "obj" of sink "my-sink": ')
+
+
 def test_test_endpoint_without_sinks(api: Api, source: dict[str, Any]) -> None:
     response = api.post(f"{SRC}/test", data=b"anything", content_type="text/plain")
     assert response.status_code == 200

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from pushstream import _core
 from pushstream._core import Mapping
 from pushstream.errors import BadRequestError, ConfigError, ForbiddenError, ResourceLimitError
 from pushstream.store.settings import SETTINGS_BY_KEY, SettingValueError
@@ -294,6 +295,9 @@ def columns(raw: Any) -> list[dict[str, Any]]:
                 template, "content", f"{at}.template", required=True, min_len=1, max_len=MAX_TEMPLATE_LENGTH
             )
             canonical["template"] = {"language": language, "content": content}
+            problem = _validate_template(content or "")
+            if problem:
+                raise invalid(f'Invalid column "{name}": {problem}.')
         result.append(canonical)
     try:
         Mapping(result)
@@ -301,6 +305,16 @@ def columns(raw: Any) -> list[dict[str, Any]]:
         prefix = f'Invalid column "{exc.column}": ' if exc.column else "Invalid columns: "
         raise invalid(prefix + exc.message + ".") from None
     return result
+
+
+def _validate_template(content: str) -> str | None:
+    """The core's message for an invalid Jsonnet template, or None; ``Mapping``
+    compiles templates too, this gives the most precise message first."""
+    validate = getattr(_core, "validate_template", None)
+    if validate is None:
+        return None
+    problem: str | None = validate(content)
+    return problem
 
 
 @dataclass(frozen=True)
