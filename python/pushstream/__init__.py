@@ -26,6 +26,7 @@ from pushstream._core import (
     __version__,
     parse_csv,
     recover_slice,
+    validate_template,
 )
 from pushstream.errors import BatchError, ConfigError, MappingError, PushstreamError, WriterClosedError, WriterError
 
@@ -47,4 +48,5 @@ __all__ = [
     "__version__",
     "parse_csv",
     "recover_slice",
+    "validate_template",
 ]

@@ -196,3 +196,17 @@ def recover_slice(path: str | os.PathLike[str]) -> RecoveredSlice:
 
 def parse_csv(data: bytes) -> list[list[str]]:
     """Decode Keboola CSV into rows of strings."""
+
+def validate_template(content: str) -> str | None:
+    """Check the content of a Jsonnet ``template`` column without compiling a mapping.
+
+    Returns ``None`` when the template is valid, otherwise the message to show the
+    user: a length outside 1–4096 characters, a syntax error (``syntax error at
+    line L, column C: ...``) or an unknown variable (``error at line L, column C:
+    ...``). Never raises for invalid content.
+
+    Templates see the globals ``Ip()``, ``Body([path[, default]])``, ``BodyStr()``,
+    ``Header([name[, default]])``, ``HeaderStr()`` and ``Now([format])``; imports are
+    disabled. ``Now(format)`` is ``strftime`` on the record time (UTC) with ``%f``
+    meaning milliseconds.
+    """

@@ -7,6 +7,7 @@ mod errors;
 mod mapping;
 mod record;
 mod sinkset;
+mod template;
 mod writer;
 
 #[pymodule]
@@ -22,5 +23,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<writer::RecoveredSlice>()?;
     m.add_function(wrap_pyfunction!(writer::recover_slice, m)?)?;
     m.add_function(wrap_pyfunction!(writer::parse_csv, m)?)?;
+    m.add_function(wrap_pyfunction!(template::validate_template, m)?)?;
     Ok(())
 }
