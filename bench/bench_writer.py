@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -26,7 +27,6 @@ import time
 from pathlib import Path
 
 from common import machine, now, table
-
 from pushstream import SliceWriter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,7 +128,7 @@ def main() -> None:
                 name,
                 f"{rate:,.0f}",
                 f"{per_sync:,.0f}",
-                "-" if p50 != p50 else f"{p50:.2f}",
+                "-" if math.isnan(p50) else f"{p50:.2f}",
                 f"{rate / KEBOOLA_ROWS_PER_S:.2f}x",
             )
         )
