@@ -13,7 +13,7 @@ use crate::error::{MappingError, MappingErrorKind};
 use crate::record::RecordContext;
 
 use super::globals::{self, Globals};
-use super::rewrite::{rewrite, Rewritten};
+use super::rewrite::{first_import, rewrite, Rewritten};
 use super::{budget, value, Template, MAX_STACK_DEPTH, TIME_BUDGET};
 
 struct Engine {
@@ -54,6 +54,10 @@ fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> R {
 impl Engine {
     /// Parses and analyses `source` with the template globals in scope.
     fn prepare(&self, source: &str) -> Result<Prepared, String> {
+        if let Some(offset) = first_import(source) {
+            let (line, column) = position(source, offset);
+            return Err(format!("error at line {line}, column {column}: imports are disabled in templates"));
+        }
         let rewritten = rewrite(source);
         match self.state.prepare_snippet_with("template", rewritten.source.as_str(), &self.globals) {
             Ok(snippet) => Ok(Prepared { snippet, rewritten }),

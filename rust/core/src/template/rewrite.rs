@@ -35,6 +35,15 @@ impl Rewritten {
     }
 }
 
+/// Byte offset of the first `import`, `importstr` or `importbin` in `source`:
+/// imports are disabled, so a template using one is rejected up front.
+pub(super) fn first_import(source: &str) -> Option<usize> {
+    lex(source)
+        .iter()
+        .find(|l| matches!(l.kind, SyntaxKind::IMPORT_KW | SyntaxKind::IMPORTSTR_KW | SyntaxKind::IMPORTBIN_KW))
+        .map(|l| l.range.0 as usize)
+}
+
 pub(super) fn rewrite(source: &str) -> Rewritten {
     let clause = format!("if {TICK}() ");
     // Per open bracket: whether a `for` was seen directly inside it.
