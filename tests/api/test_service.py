@@ -87,6 +87,13 @@ def test_unknown_method_is_405(api: Api) -> None:
     )
     response = api.put("/v1/branches/default/sources/x")
     assert response.status_code == 405
+    # The lists of deleted entities answer only GET, like any other list.
+    for path in ("/v1/branches/default/sources/deleted", "/v1/branches/default/sources/x/sinks/deleted"):
+        for method in ("PATCH", "DELETE"):
+            response = api.request(method, path)
+            assert response.status_code == 405
+            assert response.json == error(405, "methodNotAllowed", f'Method "{method}" is not allowed for "{path}".')
+            assert response.headers["Allow"] == "GET, HEAD"
 
 
 def test_unexpected_exception_is_500_with_exception_id(app: Flask) -> None:
@@ -146,8 +153,8 @@ def test_openapi_covers_every_operation_of_the_reference(api: Api) -> None:
     for rule in api.app.url_map.iter_rules():
         if rule.endpoint in ("static", "stream_docs.ui_file"):
             continue
-        path = rule.rule.replace("<branch>", "{branchId}").replace("<source_id>", "{sourceId}")
-        path = path.replace("<sink_id>", "{sinkId}").replace("<number>", "{versionNumber}")
+        path = rule.rule.replace("<branch>", "{branchId}").replace("<entity:source_id>", "{sourceId}")
+        path = path.replace("<entity:sink_id>", "{sinkId}").replace("<number>", "{versionNumber}")
         path = path.replace("<path:task_id>", "{taskId}")
         for method in rule.methods or ():
             if method != "HEAD":

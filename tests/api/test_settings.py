@@ -196,6 +196,7 @@ def test_invalid_settings_are_400(api: Api, source: dict[str, Any], pairs: list[
     ("body", "name", "message"),
     [
         ({"settings": {}}, "badRequest", '"body.settings" must be an array, found object.'),
+        ({"settings": None}, "badRequest", '"body.settings" must be an array, found null.'),
         ({"settings": [1]}, "badRequest", '"body.settings[0]" must be an object, found number.'),
         ({"settings": [{"value": 1}]}, "missingField", 'Missing required field "body.settings[0].key".'),
         (

@@ -200,9 +200,12 @@ def test_create_source_with_malformed_body(api: Api, data: bytes, message: str) 
     assert response.json == error(400, "badRequest", message)
 
 
-def test_empty_body_is_missing_fields(api: Api) -> None:
-    response = api.post(BASE)
-    assert response.json == error(400, "missingField", 'Missing required field "body.name".')
+def test_empty_body_is_missing(api: Api, source: dict[str, Any]) -> None:
+    for method, path in (("POST", BASE), ("PATCH", f"{BASE}/my-source"), ("PATCH", f"{BASE}/my-source/settings")):
+        response = api.request(method, path)
+        assert response.status_code == 400
+        assert response.json == error(400, "missingField", 'Missing required field "body".')
+    assert api.post(BASE, json={}).json == error(400, "missingField", 'Missing required field "body.name".')
 
 
 def test_unknown_fields_are_ignored(api: Api) -> None:

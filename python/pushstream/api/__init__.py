@@ -42,6 +42,7 @@ def init_api(app: Flask, config: ServerConfig, store: ConfigStore) -> ApiService
     runner = TaskRunner(store, hooks)
     services = ApiServices(config, store, hooks, runner, ConfigService(config, store, hooks, runner))
     app.extensions[_EXTENSION_KEY] = services
+    app.url_map.converters["entity"] = routes.EntityIdConverter
     app.register_blueprint(docs.bp)
     app.register_blueprint(routes.bp)
     errors.register(app)

@@ -66,7 +66,8 @@ def _obj(properties: dict[str, Schema], required: list[str] | None = None, descr
     return out
 
 
-ID_PATTERN = "^[a-z0-9]+(-[a-z0-9]+)*$"
+# Ids are kebab-case; "deleted" names the lists of deleted entities.
+ID_PATTERN = "^(?!deleted$)[a-z0-9]+(-[a-z0-9]+)*$"
 DATE = "2024-05-06T10:20:30.123Z"
 BY_EXAMPLE = {"type": "user", "tokenId": "1", "tokenDesc": "admin", "userName": "Jane Doe"}
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 from flask import Blueprint, Response, current_app, g, request
+from werkzeug.routing import BaseConverter
 
 from pushstream.api import serialize
 from pushstream.api import validation as v
@@ -28,8 +29,15 @@ CONFIG_TOKEN_ID = "0"
 
 bp = Blueprint("stream_api", __name__)
 
-_SOURCE = "/v1/branches/<branch>/sources/<source_id>"
-_SINK = _SOURCE + "/sinks/<sink_id>"
+_SOURCE = "/v1/branches/<branch>/sources/<entity:source_id>"
+_SINK = _SOURCE + "/sinks/<entity:sink_id>"
+
+
+class EntityIdConverter(BaseConverter):
+    """A source or sink id in a path: any segment but ``deleted``, which names the
+    list of deleted entities (so ``PATCH .../sources/deleted`` is a 405, not an update)."""
+
+    regex = r"(?!(?:deleted)$)[^/]+"
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -103,7 +111,10 @@ def _paging() -> tuple[str, int]:
 
 
 def _body() -> dict[str, Any]:
-    return v.parse_json_body(request.get_data(cache=False))
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        raise v.missing("body")
+    return v.parse_json_body(raw)
 
 
 def _task(task: Any) -> Response:

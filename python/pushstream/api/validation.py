@@ -330,8 +330,6 @@ def settings_patch(body: dict[str, Any]) -> SettingsPatch:
     and invalid values → 400, protected keys → 403."""
     change_description = get_str(body, "changeDescription", "body")
     raw = body.get("settings", [])
-    if raw is None:
-        raw = []
     if not isinstance(raw, list):
         raise invalid(f'"body.settings" must be an array, found {_type_name(raw)}.')
     parsed: list[tuple[str, Any]] = []
