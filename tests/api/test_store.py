@@ -122,3 +122,22 @@ def test_token_roles(tmp_path: Path) -> None:
     assert admin.can_write and not guest.can_write
     assert [t.description for t in store.list_tokens()] == ["a", "g"]
     store.close()
+
+
+def test_revision_listeners_run_inside_the_transaction(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / STATE_FILE)
+    seen: list[tuple[int, bool]] = []
+    store.add_revision_listener(lambda connection, revision: seen.append((revision, connection.in_transaction)))
+    with store.transaction() as tx:
+        assert tx.connection.in_transaction
+        tx.bump_revision()
+    assert seen == [(1, True)]
+
+    def refuse(connection: object, revision: int) -> None:
+        raise RuntimeError("no")
+
+    store.add_revision_listener(refuse)
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.bump_revision()
+    assert store.revision() == 1
+    store.close()

@@ -17,7 +17,7 @@ import sqlite3
 import string
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -384,14 +384,30 @@ class _SqliteReader:
         )
 
 
+#: Called inside the transaction of every revision bump with the connection and the new revision.
+RevisionListener = Callable[[sqlite3.Connection, int], object]
+
+
 class SqliteTransaction(_SqliteReader):
     """A write transaction on one connection (see :class:`pushstream.store.base.Transaction`)."""
 
-    def __init__(self, connection: sqlite3.Connection, operator_settings: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        operator_settings: Mapping[str, Any],
+        revision_listeners: Sequence[RevisionListener] = (),
+    ) -> None:
         self._connection = connection
         self._operator_settings = operator_settings
+        self._revision_listeners = revision_listeners
 
     def _db(self) -> sqlite3.Connection:
+        return self._connection
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The SQLite connection of this transaction: other roles that keep their own
+        tables in ``state.sqlite`` write through it to commit atomically with the change."""
         return self._connection
 
     def put_source(self, source: Source) -> None:
@@ -437,7 +453,10 @@ class SqliteTransaction(_SqliteReader):
         row = self._connection.execute(
             "UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value"
         ).fetchone()
-        return int(row[0])
+        revision = int(row[0])
+        for listener in self._revision_listeners:
+            listener(self._connection, revision)
+        return revision
 
     def finish_task(
         self, task_id: str, status: str, *, result: str | None = None, error: str | None = None
@@ -480,6 +499,7 @@ class SqliteStore(_SqliteReader):
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
+        self._revision_listeners: list[RevisionListener] = []
         self._closed = False
         db = self._db()
         self._retry(lambda: db.execute("PRAGMA journal_mode = WAL"))
@@ -539,7 +559,13 @@ class SqliteStore(_SqliteReader):
     @contextmanager
     def transaction(self) -> Iterator[SqliteTransaction]:
         with self._write() as tx:
-            yield SqliteTransaction(tx.connection, self._operator_settings)
+            yield SqliteTransaction(tx.connection, self._operator_settings, tuple(self._revision_listeners))
+
+    def add_revision_listener(self, listener: RevisionListener) -> None:
+        """Calls ``listener(connection, revision)`` inside the transaction of every
+        config revision bump, before the commit (e.g. to announce the new revision to
+        other processes while the write lock is held). An exception rolls the change back."""
+        self._revision_listeners.append(listener)
 
     def close(self) -> None:
         """Closes every connection of this store (of all threads)."""
