@@ -2,14 +2,14 @@
 
 import os
 from collections.abc import Iterable, Mapping as MappingABC, Sequence
-from typing import Any, final
+from typing import Any, TypeAlias, final
 
 from pushstream.errors import MappingError
 
 __version__: str
 
-Headers = MappingABC[str, str] | Iterable[tuple[str, str]]
-CsvValue = str | int | float | bool | None
+_Headers: TypeAlias = MappingABC[str, str] | Iterable[tuple[str, str]]
+_CsvValue: TypeAlias = str | int | float | bool | None
 
 @final
 class Record:
@@ -20,7 +20,7 @@ class Record:
     """
 
     def __new__(
-        cls, body: bytes, headers: Headers | None = None, ip: str = "", received_at_ns: int | None = None
+        cls, body: bytes, headers: _Headers | None = None, ip: str = "", received_at_ns: int | None = None
     ) -> Record: ...
     @property
     def body(self) -> bytes: ...
@@ -85,7 +85,7 @@ class SinkSet:
         self,
         body: bytes,
         *,
-        headers: Headers | None = None,
+        headers: _Headers | None = None,
         environ: dict[str, Any] | None = None,
         ip: str = "",
         received_at_ns: int | None = None,
@@ -126,8 +126,8 @@ class SyncSettings:
     def bytes_trigger(self) -> int: ...
     @property
     def interval_trigger(self) -> float: ...
-    def __eq__(self, other: object) -> bool: ...
-    def __ne__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
     __hash__: None  # type: ignore[assignment]
 
 @final
@@ -177,7 +177,7 @@ class SliceWriter:
     def stats(self) -> WriterStats: ...
     @property
     def closed(self) -> bool: ...
-    def write(self, rows: Iterable[Iterable[CsvValue]], record_time_ns: int | None = None) -> int:
+    def write(self, rows: Iterable[Iterable[_CsvValue]], record_time_ns: int | None = None) -> int:
         """Encode rows of values and append them; returns the number of rows.
 
         Strings are written as is, numbers in shortest form, booleans as

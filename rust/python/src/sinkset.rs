@@ -12,6 +12,9 @@ use crate::mapping::Mapping;
 use crate::record::{extract_headers, now_ns};
 use crate::writer::SliceWriter;
 
+/// Per sink: (sink id, outcome, rows written, message).
+type Outcomes = Vec<(String, &'static str, u64, String)>;
+
 /// The enabled sinks of one source, ready to take requests: one call per
 /// request maps every record into every sink and writes the rows.
 #[pyclass(frozen, module = "pushstream._core")]
@@ -89,7 +92,7 @@ impl SinkSet {
         environ: Option<&Bound<'_, PyDict>>,
         ip: &str,
         received_at_ns: Option<i64>,
-    ) -> PyResult<(usize, Vec<(String, &'static str, u64, String)>)> {
+    ) -> PyResult<(usize, Outcomes)> {
         let mut header_list = extract_headers(headers)?;
         if let Some(environ) = environ {
             header_list.extend(headers_from_environ(environ)?);
