@@ -176,6 +176,17 @@ def test_test_endpoint_mapping_errors(
     assert body == error(status, name, message)
 
 
+def test_test_endpoint_body_limit(api: Api, source: dict[str, Any]) -> None:
+    api.create_sink("my-source")
+    limit = 4 * 1024 * 1024
+    assert api.post(f"{SRC}/test", data=b"x" * limit, content_type="text/plain").status_code == 200
+    response = api.post(f"{SRC}/test", data=b"x" * (limit + 1), content_type="text/plain")
+    assert response.status_code == 413
+    assert response.json == error(413, "bodyTooLarge", f"The request body is too large (at most {limit} bytes).")
+    response = api.post(BASE, data=b" " * (limit + 1), content_type="application/json")
+    assert response.status_code == 413
+
+
 def test_test_endpoint_signal_parameter(api: Api, source: dict[str, Any]) -> None:
     assert api.post(f"{SRC}/test", query_string={"signal": "logs"}).status_code == 200
     response = api.post(f"{SRC}/test", query_string={"signal": "spans"})

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, redirect, send_from_director
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 from werkzeug.wrappers import Response as BaseResponse
 
-from pushstream.api import openapi
+from pushstream.api import api_services, openapi
 
 bp = Blueprint("stream_docs", __name__)
 
@@ -47,8 +47,6 @@ _PAGE = """<!DOCTYPE html>
 
 
 def _config_api_url() -> str:
-    from pushstream.api import api_services
-
     return api_services(current_app).config.api_url
 
 
@@ -69,8 +67,6 @@ def index() -> Response:
 
 
 def health_check() -> Response:
-    from pushstream.api import api_services
-
     try:
         api_services(current_app).store.revision()
     except Exception:

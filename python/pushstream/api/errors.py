@@ -10,7 +10,7 @@ import secrets
 
 import orjson
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from pushstream.errors import ApiError
 
@@ -46,6 +46,15 @@ def handle_http_exception(exc: HTTPException) -> Response:
             "statusCode": 405,
             "error": "stream.api.methodNotAllowed",
             "message": f'Method "{request.method}" is not allowed for "{request.path}".',
+        }
+    elif isinstance(exc, RequestEntityTooLarge):
+        limit = request.max_content_length
+        body = {
+            "statusCode": 413,
+            "error": "stream.api.bodyTooLarge",
+            "message": f"The request body is too large (at most {limit} bytes)."
+            if limit
+            else "The request body is too large.",
         }
     else:
         name = re.sub(r"[^A-Za-z0-9]+", " ", exc.name or "error").title().replace(" ", "")

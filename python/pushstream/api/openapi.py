@@ -561,6 +561,7 @@ def _op(
         op["description"] = description
     if body:
         op["requestBody"] = {"required": True, "content": {JSON: {"schema": ref(body)}}}
+        op["responses"]["413"] = _error("`stream.api.bodyTooLarge`: the body is larger than 4 MiB.")
     return op
 
 
@@ -744,6 +745,7 @@ def _paths() -> dict[str, Any]:
                         **not_source,
                         "400": "`stream.api.badRequest`: the body cannot be parsed (or a header is missing).",
                         "415": "`stream.api.unsupportedContentType`: a sink needs a JSON or form body.",
+                        "413": "`stream.api.bodyTooLarge`: the body is larger than 4 MiB.",
                         "422": "`stream.api.invalidColumnValue`: a sink cannot map the body (e.g. a missing path).",
                     },
                     description="Maps the request — its body, headers and client IP — with every enabled sink of "

@@ -15,7 +15,7 @@ import orjson
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.routing import BaseConverter
 
-from pushstream.api import serialize
+from pushstream.api import api_services, serialize
 from pushstream.api import validation as v
 from pushstream.api.service import ConfigService
 from pushstream.api.statistics import get_statistics_provider, sink_statistics
@@ -26,6 +26,9 @@ from pushstream.store.sqlite import hash_token
 TOKEN_HEADER = "X-StorageApi-Token"
 # The admin token of the server configuration appears in "by" blocks with this id.
 CONFIG_TOKEN_ID = "0"
+
+# Configuration payloads are small; a test body is one record (the receiver's upper bound).
+MAX_BODY_SIZE = 4 * 1024 * 1024
 
 bp = Blueprint("stream_api", __name__)
 
@@ -55,8 +58,6 @@ def route(rule: str, methods: list[str]) -> Callable[[Callable[..., Response]], 
 
 
 def service() -> ConfigService:
-    from pushstream.api import api_services
-
     return api_services(current_app).service
 
 
@@ -68,13 +69,14 @@ def _by() -> By:
 @bp.before_request
 def authenticate() -> None:
     """Resolves the token of every ``/v1/branches`` and ``/v1/tasks`` call."""
+    request.max_content_length = MAX_BODY_SIZE
     path = request.path
     if not (path.startswith(("/v1/branches/", "/v1/tasks/"))):
         return
     secret = request.headers.get(TOKEN_HEADER, "")
     if not secret:
         raise v.missing(f"header.{TOKEN_HEADER}")
-    services = _services()
+    services = api_services(current_app)
     token: Token | None = None
     configured = services.config.api_token
     if configured and hmac.compare_digest(hash_token(secret), hash_token(configured)):
@@ -87,12 +89,6 @@ def authenticate() -> None:
     if not is_read and not token.can_write:
         raise ForbiddenError(f'The token "{token.token_id}" may only read; this operation needs an admin token.')
     g.pushstream_token = token
-
-
-def _services() -> Any:
-    from pushstream.api import api_services
-
-    return api_services(current_app)
 
 
 def _branch(branch: str) -> int:
