@@ -156,6 +156,18 @@ def test_hooks_see_changes_inside_the_transaction(api: Api) -> None:
     assert after[-1][1] == revision
 
 
+def test_hooks_may_read_through_the_store(api: Api, source: dict[str, Any]) -> None:
+    """Inside a hook the store's reads run on the task's transaction (they see the change)."""
+    seen: list[list[str]] = []
+
+    @api.services.hooks.on_sink_change
+    def read(change: SinkChange) -> None:
+        seen.append([s.sink_id for s in api.services.store.list_sinks(1, "my-source")])
+
+    api.create_sink("my-source")
+    assert seen == [["my-sink"]]
+
+
 def test_failing_hook_fails_the_task_and_rolls_back(api: Api, source: dict[str, Any]) -> None:
     api.create_sink("my-source")
     store = api.services.store

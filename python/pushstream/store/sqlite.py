@@ -625,8 +625,11 @@ class SqliteStore(_SqliteReader):
 
     def list_sinks(self, branch_id: int, source_id: str, *, enabled_only: bool = True) -> list[IngestSink]:
         db = self._db()
-        # One read transaction, so the source's and the sinks' states belong together.
-        db.execute("BEGIN")
+        # One read transaction, so the source's and the sinks' states belong together
+        # (unless this thread is inside a write transaction already, e.g. in a hook).
+        own = not db.in_transaction
+        if own:
+            db.execute("BEGIN")
         try:
             source = self.get_source(branch_id, source_id, deleted=None)
             rows = db.execute(
@@ -636,7 +639,8 @@ class SqliteStore(_SqliteReader):
                 (branch_id, source_id),
             ).fetchall()
         finally:
-            db.execute("COMMIT")
+            if own:
+                db.execute("COMMIT")
         source_settings = source.settings if source else None
         result = []
         for row in rows:
