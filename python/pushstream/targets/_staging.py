@@ -1,0 +1,174 @@
+"""What every target shares: reading staging files into Arrow, deduplicating on
+the primary key, and the wording of table checks."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+import pyarrow.csv as pacsv  # type: ignore[import-untyped]
+import zstandard
+
+from pushstream.targets.base import TableMismatchError, TargetError
+
+# Large blocks keep the number of chunks (and so of bind/COPY batches) small;
+# pyarrow still parses blocks in parallel.
+_BLOCK_SIZE = 16 << 20
+
+
+class _Source(io.RawIOBase):
+    """A decompressing reader of one staging file that remembers its last two
+    bytes: a Keboola CSV file ends with ``"\n``, anything else is a torn or
+    truncated file (which the CSV parser alone would read as a last row)."""
+
+    def __init__(self, path: Path) -> None:
+        self.raw = path.open("rb")
+        name = path.name
+        if name.endswith((".zst", ".zstd")):
+            # read_across_frames: slices of several nodes are concatenated frames.
+            self.inner: Any = zstandard.ZstdDecompressor().stream_reader(self.raw, read_across_frames=True)
+        elif name.endswith(".gz"):
+            self.inner = gzip.GzipFile(fileobj=self.raw, mode="rb")
+        else:
+            self.inner = self.raw
+        self.tail = b""
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.inner.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        if n:
+            self.size += n
+            self.tail = (self.tail + data[-2:])[-2:]
+        return n
+
+    def close(self) -> None:
+        try:
+            if self.inner is not self.raw:
+                self.inner.close()
+            self.raw.close()
+        finally:
+            super().close()
+
+
+def read_staging(paths: Sequence[Path], columns: Sequence[str]) -> pa.Table:
+    """Reads staging files (Keboola CSV: every field quoted, ``"`` doubled, no header,
+    UTF-8, newlines allowed inside fields; zstd or gzip by suffix, concatenated
+    frames allowed) into one table of string columns named ``columns``.
+
+    An empty field is an empty string, never null. A file that is not such CSV
+    (wrong number of fields, bad UTF-8, torn last row) raises
+    :class:`TargetError` naming the file."""
+    names = list(columns)
+    read_options = pacsv.ReadOptions(column_names=names, block_size=_BLOCK_SIZE)
+    parse_options = pacsv.ParseOptions(
+        delimiter=",", quote_char='"', double_quote=True, escape_char=False, newlines_in_values=True
+    )
+    convert_options = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(names, pa.string()),
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+        null_values=[],
+        check_utf8=True,
+    )
+    schema = pa.schema([(name, pa.string()) for name in names])
+    tables = []
+    for path in paths:
+        try:
+            with _Source(path) as source:
+                table = pacsv.read_csv(
+                    source, read_options=read_options, parse_options=parse_options, convert_options=convert_options
+                )
+                if source.size and source.tail != b'"\n':
+                    raise TargetError(f'staging file "{path}" ends inside a row (torn or truncated)')
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV file" in str(exc):
+                continue
+            message = f'staging file "{path}" is not CSV with columns {format_names(names)}: {exc}'
+            raise TargetError(message) from exc
+        except (OSError, pa.ArrowException, zstandard.ZstdError, EOFError) as exc:
+            raise TargetError(f'cannot read staging file "{path}": {exc}') from exc
+        tables.append(table.cast(schema))
+    if not tables:
+        return schema.empty_table()
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+
+def dedup_last(table: pa.Table, key: Sequence[str]) -> pa.Table:
+    """Keeps the last row of every primary-key value, ordered by the key.
+
+    Key order is what makes the merge fast: both SQLite's and PostgreSQL's
+    B-tree inserts/updates touch neighbouring pages instead of random ones
+    (measured 3x faster than file order on a 1M-row table)."""
+    n = table.num_rows
+    if n < 2 or not key:
+        return table
+    # sort_indices is stable: equal keys stay in file order, so the last one of
+    # each run of equal keys is the last occurrence in the file.
+    order = pc.sort_indices(table, sort_keys=[(name, "ascending") for name in key])
+    differs = None
+    for name in key:
+        sorted_key = table.column(name).take(order).combine_chunks()
+        step = pc.not_equal(sorted_key.slice(0, n - 1), sorted_key.slice(1))
+        differs = step if differs is None else pc.or_(differs, step)
+    keep = pa.concat_arrays([differs, pa.array([True])])
+    return table.take(order.filter(keep))
+
+
+def format_names(names: Sequence[str]) -> str:
+    return "[" + ", ".join(names) + "]"
+
+
+def check_shape(
+    table_id: str,
+    columns: Sequence[str],
+    key: Sequence[str],
+    want_columns: Sequence[str],
+    want_key: Sequence[str],
+) -> None:
+    """Raises :class:`TableMismatchError` unless the table has exactly the wanted
+    columns (names and order) and primary key (the same set of columns)."""
+    if list(columns) != list(want_columns):
+        raise TableMismatchError(
+            f'table "{table_id}" has columns {format_names(columns)}, the sink needs {format_names(want_columns)}'
+        )
+    if sorted(key) != sorted(want_key):
+        if not key:
+            detail = f"has no primary key, the sink needs primary key {format_names(want_key)}"
+        elif not want_key:
+            detail = f"has primary key {format_names(key)}, the sink needs no primary key"
+        else:
+            detail = f"has primary key {format_names(key)}, the sink needs {format_names(want_key)}"
+        raise TableMismatchError(f'table "{table_id}" {detail}')
+
+
+def validate_spec(columns: Sequence[str], key: Sequence[str], table_id: str) -> None:
+    """Rejects specs no table can have: no columns, duplicate names, key not a column."""
+    if not columns:
+        raise TargetError(f'table "{table_id}": a table needs at least one column')
+    seen: set[str] = set()
+    for name in columns:
+        if name in seen:
+            raise TargetError(f'table "{table_id}": column "{name}" appears twice')
+        seen.add(name)
+    for name in key:
+        if name not in seen:
+            raise TargetError(f'table "{table_id}": primary key column "{name}" is not a column')
+    if len(set(key)) != len(key):
+        raise TargetError(f'table "{table_id}": primary key {format_names(key)} names a column twice')
+
+
+def quote_ident(name: str) -> str:
+    """An SQL identifier, quoted (SQLite and PostgreSQL quote the same way)."""
+    if "\x00" in name:
+        raise TargetError(f"identifier {name!r} contains a NUL character")
+    return '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,315 @@
+"""SQLite, the embedded default target (``tables.sqlite`` in the data dir), through ADBC.
+
+Table naming: the whole table id is one quoted identifier, ``"in.c-bucket.table"``,
+so the bucket is a name prefix, the mapping is reversible and ``sqlite3
+tables.sqlite 'SELECT * FROM "in.c-bucket.table"'`` finds it. SQLite compares
+identifiers case-insensitively, so ``in.c-B.t`` and ``in.c-b.t`` are one table.
+
+Imports (one transaction each, ``BEGIN IMMEDIATE``):
+
+- the staging files are read into Arrow (``pyarrow.csv``) before the write lock
+  is taken, so parsing never blocks other writers;
+- the import id is checked in the bookkeeping table ``_pushstream_imports`` and
+  recorded in the same transaction as the rows;
+- the table's shape is checked inside the transaction (an ALTER needs the same
+  write lock, so nothing can change it between the check and the write);
+- without a key the Arrow table is bulk-ingested straight into the destination
+  (ADBC ``adbc_ingest``, append): a temporary table would copy every row twice
+  for nothing, since rollback already undoes a partial ingest;
+- with a key the rows are deduplicated in Arrow (last occurrence wins), sorted by
+  the key, and bound as one Arrow stream to ``INSERT ... ON CONFLICT(key) DO
+  UPDATE`` (a single prepared statement stepped in C by the driver). Measured on
+  1M rows against a 1M-row table this is about twice as fast as ingesting into a
+  temporary table and deduplicating with ``GROUP BY`` in SQL, and key order makes
+  the B-tree work about 3x cheaper than file order.
+
+Concurrency: WAL mode (readers never block the writer), a busy timeout for
+writers, and one connection per thread (ADBC connections are not thread-safe),
+so the API can check tables while the coordinator imports.
+
+Never open the same file with Python's ``sqlite3`` module in a process that uses
+this target: that is a second copy of the SQLite library, and closing its file
+descriptor drops the POSIX locks of ADBC's copy (SQLite's "How To Corrupt",
+section 2.2.1). Other processes are fine.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import adbc_driver_manager
+import adbc_driver_sqlite.dbapi as sqlite_dbapi
+import pyarrow as pa  # type: ignore[import-untyped]
+
+from pushstream.targets._staging import check_shape, dedup_last, quote_ident, read_staging, validate_spec
+from pushstream.targets.base import (
+    ImportRequest,
+    ImportResult,
+    SinkIdentity,
+    TableSpec,
+    TargetError,
+    TargetUnavailableError,
+    parse_table_id,
+)
+
+_IMPORTS = "_pushstream_imports"
+#: How long a writer waits for the write lock (another import, a table being
+#: created) before the import fails and is retried later.
+BUSY_TIMEOUT_MS = 60_000
+#: Page cache per connection; big enough for the hot part of a large keyed table.
+CACHE_KIB = 256 * 1024
+
+
+def _db_error(exc: Exception, what: str) -> TargetError:
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    lowered = message.lower()
+    if "locked" in lowered or "busy" in lowered or "unable to open" in lowered:
+        return TargetUnavailableError(f"{what}: {message}")
+    return TargetError(f"{what}: {message}")
+
+
+class SqliteTarget:
+    """A SQLite database file as the target (see the module docstring)."""
+
+    kind = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[Any] = []
+        self._closed = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._cursor() as cur:
+            # WAL is a property of the file: set once, every later connection uses it.
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.fetchall()
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {_IMPORTS} ("
+                "import_id TEXT PRIMARY KEY, table_id TEXT NOT NULL, row_count INTEGER NOT NULL,"
+                " imported_at TEXT NOT NULL)"
+            )
+
+    # -- connections -------------------------------------------------------
+
+    def _connection(self) -> Any:
+        if self._closed:
+            raise TargetError("the SQLite target is closed")
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                # autocommit: transactions are begun explicitly with BEGIN IMMEDIATE,
+                # which the driver's implicit (deferred) BEGIN cannot express.
+                conn = sqlite_dbapi.connect(str(self.path), autocommit=True)
+                with conn.cursor() as cur:
+                    cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                    # FULL: a committed import survives power loss; it costs one
+                    # fsync per import, and the staging file is deleted after it.
+                    cur.execute("PRAGMA synchronous = FULL")
+                    cur.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+            except adbc_driver_manager.Error as exc:
+                raise _db_error(exc, f'cannot open "{self.path}"') from exc
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        with self._connection().cursor() as cur:
+            yield cur
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[Any]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``; rolls back on any error."""
+        with self._cursor() as cur:
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+            except adbc_driver_manager.Error as exc:
+                raise _db_error(exc, f'cannot start a transaction on "{self.path}"') from exc
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException:
+                with suppress(adbc_driver_manager.Error):
+                    cur.execute("ROLLBACK")
+                raise
+
+    # -- table shape -------------------------------------------------------
+
+    @staticmethod
+    def table_name(table_id: str) -> str:
+        """The SQLite table of a table id: the id itself (validated)."""
+        parse_table_id(table_id)
+        return table_id
+
+    def _shape(self, cur: Any, table_id: str) -> tuple[list[str], list[str]] | None:
+        """(columns, primary key in key order) of the table, or ``None`` if missing."""
+        cur.execute("SELECT name, pk FROM pragma_table_info(?) ORDER BY cid", parameters=(self.table_name(table_id),))
+        rows = cur.fetchall()
+        if not rows:
+            return None
+        columns = [str(name) for name, _ in rows]
+        key = [str(name) for name, pk in sorted((r for r in rows if r[1]), key=lambda r: int(r[1]))]
+        return columns, key
+
+    def _create_sql(self, spec: TableSpec) -> str:
+        # Key columns are NOT NULL (SQLite would otherwise allow NULL keys); no
+        # staged value is ever NULL, but other writers of the table may leave gaps.
+        columns = ", ".join(
+            quote_ident(c) + (" TEXT NOT NULL" if c in spec.primary_key else " TEXT") for c in spec.columns
+        )
+        key = f", PRIMARY KEY ({', '.join(quote_ident(c) for c in spec.primary_key)})" if spec.primary_key else ""
+        return f"CREATE TABLE {quote_ident(self.table_name(spec.table_id))} ({columns}{key})"
+
+    def _validate(self, spec: TableSpec) -> None:
+        self.table_name(spec.table_id)
+        validate_spec(spec.columns, spec.primary_key, spec.table_id)
+        folded = [c.casefold() for c in spec.columns]
+        if len(set(folded)) != len(folded):
+            raise TargetError(
+                f'table "{spec.table_id}": SQLite column names ignore case, so columns {list(spec.columns)} collide'
+            )
+
+    def _ensure_in_transaction(self, cur: Any, spec: TableSpec) -> None:
+        shape = self._shape(cur, spec.table_id)
+        if shape is None:
+            cur.execute(self._create_sql(spec))
+            return
+        check_shape(spec.table_id, shape[0], shape[1], spec.columns, spec.primary_key)
+
+    def ensure_table(self, spec: TableSpec) -> None:
+        """Creates the table (``TEXT`` columns, primary key) or checks it exactly."""
+        self._validate(spec)
+        try:
+            with self._cursor() as cur:
+                # The common case (the table exists) only reads: no write lock.
+                shape = self._shape(cur, spec.table_id)
+            if shape is not None:
+                check_shape(spec.table_id, shape[0], shape[1], spec.columns, spec.primary_key)
+                return
+            with self._write_transaction() as cur:
+                self._ensure_in_transaction(cur, spec)
+        except adbc_driver_manager.Error as exc:
+            raise _db_error(exc, f'cannot create table "{spec.table_id}"') from exc
+
+    def table_exists(self, table_id: str) -> bool:
+        try:
+            with self._cursor() as cur:
+                return self._shape(cur, table_id) is not None
+        except adbc_driver_manager.Error as exc:
+            raise _db_error(exc, f'cannot inspect table "{table_id}"') from exc
+
+    # -- imports -----------------------------------------------------------
+
+    def _already_imported(self, cur: Any, import_id: str) -> bool:
+        cur.execute(f"SELECT 1 FROM {_IMPORTS} WHERE import_id = ?", parameters=(import_id,))
+        return bool(cur.fetchall())
+
+    def import_files(self, request: ImportRequest) -> ImportResult:
+        """Imports the staging files in one transaction (see the module docstring)."""
+        spec = request.spec
+        self._validate(spec)
+        name = quote_ident(self.table_name(spec.table_id))
+        try:
+            # Cheap early exit for a retried import: no need to parse the files.
+            with self._cursor() as cur:
+                if self._already_imported(cur, request.import_id):
+                    return ImportResult(rows_read=0, already_imported=True)
+            data = read_staging(request.paths, spec.columns)
+            rows_read = data.num_rows
+            if spec.primary_key:
+                data = dedup_last(data, spec.primary_key)
+            with self._write_transaction() as cur:
+                if self._already_imported(cur, request.import_id):
+                    # Imported by someone else since the first check; nothing was written.
+                    return ImportResult(rows_read=0, already_imported=True)
+                self._ensure_in_transaction(cur, spec)
+                if data.num_rows:
+                    self._write(cur, name, spec, data)
+                cur.execute(
+                    f"INSERT INTO {_IMPORTS} (import_id, table_id, row_count, imported_at) VALUES (?, ?, ?, ?)",
+                    parameters=(
+                        request.import_id,
+                        spec.table_id,
+                        rows_read,
+                        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    ),
+                )
+        except TargetError:
+            raise
+        except adbc_driver_manager.Error as exc:
+            raise _db_error(exc, f'import "{request.import_id}" into "{spec.table_id}" failed') from exc
+        return ImportResult(rows_read=rows_read)
+
+    def _write(self, cur: Any, name: str, spec: TableSpec, data: pa.Table) -> None:
+        if not spec.primary_key:
+            cur.adbc_ingest(self.table_name(spec.table_id), data, mode="append")
+            return
+        columns = ", ".join(quote_ident(c) for c in spec.columns)
+        params = ", ".join("?" for _ in spec.columns)
+        key = ", ".join(quote_ident(c) for c in spec.primary_key)
+        others = [c for c in spec.columns if c not in spec.primary_key]
+        action = (
+            "DO UPDATE SET " + ", ".join(f"{quote_ident(c)} = excluded.{quote_ident(c)}" for c in others)
+            if others
+            else "DO NOTHING"
+        )
+        cur.executemany(f"INSERT INTO {name} ({columns}) VALUES ({params}) ON CONFLICT ({key}) {action}", data)
+
+    # -- reading -----------------------------------------------------------
+
+    def tail(self, table_id: str, limit: int = 10, skip: int = 0) -> tuple[list[str], list[tuple[str | None, ...]]]:
+        """The last ``limit`` rows by rowid (import order; an upserted row keeps its
+        first position), skipping the ``skip`` newest, oldest first."""
+        if limit < 0 or skip < 0:
+            raise ValueError("limit and skip must not be negative")
+        name = quote_ident(self.table_name(table_id))
+        try:
+            with self._cursor() as cur:
+                shape = self._shape(cur, table_id)
+                if shape is None:
+                    raise TargetError(f'table "{table_id}" does not exist')
+                columns = shape[0]
+                select = ", ".join(quote_ident(c) for c in columns)
+                # A table created WITHOUT ROWID by hand has no import order: newest key first.
+                order = "rowid" if self._has_rowid(cur, table_id) else ", ".join(quote_ident(c) for c in shape[1])
+                cur.execute(
+                    f"SELECT {select} FROM {name} ORDER BY {order} DESC LIMIT ? OFFSET ?", parameters=(limit, skip)
+                )
+                rows = [tuple(None if v is None else str(v) for v in row) for row in cur.fetchall()]
+        except adbc_driver_manager.Error as exc:
+            raise _db_error(exc, f'cannot read table "{table_id}"') from exc
+        rows.reverse()
+        return columns, rows
+
+    def _has_rowid(self, cur: Any, table_id: str) -> bool:
+        cur.execute("SELECT wr FROM pragma_table_list(?)", parameters=(self.table_name(table_id),))
+        rows = cur.fetchall()
+        return not rows or not rows[0][0]
+
+    # -- sinks (nothing to do: SQLite has no users) ------------------------
+
+    def prepare_sink(self, sink: SinkIdentity, spec: TableSpec) -> None:
+        """No credentials in SQLite: only checks the table."""
+        self.ensure_table(spec)
+
+    def rotate_sink_credentials(self, sink: SinkIdentity) -> None:
+        """Nothing to rotate in SQLite."""
+
+    def drop_sink(self, sink: SinkIdentity) -> None:
+        """Nothing to drop in SQLite."""
+
+    def close(self) -> None:
+        """Closes every connection of every thread."""
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with suppress(Exception):
+                conn.close()
