@@ -46,6 +46,11 @@ setup_system() {
         [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
     fi
     command -v cargo >/dev/null || apt_install cargo rustc
+    # PostgreSQL for the target tests, which run a private cluster of their own
+    # (tests/pgcluster.py); Debian keeps initdb in /usr/lib/postgresql/*/bin.
+    if ! command -v initdb >/dev/null && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+        apt_install postgresql
+    fi
 }
 
 setup_python() {
