@@ -337,3 +337,32 @@ def test_parse_table_id() -> None:
     for bad in ("in.bucket.t", "x.c-b.t", "in.c-b", "in.c-.t", "in.c-b."):
         with pytest.raises(ValueError):
             parse_table_id(bad)
+
+
+@pytest.mark.parametrize("spec", [PLAIN, KEYED], ids=["no-key", "key"])
+def test_failure_in_the_middle_of_the_write_leaves_nothing(
+    target: Any, raw: Raw, staging: Staging, spec: TableSpec
+) -> None:
+    """A row refused by the database (a trigger added by hand) after thousands
+    were written: the whole import rolls back, the id stays unrecorded."""
+    target.ensure_table(spec)
+    name = raw.name(spec.table_id)
+    if isinstance(target, SqliteTarget):
+        raw.sql(
+            f"CREATE TRIGGER refuse BEFORE INSERT ON {name} WHEN NEW.id = 'boom'"
+            " BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END"
+        )
+    else:
+        raw.sql(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$BEGIN IF NEW.id = 'boom' THEN RAISE EXCEPTION 'refused by trigger'; END IF; RETURN NEW; END$$"
+        )
+        raw.sql(f"CREATE TRIGGER refuse BEFORE INSERT ON {name} FOR EACH ROW EXECUTE FUNCTION refuse()")
+    rows = [[f"{i:05d}", "a", "x"] for i in range(5000)] + [["boom", "b", "y"]]
+    request = staging.request(spec, rows, import_id="refused")
+    with pytest.raises(TargetError, match="refused by trigger"):
+        target.import_files(request)
+    assert raw.count(spec.table_id) == 0
+    raw.sql(f"DROP TRIGGER refuse ON {name}" if isinstance(target, PostgresTarget) else "DROP TRIGGER refuse")
+    assert target.import_files(request).rows_read == 5001
+    assert raw.count(spec.table_id) == 5001
