@@ -54,7 +54,14 @@ import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as pg_dbapi  # type: ignore[import-untyped]
 import pyarrow as pa  # type: ignore[import-untyped]
 
-from pushstream.targets._staging import check_shape, dedup_last, quote_ident, read_staging, validate_spec
+from pushstream.targets._staging import (
+    StagingStream,
+    check_shape,
+    dedup_last,
+    quote_ident,
+    read_staging,
+    validate_spec,
+)
 from pushstream.targets.base import (
     ImportRequest,
     ImportResult,
@@ -642,14 +649,19 @@ class PostgresTarget:
             conn = self._already_imported(role, request.import_id, what)
             if conn is None:
                 return ImportResult(rows_read=0, already_imported=True)
-            # Read outside the transaction: no locks are held while parsing.
-            data = read_staging(request.paths, spec.columns)
-            rows_read = data.num_rows
+            rows: pa.Table | StagingStream
             if spec.primary_key:
-                data = dedup_last(data, spec.primary_key)
+                # Parsed and deduplicated before the transaction: no locks held meanwhile.
+                table = read_staging(request.paths, spec.columns)
+                rows_read = table.num_rows
+                rows = dedup_last(table, spec.primary_key)
+            else:
+                # Parsed while COPY sends the previous batches.
+                rows = StagingStream(request.paths, spec.columns)
+                rows_read = 0
             try:
                 with conn.cursor() as cur:
-                    done = self._import(cur, request, staging, data, rows_read)
+                    written = self._import(cur, request, staging, rows, rows_read)
             except TargetError:
                 self._rollback_sink(role, conn)
                 raise
@@ -658,11 +670,15 @@ class PostgresTarget:
                     self._drop_connection(role)
                 else:
                     self._rollback_sink(role, conn)
+                if isinstance(rows, StagingStream) and rows.error is not None:
+                    raise rows.error from exc
                 raise _target_error(exc, what) from exc
             except BaseException:
                 self._drop_connection(role)
                 raise
-        return ImportResult(rows_read=0, already_imported=True) if done else ImportResult(rows_read=rows_read)
+        if written is None:
+            return ImportResult(rows_read=0, already_imported=True)
+        return ImportResult(rows_read=written)
 
     def _already_imported(self, role: str, import_id: str, what: str) -> _Connection | None:
         """``None`` when the sink already imported ``import_id``, else the sink's
@@ -688,8 +704,11 @@ class PostgresTarget:
         except adbc_driver_manager.Error:
             self._drop_connection(role)
 
-    def _import(self, cur: Any, request: ImportRequest, staging: str | None, data: pa.Table, rows_read: int) -> bool:
-        """The import transaction; ``True`` when the id turned out to be imported already."""
+    def _import(
+        self, cur: Any, request: ImportRequest, staging: str | None, rows: pa.Table | StagingStream, rows_read: int
+    ) -> int | None:
+        """The import transaction; the number of rows read, or ``None`` when the
+        import id turned out to be imported already (nothing written)."""
         spec = request.spec
         schema, table = self.table_name(spec.table_id)
         qualified = self._qualified(spec.table_id)
@@ -700,27 +719,33 @@ class PostgresTarget:
         # Holds off ALTER TABLE (and DROP) until we commit: the shape checked
         # below is the shape written to.
         cur.execute(f"LOCK TABLE {qualified} IN ROW EXCLUSIVE MODE")
-        recorded = self._rows(
-            cur,
-            f"INSERT INTO {SCHEMA}.imports (import_id, table_id, row_count) VALUES ($1, $2, $3)"
-            " ON CONFLICT DO NOTHING RETURNING 1",
-            (request.import_id, spec.table_id, rows_read),
-        )
-        if not recorded:
+        if self._rows(cur, f"SELECT 1 FROM {SCHEMA}.imports WHERE import_id = $1", (request.import_id,)):
             cur.execute("ROLLBACK")
-            return True
+            return None
         shape = self._shape(cur, qualified)
         if shape is None:
             raise TargetError(f'table "{spec.table_id}" does not exist')
         check_shape(spec.table_id, shape[0], shape[1], spec.columns, spec.primary_key)
-        if data.num_rows:
-            if spec.primary_key:
-                assert staging is not None
-                self._merge(cur, qualified, staging, spec, data)
-            else:
-                cur.adbc_ingest(table, data, mode="append", db_schema_name=schema)
+        if isinstance(rows, StagingStream):
+            cur.adbc_ingest(table, rows.reader(), mode="append", db_schema_name=schema)
+            rows_read = rows.rows
+        elif rows.num_rows:
+            assert staging is not None
+            self._merge(cur, qualified, staging, spec, rows)
+        try:
+            # Recorded last, in the same transaction; the primary key makes a
+            # concurrent import of the same id (another process) fail here.
+            cur.execute(
+                f"INSERT INTO {SCHEMA}.imports (import_id, table_id, row_count) VALUES ($1, $2, $3)",
+                parameters=(request.import_id, spec.table_id, rows_read),
+            )
+        except adbc_driver_manager.Error as exc:
+            if getattr(exc, "sqlstate", None) == "23505":
+                cur.execute("ROLLBACK")
+                return None
+            raise
         cur.execute("COMMIT")
-        return False
+        return rows_read
 
     def _merge(self, cur: Any, qualified: str, staging: str, spec: TableSpec, data: pa.Table) -> None:
         qstaging = f"{SCHEMA}.{quote_ident(staging)}"

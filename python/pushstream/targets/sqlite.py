@@ -46,7 +46,14 @@ import adbc_driver_manager
 import adbc_driver_sqlite.dbapi as sqlite_dbapi
 import pyarrow as pa  # type: ignore[import-untyped]
 
-from pushstream.targets._staging import check_shape, dedup_last, quote_ident, read_staging, validate_spec
+from pushstream.targets._staging import (
+    StagingStream,
+    check_shape,
+    dedup_last,
+    quote_ident,
+    read_staging,
+    validate_spec,
+)
 from pushstream.targets.base import (
     ImportRequest,
     ImportResult,
@@ -63,6 +70,8 @@ _IMPORTS = "_pushstream_imports"
 BUSY_TIMEOUT_MS = 60_000
 #: Page cache per connection; big enough for the hot part of a large keyed table.
 CACHE_KIB = 256 * 1024
+#: Page size of a new database file.
+PAGE_SIZE = 65536
 
 
 def _db_error(exc: Exception, what: str) -> TargetError:
@@ -86,6 +95,8 @@ class SqliteTarget:
         self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._cursor() as cur:
+            # Only takes effect while the file is still empty (a new database).
+            cur.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             # WAL is a property of the file: set once, every later connection uses it.
             cur.execute("PRAGMA journal_mode=WAL")
             cur.fetchall()
@@ -216,22 +227,30 @@ class SqliteTarget:
         spec = request.spec
         self._validate(spec)
         name = quote_ident(self.table_name(spec.table_id))
+        stream: StagingStream | None = None
         try:
             # Cheap early exit for a retried import: no need to parse the files.
             with self._cursor() as cur:
                 if self._already_imported(cur, request.import_id):
                     return ImportResult(rows_read=0, already_imported=True)
-            data = read_staging(request.paths, spec.columns)
-            rows_read = data.num_rows
+            data: pa.Table | None = None
             if spec.primary_key:
+                # Parsed and deduplicated before the write lock is taken.
+                data = read_staging(request.paths, spec.columns)
+                rows_read = data.num_rows
                 data = dedup_last(data, spec.primary_key)
             with self._write_transaction() as cur:
                 if self._already_imported(cur, request.import_id):
                     # Imported by someone else since the first check; nothing was written.
                     return ImportResult(rows_read=0, already_imported=True)
                 self._ensure_in_transaction(cur, spec)
-                if data.num_rows:
-                    self._write(cur, name, spec, data)
+                if data is None:
+                    # No key: parsing overlaps with the ingest (the stream is read by it).
+                    stream = StagingStream(request.paths, spec.columns)
+                    cur.adbc_ingest(self.table_name(spec.table_id), stream.reader(), mode="append")
+                    rows_read = stream.rows
+                elif data.num_rows:
+                    self._upsert(cur, name, spec, data)
                 cur.execute(
                     f"INSERT INTO {_IMPORTS} (import_id, table_id, row_count, imported_at) VALUES (?, ?, ?, ?)",
                     parameters=(
@@ -244,13 +263,12 @@ class SqliteTarget:
         except TargetError:
             raise
         except adbc_driver_manager.Error as exc:
+            if stream is not None and stream.error is not None:
+                raise stream.error from exc
             raise _db_error(exc, f'import "{request.import_id}" into "{spec.table_id}" failed') from exc
         return ImportResult(rows_read=rows_read)
 
-    def _write(self, cur: Any, name: str, spec: TableSpec, data: pa.Table) -> None:
-        if not spec.primary_key:
-            cur.adbc_ingest(self.table_name(spec.table_id), data, mode="append")
-            return
+    def _upsert(self, cur: Any, name: str, spec: TableSpec, data: pa.Table) -> None:
         columns = ", ".join(quote_ident(c) for c in spec.columns)
         params = ", ".join("?" for _ in spec.columns)
         key = ", ".join(quote_ident(c) for c in spec.primary_key)
@@ -260,6 +278,8 @@ class SqliteTarget:
             if others
             else "DO NOTHING"
         )
+        # One prepared statement, stepped by the driver for every row of the bound
+        # Arrow table (no Python per row).
         cur.executemany(f"INSERT INTO {name} ({columns}) VALUES ({params}) ON CONFLICT ({key}) {action}", data)
 
     # -- reading -----------------------------------------------------------
