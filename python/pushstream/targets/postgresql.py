@@ -18,9 +18,12 @@ role. The role may:
 - record its imports in ``pushstream.imports``, where row-level security limits
   it to its own rows.
 
-It owns nothing and cannot create anything (no CREATE on any schema or the
-database). The admin connection runs the DDL (schemas, tables, staging tables,
-roles, grants) and the operator's reads (``tail``).
+It owns nothing and has no CREATE privilege anywhere. (PostgreSQL grants PUBLIC
+CONNECT and TEMPORARY on a database by default, so a sink role could still make
+session-private temporary tables; pushstream never needs them, and an operator
+who wants them gone revokes TEMPORARY from PUBLIC.) The admin connection runs
+the DDL (schemas, tables, staging tables, roles, grants) and the operator's
+reads (``tail``).
 
 Credentials are stored in ``pushstream.sinks`` in the target database itself:
 a table owned by the admin role with no grants to anyone, so only the admin (and
@@ -30,11 +33,14 @@ finds them. The server only ever receives the role's SCRAM verifier
 never appears in PostgreSQL's statement logs.
 
 Imports (one transaction as the sink role): lock the table against concurrent
-ALTERs, record the import id (a repeated id writes nothing), check the table's
-shape, then without a key COPY the rows straight into the table (ADBC ingest);
-with a key deduplicate in Arrow (last occurrence wins, sorted by key), COPY into
-the staging table, ``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE``, and
-truncate the staging table. Rows never travel row by row.
+ALTERs, skip an import id already recorded, check the table's shape, then
+without a key COPY the rows straight into the table (ADBC ingest of a stream of
+batches parsed while the previous ones are sent); with a key deduplicate in
+Arrow first (last occurrence wins, sorted by key), COPY into the staging table,
+``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE`` and truncate the staging
+table. The import id is recorded last, in the same transaction; its primary key
+makes a concurrent import of the same id fail instead of writing twice. Rows
+never travel row by row.
 """
 
 from __future__ import annotations
