@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from pushstream.config import ServerConfig, load_config
+from pushstream.config import ServerConfig, load_config, parse_size_flag
 from pushstream.errors import ConfigError, StoreError
 
 _DATA_DIR_HELP = "Data directory (env PUSHSTREAM_DATA_DIR, default ./pushstream-data)."
+
+
+def _size(name: str, value: str) -> int:
+    try:
+        return parse_size_flag("--" + name.replace("_", "-"), value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _config(**flags: Any) -> ServerConfig:
@@ -58,6 +65,36 @@ def main() -> None:
     "(repeatable; env PUSHSTREAM_SETTINGS as a JSON object).",
 )
 @click.option(
+    "--threads", type=click.IntRange(min=1), help="Request threads per worker (env PUSHSTREAM_THREADS, default 64)."
+)
+@click.option(
+    "--target",
+    help="Destination database: sqlite:///path or postgresql://user:pass@host/db "
+    "(env PUSHSTREAM_TARGET, default sqlite:///<data dir>/tables.sqlite).",
+)
+@click.option(
+    "--max-record-size",
+    callback=lambda ctx, param, value: None if value is None else _size(param.name, value),
+    help="Largest accepted event, at most 4MB (env PUSHSTREAM_MAX_RECORD_SIZE, default 1MB).",
+)
+@click.option(
+    "--max-batch-size",
+    callback=lambda ctx, param, value: None if value is None else _size(param.name, value),
+    help="Largest NDJSON / CSV batch request (env PUSHSTREAM_MAX_BATCH_SIZE, default 16MB).",
+)
+@click.option(
+    "--trust-proxy",
+    is_flag=True,
+    default=None,
+    help="Take the client IP from X-Forwarded-For (only behind a trusted proxy; env PUSHSTREAM_TRUST_PROXY).",
+)
+@click.option(
+    "--import-retry-base",
+    type=click.FloatRange(min=0.001),
+    help="Seconds before the first retry of a failed import, x4 per attempt up to 3h "
+    "(env PUSHSTREAM_IMPORT_RETRY_BASE, default 120).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -65,7 +102,16 @@ def main() -> None:
     help="Log level.",
 )
 def serve(setting_flags: tuple[str, ...], log_level: str, **flags: Any) -> None:
-    """Run the server: the Stream API on one port. Stops gracefully on SIGTERM or Ctrl+C."""
+    """Run the server: the Stream API (/v1) and the receiver (/stream/...) on one port,
+    plus the coordinator that imports batches into the target database.
+
+    Stops gracefully on SIGTERM or Ctrl+C: in-flight requests finish, slices are
+    synced and closed.
+
+    \b
+    Example:
+      PUSHSTREAM_API_TOKEN=secret pushstream serve --port 8000 --data-dir ./data
+    """
     from granian import Granian
     from granian.constants import Interfaces
     from granian.log import LogLevels
@@ -80,6 +126,7 @@ def serve(setting_flags: tuple[str, ...], log_level: str, **flags: Any) -> None:
         raise click.ClickException(f"cannot open the data dir {config.data_dir}: {exc}") from None
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     click.echo(f"pushstream: serving {config.api_url} (data dir {config.data_dir.resolve()})", err=True)
+    coordinator = subprocess.Popen([sys.executable, "-m", "pushstream.coordinator.process", config.to_json()])
     server = Granian(
         "pushstream.app:load_app",
         address=config.host,
@@ -87,10 +134,18 @@ def serve(setting_flags: tuple[str, ...], log_level: str, **flags: Any) -> None:
         interface=Interfaces.WSGI,
         workers=config.workers,
         log_level=LogLevels(log_level),
-        # Granian's own ceiling for Python threads per worker.
-        blocking_threads=(os.cpu_count() or 1) * 2 + 1,
+        # Requests wait for the group commit with the GIL released: enough threads
+        # that waiting requests do not serialise.
+        blocking_threads=config.threads,
     )
-    server.serve(target_loader=functools.partial(load_app, config.to_json()), wrap_loader=False)
+    try:
+        server.serve(target_loader=functools.partial(load_app, config.to_json()), wrap_loader=False)
+    finally:
+        coordinator.terminate()
+        try:
+            coordinator.wait(30)
+        except subprocess.TimeoutExpired:
+            coordinator.kill()
 
 
 @main.group()

@@ -14,6 +14,12 @@ Precedence: flag > environment variable > default.
 | ``--source-public-url`` | ``PUSHSTREAM_SOURCE_PUBLIC_URL`` | the API public URL |
 | ``--api-token`` | ``PUSHSTREAM_API_TOKEN`` | none (an admin token accepted from the start) |
 | ``--setting KEY=VALUE`` (repeated) | ``PUSHSTREAM_SETTINGS`` (JSON object) | none |
+| ``--threads`` | ``PUSHSTREAM_THREADS`` | ``64`` request threads per worker |
+| ``--target`` | ``PUSHSTREAM_TARGET`` | ``sqlite:///<data dir>/tables.sqlite`` |
+| ``--max-record-size`` | ``PUSHSTREAM_MAX_RECORD_SIZE`` | ``1MB`` (at most ``4MB``) |
+| ``--max-batch-size`` | ``PUSHSTREAM_MAX_BATCH_SIZE`` | ``16MB`` (NDJSON / CSV requests) |
+| ``--trust-proxy`` | ``PUSHSTREAM_TRUST_PROXY`` | off: the client IP is the TCP peer, not ``X-Forwarded-For`` |
+| ``--import-retry-base`` | ``PUSHSTREAM_IMPORT_RETRY_BASE`` | ``120`` seconds (first retry of a failed import) |
 
 ``--setting``/``PUSHSTREAM_SETTINGS`` are the operator's overrides of the settings of
 every source and sink (see :mod:`pushstream.store.settings`), protected keys
@@ -50,13 +56,35 @@ class ServerConfig:
     source_public_url: str | None = None
     api_token: str | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
+    threads: int = 64
+    target: str | None = None
+    max_record_size: int = 1 << 20
+    max_batch_size: int = 16 << 20
+    trust_proxy: bool = False
+    import_retry_base: float = 120.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
-        for name in ("port", "workers", "project_id", "default_branch_id"):
+        for name in (
+            "port",
+            "workers",
+            "project_id",
+            "default_branch_id",
+            "threads",
+            "max_record_size",
+            "max_batch_size",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "port" else 1):
                 raise ConfigError(f"{name} must be a positive integer, found {value!r}")
+        if self.max_record_size > 4 << 20:
+            raise ConfigError(f"max_record_size must be at most 4MB, found {self.max_record_size} bytes")
+        if self.max_batch_size < self.max_record_size:
+            raise ConfigError("max_batch_size must be at least max_record_size")
+        if not self.import_retry_base > 0:
+            raise ConfigError(f"import_retry_base must be a positive number of seconds, found {self.import_retry_base}")
+        if self.target is not None and not self.target.startswith(("sqlite:", "postgresql://", "postgres://")):
+            raise ConfigError(f'target must be sqlite:///path or postgresql://..., found "{self.target}"')
         if self.port > 65535:
             raise ConfigError(f"port must be at most 65535, found {self.port}")
         for name in ("api_public_url", "source_public_url"):
@@ -110,6 +138,18 @@ class ServerConfig:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
 
 
+def parse_size_flag(name: str, text: str) -> int:
+    """``1MB``, ``512KB``, ``1048576`` → bytes (binary units, as the settings use)."""
+    units = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
+    t = text.strip().upper()
+    for unit in ("KB", "MB", "GB", "B"):
+        if t.endswith(unit) and t[: -len(unit)].strip().isdigit():
+            return int(t[: -len(unit)]) * units[unit]
+    if t.isdigit():
+        return int(t)
+    raise ConfigError(f'{name} must be a size like 1MB or 512KB, found "{text}"')
+
+
 def _int(name: str, text: str) -> int:
     try:
         return int(text)
@@ -150,7 +190,19 @@ def load_config(
     for field_name in ("port", "workers", "project_id", "default_branch_id"):
         if (v := get(field_name.upper())) is not None:
             values[field_name] = _int(field_name.upper(), v)
-    for field_name in ("api_public_url", "source_public_url", "api_token"):
+    for field_name in ("max_record_size", "max_batch_size"):
+        if (v := get(field_name.upper())) is not None:
+            values[field_name] = parse_size_flag(field_name.upper(), v)
+    if (v := get("THREADS")) is not None:
+        values["threads"] = _int("THREADS", v)
+    if (v := get("TRUST_PROXY")) is not None:
+        values["trust_proxy"] = v.strip().lower() in ("1", "true", "yes", "on")
+    if (v := get("IMPORT_RETRY_BASE")) is not None:
+        try:
+            values["import_retry_base"] = float(v)
+        except ValueError:
+            raise ConfigError(f'{ENV_PREFIX}IMPORT_RETRY_BASE must be a number of seconds, found "{v}"') from None
+    for field_name in ("api_public_url", "source_public_url", "api_token", "target"):
         if (v := get(field_name.upper())) is not None:
             values[field_name] = v
     settings: dict[str, Any] = {}

@@ -97,13 +97,14 @@ class Api:
     def create_sink(
         self, source_id: str, name: str = "My Sink", columns: list[dict[str, Any]] | None = None, **fields: Any
     ) -> dict[str, Any]:
+        sink_id = fields.get("sinkId") or re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+        # A table per sink: sinks that share a table must have the same columns.
         table = fields.pop("table", None) or {
             "type": "keboola",
-            "tableId": "in.c-bucket.table",
+            "tableId": f"in.c-bucket.{sink_id}",
             "mapping": {"columns": columns or [{"type": "body", "name": "body"}]},
         }
         self.run("POST", f"{BASE}/{source_id}/sinks", json={"name": name, "type": "table", "table": table, **fields})
-        sink_id = fields.get("sinkId") or re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
         body: dict[str, Any] = self.get(f"{BASE}/{source_id}/sinks/{sink_id}").json  # type: ignore[assignment]
         return body
 

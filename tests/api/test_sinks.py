@@ -248,7 +248,7 @@ def test_column_and_sink_limits(api: Api, source: dict[str, Any]) -> None:
     response = api.post(SINKS, json={"name": "wide", "type": "table", "table": _bad_columns(*columns)})
     assert response.status_code == 422
     assert response.json == error(422, "resourceLimitReached", "Maximum number of columns per sink is 100, found 101.")
-    _create(api, name="wide", table=_bad_columns(*columns[:100]))
+    _create(api, name="wide", table={**_bad_columns(*columns[:100]), "tableId": "in.c-github.wide"})
     tasks = [api.post(SINKS, json={"name": f"k{i:03d}", "type": "table", "table": TABLE}).json for i in range(99)]
     for task in tasks:
         assert api.wait_task(task)["status"] == "success"  # type: ignore[arg-type]
@@ -310,11 +310,22 @@ def test_update_sink_merges_table(api: Api, source: dict[str, Any]) -> None:
     assert after["table"] == {**TABLE, "tableId": "in.c-github.other"}
     assert after["version"]["number"] == 2 and after["version"]["description"] == "Move."
     new_columns = [{"type": "body", "name": "raw"}]
-    api.run("PATCH", f"{SINKS}/events", json={"name": "Renamed", "table": {"mapping": {"columns": new_columns}}})
+    # Other columns need another table: "in.c-github.other" already has the old ones.
+    mismatch = api.patch(f"{SINKS}/events", json={"table": {"mapping": {"columns": new_columns}}})
+    failed = api.wait_task(mismatch.json)  # type: ignore[arg-type]
+    assert failed["status"] == "error"
+    assert failed["result"] == (
+        'table "in.c-github.other" has columns [id, at, ip, headers, body, user], the sink needs [raw]'
+    )
+    api.run(
+        "PATCH",
+        f"{SINKS}/events",
+        json={"name": "Renamed", "table": {"tableId": "in.c-github.raw", "mapping": {"columns": new_columns}}},
+    )
     after = api.get(f"{SINKS}/events").json
     assert after is not None
     assert after["name"] == "Renamed"
-    assert after["table"] == {"type": "keboola", "tableId": "in.c-github.other", "mapping": {"columns": new_columns}}
+    assert after["table"] == {"type": "keboola", "tableId": "in.c-github.raw", "mapping": {"columns": new_columns}}
     assert after["version"]["description"] == 'Updated "name", "table".'
     assert after["created"] == before["created"]
     response = api.patch(f"{SINKS}/events", json={"table": {"mapping": {"columns": [{"type": "path", "name": "p"}]}}})

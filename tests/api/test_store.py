@@ -33,7 +33,7 @@ def test_ingest_reads(api: Api, source: dict[str, Any]) -> None:
         branch_id=1,
         source_id="my-source",
         sink_id="my-sink",
-        table_id="in.c-bucket.table",
+        table_id="in.c-bucket.my-sink",
         columns_json=orjson.dumps(columns).decode(),
         enabled=True,
         version=sink["version"]["number"],

@@ -93,7 +93,11 @@ def test_rollback_source(api: Api, source: dict[str, Any]) -> None:
 
 def test_sink_versions_and_rollback(api: Api, source: dict[str, Any]) -> None:
     sink = api.create_sink("my-source", columns=[{"type": "body", "name": "b"}])
-    api.run("PATCH", SINK, json={"table": {"mapping": {"columns": [{"type": "ip", "name": "ip"}]}}})
+    api.run(
+        "PATCH",
+        SINK,
+        json={"table": {"tableId": "in.c-bucket.ips", "mapping": {"columns": [{"type": "ip", "name": "ip"}]}}},
+    )
     api.run(
         "PATCH",
         f"{SINK}/settings",

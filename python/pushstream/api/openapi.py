@@ -420,6 +420,26 @@ def _schemas() -> dict[str, Schema]:
             "A file of records on its way to the table.",
         ),
         "SinkFiles": {"type": "array", "items": ref("SinkFile"), "description": "Recent files of the sink."},
+        "FlushedFile": _obj(
+            {
+                "sinkId": {"type": "string"},
+                "fileId": {"type": "string", "description": "Id of the file (the time it was opened)."},
+                "state": {"type": "string", "enum": ["writing", "closing", "importing", "imported"]},
+                "retryAttempt": {"type": "integer", "description": "Failed import attempts so far."},
+                "retryReason": {"type": "string", "description": "Why the last import attempt failed."},
+            },
+            ["sinkId", "fileId", "state"],
+        ),
+        "FlushResult": _obj(
+            {
+                "branchId": {"type": "integer"},
+                "sourceId": {"type": "string"},
+                "imported": {"type": "boolean", "description": "True when every file of the flush is imported."},
+                "files": {"type": "array", "items": ref("FlushedFile")},
+            },
+            ["branchId", "sourceId", "imported", "files"],
+            "Files closed or waiting when the flush was asked for, and their state when it answered.",
+        ),
         "SinkStatisticsFilesResult": _obj({"files": ref("SinkFiles")}, ["files"]),
         "AggregatedStatistics": _obj(
             {"total": ref("Level"), "levels": ref("Levels"), "files": ref("SinkFiles")}, ["total", "levels", "files"]
@@ -484,6 +504,12 @@ SOURCE = {
     "required": True,
     "description": "Id of the source.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 48, "pattern": ID_PATTERN, "example": "github-events"},
+}
+FLUSH_WAIT = {
+    "name": "wait",
+    "in": "query",
+    "description": "Seconds to wait for the imports (0–600); 0 answers at once.",
+    "schema": {"type": "number", "minimum": 0, "maximum": 600, "default": 0},
 }
 SINK = {
     "name": "sinkId",
@@ -864,6 +890,32 @@ def _paths() -> dict[str, Any]:
                 errors={**not_sink, "403": "`stream.api.forbidden`: a protected key, or a guest token."},
                 description="A sink's settings override its source's.",
             ),
+        },
+        src + "/flush": {
+            "post": _op(
+                "FlushSource",
+                "Import what the sinks of a source hold now",
+                _ok("FlushResult"),
+                tag="operator",
+                params=[*s_params, FLUSH_WAIT],
+                write=True,
+                errors=not_source,
+                description="Beyond Keboola: closes the writing files of every sink of the source and imports "
+                "them, together with files waiting for a retry, without waiting for the import conditions. "
+                "With `wait`, answers once everything is imported or an import attempt failed (or the time is up).",
+            )
+        },
+        snk + "/flush": {
+            "post": _op(
+                "FlushSink",
+                "Import what a sink holds now",
+                _ok("FlushResult"),
+                tag="operator",
+                params=[*k_params, FLUSH_WAIT],
+                write=True,
+                errors=not_sink,
+                description="Beyond Keboola: like the source's flush, for one sink.",
+            )
         },
         snk + "/statistics/clear": {
             "delete": _op(

@@ -17,6 +17,8 @@ from werkzeug.routing import BaseConverter
 
 from pushstream.api import api_services, serialize
 from pushstream.api import validation as v
+from pushstream.api.operator import MAX_WAIT as MAX_FLUSH_WAIT
+from pushstream.api.operator import get_flush_handler
 from pushstream.api.service import ConfigService
 from pushstream.api.statistics import get_statistics_provider, sink_statistics
 from pushstream.errors import ForbiddenError, UnauthorizedError
@@ -411,6 +413,28 @@ def clear_sink_statistics(branch: str, source_id: str, sink_id: str) -> Response
     service().get_sink(branch_id, source_id, sink_id)
     get_statistics_provider(current_app).clear_sink(branch_id, source_id, sink_id)
     return Response(status=200)
+
+
+# Operator (beyond Keboola): import what waits now.
+
+
+def _flush(branch: str, source_id: str, sink_id: str | None) -> Response:
+    branch_id, source_id, _ = _ids(branch, source_id, sink_id)
+    service().get_source(branch_id, source_id)
+    if sink_id is not None:
+        service().get_sink(branch_id, source_id, sink_id)
+    wait = v.parse_flush_wait(request.args.get("wait"), MAX_FLUSH_WAIT)
+    return json_response(get_flush_handler(current_app)(branch_id, source_id, sink_id, wait))
+
+
+@route(_SOURCE + "/flush", ["POST"])
+def flush_source(branch: str, source_id: str) -> Response:
+    return _flush(branch, source_id, None)
+
+
+@route(_SINK + "/flush", ["POST"])
+def flush_sink(branch: str, source_id: str, sink_id: str) -> Response:
+    return _flush(branch, source_id, sink_id)
 
 
 # Aggregation (one call for a UI: sources with their sinks and statistics).

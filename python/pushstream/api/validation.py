@@ -164,6 +164,19 @@ def parse_limit(value: str | None) -> int:
     return limit
 
 
+def parse_flush_wait(value: str | None, maximum: float) -> float:
+    """The ``wait`` query parameter of a flush: seconds to wait for the imports, 0–``maximum``, default 0."""
+    if value is None or value == "":
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise invalid(f'"query.wait" must be a number of seconds, found "{value}".') from None
+    if not 0 <= seconds <= maximum:
+        raise invalid(f'"query.wait" must be between 0 and {maximum:g} seconds, found {value}.')
+    return seconds
+
+
 def parse_query_bool(value: str | None, name: str) -> bool:
     """A boolean query parameter as Go's ``strconv.ParseBool`` reads it; empty is false."""
     if value is None or value == "":

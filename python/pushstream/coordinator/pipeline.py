@@ -1,0 +1,394 @@
+"""The coordinator: moves data through the storage levels, once per installation.
+
+Every tick (at least once a second):
+
+1. **slice rotation** — a writing slice whose rows meet
+   ``storage.level.staging.upload.trigger.{count,size,interval}`` is closed and a
+   new one opened (receivers follow within ~100 ms);
+2. **file rotation** — a writing file whose rows meet
+   ``storage.level.target.import.trigger.{count,size,interval}`` is closed and a
+   new one opened;
+3. **upload** — a closing slice that every node has let go of (closed, or the node
+   is gone) is compressed into staging;
+4. **import** — a closing file whose slices are all uploaded is imported into its
+   table through the target, with retries and backoff on failure.
+
+State transitions are committed before the disk is cleaned up, and imports are
+idempotent, so after a crash at any point the next tick resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from pushstream.coordinator import upload as uploads
+from pushstream.storage.layout import Layout, SinkKey
+from pushstream.storage.state import SliceRef, StorageState, rotate_file, rotate_slice
+from pushstream.store.base import ConfigStore
+from pushstream.targets.base import ImportRequest, SinkIdentity, TableSpec, Target
+
+log = logging.getLogger(__name__)
+
+UPLOAD = "storage.level.staging.upload.trigger."
+IMPORT = "storage.level.target.import.trigger."
+
+SECOND = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class CoordinatorOptions:
+    #: Seconds between ticks.
+    tick: float = 1.0
+    #: First retry delay of a failed import (then ×4 per attempt, capped).
+    retry_base: float = 120.0
+    retry_max: float = 3 * 3600.0
+    #: Staging files of imported files kept per sink for inspection.
+    keep_imported: int = 3
+    #: Files that could not be imported for this long are dropped.
+    max_file_age: float = 7 * 24 * 3600.0
+
+
+def retry_delay(attempt: int, options: CoordinatorOptions, rnd: Callable[[], float] = random.random) -> float:
+    """Backoff of the ``attempt``-th failure: base × 4^(attempt−1), capped, ±10 % jitter."""
+    delay: float = min(options.retry_base * 4 ** (attempt - 1), options.retry_max)
+    return delay * (0.9 + 0.2 * rnd())
+
+
+def table_spec(table_id: str, columns_json: str) -> TableSpec:
+    columns = orjson.loads(columns_json)
+    return TableSpec(
+        table_id=table_id,
+        columns=tuple(c["name"] for c in columns),
+        primary_key=tuple(c["name"] for c in columns if c.get("primaryKey")),
+    )
+
+
+class Coordinator:
+    """Drives files and slices of every sink through the levels."""
+
+    def __init__(
+        self,
+        store: ConfigStore,
+        storage: StorageState,
+        layout: Layout,
+        target: Target,
+        options: CoordinatorOptions | None = None,
+    ) -> None:
+        self.store = store
+        self.storage = storage
+        self.layout = layout
+        self.target = target
+        self.options = options or CoordinatorOptions()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # The loop.
+
+    def tick(self) -> None:
+        """One pass over every level (safe to call at any time, also after a crash)."""
+        now = time.time_ns()
+        self._rotate(now)
+        self._upload()
+        self._import(now)
+
+    def run(self) -> None:
+        """Ticks until :meth:`stop`; errors are logged and retried on the next tick."""
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("coordinator tick failed")
+            # While slices are closing, look again soon: nodes let go of them within ~100 ms.
+            self._wake.wait(self.options.tick if not self._closing_slices() else min(self.options.tick, 0.1))
+            self._wake.clear()
+
+    def _closing_slices(self) -> bool:
+        row = self.storage.db().execute("SELECT 1 FROM storage_slices WHERE state = 'closing' LIMIT 1").fetchone()
+        return row is not None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="coordinator", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Runs the next tick now (after a flush request)."""
+        self._wake.set()
+
+    def stop_soon(self) -> None:
+        """Asks :meth:`run` to return after the current tick (safe in signal handlers)."""
+        self._stop.set()
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    # 1 + 2: rotation.
+
+    def _rotate(self, now: int) -> None:
+        db = self.storage.db()
+        writing = db.execute(
+            "SELECT s.branch_id, s.source_id, s.sink_id, s.file_id, s.slice_id, s.opened_ns, f.opened_ns,"
+            " coalesce(sum(n.records), 0), coalesce(sum(n.bytes), 0)"
+            " FROM storage_slices s JOIN storage_files f USING (branch_id, source_id, sink_id, file_id)"
+            " LEFT JOIN storage_slice_nodes n USING (branch_id, source_id, sink_id, file_id, slice_id)"
+            " WHERE s.state = 'writing' GROUP BY s.branch_id, s.source_id, s.sink_id, s.file_id, s.slice_id"
+        ).fetchall()
+        for branch_id, source_id, sink_id, file_id, _slice_id, slice_opened, file_opened, records, size in writing:
+            key = SinkKey(branch_id, source_id, sink_id)
+            settings = self.store.effective_settings(branch_id, source_id, sink_id)
+            file_records, file_size = self._file_totals(key, file_id, records, size)
+            if file_records and (
+                file_records >= settings[IMPORT + "count"]
+                or file_size >= settings[IMPORT + "size"]
+                or now - file_opened >= settings[IMPORT + "interval"] * SECOND
+            ):
+                with self.storage.transaction() as tx:
+                    rotate_file(tx, key)
+                log.info("sink %s: file %s closed for import (%d records)", key, file_id, file_records)
+            elif records and (
+                records >= settings[UPLOAD + "count"]
+                or size >= settings[UPLOAD + "size"]
+                or now - slice_opened >= settings[UPLOAD + "interval"] * SECOND
+            ):
+                with self.storage.transaction() as tx:
+                    rotate_slice(tx, key)
+
+    def _file_totals(self, key: SinkKey, file_id: str, writing_records: int, writing_size: int) -> tuple[int, int]:
+        """Records and uncompressed bytes of a writing file over all its slices."""
+        db = self.storage.db()
+        uploaded = db.execute(
+            "SELECT coalesce(sum(records), 0), coalesce(sum(uncompressed_size), 0) FROM storage_slices"
+            " WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ? AND state != 'writing'"
+            " AND state != 'closing'",
+            (*key.parts(), file_id),
+        ).fetchone()
+        closing = db.execute(
+            "SELECT coalesce(sum(n.records), 0), coalesce(sum(n.bytes), 0) FROM storage_slices s"
+            " JOIN storage_slice_nodes n USING (branch_id, source_id, sink_id, file_id, slice_id)"
+            " WHERE s.branch_id = ? AND s.source_id = ? AND s.sink_id = ? AND s.file_id = ? AND s.state = 'closing'",
+            (*key.parts(), file_id),
+        ).fetchone()
+        return writing_records + uploaded[0] + closing[0], writing_size + uploaded[1] + closing[1]
+
+    # 3: upload.
+
+    def _upload(self) -> None:
+        db = self.storage.db()
+        closing = [
+            SliceRef(SinkKey(b, so, si), f, sl)
+            for b, so, si, f, sl in db.execute(
+                "SELECT branch_id, source_id, sink_id, file_id, slice_id FROM storage_slices WHERE state = 'closing'"
+                " ORDER BY slice_id"
+            )
+        ]
+        if not closing:
+            self._clean_uploaded_leftovers()
+            return
+        live = self.storage.live_nodes()
+        for ref in closing:
+            if not self._released(ref, live):
+                continue
+            stats = db.execute(
+                "SELECT min(first_record_ns), max(last_record_ns) FROM storage_slice_nodes"
+                " WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ? AND slice_id = ?",
+                (*ref.sink.parts(), ref.file_id, ref.slice_id),
+            ).fetchone()
+            result = uploads.upload(self.layout, ref)
+            if result.truncated:
+                log.warning(
+                    "slice %s/%s/%s: cut %d bytes of a torn row", ref.sink, ref.file_id, ref.slice_id, result.truncated
+                )
+            with self.storage.transaction() as tx:
+                tx.execute(
+                    "UPDATE storage_slices SET state = 'uploaded', uploaded_ns = ?, records = ?,"
+                    " uncompressed_size = ?, compressed_size = ?, first_record_ns = ?, last_record_ns = ?"
+                    " WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ? AND slice_id = ?"
+                    " AND state = 'closing'",
+                    (
+                        time.time_ns(),
+                        result.records,
+                        result.uncompressed_size,
+                        result.compressed_size,
+                        stats[0] if result.records else None,
+                        stats[1] if result.records else None,
+                        *ref.sink.parts(),
+                        ref.file_id,
+                        ref.slice_id,
+                    ),
+                )
+                self._maybe_ready(tx, ref.sink, ref.file_id)
+            uploads.remove_local(self.layout, ref)
+
+    def _released(self, ref: SliceRef, live: set[str]) -> bool:
+        """Whether every node that may write to the slice has closed it (or is gone)."""
+        db = self.storage.db()
+        open_nodes = {
+            row[0]
+            for row in db.execute(
+                "SELECT node_id FROM storage_slice_nodes WHERE branch_id = ? AND source_id = ? AND sink_id = ?"
+                " AND file_id = ? AND slice_id = ? AND closed = 0",
+                (*ref.sink.parts(), ref.file_id, ref.slice_id),
+            )
+        }
+        # A node may have opened the part file but not reported it yet.
+        open_nodes |= set(uploads.node_parts(self.layout, ref))
+        reported_closed = {
+            row[0]
+            for row in db.execute(
+                "SELECT node_id FROM storage_slice_nodes WHERE branch_id = ? AND source_id = ? AND sink_id = ?"
+                " AND file_id = ? AND slice_id = ? AND closed = 1",
+                (*ref.sink.parts(), ref.file_id, ref.slice_id),
+            )
+        }
+        return all(node in reported_closed or node not in live for node in open_nodes)
+
+    def _maybe_ready(self, tx: Any, sink: SinkKey, file_id: str) -> None:
+        """A closing file whose slices are all uploaded moves on to importing."""
+        pending = tx.execute(
+            "SELECT count(*) FROM storage_slices WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ?"
+            " AND state IN ('writing', 'closing')",
+            (*sink.parts(), file_id),
+        ).fetchone()[0]
+        if pending == 0:
+            tx.execute(
+                "UPDATE storage_files SET state = 'importing', importing_ns = ?"
+                " WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ? AND state = 'closing'",
+                (time.time_ns(), *sink.parts(), file_id),
+            )
+
+    def _clean_uploaded_leftovers(self) -> None:
+        """Local parts of uploaded slices whose removal a crash interrupted."""
+        if not self.layout.local_dir.is_dir():
+            return
+        db = self.storage.db()
+        for branch_id, source_id, sink_id, file_id, slice_id in db.execute(
+            "SELECT branch_id, source_id, sink_id, file_id, slice_id FROM storage_slices"
+            " WHERE state IN ('uploaded', 'imported') AND uploaded_ns > ?",
+            (time.time_ns() - 3600 * SECOND,),
+        ).fetchall():
+            ref = SliceRef(SinkKey(branch_id, source_id, sink_id), file_id, slice_id)
+            if self.layout.slice_dir(ref.sink, file_id, slice_id).exists():
+                uploads.remove_local(self.layout, ref)
+
+    # 4: import.
+
+    def _import(self, now: int) -> None:
+        db = self.storage.db()
+        # Files whose last slice was empty (nothing to upload) become ready here too.
+        for branch_id, source_id, sink_id, file_id in db.execute(
+            "SELECT branch_id, source_id, sink_id, file_id FROM storage_files WHERE state = 'closing'"
+        ).fetchall():
+            with self.storage.transaction() as tx:
+                self._maybe_ready(tx, SinkKey(branch_id, source_id, sink_id), file_id)
+        ready = db.execute(
+            "SELECT branch_id, source_id, sink_id, file_id, table_id, columns_json, retry_attempt, closing_ns"
+            " FROM storage_files WHERE state = 'importing' AND (retry_after_ns IS NULL OR retry_after_ns <= ?)"
+            " ORDER BY file_id",
+            (now,),
+        ).fetchall()
+        for branch_id, source_id, sink_id, file_id, table_id, columns_json, attempt, closing_ns in ready:
+            key = SinkKey(branch_id, source_id, sink_id)
+            self._import_file(key, file_id, table_spec(table_id, columns_json), attempt, closing_ns)
+
+    def _import_file(self, key: SinkKey, file_id: str, spec: TableSpec, attempt: int, closing_ns: int | None) -> None:
+        db = self.storage.db()
+        paths = [
+            self.layout.staging_path(key, file_id, slice_id)
+            for (slice_id,) in db.execute(
+                "SELECT slice_id FROM storage_slices WHERE branch_id = ? AND source_id = ? AND sink_id = ?"
+                " AND file_id = ? AND state = 'uploaded' AND records > 0 ORDER BY slice_id",
+                (*key.parts(), file_id),
+            )
+        ]
+        try:
+            if paths:
+                self.target.ensure_table(spec)
+                request = ImportRequest(
+                    spec=spec,
+                    import_id=f"{key}/{file_id}",
+                    paths=paths,
+                    sink=SinkIdentity(key.branch_id, key.source_id, key.sink_id),
+                )
+                result = self.target.import_files(request)
+                log.info(
+                    "sink %s: file %s imported into %s (%d rows%s)",
+                    key,
+                    file_id,
+                    spec.table_id,
+                    result.rows_read,
+                    ", already imported" if result.already_imported else "",
+                )
+        except Exception as exc:
+            self._failed(key, file_id, attempt + 1, str(exc) or type(exc).__name__, closing_ns)
+            return
+        with self.storage.transaction() as tx:
+            tx.execute(
+                "UPDATE storage_files SET state = 'imported', imported_ns = ?, retry_after_ns = NULL"
+                " WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ?",
+                (time.time_ns(), *key.parts(), file_id),
+            )
+            tx.execute(
+                "UPDATE storage_slices SET state = 'imported'"
+                " WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ?",
+                (*key.parts(), file_id),
+            )
+        self._prune_staging(key)
+
+    def _failed(self, key: SinkKey, file_id: str, attempt: int, reason: str, closing_ns: int | None) -> None:
+        now = time.time_ns()
+        if closing_ns is not None and now - closing_ns > self.options.max_file_age * SECOND:
+            log.error("sink %s: file %s dropped, it could not be imported for 7 days: %s", key, file_id, reason)
+            with self.storage.transaction() as tx:
+                tx.execute(
+                    "DELETE FROM storage_slices WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ?",
+                    (*key.parts(), file_id),
+                )
+                tx.execute(
+                    "DELETE FROM storage_files WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ?",
+                    (*key.parts(), file_id),
+                )
+            _remove_tree(self.layout.staging_dir.joinpath(*key.parts(), file_id))
+            return
+        delay = retry_delay(attempt, self.options)
+        log.warning(
+            "sink %s: import of file %s failed (attempt %d), retry in %.0f s: %s", key, file_id, attempt, delay, reason
+        )
+        with self.storage.transaction() as tx:
+            tx.execute(
+                "UPDATE storage_files SET retry_attempt = ?, retry_reason = ?, retry_after_ns = ?"
+                " WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ?",
+                (attempt, reason, now + int(delay * SECOND), *key.parts(), file_id),
+            )
+
+    def _prune_staging(self, key: SinkKey) -> None:
+        """Removes staging files of imported files, except the newest few."""
+        db = self.storage.db()
+        imported = [
+            row[0]
+            for row in db.execute(
+                "SELECT file_id FROM storage_files WHERE branch_id = ? AND source_id = ? AND sink_id = ?"
+                " AND state = 'imported' ORDER BY file_id DESC",
+                key.parts(),
+            )
+        ]
+        for file_id in imported[self.options.keep_imported :]:
+            _remove_tree(self.layout.staging_dir.joinpath(*key.parts(), file_id))
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,67 @@
+"""The coordinator as a process of its own (what ``pushstream serve`` starts).
+
+Exactly one coordinator runs per data dir: it holds an exclusive ``flock`` on
+``<data dir>/coordinator.lock`` for its lifetime (released by the kernel when the
+process dies, also on ``kill -9``). It stops on SIGTERM/SIGINT, and the kernel
+sends it SIGTERM when the server process that started it dies.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import signal
+import sys
+from types import FrameType
+
+from pushstream.config import ServerConfig
+from pushstream.coordinator.lock import lock_data_dir
+from pushstream.coordinator.pipeline import Coordinator
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        log.debug("prctl(PR_SET_PDEATHSIG) is not available")
+
+
+def main(config_json: str) -> int:
+    from pushstream.app import coordinator_options, open_store
+    from pushstream.storage.layout import Layout
+    from pushstream.storage.state import StorageState
+    from pushstream.targets.base import open_target
+
+    _die_with_parent()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = ServerConfig.from_json(config_json)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    if lock_data_dir(config.data_dir) is None:
+        log.error("another coordinator runs for %s; this one exits", config.data_dir)
+        return 1
+    store = open_store(config)
+    storage = StorageState(config.state_path)
+    target = open_target(config.target, config.data_dir)
+    coordinator = Coordinator(store, storage, Layout(config.data_dir), target, coordinator_options(config))
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        coordinator.stop_soon()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("coordinator started for %s", config.data_dir.resolve())
+    coordinator.run()
+    target.close()
+    storage.close()
+    store.close()
+    log.info("coordinator stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,107 @@
+"""Slice upload: a closed slice (one CSV per node that wrote it) becomes one
+compressed staging file.
+
+Crash safety: node parts are recovered first (a torn trailing row of a node that
+died is cut off), the staging file is written to a temporary name, fsync'd and
+renamed, and only then is the slice marked ``uploaded``; the local parts are
+removed after that commit. A crash at any point leaves either the old state (the
+upload is redone, overwriting the same staging file) or the new one (leftover
+local parts are removed later).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import zstandard
+
+from pushstream import recover_slice
+from pushstream.storage.layout import Layout
+from pushstream.storage.state import SliceRef
+
+#: zstd level: fast enough to keep up with the receivers, ~5x smaller CSV.
+ZSTD_LEVEL = 3
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    records: int
+    uncompressed_size: int
+    compressed_size: int
+    #: Bytes of torn rows cut off node parts (only after a node crashed).
+    truncated: int
+    staging_path: Path | None
+
+
+def node_parts(layout: Layout, ref: SliceRef) -> dict[str, Path]:
+    """The node parts of a slice on disk: node id → path."""
+    directory = layout.slice_dir(ref.sink, ref.file_id, ref.slice_id)
+    if not directory.is_dir():
+        return {}
+    return {p.stem.removeprefix("slice-"): p for p in sorted(directory.glob("slice-*.csv"))}
+
+
+def upload(layout: Layout, ref: SliceRef) -> UploadResult:
+    """Compresses every node part of a closed slice into its staging file."""
+    parts = node_parts(layout, ref)
+    records = uncompressed = truncated = 0
+    recovered = []
+    for path in parts.values():
+        found = recover_slice(path)
+        records += found.rows
+        uncompressed += found.bytes
+        truncated += found.truncated
+        recovered.append((path, found.bytes))
+    if records == 0:
+        return UploadResult(0, 0, 0, truncated, None)
+
+    target = layout.staging_path(ref.sink, ref.file_id, ref.slice_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(target.name + ".tmp")
+    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+    with open(temporary, "wb") as out:
+        for path, length in recovered:
+            if length == 0:
+                continue
+            # One frame per node part: concatenated frames form a valid zstd stream.
+            with open(path, "rb") as source, compressor.stream_writer(out, closefd=False) as writer:
+                remaining = length
+                while remaining > 0:
+                    chunk = source.read(min(_CHUNK, remaining))
+                    if not chunk:
+                        break
+                    writer.write(chunk)
+                    remaining -= len(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, target)
+    _fsync_dir(target.parent)
+    return UploadResult(records, uncompressed, target.stat().st_size, truncated, target)
+
+
+def remove_local(layout: Layout, ref: SliceRef) -> None:
+    """Deletes the local parts of an uploaded slice (and empty parent dirs)."""
+    directory = layout.slice_dir(ref.sink, ref.file_id, ref.slice_id)
+    shutil.rmtree(directory, ignore_errors=True)
+    _prune_empty(directory.parent, layout.local_dir)
+
+
+def _prune_empty(directory: Path, stop: Path) -> None:
+    while directory != stop and stop in directory.parents:
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+        directory = directory.parent
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

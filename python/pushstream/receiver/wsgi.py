@@ -1,0 +1,279 @@
+"""The ingest endpoint ``POST /stream/<projectId>/<sourceId>/<secret>`` as a thin
+WSGI layer in front of the Flask application.
+
+The data plane does not go through Flask's routing and request objects: a
+request is one dictionary lookup, one constant-time secret comparison and one
+call into the Rust core (with the GIL released while it parses, maps, writes and
+waits for the group commit). Everything else is passed to the wrapped app.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from pushstream.errors import BatchError
+from pushstream.receiver.node import BranchRoute, ReceiverNode
+
+log = logging.getLogger(__name__)
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+PREFIX = "/stream/"
+
+#: Default and largest accepted size of one record (Keboola's limits).
+DEFAULT_MAX_RECORD_BYTES = 1 << 20
+MAX_RECORD_BYTES_LIMIT = 4 << 20
+#: Default size limit of a batch request (NDJSON, CSV).
+DEFAULT_MAX_BATCH_BYTES = 16 << 20
+
+_CORS = [
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Methods", "POST, OPTIONS"),
+    ("Access-Control-Allow-Headers", "*"),
+    ("Access-Control-Max-Age", "86400"),
+]
+_OK_HEADERS = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", "2"), *_CORS[:1]]
+_BATCH_TYPES = (
+    "application/x-ndjson",
+    "application/ndjson",
+    "application/jsonl",
+    "application/x-jsonlines",
+    "text/csv",
+)
+
+#: Outcome of a sink (from the core) → HTTP status and error name.
+_SINK_ERRORS = {
+    "malformed_body": (400, "stream.in.badRequest"),
+    "missing_value": (400, "stream.in.badRequest"),
+    "template": (400, "stream.in.badRequest"),
+    "unsupported_content_type": (415, "stream.in.unsupportedContentType"),
+    "writer_failed": (500, "stream.in.internalError"),
+    "writer_closed": (503, "stream.in.serviceUnavailable"),
+}
+_STATUS_TEXT = {
+    200: "200 OK",
+    202: "202 Accepted",
+    204: "204 No Content",
+    400: "400 Bad Request",
+    404: "404 Not Found",
+    405: "405 Method Not Allowed",
+    411: "411 Length Required",
+    413: "413 Payload Too Large",
+    415: "415 Unsupported Media Type",
+    500: "500 Internal Server Error",
+    503: "503 Service Unavailable",
+}
+
+
+@dataclass(frozen=True)
+class ReceiverOptions:
+    project_id: int
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
+    #: Take the client IP from ``X-Forwarded-For`` (only behind a trusted proxy).
+    trust_forwarded_for: bool = False
+
+
+class ReceiverApp:
+    """WSGI middleware: serves ``/stream/...`` and passes everything else to ``app``."""
+
+    def __init__(self, node: ReceiverNode, app: WSGIApp, options: ReceiverOptions) -> None:
+        self.node = node
+        self.app = app
+        self.options = options
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path: str = environ.get("PATH_INFO", "")
+        if not path.startswith(PREFIX):
+            return self.app(environ, start_response)
+        received_at_ns = time.time_ns()
+        try:
+            status, headers, body = self._handle(environ, path, received_at_ns)
+        except Exception:
+            exception_id = f"exception-{uuid.uuid4().hex[:16]}"
+            log.exception("ingest request failed (%s)", exception_id)
+            status, headers, body = _error(500, "stream.in.internalError", "Internal server error.", exception_id)
+        start_response(_STATUS_TEXT.get(status, f"{status} Error"), headers)
+        return [body]
+
+    def _handle(
+        self, environ: dict[str, Any], path: str, received_at_ns: int
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        parts = path[len(PREFIX) :].split("/")
+        if len(parts) != 3 or not all(parts):
+            return _error(404, "stream.api.endpointNotFound", f'Endpoint "{path}" not found.')
+        project_text, source_id, secret = parts
+        method = environ.get("REQUEST_METHOD", "")
+        if method == "OPTIONS":
+            return 204, list(_CORS), b""
+        if method != "POST":
+            response = _error(405, "stream.in.methodNotAllowed", f'Method "{method}" is not allowed, use POST.')
+            response[1].append(("Allow", "POST, OPTIONS"))
+            return response
+        project_id = int(project_text) if project_text.isdigit() else -1
+        branches = self.node.routes(project_id, source_id) if project_id == self.options.project_id else ()
+        # Compare against every branch's secret so the time does not tell which part was wrong.
+        matching = [b for b in branches if hmac.compare_digest(b.secret.encode(), secret.encode())]
+        if not matching or all(b.state == "deleted" for b in matching):
+            return _error(
+                404,
+                "stream.in.noSourceFound",
+                "The specified combination of projectId, sourceId and secret was not found.",
+            )
+        active = [b for b in matching if b.state == "enabled"]
+        if not active:
+            return _error(404, "stream.in.disabledSource", f'Source "{source_id}" is disabled.')
+
+        content_type = environ.get("CONTENT_TYPE", "")
+        is_batch = content_type.split(";", 1)[0].strip().lower() in _BATCH_TYPES
+        limit = self.options.max_batch_bytes if is_batch else self.options.max_record_bytes
+        length_text = environ.get("CONTENT_LENGTH") or ""
+        stream = environ["wsgi.input"]
+        if length_text:
+            if not length_text.isdigit():
+                return _error(400, "stream.in.badRequest", "Invalid Content-Length header.")
+            length = int(length_text)
+            if length > limit:
+                return _too_large(limit)
+            body = stream.read(length) if length else b""
+        else:
+            # Chunked or unknown length: read up to one byte over the limit to detect oversize.
+            body = stream.read(limit + 1)
+            if len(body) > limit:
+                return _too_large(limit)
+
+        ip = self._client_ip(environ)
+        verbose = "verbose=true" in environ.get("QUERY_STRING", "").lower()
+        results = []
+        for branch in active:
+            results.append(self._write(branch, body, environ, ip, received_at_ns))
+        return _respond(results, verbose)
+
+    def _client_ip(self, environ: dict[str, Any]) -> str:
+        if self.options.trust_forwarded_for:
+            forwarded: str = environ.get("HTTP_X_FORWARDED_FOR", "")
+            if forwarded:
+                return forwarded.split(",", 1)[0].strip()
+        remote: str = environ.get("REMOTE_ADDR", "")
+        return remote
+
+    def _write(
+        self, branch: BranchRoute, body: bytes, environ: dict[str, Any], ip: str, received_at_ns: int
+    ) -> _BranchResult:
+        if not branch.sinks:
+            return _BranchResult(branch, [], "No enabled sink found.")
+        try:
+            _, outcomes = branch.sink_set.ingest(body, environ=environ, ip=ip, received_at_ns=received_at_ns)
+        except BatchError as exc:
+            return _BranchResult(branch, [], str(exc), batch_error=True)
+        closed = {o[0] for o in outcomes if o[1] == "writer_closed"}
+        for _ in range(3):
+            if not closed:
+                break
+            # The slice rotated under this request: write those sinks to their new slices.
+            fresh = next(
+                (b for b in self.node.routes(branch.project_id, branch.source_id) if b.branch_id == branch.branch_id),
+                None,
+            )
+            if fresh is None:
+                break
+            _, retried = fresh.subset(closed).ingest(body, environ=environ, ip=ip, received_at_ns=received_at_ns)
+            by_id = {o[0]: o for o in retried}
+            outcomes = [by_id.get(o[0], o) for o in outcomes]
+            closed = {o[0] for o in outcomes if o[1] == "writer_closed"}
+        return _BranchResult(branch, outcomes, "")
+
+
+@dataclass
+class _BranchResult:
+    branch: BranchRoute
+    outcomes: list[tuple[str, str, int, str]]
+    message: str
+    batch_error: bool = False
+
+    def sink_json(self) -> list[dict[str, Any]]:
+        sinks = []
+        for sink_id, outcome, _rows, message in self.outcomes:
+            if outcome == "processed":
+                sinks.append({"sinkId": sink_id, "statusCode": 200, "message": "processed"})
+            elif outcome == "accepted":
+                sinks.append({"sinkId": sink_id, "statusCode": 202, "message": "accepted"})
+            else:
+                status, error = _SINK_ERRORS.get(outcome, (500, "stream.in.internalError"))
+                sinks.append({"sinkId": sink_id, "statusCode": status, "error": error, "message": message})
+        return sinks
+
+
+def _respond(results: list[_BranchResult], verbose: bool) -> tuple[int, list[tuple[str, str]], bytes]:
+    batch_errors = [r for r in results if r.batch_error]
+    if batch_errors:
+        # A batch that cannot be split is rejected as a whole, with the line that broke it.
+        return _error(400, "stream.in.badRequest", batch_errors[0].message)
+    sources = []
+    written = total = 0
+    for result in results:
+        sinks = result.sink_json()
+        ok = sum(1 for s in sinks if s["statusCode"] < 300)
+        written += ok
+        total += len(sinks)
+        status = max((s["statusCode"] for s in sinks), default=200)
+        source: dict[str, Any] = {
+            "projectId": result.branch.project_id,
+            "sourceId": result.branch.source_id,
+            "branchId": result.branch.branch_id,
+            "statusCode": status,
+        }
+        if ok < len(sinks):
+            source["error"] = "stream.in.writeFailed"
+            source["message"] = f"Written to {ok}/{len(sinks)} sinks."
+        elif sinks:
+            source["message"] = f"Successfully written to {ok}/{len(sinks)} sinks."
+        else:
+            source["message"] = result.message
+        source["sinks"] = sinks
+        sources.append(source)
+    status = max(s["statusCode"] for s in sources)
+    failed = written < total
+    if not failed and not verbose:
+        return (202 if status == 202 else 200), list(_OK_HEADERS), b"OK"
+    document: dict[str, Any] = {"statusCode": status}
+    if failed:
+        document["error"] = "stream.in.writeFailed"
+        document["message"] = f"Written to {written}/{total} sinks."
+    elif total:
+        document["message"] = f"Successfully written to {written}/{total} sinks."
+    else:
+        document["message"] = "No enabled sink found."
+    document["sources"] = sources
+    return status, _json_headers(), orjson.dumps(document)
+
+
+def _json_headers() -> list[tuple[str, str]]:
+    return [("Content-Type", "application/json"), _CORS[0]]
+
+
+def _error(
+    status: int, error: str, message: str, exception_id: str | None = None
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    document: dict[str, Any] = {"statusCode": status, "error": error, "message": message}
+    if exception_id:
+        document["exceptionId"] = exception_id
+    return status, _json_headers(), orjson.dumps(document)
+
+
+def _too_large(limit: int) -> tuple[int, list[tuple[str, str]], bytes]:
+    return _error(413, "stream.in.bodyTooLarge", f"Payload too large, the maximum size is {_size(limit)}.")
+
+
+def _size(n: int) -> str:
+    for unit, factor in (("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= factor and n % factor == 0:
+            return f"{n // factor}{unit}"
+    return f"{n}B"

@@ -1,0 +1,61 @@
+"""Keeps storage in step with configuration: hooks that run inside the task of a
+config change (same transaction), so that when the task reports success the
+sink already has the slice its new configuration writes to.
+
+- a sink is created, undeleted or enabled → it gets a writing file and slice;
+- its table or columns change → the writing file is closed (its rows are
+  imported with the columns they were written with) and a new one opened;
+- its settings change (its own or inherited from the source) → the writing file
+  is closed and a new one opened: new sync settings apply to new slices, and
+  changed import conditions import what waits at once;
+- it is disabled or deleted → the writing file is closed and imported.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import orjson
+
+from pushstream.api.hooks import Hooks, SinkChange
+from pushstream.storage.layout import SinkKey
+from pushstream.storage.state import close_file, ensure_writing, init_schema, rotate_file
+from pushstream.store.base import Transaction
+from pushstream.store.models import Sink
+
+
+def columns_json(sink: Sink) -> str:
+    """The columns of a sink as the store hands them to the data plane."""
+    return orjson.dumps(sink.columns).decode()
+
+
+SinkHook = Callable[[SinkChange], object]
+
+
+def _connection(tx: Transaction) -> sqlite3.Connection:
+    connection: sqlite3.Connection = tx.connection  # type: ignore[attr-defined]
+    return connection
+
+
+def on_sink_change(change: SinkChange) -> None:
+    """Opens, rotates or closes the sink's writing file as the change requires."""
+    sink = change.sink
+    key = SinkKey(sink.branch_id, sink.source_id, sink.sink_id)
+    db = _connection(change.tx)
+    init_schema(db)
+    active = change.new is not None and change.new.enabled and not change.new.is_deleted
+    if change.kind in ("disabled", "deleted") or not active:
+        close_file(db, key)
+    elif change.kind == "settings_changed":
+        if rotate_file(db, key) is None:
+            ensure_writing(db, key, sink.table_id, columns_json(sink))
+    else:
+        ensure_writing(db, key, sink.table_id, columns_json(sink))
+
+
+def register(hooks: Hooks, *, extra: SinkHook | None = None) -> None:
+    """Installs the storage hooks (and ``extra``, e.g. a target's table check, after them)."""
+    hooks.on_sink_change(on_sink_change)
+    if extra is not None:
+        hooks.on_sink_change(extra)

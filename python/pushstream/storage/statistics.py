@@ -1,0 +1,145 @@
+"""Statistics of sinks from the storage state, in Keboola's shapes.
+
+Levels: ``local`` — rows in slices nodes are writing or closing (uncompressed
+only); ``staging`` — rows in uploaded slices of files not imported yet;
+``target`` — rows of imported files. ``total`` sums the levels. Node statistics
+are reported at least once a second, so ``local`` trails by up to a second.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pushstream.storage.layout import SinkKey
+from pushstream.storage.state import StorageState
+from pushstream.store.models import format_time
+
+#: Files listed by ``statistics/files`` (most recent first).
+MAX_FILES = 100
+
+
+def _level(records: int, compressed: int, uncompressed: int, first: int | None, last: int | None) -> dict[str, Any]:
+    level: dict[str, Any] = {}
+    if records and first is not None and last is not None:
+        level["firstRecordAt"] = format_time(first)
+        level["lastRecordAt"] = format_time(last)
+    level.update({"recordsCount": records, "compressedSize": compressed, "uncompressedSize": uncompressed})
+    return level
+
+
+def _sum(levels: list[tuple[int, int, int, int | None, int | None]]) -> dict[str, Any]:
+    firsts = [lv[3] for lv in levels if lv[0] and lv[3] is not None]
+    lasts = [lv[4] for lv in levels if lv[0] and lv[4] is not None]
+    return _level(
+        sum(lv[0] for lv in levels),
+        sum(lv[1] for lv in levels),
+        sum(lv[2] for lv in levels),
+        min(firsts) if firsts else None,
+        max(lasts) if lasts else None,
+    )
+
+
+class StorageStatistics:
+    """The API's :class:`~pushstream.api.statistics.StatisticsProvider` over the storage state."""
+
+    def __init__(self, storage: StorageState) -> None:
+        self.storage = storage
+
+    def _levels(
+        self, key: SinkKey, file_id: str | None = None
+    ) -> dict[str, tuple[int, int, int, int | None, int | None]]:
+        file_filter = " AND s.file_id = ?" if file_id else ""
+        params: tuple[Any, ...] = (*key.parts(), file_id) if file_id else key.parts()
+        with self.storage.snapshot() as db:
+            local = db.execute(
+                "SELECT coalesce(sum(n.records), 0), 0, coalesce(sum(n.bytes), 0), min(n.first_record_ns),"
+                " max(n.last_record_ns) FROM storage_slices s"
+                " JOIN storage_slice_nodes n USING (branch_id, source_id, sink_id, file_id, slice_id)"
+                " WHERE s.branch_id = ? AND s.source_id = ? AND s.sink_id = ? AND s.state IN ('writing', 'closing')"
+                + file_filter,
+                params,
+            ).fetchone()
+            staging = db.execute(
+                "SELECT coalesce(sum(records), 0), coalesce(sum(compressed_size), 0),"
+                " coalesce(sum(uncompressed_size), 0), min(first_record_ns), max(last_record_ns)"
+                " FROM storage_slices s WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND state = 'uploaded'"
+                + file_filter,
+                params,
+            ).fetchone()
+            target = db.execute(
+                "SELECT coalesce(sum(records), 0), coalesce(sum(compressed_size), 0),"
+                " coalesce(sum(uncompressed_size), 0), min(first_record_ns), max(last_record_ns)"
+                " FROM storage_slices s WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND state = 'imported'"
+                + file_filter,
+                params,
+            ).fetchone()
+        return {"local": tuple(local), "staging": tuple(staging), "target": tuple(target)}
+
+    def _totals(self, key: SinkKey, file_id: str | None = None) -> dict[str, Any]:
+        levels = self._levels(key, file_id)
+        present = {name: _level(*values) for name, values in levels.items() if values[0]}
+        return {"total": _sum(list(levels.values())), "levels": present}
+
+    def sink_totals(self, branch_id: int, source_id: str, sink_id: str) -> dict[str, Any]:
+        return self._totals(SinkKey(branch_id, source_id, sink_id))
+
+    def sink_files(self, branch_id: int, source_id: str, sink_id: str, *, failed_only: bool) -> list[dict[str, Any]]:
+        key = SinkKey(branch_id, source_id, sink_id)
+        condition = " AND state != 'imported' AND retry_attempt > 0" if failed_only else ""
+        rows = (
+            self.storage.db()
+            .execute(
+                "SELECT file_id, state, opened_ns, closing_ns, importing_ns, imported_ns, retry_attempt, retry_reason,"
+                " retry_after_ns FROM storage_files WHERE branch_id = ? AND source_id = ? AND sink_id = ?"
+                + condition
+                + " ORDER BY file_id DESC LIMIT ?",
+                (*key.parts(), MAX_FILES),
+            )
+            .fetchall()
+        )
+        files = []
+        for file_id, state, opened, closing, importing, imported, attempt, reason, retry_after in rows:
+            item: dict[str, Any] = {"state": state, "openedAt": format_time(opened)}
+            for name, value in (("closingAt", closing), ("importingAt", importing), ("importedAt", imported)):
+                if value is not None:
+                    item[name] = format_time(value)
+            if attempt:
+                item["retryAttempt"] = attempt
+                item["retryReason"] = reason or ""
+                if retry_after is not None and state != "imported":
+                    item["retryAfter"] = format_time(retry_after)
+            item["statistics"] = self._totals(key, file_id)
+            files.append(item)
+        return files
+
+    def clear_sink(self, branch_id: int, source_id: str, sink_id: str) -> None:
+        """Forgets imported files (the target level); data not yet imported is kept."""
+        key = SinkKey(branch_id, source_id, sink_id)
+        with self.storage.transaction() as db:
+            db.execute(
+                "DELETE FROM storage_slice_nodes WHERE (branch_id, source_id, sink_id, file_id) IN"
+                " (SELECT branch_id, source_id, sink_id, file_id FROM storage_files"
+                "  WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND state = 'imported')",
+                key.parts(),
+            )
+            db.execute(
+                "DELETE FROM storage_slices"
+                " WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND state = 'imported'",
+                key.parts(),
+            )
+            db.execute(
+                "DELETE FROM storage_files"
+                " WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND state = 'imported'",
+                key.parts(),
+            )
+
+    def clear_source(self, branch_id: int, source_id: str) -> None:
+        sinks = [
+            row[0]
+            for row in self.storage.db().execute(
+                "SELECT DISTINCT sink_id FROM storage_files WHERE branch_id = ? AND source_id = ?",
+                (branch_id, source_id),
+            )
+        ]
+        for sink_id in sinks:
+            self.clear_sink(branch_id, source_id, sink_id)
