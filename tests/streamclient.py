@@ -10,8 +10,8 @@ from typing import Any
 
 import requests
 import zstandard
-from conftest import ServerProcess
 
+from conftest import ServerProcess
 from pushstream import parse_csv
 
 BASE = "/v1/branches/default/sources"
@@ -63,8 +63,9 @@ class Stream:
         if settings:
             self.settings(sink_id, **settings)
 
-    def post(self, body: bytes | str, headers: dict[str, str] | None = None, *, verbose: bool = False,
-             url: str | None = None) -> requests.Response:
+    def post(
+        self, body: bytes | str, headers: dict[str, str] | None = None, *, verbose: bool = False, url: str | None = None
+    ) -> requests.Response:
         data = body.encode() if isinstance(body, str) else body
         target = (url or self.url) + ("?verbose=true" if verbose else "")
         return requests.post(target, data=data, headers=JSON if headers is None else headers, timeout=30)

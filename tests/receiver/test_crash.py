@@ -3,6 +3,7 @@ reaches its table exactly once and no torn row is imported."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import signal
@@ -13,6 +14,7 @@ from typing import Any
 import psutil
 import pytest
 import requests
+
 from conftest import ServerProcess
 from streamclient import Stream, table_rows
 
@@ -25,10 +27,8 @@ def kill_tree(server: ServerProcess) -> None:
     root = psutil.Process(server.process.pid)
     processes = [root, *root.children(recursive=True)]
     for process in processes:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             process.send_signal(signal.SIGKILL)
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(processes, timeout=10)
     server.process.wait()
     server.process = None
@@ -82,4 +82,8 @@ def test_kill_9_under_load_loses_no_acknowledged_event(server_factory: Any, run:
     assert len(numbers) == len(set(numbers)), "an event was imported twice"
     assert set(acknowledged) <= set(numbers), "an acknowledged event is missing"
     for n, body in rows:
-        assert json.loads(body) == {"n": int(n), "pad": "x" * random.Random(int(n)).randrange(2000), "quote": 'a "b"\nc'}
+        assert json.loads(body) == {
+            "n": int(n),
+            "pad": "x" * random.Random(int(n)).randrange(2000),
+            "quote": 'a "b"\nc',
+        }

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from conftest import ServerProcess
 from streamclient import BASE, Stream, local_rows
 
@@ -158,8 +159,12 @@ def test_form_bodies(server: ServerProcess, stream: Stream) -> None:
 
 def test_wrong_secret_source_or_project_are_the_same_404(stream: Stream) -> None:
     stream.sink("a", STATIC)
-    base, secret = stream.url.rsplit("/", 1)
-    for url in (f"{base}/{'x' * 48}", stream.url.replace("/events/", "/nope/"), stream.url.replace("/stream/1/", "/stream/2/")):
+    base, _secret = stream.url.rsplit("/", 1)
+    for url in (
+        f"{base}/{'x' * 48}",
+        stream.url.replace("/events/", "/nope/"),
+        stream.url.replace("/stream/1/", "/stream/2/"),
+    ):
         response = stream.post("{}", url=url)
         assert response.status_code == 404
         assert response.json() == NOT_FOUND
@@ -170,7 +175,11 @@ def test_disabled_source(stream: Stream) -> None:
     stream.wait_task(stream.server.request("PUT", f"{BASE}/events/disable"))
     response = stream.post("{}")
     assert response.status_code == 404
-    assert response.json() == {"statusCode": 404, "error": "stream.in.disabledSource", "message": 'Source "events" is disabled.'}
+    assert response.json() == {
+        "statusCode": 404,
+        "error": "stream.in.disabledSource",
+        "message": 'Source "events" is disabled.',
+    }
     stream.wait_task(stream.server.request("PUT", f"{BASE}/events/enable"))
     assert stream.post("{}").status_code == 200
 
@@ -186,8 +195,14 @@ def test_no_enabled_sink_keeps_nothing(server: ServerProcess, stream: Stream) ->
         "statusCode": 200,
         "message": "No enabled sink found.",
         "sources": [
-            {"projectId": 1, "sourceId": "events", "branchId": 1, "statusCode": 200,
-             "message": "No enabled sink found.", "sinks": []}
+            {
+                "projectId": 1,
+                "sourceId": "events",
+                "branchId": 1,
+                "statusCode": 200,
+                "message": "No enabled sink found.",
+                "sinks": [],
+            }
         ],
     }
     assert local_rows(server.data_dir) == []
@@ -310,20 +325,25 @@ def test_configuration_changes_under_load(server: ServerProcess, stream: Stream)
         i = offset
         session = requests.Session()
         while not stop.is_set():
-            response = session.post(stream.url, data=json.dumps({"n": i, "user": "u"}), headers={"Content-Type": "application/json"})
+            response = session.post(
+                stream.url, data=json.dumps({"n": i, "user": "u"}), headers={"Content-Type": "application/json"}
+            )
             if response.status_code == 200:
                 with lock:
                     acknowledged.append(i)
             else:
                 failures.append(f"{response.status_code} {response.text}")
             i += 8
+
     clients = [threading.Thread(target=client, args=(k,)) for k in range(8)]
     for c in clients:
         c.start()
     time.sleep(0.3)
     stream.sink("late", USER)
     time.sleep(0.2)
-    table = {"table": {"tableId": "in.c-test.base2", "mapping": {"columns": [{"type": "path", "name": "n", "path": "n"}]}}}
+    table = {
+        "table": {"tableId": "in.c-test.base2", "mapping": {"columns": [{"type": "path", "name": "n", "path": "n"}]}}
+    }
     stream.wait_task(server.request("PATCH", f"{BASE}/events/sinks/base", json=table))
     marker = max(acknowledged)
     time.sleep(0.3)

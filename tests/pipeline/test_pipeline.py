@@ -1,0 +1,385 @@
+"""The storage pipeline in one process: events through the receiver, the coordinator
+ticked by hand, rows checked in the SQLite target. Exact values everywhere."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from flask import Flask
+from werkzeug.test import TestResponse
+
+from pushstream.app import close_app, create_app, roles
+from pushstream.config import ServerConfig
+from pushstream.coordinator import Coordinator, CoordinatorOptions, retry_delay
+from pushstream.storage.layout import SinkKey
+
+TOKEN = "pipeline-token"
+BASE = "/v1/branches/default/sources"
+SECOND = 1_000_000_000
+
+
+class Pipeline:
+    """An app (API + receiver) with a coordinator ticked by the test."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.app: Flask = create_app(ServerConfig(data_dir=data_dir, api_token=TOKEN))
+        self.client = self.app.test_client()
+        parts = roles(self.app)
+        self.coordinator = Coordinator(
+            self.app.extensions["pushstream.api"].store,
+            parts.storage,
+            parts.layout,
+            parts.target,
+            CoordinatorOptions(retry_base=0.2, retry_max=1.0),
+        )
+        self.urls: dict[str, str] = {}
+
+    def api(self, method: str, path: str, body: Any = None) -> TestResponse:
+        return self.client.open(path, method=method, json=body, headers={"X-StorageApi-Token": TOKEN})
+
+    def run(self, method: str, path: str, body: Any = None, *, ok: bool = True) -> dict[str, Any]:
+        response = self.api(method, path, body)
+        assert response.status_code == 202, response.json
+        task: dict[str, Any] = response.json  # type: ignore[assignment]
+        while not task["isFinished"]:
+            time.sleep(0.005)
+            task = self.api("GET", f"/v1/tasks/{task['taskId']}").json  # type: ignore[assignment]
+        assert (task["status"] == "success") == ok, task
+        return task
+
+    def source(self, source_id: str, **settings: Any) -> None:
+        self.run("POST", BASE, {"sourceId": source_id, "name": source_id, "type": "http"})
+        if settings:
+            self.settings(source_id, None, **settings)
+        url = self.api("GET", f"{BASE}/{source_id}").json["http"]["url"]  # type: ignore[index]
+        self.urls[source_id] = url.split("://", 1)[1].split("/", 1)[1]
+
+    def sink(self, source_id: str, sink_id: str, columns: list[dict[str, Any]], table_id: str, **settings: Any) -> None:
+        table = {"type": "keboola", "tableId": table_id, "mapping": {"columns": columns}}
+        self.run(
+            "POST", f"{BASE}/{source_id}/sinks", {"sinkId": sink_id, "name": sink_id, "type": "table", "table": table}
+        )
+        if settings:
+            self.settings(source_id, sink_id, **settings)
+
+    def settings(self, source_id: str, sink_id: str | None, **values: Any) -> None:
+        path = f"{BASE}/{source_id}" + (f"/sinks/{sink_id}" if sink_id else "") + "/settings"
+        self.run("PATCH", path, {"settings": [{"key": k, "value": v} for k, v in values.items()]})
+
+    def post(
+        self,
+        source_id: str,
+        body: str | bytes,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> TestResponse:
+        return self.client.post(
+            "/" + self.urls[source_id],
+            data=body,
+            headers={"Content-Type": content_type, **(headers or {})},
+            environ_base={"REMOTE_ADDR": "192.0.2.7"},
+        )
+
+    def settle(self, ticks: int = 3) -> None:
+        """Reports node statistics and ticks the coordinator until slices settle."""
+        for _ in range(ticks):
+            roles(self.app).node.reload()
+            roles(self.app).node.report()
+            self.coordinator.tick()
+
+    def flush(self, source_id: str) -> dict[str, Any]:
+        response = self.api("POST", f"{BASE}/{source_id}/flush")
+        assert response.status_code == 200, response.json
+        self.settle()
+        result: dict[str, Any] = response.json  # type: ignore[assignment]
+        return result
+
+    def rows(self, table_id: str) -> list[tuple[str | None, ...]]:
+        target = roles(self.app).target
+        if not target.table_exists(table_id):
+            return []
+        return target.tail(table_id, limit=1_000_000)[1]
+
+    def file_states(self, source_id: str, sink_id: str) -> list[dict[str, Any]]:
+        files = self.api("GET", f"{BASE}/{source_id}/sinks/{sink_id}/statistics/files").json
+        return files["files"]  # type: ignore[index,no-any-return]
+
+    def age(self, source_id: str, sink_id: str, seconds: float) -> None:
+        """Pretends the sink's writing file and slice were opened ``seconds`` ago."""
+        key = SinkKey(1, source_id, sink_id)
+        with roles(self.app).storage.transaction() as db:
+            for table in ("storage_files", "storage_slices"):
+                db.execute(
+                    f"UPDATE {table} SET opened_ns = opened_ns - ?"
+                    " WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND state = 'writing'",
+                    (int(seconds * SECOND), *key.parts()),
+                )
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
+    p = Pipeline(tmp_path / "data")
+    yield p
+    close_app(p.app)
+
+
+ALL_TYPES = [
+    {"type": "uuid", "name": "id"},
+    {"type": "datetime", "name": "at"},
+    {"type": "ip", "name": "ip"},
+    {"type": "headers", "name": "headers"},
+    {"type": "body", "name": "body"},
+    {"type": "path", "name": "user", "path": "user.name"},
+    {"type": "path", "name": "raw", "path": "user.name", "rawString": True},
+    {"type": "path", "name": "tags", "path": "tags"},
+    {"type": "path", "name": "missing", "path": "nope", "defaultValue": "n/a", "rawString": True},
+    {
+        "type": "template",
+        "name": "tpl",
+        "template": {"language": "jsonnet", "content": 'Body("user.name") + "!"'},
+        "rawString": True,
+    },
+]
+
+
+def test_every_column_type_lands_with_keboola_values(pipeline: Pipeline) -> None:
+    pipeline.source("web")
+    pipeline.sink("web", "all", ALL_TYPES, "in.c-web.all")
+    body = '{"user": {"name": "Zoë \\"Z\\""}, "tags": ["a", 1, null, 2.5]}'
+    assert pipeline.post("web", body, headers={"X-Custom": "v"}).status_code == 200
+    assert pipeline.flush("web")["files"][0]["state"] in ("closing", "importing", "imported")
+    (row,) = pipeline.rows("in.c-web.all")
+    record_id, at, ip, headers, stored_body, user, raw, tags, missing, template = row
+    assert uuid.UUID(record_id).version == 7
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", str(at))
+    assert ip == "192.0.2.7"
+    assert json.loads(str(headers))["X-Custom"] == "v"
+    assert json.loads(str(headers))["Content-Type"] == "application/json"
+    assert stored_body == body
+    assert user == '"Zoë \\"Z\\""'
+    assert raw == 'Zoë "Z"'
+    assert tags == '["a",1,null,2.5]'
+    assert missing == "n/a"
+    assert template == 'Zoë "Z"!'
+    imported = pipeline.file_states("web", "all")
+    assert [f["state"] for f in imported] == ["writing", "imported"]
+    statistics = pipeline.api("GET", f"{BASE}/web/sinks/all/statistics/total").json
+    assert statistics["levels"]["target"]["recordsCount"] == 1  # type: ignore[index]
+
+
+def test_upload_count_trigger(pipeline: Pipeline) -> None:
+    pipeline.source("s")
+    pipeline.sink(
+        "s", "k", [{"type": "body", "name": "b"}], "in.c-t.k", **{"storage.level.staging.upload.trigger.count": 3}
+    )
+    for i in range(2):
+        pipeline.post("s", f'{{"i":{i}}}')
+    pipeline.settle()
+    levels = pipeline.api("GET", f"{BASE}/s/sinks/k/statistics/total").json["levels"]  # type: ignore[index]
+    assert set(levels) == {"local"} and levels["local"]["recordsCount"] == 2
+    pipeline.post("s", '{"i":2}')
+    pipeline.settle()
+    levels = pipeline.api("GET", f"{BASE}/s/sinks/k/statistics/total").json["levels"]  # type: ignore[index]
+    assert set(levels) == {"staging"} and levels["staging"]["recordsCount"] == 3
+    assert levels["staging"]["compressedSize"] > 0
+    assert pipeline.rows("in.c-t.k") == []
+
+
+def test_upload_size_and_interval_triggers(pipeline: Pipeline) -> None:
+    pipeline.source("s")
+    pipeline.sink(
+        "s",
+        "size",
+        [{"type": "body", "name": "b"}],
+        "in.c-t.size",
+        **{"storage.level.staging.upload.trigger.size": "100B"},
+    )
+    pipeline.sink("s", "time", [{"type": "ip", "name": "ip"}], "in.c-t.time")
+    pipeline.post("s", '{"pad": "' + "x" * 120 + '"}')
+    pipeline.settle()
+    assert set(pipeline.api("GET", f"{BASE}/s/sinks/size/statistics/total").json["levels"]) == {"staging"}  # type: ignore[index]
+    assert set(pipeline.api("GET", f"{BASE}/s/sinks/time/statistics/total").json["levels"]) == {"local"}  # type: ignore[index]
+    pipeline.age("s", "time", 31)  # default interval 30s
+    pipeline.settle()
+    assert set(pipeline.api("GET", f"{BASE}/s/sinks/time/statistics/total").json["levels"]) == {"staging"}  # type: ignore[index]
+
+
+def test_import_triggers(pipeline: Pipeline) -> None:
+    pipeline.source("s")
+    pipeline.sink(
+        "s",
+        "count",
+        [{"type": "body", "name": "b"}],
+        "in.c-t.count",
+        **{"storage.level.target.import.trigger.count": 2},
+    )
+    pipeline.sink("s", "interval", [{"type": "body", "name": "b"}], "in.c-t.interval")
+    pipeline.post("s", "{}")
+    pipeline.settle()
+    assert pipeline.rows("in.c-t.count") == [] and pipeline.rows("in.c-t.interval") == []
+    pipeline.post("s", "[]")
+    pipeline.settle()
+    assert pipeline.rows("in.c-t.count") == [("{}",), ("[]",)]
+    assert pipeline.rows("in.c-t.interval") == []
+    pipeline.age("s", "interval", 61)  # default import interval 1m
+    pipeline.settle()
+    assert pipeline.rows("in.c-t.interval") == [("{}",), ("[]",)]
+
+
+def test_changed_import_conditions_import_at_once(pipeline: Pipeline) -> None:
+    pipeline.source("s")
+    pipeline.sink("s", "k", [{"type": "body", "name": "b"}], "in.c-t.k")
+    pipeline.post("s", '"x"')
+    pipeline.settle()
+    assert pipeline.rows("in.c-t.k") == []
+    pipeline.settings("s", "k", **{"storage.level.target.import.trigger.interval": "2m"})
+    pipeline.settle()
+    assert pipeline.rows("in.c-t.k") == [('"x"',)]
+
+
+def test_mapping_change_imports_the_old_file_with_old_columns(pipeline: Pipeline) -> None:
+    pipeline.source("s")
+    pipeline.sink("s", "k", [{"type": "body", "name": "b"}], "in.c-t.v1")
+    pipeline.post("s", '{"a": 1}')
+    new = {"table": {"tableId": "in.c-t.v2", "mapping": {"columns": [{"type": "path", "name": "a", "path": "a"}]}}}
+    pipeline.run("PATCH", f"{BASE}/s/sinks/k", new)
+    pipeline.post("s", '{"a": 2}')
+    pipeline.flush("s")
+    assert pipeline.rows("in.c-t.v1") == [('{"a": 1}',)]
+    assert pipeline.rows("in.c-t.v2") == [("2",)]
+
+
+def test_schema_mismatch_waits_in_staging_then_imports(pipeline: Pipeline, tmp_path: Path) -> None:
+    pipeline.source("s")
+    pipeline.sink("s", "k", [{"type": "body", "name": "b"}], "in.c-t.k")
+    target = roles(pipeline.app).target
+    conn = target._connection()  # type: ignore[attr-defined]
+    cursor = conn.cursor()
+    cursor.execute('ALTER TABLE "in.c-t.k" ADD COLUMN extra TEXT')
+    conn.commit()
+    cursor.close()
+    pipeline.post("s", '"kept"')
+    pipeline.flush("s")
+    (waiting,) = [f for f in pipeline.file_states("s", "k") if f["state"] != "writing"]
+    assert waiting["state"] == "importing"
+    assert waiting["retryAttempt"] == 1
+    assert 'table "in.c-t.k" has columns [b, extra], the sink needs [b]' in waiting["retryReason"]
+    assert waiting["statistics"]["levels"]["staging"]["recordsCount"] == 1
+    failed = pipeline.api("GET", f"{BASE}/s/sinks/k/statistics/files?failedFiles=true").json["files"]  # type: ignore[index]
+    assert [f["retryAttempt"] for f in failed] == [1]
+    cursor = conn.cursor()
+    cursor.execute('ALTER TABLE "in.c-t.k" DROP COLUMN extra')
+    conn.commit()
+    cursor.close()
+    time.sleep(0.3)  # the retry backoff of this test (0.2 s ±10 %)
+    pipeline.settle()
+    assert pipeline.rows("in.c-t.k") == [('"kept"',)]
+    assert pipeline.api("GET", f"{BASE}/s/sinks/k/statistics/files?failedFiles=true").json["files"] == []  # type: ignore[index]
+
+
+def test_primary_key_dedups_retries_across_files(pipeline: Pipeline) -> None:
+    pipeline.source("s")
+    columns = [
+        {"type": "path", "name": "id", "path": "id", "rawString": True, "primaryKey": True},
+        {"type": "path", "name": "v", "path": "v", "rawString": True},
+    ]
+    pipeline.sink("s", "k", columns, "in.c-t.k")
+    for body in ('{"id": "a", "v": "1"}', '{"id": "b", "v": "1"}', '{"id": "a", "v": "2"}'):
+        pipeline.post("s", body)
+    pipeline.flush("s")
+    # The client retries a request it did not see answered, in a later file.
+    pipeline.post("s", '{"id": "b", "v": "1"}')
+    pipeline.post("s", '{"id": "c", "v": "3"}')
+    pipeline.flush("s")
+    assert sorted(pipeline.rows("in.c-t.k")) == [("a", "2"), ("b", "1"), ("c", "3")]
+
+
+def test_two_sinks_of_two_sources_into_one_table(pipeline: Pipeline) -> None:
+    columns = [{"type": "path", "name": "v", "path": "v", "rawString": True}]
+    for source in ("s1", "s2"):
+        pipeline.source(source)
+        pipeline.sink(source, "k", columns, "in.c-t.shared")
+    pipeline.post("s1", '{"v": "one"}')
+    pipeline.post("s2", '{"v": "two"}')
+    pipeline.flush("s1")
+    pipeline.flush("s2")
+    assert sorted(pipeline.rows("in.c-t.shared")) == [("one",), ("two",)]
+    other = {
+        "sinkId": "x",
+        "name": "x",
+        "type": "table",
+        "table": {
+            "type": "keboola",
+            "tableId": "in.c-t.shared",
+            "mapping": {"columns": [{"type": "ip", "name": "ip"}]},
+        },
+    }
+    task = pipeline.run("POST", f"{BASE}/s1/sinks", other, ok=False)
+    assert task["result"] == 'table "in.c-t.shared" has columns [v], the sink needs [ip]'
+
+
+def test_imports_are_idempotent_after_a_crash_between_import_and_state(pipeline: Pipeline) -> None:
+    pipeline.source("s")
+    pipeline.sink("s", "k", [{"type": "body", "name": "b"}], "in.c-t.k")
+    pipeline.post("s", '"once"')
+    pipeline.api("POST", f"{BASE}/s/flush")
+    pipeline.settle(2)
+    # Simulate a crash after the target committed but before the state said so.
+    with roles(pipeline.app).storage.transaction() as db:
+        db.execute("UPDATE storage_files SET state = 'importing', imported_ns = NULL WHERE state = 'imported'")
+        db.execute("UPDATE storage_slices SET state = 'uploaded' WHERE state = 'imported'")
+    pipeline.settle()
+    assert pipeline.rows("in.c-t.k") == [('"once"',)]
+    assert [f["state"] for f in pipeline.file_states("s", "k")] == ["writing", "imported"]
+
+
+def test_retry_backoff() -> None:
+    options = CoordinatorOptions()
+    assert retry_delay(1, options, lambda: 0.5) == 120
+    assert retry_delay(2, options, lambda: 0.5) == 480
+    assert retry_delay(3, options, lambda: 0.5) == 1920
+    assert retry_delay(5, options, lambda: 0.5) == 3 * 3600
+    assert retry_delay(1, options, lambda: 0.0) == pytest.approx(108)
+    assert retry_delay(1, options, lambda: 1.0) == pytest.approx(132)
+
+
+def test_statistics_clear(pipeline: Pipeline) -> None:
+    pipeline.source("s")
+    pipeline.sink("s", "k", [{"type": "body", "name": "b"}], "in.c-t.k")
+    pipeline.post("s", "{}")
+    pipeline.flush("s")
+    assert pipeline.api("GET", f"{BASE}/s/sinks/k/statistics/total").json["total"]["recordsCount"] == 1  # type: ignore[index]
+    assert pipeline.api("DELETE", f"{BASE}/s/sinks/k/statistics/clear").status_code == 200
+    assert pipeline.api("GET", f"{BASE}/s/sinks/k/statistics/total").json["total"]["recordsCount"] == 0  # type: ignore[index]
+    assert pipeline.rows("in.c-t.k") == [("{}",)]
+
+
+def test_empty_slices_are_dropped(pipeline: Pipeline) -> None:
+    pipeline.source("s")
+    pipeline.sink("s", "k", [{"type": "body", "name": "b"}], "in.c-t.k")
+    result = pipeline.flush("s")
+    assert [f["state"] for f in result["files"]] == ["closing"]
+    assert [f["state"] for f in pipeline.file_states("s", "k")] == ["writing", "imported"]
+    assert list((pipeline.data_dir / "staging").rglob("*.zst")) == []
+    assert not roles(pipeline.app).target.table_exists("in.c-t.k") or pipeline.rows("in.c-t.k") == []
+
+
+def test_file_statistics_shapes(pipeline: Pipeline) -> None:
+    pipeline.source("s")
+    pipeline.sink("s", "k", [{"type": "body", "name": "b"}], "in.c-t.k")
+    pipeline.post("s", orjson.dumps({"a": 1}))
+    pipeline.flush("s")
+    writing, imported = pipeline.file_states("s", "k")
+    assert set(writing) == {"state", "openedAt", "statistics"}
+    assert set(imported) == {"state", "openedAt", "closingAt", "importingAt", "importedAt", "statistics"}
+    target = imported["statistics"]["levels"]["target"]
+    assert target["recordsCount"] == 1 and target["uncompressedSize"] == len('"{""a"":1}"\n')
