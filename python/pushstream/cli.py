@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -117,6 +116,7 @@ def serve(setting_flags: tuple[str, ...], log_level: str, **flags: Any) -> None:
     from granian.log import LogLevels
 
     from pushstream.app import load_app, open_store
+    from pushstream.coordinator.supervisor import CoordinatorSupervisor
 
     config = _config(setting_flags=setting_flags, **flags)
     # Create the store (schema, default branch) once, before the workers start.
@@ -126,7 +126,8 @@ def serve(setting_flags: tuple[str, ...], log_level: str, **flags: Any) -> None:
         raise click.ClickException(f"cannot open the data dir {config.data_dir}: {exc}") from None
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     click.echo(f"pushstream: serving {config.api_url} (data dir {config.data_dir.resolve()})", err=True)
-    coordinator = subprocess.Popen([sys.executable, "-m", "pushstream.coordinator.process", config.to_json()])
+    coordinator = CoordinatorSupervisor(config.to_json())
+    coordinator.start()
     server = Granian(
         "pushstream.app:load_app",
         address=config.host,
@@ -141,11 +142,7 @@ def serve(setting_flags: tuple[str, ...], log_level: str, **flags: Any) -> None:
     try:
         server.serve(target_loader=functools.partial(load_app, config.to_json()), wrap_loader=False)
     finally:
-        coordinator.terminate()
-        try:
-            coordinator.wait(30)
-        except subprocess.TimeoutExpired:
-            coordinator.kill()
+        coordinator.stop()
 
 
 @main.group()
