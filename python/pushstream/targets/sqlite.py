@@ -75,6 +75,8 @@ _IMPORTS = "_pushstream_imports"
 BUSY_TIMEOUT_MS = 60_000
 #: Page cache per connection; big enough for the hot part of a large keyed table.
 CACHE_KIB = 256 * 1024
+#: Bytes the WAL file is truncated to after a checkpoint rewinds it.
+WAL_SIZE_LIMIT = 64 << 20
 #: Page size of a new database file.
 PAGE_SIZE = 65536
 
@@ -110,6 +112,9 @@ class SqliteTarget:
                 "import_id TEXT PRIMARY KEY, table_id TEXT NOT NULL, row_count INTEGER NOT NULL,"
                 " imported_at TEXT NOT NULL)"
             )
+        self._checkpoint_wanted = threading.Event()
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="sqlite-checkpoint", daemon=True)
+        self._checkpointer.start()
 
     # -- connections -------------------------------------------------------
 
@@ -128,6 +133,12 @@ class SqliteTarget:
                     # fsync per import, and the staging file is deleted after it.
                     cur.execute("PRAGMA synchronous = FULL")
                     cur.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+                    # Checkpoints run in the background thread (see _checkpoint_loop);
+                    # the WAL file shrinks back to this size when it is rewound.
+                    cur.execute("PRAGMA wal_autocheckpoint = 0")
+                    cur.fetchall()
+                    cur.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
+                    cur.fetchall()
             except adbc_driver_manager.Error as exc:
                 raise _db_error(exc, f'cannot open "{self.path}"') from exc
             self._local.conn = conn
@@ -151,6 +162,7 @@ class SqliteTarget:
             try:
                 yield cur
                 cur.execute("COMMIT")
+                self._checkpoint_wanted.set()
             except BaseException:
                 with suppress(adbc_driver_manager.Error):
                     cur.execute("ROLLBACK")
@@ -330,11 +342,31 @@ class SqliteTarget:
     def drop_sink(self, sink: SinkIdentity) -> None:
         """Nothing to drop in SQLite."""
 
+    # -- checkpoints -------------------------------------------------------
+
+    def _checkpoint_loop(self) -> None:
+        """Copies committed WAL frames into the database file after imports, off
+        the import's path: an import's COMMIT only appends and syncs the WAL (its
+        rows are durable then), instead of also running a checkpoint of the whole
+        import inline as SQLite's auto-checkpoint would."""
+        while True:
+            self._checkpoint_wanted.wait()
+            self._checkpoint_wanted.clear()
+            if self._closed:
+                return
+            # PASSIVE never waits for (nor blocks) readers or the next import.
+            with suppress(Exception), self._cursor() as cur:
+                cur.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                cur.fetchall()
+
     def close(self) -> None:
         """Closes every connection of every thread."""
         with self._lock:
             self._closed = True
+            self._checkpoint_wanted.set()
             connections, self._connections = self._connections, []
+        if self._checkpointer is not threading.current_thread():
+            self._checkpointer.join(timeout=60)
         for conn in connections:
             with suppress(Exception):
                 conn.close()
