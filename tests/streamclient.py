@@ -3,7 +3,10 @@ send events, and read what landed on each storage level."""
 
 from __future__ import annotations
 
+import json
+import random
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -102,3 +105,27 @@ def table_rows(data_dir: Path, table_id: str) -> list[tuple[str, ...]]:
         return [tuple(r) for r in db.execute(f'SELECT * FROM "{table_id}" ORDER BY rowid')]
     finally:
         db.close()
+
+
+def load(stream: Stream, stop: threading.Event, acknowledged: list[int], clients: int = 8) -> list[threading.Thread]:
+    lock = threading.Lock()
+
+    def client(offset: int) -> None:
+        session = requests.Session()
+        i = offset
+        while not stop.is_set():
+            padding = "x" * random.Random(i).randrange(2000)
+            body = json.dumps({"n": i, "pad": padding, "quote": 'a "b"\nc'})
+            try:
+                response = session.post(stream.url, data=body, headers={"Content-Type": "application/json"}, timeout=5)
+            except requests.RequestException:
+                return  # the server is gone
+            if response.status_code == 200:
+                with lock:
+                    acknowledged.append(i)
+            i += clients
+
+    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(clients)]
+    for t in threads:
+        t.start()
+    return threads

@@ -96,8 +96,14 @@ def _table_hook(target: Target) -> storage_hooks.SinkHook:
     return ensure_table
 
 
-def create_app(config: ServerConfig, *, store: ConfigStore | None = None, coordinator: bool = False) -> Flask:
-    """A Flask app serving ``config`` (API and receiver); ``store`` defaults to :func:`open_store`."""
+def create_app(
+    config: ServerConfig, *, store: ConfigStore | None = None, coordinator: bool = False, served: bool = False
+) -> Flask:
+    """A Flask app serving ``config`` (API and receiver); ``store`` defaults to :func:`open_store`.
+
+    ``coordinator`` runs the coordinator in this process; ``served`` says the app is
+    a worker of ``pushstream serve``, whose coordinator runs in a process of its own
+    (flushes then wait for it even while it restarts)."""
     store = store if store is not None else open_store(config)
     failed = store.fail_orphaned_tasks()
     if failed:
@@ -111,7 +117,8 @@ def create_app(config: ServerConfig, *, store: ConfigStore | None = None, coordi
     target = open_target(config.target, config.data_dir)
     storage_hooks.register(services.hooks, extra=_table_hook(target))
     set_statistics_provider(app, StorageStatistics(storage))
-    set_flush_handler(app, flush_handler(storage, functools.partial(coordinator_running, config.data_dir)))
+    probe = functools.partial(coordinator_running, config.data_dir)
+    set_flush_handler(app, flush_handler(storage, (lambda: True) if served else probe))
 
     node = ReceiverNode(store, storage, layout, revision_file(config.data_dir))
     node.start()
@@ -163,4 +170,4 @@ def close_app(app: Flask, *, timeout: float = 30.0) -> None:
 
 def load_app(config_json: str) -> Flask:
     """Entry point of a server worker process: the app for a serialised :class:`ServerConfig`."""
-    return create_app(ServerConfig.from_json(config_json))
+    return create_app(ServerConfig.from_json(config_json), served=True)

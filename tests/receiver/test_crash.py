@@ -13,10 +13,9 @@ from typing import Any
 
 import psutil
 import pytest
-import requests
 
 from conftest import ServerProcess
-from streamclient import Stream, table_rows
+from streamclient import Stream, load, table_rows
 
 COLUMNS = [{"type": "path", "name": "n", "path": "n"}, {"type": "body", "name": "body"}]
 
@@ -32,30 +31,6 @@ def kill_tree(server: ServerProcess) -> None:
     psutil.wait_procs(processes, timeout=10)
     server.process.wait()
     server.process = None
-
-
-def load(stream: Stream, stop: threading.Event, acknowledged: list[int], clients: int = 8) -> list[threading.Thread]:
-    lock = threading.Lock()
-
-    def client(offset: int) -> None:
-        session = requests.Session()
-        i = offset
-        while not stop.is_set():
-            padding = "x" * random.Random(i).randrange(2000)
-            body = json.dumps({"n": i, "pad": padding, "quote": 'a "b"\nc'})
-            try:
-                response = session.post(stream.url, data=body, headers={"Content-Type": "application/json"}, timeout=5)
-            except requests.RequestException:
-                return  # the server is gone
-            if response.status_code == 200:
-                with lock:
-                    acknowledged.append(i)
-            i += clients
-
-    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(clients)]
-    for t in threads:
-        t.start()
-    return threads
 
 
 @pytest.mark.parametrize("run", range(3))
