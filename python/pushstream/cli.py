@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
-import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from pushstream import logs
 from pushstream.config import ServerConfig, load_config, parse_size_flag
 from pushstream.errors import ConfigError, StoreError
 
@@ -124,7 +124,7 @@ def serve(setting_flags: tuple[str, ...], log_level: str, **flags: Any) -> None:
         open_store(config).close()
     except (OSError, StoreError) as exc:
         raise click.ClickException(f"cannot open the data dir {config.data_dir}: {exc}") from None
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(log_level)
     click.echo(f"pushstream: serving {config.api_url} (data dir {config.data_dir.resolve()})", err=True)
     coordinator = CoordinatorSupervisor(config.to_json())
     coordinator.start()
@@ -135,6 +135,7 @@ def serve(setting_flags: tuple[str, ...], log_level: str, **flags: Any) -> None:
         interface=Interfaces.WSGI,
         workers=config.workers,
         log_level=LogLevels(log_level),
+        log_dictconfig=logs.dict_config(log_level),
         # Requests wait for the group commit with the GIL released: enough threads
         # that waiting requests do not serialise.
         blocking_threads=config.threads,

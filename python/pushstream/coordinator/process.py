@@ -14,6 +14,7 @@ import signal
 import sys
 from types import FrameType
 
+from pushstream import logs
 from pushstream.config import ServerConfig
 from pushstream.coordinator.lock import lock_data_dir
 from pushstream.coordinator.pipeline import Coordinator
@@ -38,7 +39,7 @@ def main(config_json: str) -> int:
     from pushstream.targets.base import open_target
 
     _die_with_parent()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure("info")
     config = ServerConfig.from_json(config_json)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     if lock_data_dir(config.data_dir) is None:
