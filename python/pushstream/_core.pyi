@@ -1,7 +1,8 @@
 """Type stubs of the Rust core (``rust/python``). Checked by ``python -m mypy.stubtest pushstream._core``."""
 
 import os
-from collections.abc import Iterable, Mapping as MappingABC, Sequence
+from collections.abc import Iterable, Sequence
+from collections.abc import Mapping as MappingABC
 from typing import Any, TypeAlias, final
 
 from pushstream.errors import MappingError
