@@ -4,6 +4,8 @@ the primary key, and the wording of table checks."""
 from __future__ import annotations
 
 import gzip
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -211,15 +213,16 @@ def _fixed_width_keys(column: pa.ChunkedArray) -> np.ndarray | None:
     return np.ascontiguousarray(padded, dtype=np.uint8).view(f"S{width}").ravel()
 
 
-def dedup_last(table: pa.Table, key: Sequence[str]) -> pa.Table:
-    """Keeps the last row of every primary-key value, ordered by the key.
+def dedup_order(table: pa.Table, key: Sequence[str]) -> pa.Array:
+    """The row indices that keep the last row of every primary-key value, in key
+    order.
 
-    Key order is what makes the merge fast: SQLite's B-tree inserts and updates
-    touch neighbouring pages instead of random ones (measured 3x faster than
-    file order on a 1M-row table)."""
+    Key order is what makes the merge fast: the B-tree inserts and updates touch
+    neighbouring pages instead of random ones (measured 3x faster than file order
+    on a 1M-row SQLite table)."""
     n = table.num_rows
     if n < 2 or not key:
-        return table
+        return pa.array(np.arange(n, dtype=np.int64))
     fixed = _fixed_width_keys(table.column(key[0])) if len(key) == 1 else None
     if fixed is not None:
         # numpy's stable sort of fixed-width bytes: ~2x faster than Arrow's
@@ -229,7 +232,7 @@ def dedup_last(table: pa.Table, key: Sequence[str]) -> pa.Table:
         keep = np.empty(n, dtype=bool)
         keep[:-1] = sorted_keys[1:] != sorted_keys[:-1]
         keep[-1] = True
-        return table.combine_chunks().take(pa.array(order[keep]))
+        return pa.array(order[keep])
     # sort_indices is stable: equal keys stay in file order, so the last one of
     # each run of equal keys is the last occurrence in the file.
     indices = pc.sort_indices(table, sort_keys=[(name, "ascending") for name in key])
@@ -238,7 +241,53 @@ def dedup_last(table: pa.Table, key: Sequence[str]) -> pa.Table:
         sorted_key = table.column(name).take(indices).combine_chunks()
         step = pc.not_equal(sorted_key.slice(0, n - 1), sorted_key.slice(1))
         differs = step if differs is None else pc.or_(differs, step)
-    return table.combine_chunks().take(indices.filter(pa.concat_arrays([differs, pa.array([True])])))
+    return indices.filter(pa.concat_arrays([differs, pa.array([True])]))
+
+
+def dedup_last(table: pa.Table, key: Sequence[str]) -> pa.Table:
+    """The last row of every primary-key value, ordered by the key."""
+    return table.combine_chunks().take(dedup_order(table, key))
+
+
+def gather(table: pa.Table, indices: pa.Array, batch_rows: int = 1 << 16) -> pa.RecordBatchReader:
+    """The rows of ``table`` at ``indices`` as a stream of batches, gathered by a
+    background thread a few batches ahead of the consumer, so gathering (a
+    random-access copy of every row) overlaps with the database writing the
+    previous batches instead of preceding it."""
+    table = table.combine_chunks()
+    ready: queue.Queue[pa.RecordBatch | BaseException | None] = queue.Queue(maxsize=4)
+    stopped = threading.Event()
+
+    def put(item: pa.RecordBatch | BaseException | None) -> bool:
+        while not stopped.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for start in range(0, len(indices), batch_rows):
+                for batch in table.take(indices.slice(start, batch_rows)).to_batches():
+                    if not put(batch):
+                        return
+            put(None)
+        except BaseException as exc:
+            put(exc)
+
+    def consume() -> Iterator[pa.RecordBatch]:
+        try:
+            while (item := ready.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stopped.set()
+
+    threading.Thread(target=produce, name="gather", daemon=True).start()
+    return pa.RecordBatchReader.from_batches(table.schema, consume())
 
 
 def format_names(names: Sequence[str]) -> str:

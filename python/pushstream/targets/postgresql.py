@@ -63,7 +63,8 @@ import pyarrow as pa  # type: ignore[import-untyped]
 from pushstream.targets._staging import (
     StagingStream,
     check_shape,
-    dedup_last,
+    dedup_order,
+    gather,
     quote_ident,
     read_staging,
     validate_spec,
@@ -655,12 +656,13 @@ class PostgresTarget:
             conn = self._already_imported(role, request.import_id, what)
             if conn is None:
                 return ImportResult(rows_read=0, already_imported=True)
-            rows: pa.Table | StagingStream
+            rows: pa.RecordBatchReader | StagingStream | None
             if spec.primary_key:
                 # Parsed and deduplicated before the transaction: no locks held meanwhile.
                 table = read_staging(request.paths, spec.columns)
                 rows_read = table.num_rows
-                rows = dedup_last(table, spec.primary_key)
+                order = dedup_order(table, spec.primary_key)
+                rows = gather(table, order) if len(order) else None
             else:
                 # Parsed while COPY sends the previous batches.
                 rows = StagingStream(request.paths, spec.columns)
@@ -711,7 +713,12 @@ class PostgresTarget:
             self._drop_connection(role)
 
     def _import(
-        self, cur: Any, request: ImportRequest, staging: str | None, rows: pa.Table | StagingStream, rows_read: int
+        self,
+        cur: Any,
+        request: ImportRequest,
+        staging: str | None,
+        rows: pa.RecordBatchReader | StagingStream | None,
+        rows_read: int,
     ) -> int | None:
         """The import transaction; the number of rows read, or ``None`` when the
         import id turned out to be imported already (nothing written)."""
@@ -735,7 +742,7 @@ class PostgresTarget:
         if isinstance(rows, StagingStream):
             cur.adbc_ingest(table, rows.reader(), mode="append", db_schema_name=schema)
             rows_read = rows.rows
-        elif rows.num_rows:
+        elif rows is not None:
             assert staging is not None
             self._merge(cur, qualified, staging, spec, rows)
         try:
@@ -753,12 +760,12 @@ class PostgresTarget:
         cur.execute("COMMIT")
         return rows_read
 
-    def _merge(self, cur: Any, qualified: str, staging: str, spec: TableSpec, data: pa.Table) -> None:
+    def _merge(self, cur: Any, qualified: str, staging: str, spec: TableSpec, rows: pa.RecordBatchReader) -> None:
         qstaging = f"{SCHEMA}.{quote_ident(staging)}"
         # ACCESS EXCLUSIVE on our own staging table: one import of a sink at a time,
         # even from two processes.
         cur.execute(f"LOCK TABLE {qstaging} IN ACCESS EXCLUSIVE MODE")
-        cur.adbc_ingest(staging, data, mode="append", db_schema_name=SCHEMA)
+        cur.adbc_ingest(staging, rows, mode="append", db_schema_name=SCHEMA)
         columns = ", ".join(quote_ident(c) for c in spec.columns)
         key = ", ".join(quote_ident(c) for c in spec.primary_key)
         others = [c for c in spec.columns if c not in spec.primary_key]
@@ -767,7 +774,7 @@ class PostgresTarget:
             if others
             else "DO NOTHING"
         )
-        # The staged rows are unique and sorted by key (dedup_last), so the upsert
+        # The staged rows are unique and sorted by key (dedup_order), so the upsert
         # walks the key's B-tree in order.
         cur.execute(
             f"INSERT INTO {qualified} ({columns}) SELECT {columns} FROM {qstaging} ON CONFLICT ({key}) {action}"

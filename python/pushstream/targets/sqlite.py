@@ -54,7 +54,8 @@ import pyarrow as pa  # type: ignore[import-untyped]
 from pushstream.targets._staging import (
     StagingStream,
     check_shape,
-    dedup_last,
+    dedup_order,
+    gather,
     quote_ident,
     read_staging,
     validate_spec,
@@ -255,7 +256,7 @@ class SqliteTarget:
                 # Parsed and deduplicated before the write lock is taken.
                 data = read_staging(request.paths, spec.columns)
                 rows_read = data.num_rows
-                data = dedup_last(data, spec.primary_key)
+                order = dedup_order(data, spec.primary_key)
             with self._write_transaction() as cur:
                 if self._already_imported(cur, request.import_id):
                     # Imported by someone else since the first check; nothing was written.
@@ -266,8 +267,8 @@ class SqliteTarget:
                     stream = StagingStream(request.paths, spec.columns)
                     cur.adbc_ingest(self.table_name(spec.table_id), stream.reader(), mode="append")
                     rows_read = stream.rows
-                elif data.num_rows:
-                    self._upsert(cur, name, spec, data)
+                elif len(order):
+                    self._upsert(cur, name, spec, gather(data, order))
                 cur.execute(
                     f"INSERT INTO {_IMPORTS} (import_id, table_id, row_count, imported_at) VALUES (?, ?, ?, ?)",
                     parameters=(
@@ -285,7 +286,7 @@ class SqliteTarget:
             raise _db_error(exc, f'import "{request.import_id}" into "{spec.table_id}" failed') from exc
         return ImportResult(rows_read=rows_read)
 
-    def _upsert(self, cur: Any, name: str, spec: TableSpec, data: pa.Table) -> None:
+    def _upsert(self, cur: Any, name: str, spec: TableSpec, rows: pa.RecordBatchReader) -> None:
         columns = ", ".join(quote_ident(c) for c in spec.columns)
         params = ", ".join("?" for _ in spec.columns)
         key = ", ".join(quote_ident(c) for c in spec.primary_key)
@@ -296,8 +297,8 @@ class SqliteTarget:
             else "DO NOTHING"
         )
         # One prepared statement, stepped by the driver for every row of the bound
-        # Arrow table (no Python per row).
-        cur.executemany(f"INSERT INTO {name} ({columns}) VALUES ({params}) ON CONFLICT ({key}) {action}", data)
+        # Arrow stream (no Python per row).
+        cur.executemany(f"INSERT INTO {name} ({columns}) VALUES ({params}) ON CONFLICT ({key}) {action}", rows)
 
     # -- reading -----------------------------------------------------------
 
