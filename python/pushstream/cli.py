@@ -1,4 +1,11 @@
-"""The ``pushstream`` command line."""
+"""The ``pushstream`` command line: ``serve`` and ``token`` here, the client
+commands (``ingest``, ``tail``, ``sources``, ``sinks``, ``flush``) in
+:mod:`pushstream.client.commands`.
+
+Exit codes: 0 success, 1 usage error, 2 input error (a file, stdin or a
+configuration value that is not valid; records the server rejected), 3 server or
+network error. Messages go to stderr, data to stdout.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,8 @@ from typing import Any
 import click
 
 from pushstream import logs
+from pushstream.client.commands import CLIENT_COMMANDS, ExitCodeGroup, Failure
+from pushstream.client.errors import EXIT_INPUT
 from pushstream.config import ServerConfig, load_config, parse_size_flag
 from pushstream.errors import ConfigError, StoreError
 
@@ -27,14 +36,29 @@ def _config(**flags: Any) -> ServerConfig:
     try:
         return load_config(**flags)
     except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
+        # A value of a flag or variable that is not valid: an input error.
+        raise Failure(str(exc), EXIT_INPUT) from None
 
 
-@click.group()
+@click.group(cls=ExitCodeGroup)
 @click.version_option(package_name="pushstream")
 def main() -> None:
     """pushstream: push events over HTTP or from files; rows on disk in milliseconds,
-    imported into database tables in batches. Speaks Keboola's Stream API."""
+    imported into database tables in batches. Speaks Keboola's Stream API.
+
+    \b
+    Quick start:
+      export PUSHSTREAM_API_TOKEN=change-me
+      pushstream serve --data-dir ./data &
+      pushstream sources create events
+      pushstream sinks create events clicks --table in.c-web.clicks \\
+        --column id:uuid --column at:datetime --column user:path:user.id
+      pushstream ingest events clicks.ndjson
+      pushstream flush events
+      pushstream tail in.c-web.clicks --data-dir ./data
+
+    Exit codes: 0 ok, 1 usage error, 2 input error, 3 server or network error.
+    """
 
 
 @main.command()
@@ -213,6 +237,9 @@ def token_delete(data_dir: Path | None, token_id: str) -> None:
         sys.exit(1)
     click.echo(f"token {token_id} deleted", err=True)
 
+
+for _command in CLIENT_COMMANDS:
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()
