@@ -17,6 +17,7 @@ passwords are checked exactly as in production.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import glob
 import os
@@ -26,7 +27,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -180,6 +180,8 @@ class PgCluster:
         if result.returncode != 0:
             raise RuntimeError(f"pg_ctl start failed:\n{result.stdout}\n{result.stderr}\n{self.log()}")
         self.running = True
+        # A test run interrupted before its fixtures' teardown still stops the server.
+        atexit.register(self.destroy)
         return self
 
     def stop(self, mode: str = "fast") -> None:
@@ -197,6 +199,7 @@ class PgCluster:
 
     def destroy(self) -> None:
         """Stops the server and removes its directory."""
+        atexit.unregister(self.destroy)
         try:
             self.stop("immediate")
         finally:
@@ -253,13 +256,3 @@ def cluster(settings: dict[str, str] | None = None) -> Any:
         yield pg.start()
     finally:
         pg.destroy()
-
-
-def wait_until(predicate: Any, timeout: float = 10.0) -> bool:
-    """Polls ``predicate`` until it is true or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
