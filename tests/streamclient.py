@@ -14,8 +14,8 @@ from typing import Any
 import requests
 import zstandard
 
-from conftest import ServerProcess
 from pushstream import parse_csv
+from serverprocess import ServerProcess
 
 BASE = "/v1/branches/default/sources"
 JSON = {"Content-Type": "application/json"}

@@ -14,7 +14,7 @@ from typing import Any
 import psutil
 import pytest
 
-from conftest import ServerProcess
+from serverprocess import ServerProcess
 from streamclient import Stream, load, table_rows
 
 COLUMNS = [{"type": "path", "name": "n", "path": "n"}, {"type": "body", "name": "body"}]

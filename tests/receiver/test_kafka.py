@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import ServerProcess
+from serverprocess import ServerProcess
 from streamclient import Stream, local_rows
 
 COLUMNS = [

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from conftest import ServerProcess
+from serverprocess import ServerProcess
 from streamclient import BASE, Stream, local_rows
 
 NOT_FOUND = {
