@@ -366,3 +366,12 @@ def test_failure_in_the_middle_of_the_write_leaves_nothing(
     raw.sql(f"DROP TRIGGER refuse ON {name}" if isinstance(target, PostgresTarget) else "DROP TRIGGER refuse")
     assert target.import_files(request).rows_read == 5001
     assert raw.count(spec.table_id) == 5001
+
+
+@pytest.mark.parametrize("spec", [PLAIN, KEYED], ids=["no-key", "key"])
+def test_table_dropped_by_hand_is_created_again(target: Any, raw: Raw, staging: Staging, spec: TableSpec) -> None:
+    target.import_files(staging.request(spec, [["1", "a", "x"]]))
+    raw.sql(f"DROP TABLE {raw.name(spec.table_id)}")
+    assert not target.table_exists(spec.table_id)
+    target.import_files(staging.request(spec, [["2", "b", "y"]]))
+    assert rows_of(target, spec.table_id) == [("2", "b", "y")]

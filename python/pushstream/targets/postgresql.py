@@ -92,6 +92,10 @@ CONNECT_TIMEOUT = 10
 _ROLE_PREFIX = "pushstream_sink_"
 _INSERT_SINK = f"INSERT INTO {SCHEMA}.sinks (role, branch_id, source_id, sink_id, password) VALUES ($1, $2, $3, $4, $5)"
 
+# undefined_table, invalid_schema_name, insufficient_privilege: what an import
+# meets when its table or grants were dropped by hand after preparation.
+_UNPREPARED_STATES = ("42P01", "3F000", "42501")
+
 # SQLSTATE classes/codes that mean "the server is not there right now".
 _UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03", "53300", "53100", "58030")
 
@@ -111,6 +115,10 @@ class _Connection:
     def close(self) -> None:
         with suppress(Exception):
             self.raw.close()
+
+
+class _UnpreparedError(TargetError):
+    """The sink's table or grants are gone: preparing the sink again may fix it."""
 
 
 def _message(exc: BaseException) -> str:
@@ -646,8 +654,22 @@ class PostgresTarget:
     def import_files(self, request: ImportRequest) -> ImportResult:
         """Imports the staging files as the sink's role in one transaction (see the
         module docstring); prepares the sink first when this process has not."""
+        self._validate(request.spec)
+        role = self.role_name(request.sink)
+        cached = role in self._prepared
+        try:
+            return self._import_files(request)
+        except _UnpreparedError:
+            if not cached:
+                raise
+            # Prepared earlier by this process, but the table, its schema or the
+            # role's grants were dropped by hand since: prepare again (which
+            # recreates what is missing) and retry once.
+            self._prepared.pop(role, None)
+            return self._import_files(request)
+
+    def _import_files(self, request: ImportRequest) -> ImportResult:
         spec = request.spec
-        self._validate(spec)
         role, staging = self._ensure_prepared(request.sink, spec)
         what = f'import "{request.import_id}" into "{spec.table_id}" failed'
         with self._lock:
@@ -680,6 +702,9 @@ class PostgresTarget:
                     self._rollback_sink(role, conn)
                 if isinstance(rows, StagingStream) and rows.error is not None:
                     raise rows.error from exc
+                if getattr(exc, "sqlstate", None) in _UNPREPARED_STATES:
+                    self._prepared.pop(role, None)
+                    raise _UnpreparedError(_message(exc)) from exc
                 raise _target_error(exc, what) from exc
             except BaseException:
                 self._drop_connection(role)
@@ -737,7 +762,7 @@ class PostgresTarget:
             return None
         shape = self._shape(cur, qualified)
         if shape is None:
-            raise TargetError(f'table "{spec.table_id}" does not exist')
+            raise _UnpreparedError(f'table "{spec.table_id}" does not exist')
         check_shape(spec.table_id, shape[0], shape[1], spec.columns, spec.primary_key)
         if isinstance(rows, StagingStream):
             cur.adbc_ingest(table, rows.reader(), mode="append", db_schema_name=schema)
