@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -296,6 +297,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     args = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so the PostgreSQL cluster and temp files go too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     work = Path(tempfile.mkdtemp(prefix="pushstream-bench-import-"))
     cluster: PgCluster | None = None

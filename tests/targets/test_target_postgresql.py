@@ -346,3 +346,20 @@ def test_restart_in_the_middle_of_an_import(pg_cluster: PgCluster, staging: Stag
 def _q(spec: TableSpec) -> str:
     schema, table = PostgresTarget.table_name(spec.table_id)
     return f'"{schema}"."{table}"'
+
+
+def test_first_preparation_failing_leaves_no_half_state(
+    pg_cluster: PgCluster, pg_target: PostgresTarget, staging: Staging
+) -> None:
+    """The very first call fails (table mismatch) and rolls back the bookkeeping it
+    created; the next sink still gets everything it needs."""
+    as_superuser(pg_cluster, pg_target, 'CREATE SCHEMA "in.c-web"')
+    as_superuser(pg_cluster, pg_target, 'CREATE TABLE "in.c-web".clicks (id text)')
+    as_superuser(pg_cluster, pg_target, f'ALTER SCHEMA "in.c-web" OWNER TO {database(pg_target)}')
+    as_superuser(pg_cluster, pg_target, f'ALTER TABLE "in.c-web".clicks OWNER TO {database(pg_target)}')
+    from pushstream.targets.base import TableMismatchError
+
+    with pytest.raises(TableMismatchError, match=r"has columns \[id\], the sink needs \[id, url\]"):
+        pg_target.import_files(staging.request(PLAIN, [["1", "/a"]], sink=SINK_A))
+    pg_target.import_files(staging.request(KEYED, [["1", "x"]], sink=SINK_B))
+    assert pg_target.tail(KEYED.table_id)[1] == [("1", "x")]

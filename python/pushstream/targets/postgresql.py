@@ -259,6 +259,11 @@ class PostgresTarget:
                     else:
                         self._rollback(conn)
                     raise _target_error(exc, what) from exc
+                except BaseException:
+                    # Interrupted mid-transaction: start over on a new connection.
+                    conn.close()
+                    self._admin = None
+                    raise
             raise AssertionError("unreachable")
 
     def _rollback(self, conn: _Connection) -> None:
@@ -292,7 +297,9 @@ class PostgresTarget:
     def _database_name(self) -> str:
         if self._database is None:
             self._database = str(
-                self._admin_call("database name", lambda cur: self._rows(cur, "SELECT current_database()")[0][0])
+                self._admin_call(
+                    "cannot read the database name", lambda cur: self._rows(cur, "SELECT current_database()")[0][0]
+                )
             )
         return self._database
 
@@ -404,7 +411,8 @@ class PostgresTarget:
     # -- bookkeeping ---------------------------------------------------------
 
     def _ensure_bookkeeping(self, cur: Any) -> None:
-        """Inside an admin transaction: pushstream's own schema and tables."""
+        """Inside an admin transaction: pushstream's own schema and tables (the
+        caller calls :meth:`_commit`, which remembers they exist)."""
         if self._bookkeeping:
             return
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('pushstream:bookkeeping'))")
@@ -433,6 +441,10 @@ class PostgresTarget:
                 f"CREATE POLICY own_rows ON {SCHEMA}.imports"
                 " USING (sink_role = current_user) WITH CHECK (sink_role = current_user)"
             )
+
+    def _commit(self, cur: Any) -> None:
+        cur.execute("COMMIT")
+        # Only now are the bookkeeping tables (if this transaction made them) there.
         self._bookkeeping = True
 
     # -- sinks ---------------------------------------------------------------
@@ -462,8 +474,9 @@ class PostgresTarget:
     def _role_exists(self, cur: Any, role: str) -> bool:
         return bool(self._rows(cur, "SELECT 1 FROM pg_roles WHERE rolname = $1", (role,)))
 
-    def _prepare(self, cur: Any, sink: SinkIdentity, spec: TableSpec) -> None:
-        """Inside an admin transaction: role, grants and staging table of a sink."""
+    def _prepare(self, cur: Any, sink: SinkIdentity, spec: TableSpec) -> str | None:
+        """Inside an admin transaction: role, grants and staging table of a sink;
+        returns the staging table's name (with a key)."""
         role = self.role_name(sink)
         self._ensure_bookkeeping(cur)
         self._ensure_table(cur, spec)
@@ -531,7 +544,7 @@ class PostgresTarget:
             f"UPDATE {SCHEMA}.sinks SET table_id = $2, staging_table = $3 WHERE role = $1",
             parameters=(role, spec.table_id, staging),
         )
-        self._prepared[role] = (spec.table_id, spec.columns, spec.primary_key, staging)
+        return staging
 
     def _regclass_text(self, cur: Any, qualified: str) -> str:
         return str(self._rows(cur, "SELECT $1::regclass::text", (qualified,))[0][0])
@@ -546,13 +559,11 @@ class PostgresTarget:
         role = self.role_name(sink)
 
         def run(cur: Any) -> None:
+            self._prepared.pop(role, None)
             cur.execute("BEGIN")
-            try:
-                self._prepare(cur, sink, spec)
-            except BaseException:
-                self._prepared.pop(role, None)
-                raise
-            cur.execute("COMMIT")
+            staging = self._prepare(cur, sink, spec)
+            self._commit(cur)
+            self._prepared[role] = (spec.table_id, spec.columns, spec.primary_key, staging)
 
         self._admin_call(f'cannot prepare the role of sink "{sink.source_id}/{sink.sink_id}"', run)
 
@@ -573,7 +584,7 @@ class PostgresTarget:
                 _INSERT_SINK + " ON CONFLICT (role) DO UPDATE SET password = excluded.password, rotated_at = now()",
                 parameters=(role, sink.branch_id, sink.source_id, sink.sink_id, password),
             )
-            cur.execute("COMMIT")
+            self._commit(cur)
             self._terminate_sessions(cur, role)
 
         self._drop_connection(role)
@@ -608,7 +619,7 @@ class PostgresTarget:
                 cur.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{quote_ident(self._staging_name(role))}")
                 cur.execute(f"DROP ROLE {quote_ident(role)}")
             cur.execute(f"DELETE FROM {SCHEMA}.sinks WHERE role = $1", parameters=(role,))
-            cur.execute("COMMIT")
+            self._commit(cur)
 
         self._admin_call(f'cannot drop the role of sink "{sink.source_id}/{sink.sink_id}"', run)
 
