@@ -105,7 +105,8 @@ class StreamApi:
             delay = min(delay * 2, 0.5)
             task = self.get(f"/v1/tasks/{task['taskId']}")
         if task.get("status") != "success":
-            raise ServerError(0, "task.error", str(task.get("error") or task.get("result") or "the task failed"), task)
+            reason = task.get("error") or task.get("result") or "no reason given"
+            raise ServerError(0, "", f"task {task.get('type', '')} failed: {reason}", task)
         return task
 
     # Entities.

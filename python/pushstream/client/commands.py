@@ -244,6 +244,7 @@ class _Display:
     help="Retries of a batch after a network error or a 5xx answer, with exponential backoff.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
+@click.option("--dry-run", is_flag=True, help="Read and check the input only; send nothing (no server needed).")
 @_api_options
 @_client_errors
 def ingest(
@@ -256,6 +257,7 @@ def ingest(
     parallel: int,
     retries: int,
     quiet: bool,
+    dry_run: bool,
     url: str,
     token: str | None,
     branch: str,
@@ -280,6 +282,7 @@ def ingest(
       pushstream ingest events 2024-*.csv.gz orders.json
       cat events.jsonl | pushstream ingest events --stdin
       curl -s https://example.com/export.csv | pushstream ingest events --stdin --format csv
+      pushstream ingest events big.ndjson.zst --dry-run     # check only
 
     \b
     Exit codes: 0 all records acknowledged, 1 usage error, 2 invalid input or
@@ -298,16 +301,9 @@ def ingest(
     if not use_stdin and not names:
         raise UsageError("nothing to ingest: give FILES or --stdin")
     display = _Display(enabled=not quiet and sys.stderr.isatty())
-    with _api(url, token, branch) as api:
-        found = api.source(source)
-        ingest_url = (found.get("http") or {}).get("url")
-        if not ingest_url:
-            raise ClientError(f'source "{source}" has no ingest URL (type "{found.get("type")}")')
-        if found.get("disabled"):
-            raise ClientError(f'source "{source}" is disabled: enable it first')
-        sinks = api.list_all(api.source_path(source) + "/sinks", "sinks")
-        if not any(not sink.get("disabled") for sink in sinks) and not quiet:
-            _note(f'warning: source "{source}" has no enabled sink, the server keeps nothing it receives')
+    ingest_url = ""
+    if not dry_run:
+        ingest_url = _ingest_url(url, token, branch, source, quiet=quiet)
     try:
         plain = all(sniff_compression(Path(n)) is None for n in names if Path(n).is_file())
         total = sum(Path(n).stat().st_size for n in names if Path(n).is_file())
@@ -320,7 +316,16 @@ def ingest(
         inputs = prepare_inputs(names, stdin=sys.stdin.buffer if use_stdin else None, fmt=fmt, progress=display.read)
     finally:
         display.stop()
+    count = len(inputs.inputs)
+    what = STDIN_NAME if use_stdin else _plural(count, "file")
     with inputs:
+        if dry_run:
+            if not quiet:
+                _note(
+                    f"checked {_plural(inputs.records, 'record')} ({_bytes(inputs.size)}) from {what}: "
+                    "nothing sent (--dry-run)"
+                )
+            return
         display.start("sending", inputs.size)
         sender = Sender(ingest_url, batch_size=batch_size, parallel=parallel, retries=retries, progress=display.advance)
         try:
@@ -336,15 +341,32 @@ def ingest(
             display.stop()
     if not quiet:
         seconds = time.perf_counter() - started
-        sources = len(inputs.inputs)
-        what = STDIN_NAME if use_stdin else f"{sources} file{'s' if sources != 1 else ''}"
-        retried = f", {result.retries} retries" if result.retries else ""
+        retried = f", {_plural(result.retries, 'retry', 'retries')}" if result.retries else ""
         rate = inputs.records / seconds if seconds > 0 else 0.0
         _note(
-            f'ingested {inputs.records:,} records ({_bytes(result.bytes)}) from {what} into source "{source}" '
-            f"in {seconds:.2f} s ({rate:,.0f} records/s, {result.batches} request{'s' if result.batches != 1 else ''}"
-            f"{retried})"
+            f"ingested {_plural(inputs.records, 'record')} ({_bytes(result.bytes)}) from {what} "
+            f'into source "{source}" in {seconds:.2f} s ({rate:,.0f} records/s, '
+            f"{_plural(result.batches, 'request')}{retried})"
         )
+
+
+def _ingest_url(url: str, token: str | None, branch: str, source: str, *, quiet: bool) -> str:
+    """The ingest URL of a source, checked to take events (before the input is read)."""
+    with _api(url, token, branch) as api:
+        found = api.source(source)
+        ingest_url = (found.get("http") or {}).get("url")
+        if not ingest_url:
+            raise ClientError(f'source "{source}" has no ingest URL (type "{found.get("type")}")')
+        if found.get("disabled"):
+            raise ClientError(f'source "{source}" is disabled: enable it first')
+        sinks = api.list_all(api.source_path(source) + "/sinks", "sinks")
+    if not any(not sink.get("disabled") for sink in sinks) and not quiet:
+        _note(f'warning: source "{source}" has no enabled sink, the server keeps nothing it receives')
+    return str(ingest_url)
+
+
+def _plural(n: int, word: str, words: str | None = None) -> str:
+    return f"{n:,} {word if n == 1 else words or word + 's'}"
 
 
 def _bytes(size: int) -> str:

@@ -58,7 +58,7 @@ class ServerError(ClientError):
     (``stream.api.sourceNotFound``, ...) and the whole JSON ``body`` when there is one."""
 
     def __init__(self, status: int, error: str, message: str, body: Any = None) -> None:
-        super().__init__(f"{message} ({status} {error})" if error else f"{message} ({status})")
+        super().__init__(f"{message} ({status} {error})" if error else message)
         self.status = status
         self.error = error
         self.server_message = message

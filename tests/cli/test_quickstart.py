@@ -1,0 +1,65 @@
+"""The quick start of the documentation, run as written (the ``pushstream serve``
+line is replaced by a server of the test on a free port with the same data dir).
+
+Every Markdown file with a ``<!-- cli-quickstart -->`` marker before a ``sh``
+block is run: ``docs/cli.md`` always has one."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from serverprocess import ServerProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+MARKED = re.compile(r"<!-- cli-quickstart[^>]*-->\s*```sh\n(.*?)```", re.DOTALL)
+
+
+def _documents() -> list[Path]:
+    found = [p for p in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))) if MARKED.search(p.read_text())]
+    assert ROOT / "docs" / "cli.md" in found
+    return found
+
+
+@pytest.mark.parametrize("document", _documents(), ids=lambda p: p.name)
+def test_quickstart(document: Path, tmp_path: Path) -> None:
+    match = MARKED.search(document.read_text())
+    assert match is not None
+    script = match.group(1)
+    serve = [line for line in script.splitlines() if line.lstrip().startswith("pushstream serve")]
+    assert len(serve) == 1, "the quick start starts one server"
+    data_dir = re.search(r"--data-dir (\S+)", serve[0])
+    token = re.search(r"PUSHSTREAM_API_TOKEN=(\S+)", script)
+    assert data_dir and token
+    server = ServerProcess((tmp_path / data_dir.group(1)).resolve(), token=token.group(1)).start()
+    try:
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "PUSHSTREAM_URL": server.url,
+        }
+        body = script.replace(serve[0], "")
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", body],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        server.stop()
+    stdout, stderr = done.stdout.decode(), done.stderr.decode()
+    assert done.returncode == 0, f"{stdout}\n{stderr}"
+    # The tail at the end: three rows, in the order they were sent.
+    table = stdout[stdout.rindex("┌") :]
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in table.splitlines() if line.startswith("│")]
+    assert rows[0] == ["id", "at", "user", "page"]
+    assert [r[2:] for r in rows[1:]] == [["1", "/"], ["2", "/cart"], ["3", "/checkout"]]
+    assert all(re.fullmatch(r"[0-9a-f-]{36}", r[0]) for r in rows[1:])
+    assert "ingested 2 records" in stderr and "ingested 1 record " in stderr
