@@ -262,7 +262,7 @@ def check_ndjson_stream(
         total += len(block)
         if not block:
             if carry:
-                records += check_ndjson_segment(carry, name, line)
+                records += check_ndjson_segment(carry, name, line)[0]
             return records, total, line - 1
         cut = block.rfind(b"\n") + 1
         if cut == 0:
@@ -270,14 +270,15 @@ def check_ndjson_stream(
         else:
             segment = carry + block[:cut] if carry else block[:cut]
             carry = block[cut:]
-            records += check_ndjson_segment(segment, name, line)
-            line += segment.count(b"\n")
+            found, breaks = check_ndjson_segment(segment, name, line)
+            records += found
+            line += breaks
         if progress is not None:
             progress(len(block))
 
 
-def check_ndjson_segment(segment: bytes, name: str, first_line: int) -> int:
-    """Checks whole lines of NDJSON; returns how many records (non-blank lines) they hold."""
+def check_ndjson_segment(segment: bytes, name: str, first_line: int) -> tuple[int, int]:
+    """Checks whole lines of NDJSON; returns (records (non-blank lines), line breaks)."""
     if not segment.isascii():
         try:
             segment.decode("utf-8")
@@ -305,8 +306,8 @@ def check_ndjson_segment(segment: bytes, name: str, first_line: int) -> int:
             except msgspec.DecodeError as exc:
                 raise InputError(name, _json_reason(text, exc), first_line + index) from None
             records += 1
-        return records
-    return len(lines) - lines.count(b"")
+        return records, len(lines) - 1
+    return len(lines) - lines.count(b""), len(lines) - 1
 
 
 def _json_reason(text: bytes, exc: msgspec.DecodeError) -> str:

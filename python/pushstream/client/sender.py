@@ -122,7 +122,7 @@ class Sender:
                             break
                         jobs.put(_Batch(seq, source, line, data, lines))
                         seq += 1
-                        line += data.count(b"\n")
+                        line += lines
         except OSError as exc:
             self._fail(seq, ClientError(f"reading the input failed: {exc}"))
         finally:
