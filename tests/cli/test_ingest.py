@@ -27,7 +27,7 @@ def test_ndjson_file(cli_server: ServerProcess, tmp_path: Path) -> None:
     result = run_cli(cli_server, "ingest", stream.source, str(path))
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
-    assert result.stderr.startswith(f'ingested 1,000 records (32.0 KB) from 1 file into source "{stream.source}" in ')
+    assert result.stderr.startswith(f'ingested 1,000 records (32.8 kB) from 1 file into source "{stream.source}" in ')
     stream.flush()
     assert sorted(stream.rows(), key=lambda r: int(r[0])) == as_rows(records)
 
@@ -113,7 +113,7 @@ def test_stdin(cli_server: ServerProcess) -> None:
     stream = Stream(cli_server).create()
     result = run_cli(cli_server, "ingest", stream.source, "--stdin", input=ndjson(people(50)))
     assert result.exit_code == 0, result.output
-    assert f'ingested 50 records (1.5 KB) from <stdin> into source "{stream.source}"' in result.stderr
+    assert f'ingested 50 records (1.5 kB) from <stdin> into source "{stream.source}"' in result.stderr
     result = run_cli(cli_server, "ingest", stream.source, "-", "--format", "csv", input=b"id,name\n50,csv\n")
     assert result.exit_code == 0, result.output
     result = run_cli(cli_server, "ingest", stream.source, "--stdin", input=gzip.compress(b'{"id":"51","name":"gz"}'))
@@ -395,5 +395,5 @@ def test_progress_bar_only_on_a_terminal(cli_server: ServerProcess, tmp_path: Pa
     os.close(controller)
     assert process.wait(30) == 0
     text = output.decode(errors="replace")
-    assert "sending" in text and "100 records" in text and "rec/s" in text, text
+    assert "sending" in text and "100 records" in text and "records/s" in text, text
     assert "ingested 100 records" in text

@@ -154,7 +154,8 @@ class _Display:
         self._records = 0
         self._lock: Any = None
 
-    def start(self, description: str, total: int | None) -> None:
+    def start(self, description: str, total: int | None, *, records: bool = True) -> None:
+        """A bar of bytes (``total`` or unknown), with records and their rate when ``records``."""
         if not self.enabled:
             return
         import threading
@@ -175,21 +176,19 @@ class _Display:
             def render(self, task: Any) -> Text:
                 elapsed = task.elapsed or 0.0
                 rate = task.fields.get("records", 0) / elapsed if elapsed > 0 else 0.0
-                return Text(f"{rate:,.0f} rec/s", style="progress.data.speed")
+                return Text(f"{rate:,.0f} records/s", style="progress.data.speed")
 
         self.stop()
         self._lock = threading.Lock()
         self._records = 0
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[records]:,} records"),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            RecordRate(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-        )
+        columns: list[Any] = [TextColumn("{task.description:<8}"), BarColumn()]
+        if records:
+            columns.append(TextColumn("{task.fields[records]:,} records"))
+        columns += [DownloadColumn(), TransferSpeedColumn()]
+        if records:
+            columns.append(RecordRate())
+        columns.append(TimeRemainingColumn())
+        self._progress = Progress(*columns, console=Console(stderr=True))
         self._progress.start()
         self._task = self._progress.add_task(description, total=total, records=0)
 
@@ -309,8 +308,10 @@ def ingest(
         total = sum(Path(n).stat().st_size for n in names if Path(n).is_file())
     except OSError:
         plain, total = False, 0
-    display.start("checking", total if names and plain else None)
+    display.start("checking", total if names and plain else None, records=False)
     started = time.perf_counter()
+    if use_stdin and sys.stdin.isatty() and not quiet:
+        _note("reading records from the terminal (end with Ctrl-D)")
     inputs: InputSet
     try:
         inputs = prepare_inputs(names, stdin=sys.stdin.buffer if use_stdin else None, fmt=fmt, progress=display.read)
@@ -370,11 +371,12 @@ def _plural(n: int, word: str, words: str | None = None) -> str:
 
 
 def _bytes(size: int) -> str:
+    """Decimal units, like the progress bar."""
     value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
+        value /= 1000
     return f"{size} B"
 
 
