@@ -23,8 +23,8 @@ import gzip
 import io
 import itertools
 import multiprocessing
+import multiprocessing.connection
 import os
-import queue
 import shutil
 import tempfile
 from array import array
@@ -334,24 +334,30 @@ def _json_problem(text: bytes, exc: msgspec.DecodeError) -> tuple[str, int, int]
     return f"malformed JSON: {message[:1].lower()}{message[1:]}", line, column
 
 
-def _check_range(path: str, name: str, span: tuple[int, int], counter: Any, results: Any) -> None:
-    """Worker process: checks bytes ``start:end`` (whole lines) of a file; line numbers
-    in its answer are relative to ``start``."""
+def _check_range(path: str, name: str, span: tuple[int, int], counter: Any, answer: Any) -> None:
+    """Worker process: checks bytes ``start:end`` (whole lines) of a file and sends
+    (records, line breaks, error) with line numbers relative to ``start``."""
 
     def progress(n: int) -> None:
         with counter.get_lock():
             counter.value += n
 
     start, end = span
+    result: tuple[int, int, tuple[str, int | None] | None]
     try:
         with open(path, "rb") as f:
             f.seek(start)
             records, _, breaks = check_ndjson_stream(f, name, progress=progress, limit=end - start)
-        results.put((start, records, breaks, None))
+        result = (records, breaks, None)
     except InputError as exc:
-        results.put((start, 0, 0, (exc.reason, exc.line)))
+        result = (0, 0, (exc.reason, exc.line))
     except Exception as exc:  # reported by the parent
-        results.put((start, 0, 0, (f"cannot read: {exc}", None)))
+        result = (0, 0, (f"cannot read: {exc}", None))
+    answer.send(result)
+    answer.close()
+    # Leave without the interpreter's exit path: a forked child must not flush the
+    # parent's stdio buffers, whose locks another thread (the progress bar) may hold.
+    os._exit(0)
 
 
 def _check_ndjson_parallel(
@@ -372,36 +378,37 @@ def _check_ndjson_parallel(
     # Fork where there is fork: the workers need nothing but this module, already loaded.
     context: Any = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     counter = context.Value("q", 0)
-    results = context.Queue()
-    processes = [
-        context.Process(target=_check_range, args=(str(path), name, span, counter, results), daemon=True)
-        for span in itertools.pairwise(bounds)
-    ]
-    for process in processes:
+    parts = []
+    for part in itertools.pairwise(bounds):
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(target=_check_range, args=(str(path), name, part, counter, sender), daemon=True)
         process.start()
-    outcomes: dict[int, tuple[int, int, tuple[str, int | None] | None]] = {}
+        sender.close()
+        parts.append((receiver, process))
+    outcomes: dict[Any, tuple[int, int, tuple[str, int | None] | None]] = {}
     reported = 0
     try:
-        while len(outcomes) < len(processes):
-            try:
-                start, records, breaks, error = results.get(timeout=0.1)
-                outcomes[start] = (records, breaks, error)
-            except queue.Empty:
-                if not any(p.is_alive() for p in processes) and results.empty():
+        while len(outcomes) < len(parts):
+            ready: list[Any] = multiprocessing.connection.wait([r for r, _ in parts if r not in outcomes], 0.1)
+            for receiver in ready:
+                try:
+                    outcomes[receiver] = receiver.recv()
+                except EOFError:
                     raise InputError(name, "checking the file failed (a worker process died)") from None
             if progress is not None:
                 done = counter.value
                 progress(done - reported)
                 reported = done
     finally:
-        for process in processes:
+        for receiver, process in parts:
+            receiver.close()
             process.join(timeout=5)
             if process.is_alive():
                 process.kill()
     total = 0
     lines_before = 0
-    for start in bounds[:-1]:
-        records, breaks, error = outcomes[start]
+    for receiver, _ in parts:
+        records, breaks, error = outcomes[receiver]
         if error is not None:
             # Parts are taken in file order: the first error is the first bad line.
             reason, line = error
