@@ -16,10 +16,12 @@ import pytest
 from flask import Flask
 from werkzeug.test import TestResponse
 
+from pgcluster import PgCluster
 from pushstream.app import close_app, create_app, roles
 from pushstream.config import ServerConfig
 from pushstream.coordinator import Coordinator, CoordinatorOptions, retry_delay
 from pushstream.storage.layout import SinkKey
+from rawsql import Raw
 
 TOKEN = "pipeline-token"
 BASE = "/v1/branches/default/sources"
@@ -29,9 +31,10 @@ SECOND = 1_000_000_000
 class Pipeline:
     """An app (API + receiver) with a coordinator ticked by the test."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, target: str | None = None, cluster: PgCluster | None = None) -> None:
         self.data_dir = data_dir
-        self.app: Flask = create_app(ServerConfig(data_dir=data_dir, api_token=TOKEN))
+        self.app: Flask = create_app(ServerConfig(data_dir=data_dir, api_token=TOKEN, target=target))
+        self.raw = Raw(roles(self.app).target, cluster)
         self.client = self.app.test_client()
         parts = roles(self.app)
         self.coordinator = Coordinator(
@@ -125,9 +128,13 @@ class Pipeline:
                 )
 
 
-@pytest.fixture
-def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
-    p = Pipeline(tmp_path / "data")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def pipeline(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Pipeline]:
+    """The pipeline with each target."""
+    if request.param == "sqlite":
+        p = Pipeline(tmp_path / "data")
+    else:
+        p = Pipeline(tmp_path / "data", request.getfixturevalue("pg_admin_url"), request.getfixturevalue("pg_cluster"))
     yield p
     close_app(p.app)
 
@@ -261,12 +268,7 @@ def test_mapping_change_imports_the_old_file_with_old_columns(pipeline: Pipeline
 def test_schema_mismatch_waits_in_staging_then_imports(pipeline: Pipeline, tmp_path: Path) -> None:
     pipeline.source("s")
     pipeline.sink("s", "k", [{"type": "body", "name": "b"}], "in.c-t.k")
-    target = roles(pipeline.app).target
-    conn = target._connection()  # type: ignore[attr-defined]
-    cursor = conn.cursor()
-    cursor.execute('ALTER TABLE "in.c-t.k" ADD COLUMN extra TEXT')
-    conn.commit()
-    cursor.close()
+    pipeline.raw.sql(f"ALTER TABLE {pipeline.raw.name('in.c-t.k')} ADD COLUMN extra TEXT")
     pipeline.post("s", '"kept"')
     pipeline.flush("s")
     (waiting,) = [f for f in pipeline.file_states("s", "k") if f["state"] != "writing"]
@@ -276,10 +278,7 @@ def test_schema_mismatch_waits_in_staging_then_imports(pipeline: Pipeline, tmp_p
     assert waiting["statistics"]["levels"]["staging"]["recordsCount"] == 1
     failed = pipeline.api("GET", f"{BASE}/s/sinks/k/statistics/files?failedFiles=true").json["files"]  # type: ignore[index]
     assert [f["retryAttempt"] for f in failed] == [1]
-    cursor = conn.cursor()
-    cursor.execute('ALTER TABLE "in.c-t.k" DROP COLUMN extra')
-    conn.commit()
-    cursor.close()
+    pipeline.raw.sql(f"ALTER TABLE {pipeline.raw.name('in.c-t.k')} DROP COLUMN extra")
     time.sleep(0.3)  # the retry backoff of this test (0.2 s ±10 %)
     pipeline.settle()
     assert pipeline.rows("in.c-t.k") == [('"kept"',)]
@@ -383,3 +382,55 @@ def test_file_statistics_shapes(pipeline: Pipeline) -> None:
     assert set(imported) == {"state", "openedAt", "closingAt", "importingAt", "importedAt", "statistics"}
     target = imported["statistics"]["levels"]["target"]
     assert target["recordsCount"] == 1 and target["uncompressedSize"] == len('"{""a"":1}"\n')
+
+
+@pytest.fixture
+def pg_pipeline(tmp_path: Path, pg_admin_url: str, pg_cluster: PgCluster) -> Iterator[Pipeline]:
+    p = Pipeline(tmp_path / "data", pg_admin_url, pg_cluster)
+    yield p
+    close_app(p.app)
+
+
+def _rolpassword(pipeline: Pipeline, role: str) -> str:
+    (row,) = pipeline.raw.sql(f"SELECT rolpassword FROM pg_authid WHERE rolname = '{role}'")
+    return str(row[0])
+
+
+def test_postgresql_sink_role_is_rotated_by_disable_and_enable(pg_pipeline: Pipeline) -> None:
+    from pushstream.targets.base import SinkIdentity
+
+    pg_pipeline.source("s")
+    pg_pipeline.sink("s", "k", [{"type": "body", "name": "b"}], "in.c-t.k")
+    role = roles(pg_pipeline.app).target.role_name(SinkIdentity(1, "s", "k"))  # type: ignore[attr-defined]
+    before = _rolpassword(pg_pipeline, role)
+    assert before.startswith("SCRAM-SHA-256$")
+    # The role may write its own table and nothing else.
+    grants = pg_pipeline.raw.sql(
+        f"SELECT table_schema || '.' || table_name, privilege_type FROM information_schema.role_table_grants"
+        f" WHERE grantee = '{role}' AND table_schema = 'in.c-t' ORDER BY 2"
+    )
+    assert grants == [("in.c-t.k", "INSERT")]
+    pg_pipeline.run("PUT", f"{BASE}/s/sinks/k/disable")
+    pg_pipeline.run("PUT", f"{BASE}/s/sinks/k/enable")
+    assert _rolpassword(pg_pipeline, role) != before
+    pg_pipeline.post("s", '"after"')
+    pg_pipeline.flush("s")
+    assert pg_pipeline.rows("in.c-t.k") == [('"after"',)]
+
+
+def test_postgresql_restart_during_imports_retries_exactly_once(pg_pipeline: Pipeline, pg_cluster: PgCluster) -> None:
+    columns = [{"type": "path", "name": "n", "path": "n", "primaryKey": True}]
+    pg_pipeline.source("s")
+    pg_pipeline.sink("s", "k", columns, "in.c-t.k")
+    for i in range(3):
+        pg_pipeline.post("s", f'{{"n": {i}}}')
+    pg_cluster.stop()
+    try:
+        pg_pipeline.flush("s")
+        (waiting,) = [f for f in pg_pipeline.file_states("s", "k") if f["state"] != "writing"]
+        assert waiting["state"] == "importing" and waiting["retryAttempt"] == 1
+    finally:
+        pg_cluster.start()
+    time.sleep(0.3)  # the test's retry backoff
+    pg_pipeline.settle()
+    assert sorted(pg_pipeline.rows("in.c-t.k")) == [("0",), ("1",), ("2",)]

@@ -4,51 +4,22 @@ parametrised over SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import itertools
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from targethelpers import Raw, Staging
+from targethelpers import Staging
 
-from pgcluster import PgCluster, unavailable_reason
 from pushstream.targets.base import Target
 from pushstream.targets.postgresql import PostgresTarget
 from pushstream.targets.sqlite import SqliteTarget
+from rawsql import Raw
 
 
 @pytest.fixture
 def staging(tmp_path: Path) -> Staging:
     return Staging(tmp_path / "staging")
-
-
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PgCluster]:
-    """One private PostgreSQL server for the session; skipped (failed under CI)
-    when PostgreSQL cannot run here."""
-    reason = unavailable_reason()
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL must run in CI: {reason}")
-        pytest.skip(f"PostgreSQL tests need a local PostgreSQL: {reason}")
-    cluster = PgCluster({"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"})
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.destroy()
-
-
-_databases = itertools.count(1)
-
-
-@pytest.fixture
-def pg_admin_url(pg_cluster: PgCluster) -> str:
-    """A fresh database owned by a fresh non-superuser CREATEROLE admin role."""
-    name = f"pushstream_t{os.getpid()}_{next(_databases)}"
-    return pg_cluster.create_admin(role=name, database=name)
 
 
 @pytest.fixture

@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
-from targethelpers import Raw, Staging
+from targethelpers import Staging
 
 from pushstream.targets.base import ImportResult, TableSpec, TargetError
 from pushstream.targets.sqlite import SqliteTarget
+from rawsql import Raw
 
 SPEC = TableSpec("in.c-bucket.events", ("id", "body"))
 KEYED = TableSpec("in.c-bucket.users", ("id", "body"), ("id",))

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import zstandard
-from targethelpers import Raw, Staging, encode_rows
+from targethelpers import Staging, encode_rows
 
 from pushstream.targets.base import (
     ImportRequest,
@@ -20,6 +20,7 @@ from pushstream.targets.base import (
 )
 from pushstream.targets.postgresql import PostgresTarget
 from pushstream.targets.sqlite import SqliteTarget
+from rawsql import Raw
 
 PLAIN = TableSpec("in.c-bucket.events", ("id", "at", "body"))
 KEYED = TableSpec("in.c-bucket.users", ("id", "name", "email"), ("id",))

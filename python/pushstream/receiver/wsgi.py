@@ -100,7 +100,7 @@ class ReceiverApp:
             exception_id = f"exception-{uuid.uuid4().hex[:16]}"
             log.exception("ingest request failed (%s)", exception_id)
             status, headers, body = _error(500, "stream.in.internalError", "Internal server error.", exception_id)
-        start_response(_STATUS_TEXT.get(status, f"{status} Error"), headers)
+        start_response(_STATUS_TEXT.get(status) or f"{status} Error", headers)
         return [body]
 
     def _handle(
@@ -111,23 +111,29 @@ class ReceiverApp:
             return _error(404, "stream.api.endpointNotFound", f'Endpoint "{path}" not found.')
         project_text, source_id, secret = parts
         method = environ.get("REQUEST_METHOD", "")
-        if method == "OPTIONS":
-            return 204, list(_CORS), b""
         if method != "POST":
+            if method == "OPTIONS":
+                return 204, list(_CORS), b""
             response = _error(405, "stream.in.methodNotAllowed", f'Method "{method}" is not allowed, use POST.')
             response[1].append(("Allow", "POST, OPTIONS"))
             return response
         project_id = int(project_text) if project_text.isdigit() else -1
         branches = self.node.routes(project_id, source_id) if project_id == self.options.project_id else ()
         # Compare against every branch's secret so the time does not tell which part was wrong.
-        matching = [b for b in branches if hmac.compare_digest(b.secret.encode(), secret.encode())]
-        if not matching or all(b.state == "deleted" for b in matching):
+        given = secret.encode()
+        found = False
+        active = []
+        for branch in branches:
+            if hmac.compare_digest(branch.secret.encode(), given) and branch.state != "deleted":
+                found = True
+                if branch.state == "enabled":
+                    active.append(branch)
+        if not found:
             return _error(
                 404,
                 "stream.in.noSourceFound",
                 "The specified combination of projectId, sourceId and secret was not found.",
             )
-        active = [b for b in matching if b.state == "enabled"]
         if not active:
             return _error(404, "stream.in.disabledSource", f'Source "{source_id}" is disabled.')
 
@@ -151,9 +157,7 @@ class ReceiverApp:
 
         ip = self._client_ip(environ)
         verbose = "verbose=true" in environ.get("QUERY_STRING", "").lower()
-        results = []
-        for branch in active:
-            results.append(self._write(branch, body, environ, ip, received_at_ns))
+        results = [self._write(branch, body, environ, ip, received_at_ns) for branch in active]
         return _respond(results, verbose)
 
     def _client_ip(self, environ: dict[str, Any]) -> str:
@@ -173,6 +177,22 @@ class ReceiverApp:
             _, outcomes = branch.sink_set.ingest(body, environ=environ, ip=ip, received_at_ns=received_at_ns)
         except BatchError as exc:
             return _BranchResult(branch, [], str(exc), batch_error=True)
+        for outcome in outcomes:
+            if outcome[1] == "writer_closed":
+                outcomes = self._rewrite_closed(branch, outcomes, body, environ, ip=ip, received_at_ns=received_at_ns)
+                break
+        return _BranchResult(branch, outcomes, "")
+
+    def _rewrite_closed(
+        self,
+        branch: BranchRoute,
+        outcomes: list[tuple[str, str, int, str]],
+        body: bytes,
+        environ: dict[str, Any],
+        *,
+        ip: str,
+        received_at_ns: int,
+    ) -> list[tuple[str, str, int, str]]:
         closed = {o[0] for o in outcomes if o[1] == "writer_closed"}
         for _ in range(3):
             if not closed:
@@ -188,10 +208,10 @@ class ReceiverApp:
             by_id = {o[0]: o for o in retried}
             outcomes = [by_id.get(o[0], o) for o in outcomes]
             closed = {o[0] for o in outcomes if o[1] == "writer_closed"}
-        return _BranchResult(branch, outcomes, "")
+        return outcomes
 
 
-@dataclass
+@dataclass(slots=True)
 class _BranchResult:
     branch: BranchRoute
     outcomes: list[tuple[str, str, int, str]]
@@ -211,7 +231,26 @@ class _BranchResult:
         return sinks
 
 
+def _plain_status(results: list[_BranchResult]) -> int:
+    """200 (synced) or 202 (accepted) when every sink took the request, which is
+    answered with a plain "OK" without building the JSON document; 0 otherwise."""
+    status = 200
+    for result in results:
+        if result.batch_error:
+            return 0
+        for outcome in result.outcomes:
+            if outcome[1] == "accepted":
+                status = 202
+            elif outcome[1] != "processed":
+                return 0
+    return status
+
+
 def _respond(results: list[_BranchResult], verbose: bool) -> tuple[int, list[tuple[str, str]], bytes]:
+    if not verbose:
+        plain = _plain_status(results)
+        if plain:
+            return plain, list(_OK_HEADERS), b"OK"
     batch_errors = [r for r in results if r.batch_error]
     if batch_errors:
         # A batch that cannot be split is rejected as a whole, with the line that broke it.
