@@ -51,6 +51,8 @@ setup_system() {
     if ! command -v initdb >/dev/null && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
         apt_install postgresql
     fi
+    # The HTTP load generator of bench/bench_load.py.
+    command -v wrk >/dev/null || apt_install wrk
 }
 
 setup_python() {
