@@ -139,18 +139,23 @@ class Server:
 
     def cpu(self) -> float:
         """CPU seconds of the server and all its processes so far (live ones)."""
-        total = 0.0
+        return sum(self.cpu_by_role().values())
+
+    def cpu_by_role(self) -> dict[str, float]:
+        """CPU seconds so far of the coordinator and of the rest (the request workers)."""
+        roles = {"workers": 0.0, "coordinator": 0.0}
         try:
             root = psutil.Process(self.process.pid)
             for proc in [root, *root.children(recursive=True)]:
                 try:
                     times = proc.cpu_times()
-                    total += times.user + times.system
+                    role = "coordinator" if "pushstream.coordinator" in " ".join(proc.cmdline()) else "workers"
+                    roles[role] += times.user + times.system
                 except psutil.NoSuchProcess:
                     pass
         except psutil.NoSuchProcess:
             pass
-        return total
+        return roles
 
     def settle(self, limit: float = 60.0) -> None:
         """Waits until the server uses less than 5 % of a core (background work done)."""
@@ -178,6 +183,7 @@ class Run:
     wall: float
     client_cpu: float
     server_cpu: float
+    coordinator_cpu: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -186,7 +192,7 @@ class Run:
 
 def run_ingest(server: Server, source: str, path: Path, records: int, extra: list[str]) -> Run:
     env = {**os.environ, "PUSHSTREAM_URL": server.url, "PUSHSTREAM_API_TOKEN": TOKEN}
-    server_before = server.cpu()
+    server_before = server.cpu_by_role()
     started = time.perf_counter()
     process = subprocess.Popen([*PUSHSTREAM, "ingest", source, str(path), *extra], env=env, stderr=subprocess.PIPE)
     assert process.stderr is not None
@@ -196,7 +202,14 @@ def run_ingest(server: Server, source: str, path: Path, records: int, extra: lis
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise RuntimeError(f"ingest failed ({process.returncode}): {err.decode()}")
-    return Run(records, path.stat().st_size, wall, usage.ru_utime + usage.ru_stime, server.cpu() - server_before)
+    client = usage.ru_utime + usage.ru_stime
+    return _run(records, path.stat().st_size, wall, client, server=server, before=server_before)
+
+
+def _run(records: int, size: int, wall: float, client: float, *, server: Server, before: dict[str, float]) -> Run:
+    after = server.cpu_by_role()
+    spent = {role: after[role] - before[role] for role in after}
+    return Run(records, size, wall, client, sum(spent.values()), spent["coordinator"])
 
 
 def run_ceiling(server: Server, url: str, batches: list[bytes], records: int, parallel: int) -> Run:
@@ -220,7 +233,7 @@ def run_ceiling(server: Server, url: str, batches: list[bytes], records: int, pa
                 errors.append(f"{response.status} {answer[:200]!r}")
         connection.close()
 
-    server_before = server.cpu()
+    server_before = server.cpu_by_role()
     cpu_before = time.process_time()
     started = time.perf_counter()
     threads = [threading.Thread(target=post) for _ in range(parallel)]
@@ -232,7 +245,7 @@ def run_ceiling(server: Server, url: str, batches: list[bytes], records: int, pa
     if errors:
         raise RuntimeError(f"the server refused a batch: {errors[0]}")
     size = sum(len(b) for b in batches)
-    return Run(records, size, wall, time.process_time() - cpu_before, server.cpu() - server_before)
+    return _run(records, size, wall, time.process_time() - cpu_before, server=server, before=server_before)
 
 
 def split(data: bytes, batch_size: int) -> list[bytes]:
@@ -303,7 +316,8 @@ def main() -> None:
                 run = runs[-1]
                 print(
                     f"run {i + 1} {name:8}: {run.rate:10,.0f} records/s  {run.wall:6.2f} s  "
-                    f"client CPU {run.client_cpu:5.2f} s  server CPU {run.server_cpu:5.2f} s",
+                    f"client CPU {run.client_cpu:5.2f} s  server CPU {run.server_cpu:5.2f} s "
+                    f"(coordinator {run.coordinator_cpu:4.2f} s)  load {os.getloadavg()[0]:.1f}",
                     file=sys.stderr,
                 )
     finally:
@@ -324,6 +338,7 @@ def main() -> None:
         client = statistics.median(r.client_cpu for r in runs)
         share = statistics.median(r.client_cpu / r.wall for r in runs)
         server_share = statistics.median(r.server_cpu / r.wall for r in runs)
+        server_cpu = statistics.median(r.server_cpu for r in runs)
         rows.append(
             (
                 labels[name],
@@ -332,6 +347,7 @@ def main() -> None:
                 f"{wall:.2f}",
                 f"{client:.2f}",
                 f"{share:.2f}",
+                f"{server_cpu:.1f}" if name != "check" else "-",
                 f"{server_share:.2f}" if name != "check" else "-",
                 " / ".join(f"{r.rate / 1000:,.0f}k" for r in runs),
             )
@@ -351,6 +367,7 @@ def main() -> None:
                 "wall s",
                 "client CPU s",
                 "client CPU / wall",
+                "server CPU s",
                 "server CPU / wall",
                 "runs",
             ),
@@ -359,6 +376,9 @@ def main() -> None:
     ingest = statistics.median(r.rate for r in results["ingest"])
     ceiling = statistics.median(r.rate for r in results["ceiling"])
     print(f"\ningest / server ceiling: {ingest / ceiling:.2f}; target 300,000 records/s: {ingest / 300_000:.2f}x")
+    per_record = statistics.median(r.server_cpu / r.records * 1e6 for r in results["ceiling"])
+    end_load = os.getloadavg()[0]
+    print(f"server CPU per record (ceiling runs): {per_record:.1f} us; load average at the end {end_load:.1f}")
 
 
 if __name__ == "__main__":
