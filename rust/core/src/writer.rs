@@ -11,6 +11,14 @@
 //! 100 KB as for 1 MB. The count / bytes / interval triggers only bound how long
 //! rows of writers that do *not* wait may stay in memory.
 //!
+//! Next to each slice, `<slice>.idx` records where every append ends and the
+//! receive time of its rows (16 bytes each: end offset, time, little-endian).
+//! When several nodes write parts of one slice, the coordinator interleaves the
+//! parts' appends by receive time with it, so "last write wins" on a primary
+//! key follows the order in which requests arrived, whichever node took them.
+//! The index is written with the data but not fsync'd: after a power loss its
+//! tail may be missing, and the rows it does not cover keep their part's order.
+//!
 //! Waiters sleep on a futex word chosen by their round, so a completing round
 //! wakes exactly the writers it made durable, without any lock hand-off.
 
@@ -122,6 +130,8 @@ struct State {
     buffer: Vec<u8>,
     spare: Vec<u8>,
     buffer_rows: u64,
+    /// Index entries of the appends in `buffer`.
+    index: Vec<u8>,
     /// Offset in the file just after the last appended byte.
     appended: u64,
     /// Highest offset a writer is waiting for.
@@ -150,6 +160,7 @@ struct Shared {
     path: PathBuf,
     settings: SyncSettings,
     file: File,
+    index_file: File,
     state: Mutex<State>,
     /// Wakes the writer thread.
     work: Condvar,
@@ -192,8 +203,16 @@ impl SliceWriter {
             }
         }
         let mut file = OpenOptions::new().read(true).append(true).create(true).mode(0o644).open(&path).map_err(io)?;
-        let recovered =
-            if existed { recover_file(&mut file).map_err(io)? } else { Recovered { rows: 0, bytes: 0, truncated: 0 } };
+        let index_path = index_path(&path);
+        let mut index_file =
+            OpenOptions::new().read(true).append(true).create(true).mode(0o644).open(&index_path).map_err(io)?;
+        let recovered = if existed {
+            let recovered = recover_file(&mut file).map_err(io)?;
+            recover_index(&mut index_file, recovered.bytes).map_err(io)?;
+            recovered
+        } else {
+            Recovered { rows: 0, bytes: 0, truncated: 0 }
+        };
         if !existed {
             file.sync_all().map_err(io)?;
             if let Some(parent) = path.parent() {
@@ -212,10 +231,12 @@ impl SliceWriter {
             path,
             settings,
             file,
+            index_file,
             state: Mutex::new(State {
                 buffer: Vec::with_capacity(64 << 10),
                 spare: Vec::with_capacity(64 << 10),
                 buffer_rows: 0,
+                index: Vec::new(),
                 appended: recovered.bytes,
                 wanted: 0,
                 oldest_unsynced: None,
@@ -279,6 +300,9 @@ impl SliceWriter {
         state.buffer.extend_from_slice(data);
         state.buffer_rows += rows;
         state.appended += data.len() as u64;
+        let end = state.appended;
+        state.index.extend_from_slice(&end.to_le_bytes());
+        state.index.extend_from_slice(&record_time_ns.to_le_bytes());
         let ticket = Ticket { end: state.appended, round: state.rounds_started + 1 };
         let stats = &mut state.stats;
         stats.rows += rows;
@@ -446,6 +470,7 @@ impl Shared {
 
             let spare = std::mem::take(&mut state.spare);
             let mut batch = std::mem::replace(&mut state.buffer, spare);
+            let index = std::mem::take(&mut state.index);
             state.rows_written += std::mem::take(&mut state.buffer_rows);
             let rows_written = state.rows_written;
             let end = state.appended;
@@ -454,7 +479,8 @@ impl Shared {
             let round = state.rounds_started;
             drop(state);
 
-            let result = (&self.file).write_all(&batch);
+            // The index follows its data: an entry never points past what was written.
+            let result = (&self.file).write_all(&batch).and_then(|()| (&self.index_file).write_all(&index));
 
             state = self.state.lock();
             if let Err(e) = result {
@@ -583,12 +609,37 @@ fn recover_file(file: &mut File) -> std::io::Result<Recovered> {
     Ok(Recovered { rows, bytes: valid as u64, truncated })
 }
 
+/// The index file of a slice: `slice-x.csv` → `slice-x.idx`.
+pub fn index_path(path: &Path) -> PathBuf {
+    path.with_extension("idx")
+}
+
+/// Drops index entries past the recovered data (and a torn trailing entry).
+fn recover_index(file: &mut File, data_len: u64) -> std::io::Result<()> {
+    let mut index = Vec::new();
+    file.read_to_end(&mut index)?;
+    let whole = index.len() / 16 * 16;
+    let keep = index[..whole]
+        .chunks_exact(16)
+        .take_while(|entry| u64::from_le_bytes(entry[..8].try_into().expect("8 bytes")) <= data_len)
+        .count()
+        * 16;
+    if keep != index.len() {
+        file.set_len(keep as u64)?;
+    }
+    Ok(())
+}
+
 /// Recovers a slice file in place (see [`SliceWriter::open`]) without opening it for writing.
 pub fn recover_slice(path: impl AsRef<Path>) -> Result<Recovered, WriterError> {
     let path = path.as_ref();
     let io = |source| WriterError::Io { path: path.display().to_string(), source };
     let mut file = OpenOptions::new().read(true).write(true).open(path).map_err(io)?;
-    recover_file(&mut file).map_err(io)
+    let recovered = recover_file(&mut file).map_err(io)?;
+    if let Ok(mut index) = OpenOptions::new().read(true).write(true).open(index_path(path)) {
+        recover_index(&mut index, recovered.bytes).map_err(io)?;
+    }
+    Ok(recovered)
 }
 
 /// `mkdir -p` that fsyncs every parent whose entries change, so the new
@@ -677,6 +728,26 @@ mod tests {
             assert!(start.elapsed() < Duration::from_secs(5), "count trigger never fired");
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    #[test]
+    fn index_records_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("slice.csv");
+        let (writer, _) = SliceWriter::open(&path, settings(true)).unwrap();
+        writer.write(b"\"a\"\n\"b\"\n", 2, 100).unwrap();
+        writer.write(b"\"c\"\n", 1, 50).unwrap();
+        writer.close().unwrap();
+        let index = std::fs::read(index_path(&path)).unwrap();
+        let entries: Vec<(u64, i64)> = index
+            .chunks_exact(16)
+            .map(|e| (u64::from_le_bytes(e[..8].try_into().unwrap()), i64::from_le_bytes(e[8..].try_into().unwrap())))
+            .collect();
+        assert_eq!(entries, vec![(8, 100), (12, 50)]);
+        // A torn row is cut off; so are index entries past it.
+        std::fs::write(&path, b"\"a\"\n\"b").unwrap();
+        recover_slice(&path).unwrap();
+        assert_eq!(std::fs::read(index_path(&path)).unwrap().len(), 0);
     }
 
     #[test]
