@@ -109,6 +109,27 @@ def test_compressed_files(cli_server: ServerProcess, tmp_path: Path) -> None:
     assert sorted(stream.rows(), key=lambda r: int(r[0])) == expected
 
 
+@pytest.mark.parametrize("suffix", [".ndjson", ".ndjson.gz", ".csv", ".json"])
+def test_many_batches_in_order(cli_server: ServerProcess, tmp_path: Path, suffix: str) -> None:
+    # Plain files go from the file (sendfile), compressed ones through memory: both in order.
+    stream = Stream(cli_server).create()
+    records = people(700)
+    path = tmp_path / f"many{suffix}"
+    content = {
+        ".ndjson": ndjson(records),
+        ".ndjson.gz": gzip.compress(ndjson(records)),
+        ".csv": b"id,name\n" + b"".join(f"{r['id']},{r['name']}\n".encode() for r in records),
+        ".json": orjson.dumps(records, option=orjson.OPT_INDENT_2),
+    }[suffix]
+    path.write_bytes(content)
+    result = run_cli(cli_server, "ingest", "--batch-size", "1KB", "--parallel", "1", stream.source, str(path))
+    assert result.exit_code == 0, result.output
+    assert "ingested 700 records" in result.stderr
+    assert int(result.stderr.rsplit(", ", 1)[1].split()[0]) >= 20  # requests
+    stream.flush()
+    assert stream.rows() == as_rows(records)
+
+
 def test_stdin(cli_server: ServerProcess) -> None:
     stream = Stream(cli_server).create()
     result = run_cli(cli_server, "ingest", stream.source, "--stdin", input=ndjson(people(50)))

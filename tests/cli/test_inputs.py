@@ -11,7 +11,7 @@ import pytest
 
 from pushstream.client import inputs
 from pushstream.client.errors import InputError
-from pushstream.client.inputs import detect_format, iter_batches, prepare_inputs
+from pushstream.client.inputs import Chunk, detect_format, iter_chunks, prepare_inputs
 
 
 @pytest.mark.parametrize(
@@ -107,13 +107,30 @@ def test_stdin_is_spooled(tmp_path: Path) -> None:
     assert not spool.exists()
 
 
-def test_batches_are_whole_lines() -> None:
+def test_chunks_are_whole_lines() -> None:
     data = b"".join(b'{"n":%d}\n' % i for i in range(1000))
-    batches = list(iter_batches(io.BytesIO(data), 100))
-    assert b"".join(b for b, _ in batches) == data
-    assert all(len(b) <= 100 and b.endswith(b"\n") for b, _ in batches)
-    assert sum(n for _, n in batches) == 1000
-    # A line longer than a batch goes alone; no trailing line break needed.
+    chunks = list(iter_chunks(io.BytesIO(data), 100))
+    assert b"".join(chunks) == data
+    assert all(len(c) <= 100 and c.endswith(b"\n") for c in chunks)
+    # A line longer than a chunk goes alone; the last chunk needs no line break.
     data = b'{"a":1}\n{"long":"' + b"x" * 300 + b'"}\n{"b":2}'
-    assert [n for _, n in iter_batches(io.BytesIO(data), 64)] == [1, 1, 1]
-    assert b"".join(b for b, _ in iter_batches(io.BytesIO(data), 64)) == data
+    assert list(iter_chunks(io.BytesIO(data), 64)) == [b'{"a":1}\n', data[8:-7], b'{"b":2}']
+    assert list(iter_chunks(io.BytesIO(data), 64, limit=20)) == [b'{"a":1}\n', data[8:20]]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_chunks_cover_the_stream(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int) -> None:
+    monkeypatch.setattr(inputs, "PARALLEL_THRESHOLD", 1)
+    lines = _lines(3000)
+    lines[10] = b""
+    path = tmp_path / "a.ndjson"
+    path.write_bytes(b"\n".join(lines))  # no final line break
+    with prepare_inputs([str(path)], jobs=jobs, chunk_size=4096) as prepared:
+        (item,) = prepared.inputs
+        assert item.plain
+        content = path.read_bytes()
+        assert b"".join(content[c.offset : c.offset + c.length] for c in item.chunks) == content
+        assert all(c.length <= 4096 for c in item.chunks)
+        assert sum(c.records for c in item.chunks) == item.records == 2999
+        assert sum(c.breaks for c in item.chunks) == 2999
+        assert item.chunks[0] == Chunk(0, item.chunks[0].length, item.chunks[0].breaks - 1, item.chunks[0].breaks)

@@ -314,7 +314,13 @@ def ingest(
         _note("reading records from the terminal (end with Ctrl-D)")
     inputs: InputSet
     try:
-        inputs = prepare_inputs(names, stdin=sys.stdin.buffer if use_stdin else None, fmt=fmt, progress=display.read)
+        inputs = prepare_inputs(
+            names,
+            stdin=sys.stdin.buffer if use_stdin else None,
+            fmt=fmt,
+            progress=display.read,
+            chunk_size=batch_size,
+        )
     finally:
         display.stop()
     count = len(inputs.inputs)

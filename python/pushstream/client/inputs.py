@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, NamedTuple
 
 import msgspec
 import orjson
@@ -95,6 +95,16 @@ def open_decompressed(path: Path, compression: str | None) -> IO[bytes]:
     return path.open("rb")
 
 
+class Chunk(NamedTuple):
+    """Whole lines of an input's NDJSON stream, checked together: the unit that is sent
+    as one batch. ``offset`` is in the NDJSON stream; ``breaks`` counts its line breaks."""
+
+    offset: int
+    length: int
+    records: int
+    breaks: int
+
+
 @dataclass
 class PreparedInput:
     """One input after checking: what to send and how to name its lines in messages."""
@@ -105,6 +115,9 @@ class PreparedInput:
     records: int
     #: Size of the NDJSON stream :meth:`open` returns.
     size: int
+    #: The stream cut into batches of whole lines (of at most the chunk size asked for,
+    #: unless a single line is longer).
+    chunks: list[Chunk]
     _path: Path
     _compression: str | None = None
     _skip: int = 0
@@ -118,6 +131,15 @@ class PreparedInput:
         if self._skip:
             stream.read(self._skip)
         return stream
+
+    @property
+    def plain(self) -> bool:
+        """Whether the NDJSON is a plain file (chunks can be sent straight from it)."""
+        return self._compression is None
+
+    def file_range(self, chunk: Chunk) -> tuple[Path, int]:
+        """(file, offset) of a chunk of a :attr:`plain` input."""
+        return self._path, self._skip + chunk.offset
 
     def where(self, line: int) -> str:
         """``name:line`` in the original input for a 1-based line of the NDJSON stream."""
@@ -169,17 +191,21 @@ def prepare_inputs(
     fmt: str | None = None,
     progress: Progress | None = None,
     jobs: int | None = None,
+    chunk_size: int = BLOCK_SIZE,
 ) -> InputSet:
-    """Checks every input completely and returns them ready to send. Raises
+    """Checks every input completely and returns them ready to send, cut into chunks
+    of whole lines of at most ``chunk_size`` bytes (the batches). Raises
     :class:`InputError` at the first problem (naming the input and the line) and
-    :class:`UsageError` when the format of a file cannot be told."""
+    :class:`UsageError` when the format of a file cannot be told. ``jobs`` is the
+    number of processes that check a large plain NDJSON file (default: the cores)."""
+    options = _Options(progress, jobs, chunk_size)
     result = InputSet()
     try:
         if stdin is not None:
             spool = result.temp_path(".stdin")
             with spool.open("wb") as out:
                 shutil.copyfileobj(stdin, out, 1 << 20)
-            result.inputs.append(_prepare(result, STDIN_NAME, spool, fmt or "ndjson", progress=progress, jobs=jobs))
+            result.inputs.append(_prepare(result, STDIN_NAME, spool, fmt or "ndjson", options))
         for name in files:
             path = Path(name)
             named_format, _ = detect_format(name)
@@ -191,24 +217,29 @@ def prepare_inputs(
                 )
             if not path.is_file():
                 raise InputError(name, "no such file" if not path.exists() else "not a file")
-            result.inputs.append(_prepare(result, name, path, chosen, progress=progress, jobs=jobs))
+            result.inputs.append(_prepare(result, name, path, chosen, options))
     except BaseException:
         result.close()
         raise
     return result
 
 
-def _prepare(
-    owner: InputSet, name: str, path: Path, fmt: str, *, progress: Progress | None, jobs: int | None
-) -> PreparedInput:
+@dataclass(frozen=True)
+class _Options:
+    progress: Progress | None
+    jobs: int | None
+    chunk_size: int
+
+
+def _prepare(owner: InputSet, name: str, path: Path, fmt: str, options: _Options) -> PreparedInput:
     try:
         compression = sniff_compression(path)
         if fmt == "ndjson":
-            return _prepare_ndjson(name, path, compression, progress, jobs)
+            return _prepare_ndjson(name, path, compression, options)
         if fmt == "json":
-            return _prepare_json(owner, name, path, compression, progress)
+            return _prepare_json(owner, name, path, compression, options)
         if fmt == "csv":
-            return _prepare_csv(owner, name, path, compression, progress)
+            return _prepare_csv(owner, name, path, compression, options)
     except OSError as exc:
         raise InputError(name, _os_reason(exc)) from None
     except (EOFError, zstandard.ZstdError) as exc:
@@ -225,56 +256,49 @@ def _os_reason(exc: OSError) -> str:
 # NDJSON.
 
 
-def _prepare_ndjson(
-    name: str, path: Path, compression: str | None, progress: Progress | None, jobs: int | None
-) -> PreparedInput:
+def _prepare_ndjson(name: str, path: Path, compression: str | None, options: _Options) -> PreparedInput:
     skip = 0
     with open_decompressed(path, compression) as stream:
         if stream.read(3) == _BOM:
             skip = 3
     size = path.stat().st_size - skip
-    workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    workers = options.jobs if options.jobs is not None else (os.cpu_count() or 1)
     if compression is None and size >= PARALLEL_THRESHOLD and workers > 1:
-        records = _check_ndjson_parallel(name, path, (skip, size), workers=workers, progress=progress)
+        records, chunks = _check_ndjson_parallel(name, path, (skip, size), workers=workers, options=options)
     else:
         with open_decompressed(path, compression) as stream:
             stream.read(skip)
-            records, size, _ = check_ndjson_stream(stream, name, progress=progress)
-    return PreparedInput(name, "ndjson", records, size, path, compression, skip)
+            records, size, _, chunks = check_ndjson_stream(
+                stream, name, progress=options.progress, chunk_size=options.chunk_size
+            )
+    return PreparedInput(name, "ndjson", records, size, chunks, path, compression, skip)
 
 
 def check_ndjson_stream(
-    stream: IO[bytes], name: str, *, progress: Progress | None = None, limit: int | None = None
-) -> tuple[int, int, int]:
+    stream: IO[bytes],
+    name: str,
+    *,
+    progress: Progress | None = None,
+    limit: int | None = None,
+    chunk_size: int = BLOCK_SIZE,
+) -> tuple[int, int, int, list[Chunk]]:
     """Checks that every non-blank line is one JSON document; returns (records, bytes
-    read, line breaks read). Reads at most ``limit`` bytes. Raises :class:`InputError`
-    naming the line (counted from the first line read)."""
+    read, line breaks read, chunks of at most ``chunk_size`` bytes). Reads at most
+    ``limit`` bytes. Raises :class:`InputError` naming the line (counted from the
+    first line read)."""
     records = 0
-    total = 0
+    offset = 0
     line = 1
-    carry = b""
-    remaining = limit
-    while True:
-        want = BLOCK_SIZE if remaining is None else min(BLOCK_SIZE, remaining)
-        block = stream.read(want) if want > 0 else b""
-        if remaining is not None:
-            remaining -= len(block)
-        total += len(block)
-        if not block:
-            if carry:
-                records += check_ndjson_segment(carry, name, line)[0]
-            return records, total, line - 1
-        cut = block.rfind(b"\n") + 1
-        if cut == 0:
-            carry += block
-        else:
-            segment = carry + block[:cut] if carry else block[:cut]
-            carry = block[cut:]
-            found, breaks = check_ndjson_segment(segment, name, line)
-            records += found
-            line += breaks
+    chunks: list[Chunk] = []
+    for chunk in iter_chunks(stream, chunk_size, limit=limit):
+        found, breaks = check_ndjson_segment(chunk, name, line)
+        chunks.append(Chunk(offset, len(chunk), found, breaks))
+        records += found
+        line += breaks
+        offset += len(chunk)
         if progress is not None:
-            progress(len(block))
+            progress(len(chunk))
+    return records, offset, line - 1, chunks
 
 
 def check_ndjson_segment(segment: bytes, name: str, first_line: int) -> tuple[int, int]:
@@ -334,25 +358,28 @@ def _json_problem(text: bytes, exc: msgspec.DecodeError) -> tuple[str, int, int]
     return f"malformed JSON: {message[:1].lower()}{message[1:]}", line, column
 
 
-def _check_range(path: str, name: str, span: tuple[int, int], counter: Any, answer: Any) -> None:
-    """Worker process: checks bytes ``start:end`` (whole lines) of a file and sends
-    (records, line breaks, error) with line numbers relative to ``start``."""
+def _check_range(path: str, name: str, part: tuple[int, int, int], counter: Any, answer: Any) -> None:
+    """Worker process: checks bytes ``start:end`` (whole lines) of a file in chunks of
+    ``chunk_size`` and sends (records, line breaks, chunks, error) with lines and
+    offsets relative to ``start``; ``part`` is (start, end, chunk_size)."""
 
     def progress(n: int) -> None:
         with counter.get_lock():
             counter.value += n
 
-    start, end = span
-    result: tuple[int, int, tuple[str, int | None] | None]
+    start, end, chunk_size = part
+    result: tuple[int, int, list[Chunk], tuple[str, int | None] | None]
     try:
         with open(path, "rb") as f:
             f.seek(start)
-            records, _, breaks = check_ndjson_stream(f, name, progress=progress, limit=end - start)
-        result = (records, breaks, None)
+            records, _, breaks, chunks = check_ndjson_stream(
+                f, name, progress=progress, limit=end - start, chunk_size=chunk_size
+            )
+        result = (records, breaks, chunks, None)
     except InputError as exc:
-        result = (0, 0, (exc.reason, exc.line))
+        result = (0, 0, [], (exc.reason, exc.line))
     except Exception as exc:  # reported by the parent
-        result = (0, 0, (f"cannot read: {exc}", None))
+        result = (0, 0, [], (f"cannot read: {exc}", None))
     answer.send(result)
     answer.close()
     # Leave without the interpreter's exit path: a forked child must not flush the
@@ -361,8 +388,8 @@ def _check_range(path: str, name: str, span: tuple[int, int], counter: Any, answ
 
 
 def _check_ndjson_parallel(
-    name: str, path: Path, span: tuple[int, int], *, workers: int, progress: Progress | None
-) -> int:
+    name: str, path: Path, span: tuple[int, int], *, workers: int, options: _Options
+) -> tuple[int, list[Chunk]]:
     """Splits a large plain file at line starts and checks the parts in ``workers``
     processes. Line numbers in messages are the file's own."""
     skip, size = span
@@ -381,11 +408,14 @@ def _check_ndjson_parallel(
     parts = []
     for part in itertools.pairwise(bounds):
         receiver, sender = context.Pipe(duplex=False)
-        process = context.Process(target=_check_range, args=(str(path), name, part, counter, sender), daemon=True)
+        process = context.Process(
+            target=_check_range, args=(str(path), name, (*part, options.chunk_size), counter, sender), daemon=True
+        )
         process.start()
         sender.close()
         parts.append((receiver, process))
-    outcomes: dict[Any, tuple[int, int, tuple[str, int | None] | None]] = {}
+    outcomes: dict[Any, tuple[int, int, list[Chunk], tuple[str, int | None] | None]] = {}
+    progress = options.progress
     reported = 0
     try:
         while len(outcomes) < len(parts):
@@ -407,27 +437,27 @@ def _check_ndjson_parallel(
                 process.kill()
     total = 0
     lines_before = 0
-    for receiver, _ in parts:
-        records, breaks, error = outcomes[receiver]
+    chunks: list[Chunk] = []
+    for (receiver, _), start in zip(parts, bounds, strict=False):
+        records, breaks, part_chunks, error = outcomes[receiver]
         if error is not None:
             # Parts are taken in file order: the first error is the first bad line.
             reason, line = error
             raise InputError(name, reason, None if line is None else lines_before + line)
         total += records
         lines_before += breaks
-    return total
+        chunks.extend(c._replace(offset=c.offset + start - skip) for c in part_chunks)
+    return total, chunks
 
 
 # JSON.
 
 
-def _prepare_json(
-    owner: InputSet, name: str, path: Path, compression: str | None, progress: Progress | None
-) -> PreparedInput:
+def _prepare_json(owner: InputSet, name: str, path: Path, compression: str | None, options: _Options) -> PreparedInput:
     with open_decompressed(path, compression) as stream:
         data = stream.read()
-    if progress is not None:
-        progress(path.stat().st_size)
+    if options.progress is not None:
+        options.progress(len(data))
     if data.startswith(_BOM):
         data = data[3:]
     if not data.isascii():
@@ -458,7 +488,8 @@ def _prepare_json(
             if len(lines) >= 10_000:
                 size += _write_lines(out, lines)
         size += _write_lines(out, lines)
-    return PreparedInput(name, "json", len(elements), size, out_path, _elements=stripped[:1] == b"[")
+    chunks = _spool_chunks(out_path, options.chunk_size)
+    return PreparedInput(name, "json", len(elements), size, chunks, out_path, _elements=stripped[:1] == b"[")
 
 
 def _compact(text: bytes) -> bytes:
@@ -468,6 +499,18 @@ def _compact(text: bytes) -> bytes:
         # Numbers beyond what orjson takes (1e400): outside strings a line break is
         # just whitespace, and inside strings JSON has none, so a space keeps the meaning.
         return text.replace(b"\r", b" ").replace(b"\n", b" ")
+
+
+def _spool_chunks(path: Path, chunk_size: int) -> list[Chunk]:
+    """Chunks of a translated file (one record per line, no blank lines)."""
+    chunks = []
+    offset = 0
+    with path.open("rb") as f:
+        for chunk in iter_chunks(f, chunk_size):
+            breaks = chunk.count(b"\n")
+            chunks.append(Chunk(offset, len(chunk), breaks, breaks))
+            offset += len(chunk)
+    return chunks
 
 
 def _write_lines(out: BinaryIO, lines: list[bytes]) -> int:
@@ -490,15 +533,13 @@ def _json_file_error(name: str, data: bytes, exc: msgspec.DecodeError) -> InputE
 # CSV.
 
 
-def _prepare_csv(
-    owner: InputSet, name: str, path: Path, compression: str | None, progress: Progress | None
-) -> PreparedInput:
+def _prepare_csv(owner: InputSet, name: str, path: Path, compression: str | None, options: _Options) -> PreparedInput:
     out_path = owner.temp_path(".ndjson")
     source_lines: array[int] = array("Q")
     records = 0
     size = 0
     with open_decompressed(path, compression) as raw:
-        counted = io.BufferedReader(_CountingReader(raw, progress), buffer_size=1 << 20)
+        counted = io.BufferedReader(_CountingReader(raw, options.progress), buffer_size=1 << 20)
         text = io.TextIOWrapper(counted, encoding="utf-8-sig", newline="")
         reader = csv.reader(text, strict=True)
         line = 1
@@ -534,7 +575,8 @@ def _prepare_csv(
             raise InputError(name, f"malformed CSV: {exc}", line) from None
         except UnicodeDecodeError as exc:
             raise InputError(name, f"not valid UTF-8 ({exc.reason})", line) from None
-    return PreparedInput(name, "csv", records, size, out_path, _source_lines=source_lines)
+    chunks = _spool_chunks(out_path, options.chunk_size)
+    return PreparedInput(name, "csv", records, size, chunks, out_path, _source_lines=source_lines)
 
 
 class _CountingReader(io.RawIOBase):
@@ -556,27 +598,46 @@ class _CountingReader(io.RawIOBase):
         return n
 
 
-def iter_batches(stream: IO[bytes], batch_size: int) -> Iterator[tuple[bytes, int]]:
-    """Whole lines of ``stream`` in batches of at most ``batch_size`` bytes (a single
-    longer line is a batch of its own); yields (batch, lines in it)."""
+def iter_chunks(stream: IO[bytes], size: int, *, limit: int | None = None) -> Iterator[bytes]:
+    """Every byte of ``stream`` (at most ``limit``) in chunks of whole lines of at
+    most ``size`` bytes; a line longer than ``size`` is a chunk of its own, and the
+    last chunk may end without a line break."""
     carry = b""
+    remaining = limit
     while True:
-        block = stream.read(max(batch_size - len(carry), 1))
+        want = max(size - len(carry), 1)
+        if remaining is not None:
+            want = min(want, remaining)
+        block = stream.read(want) if want > 0 else b""
+        if remaining is not None:
+            remaining -= len(block)
         if not block:
-            if carry.strip():
-                yield carry, carry.count(b"\n") + (0 if carry.endswith(b"\n") else 1)
+            if carry:
+                yield carry
             return
         data = carry + block if carry else block
         cut = data.rfind(b"\n") + 1
         if cut == 0:
-            if len(data) < batch_size:
+            if len(data) < size:
                 carry = data
                 continue
-            # One line longer than a batch: read to its end and send it alone.
-            rest = stream.readline()
-            data += rest
-            yield data, 1
+            # One line longer than a chunk: read to its end.
+            pieces = [data]
             carry = b""
+            while True:
+                want = 1 << 20 if remaining is None else min(1 << 20, remaining)
+                more = stream.read(want) if want > 0 else b""
+                if remaining is not None:
+                    remaining -= len(more)
+                if not more:
+                    break
+                newline = more.find(b"\n") + 1
+                if newline:
+                    pieces.append(more[:newline])
+                    carry = more[newline:]
+                    break
+                pieces.append(more)
+            yield b"".join(pieces)
             continue
         carry = data[cut:]
-        yield data[:cut], data.count(b"\n", 0, cut)
+        yield data if cut == len(data) else data[:cut]
