@@ -172,7 +172,14 @@ def serve(setting_flags: tuple[str, ...], log_level: str, **flags: Any) -> None:
 
 @main.group()
 def token() -> None:
-    """Manage API tokens (stored as hashes in the data dir)."""
+    """Manage API tokens (stored as hashes in the data dir; works while the server runs).
+
+    \b
+    Examples:
+      pushstream token create --data-dir ./data --description CI
+      pushstream token list --data-dir ./data
+      pushstream token delete --data-dir ./data 2
+    """
 
 
 def _store(data_dir: Path | None) -> Any:
@@ -195,7 +202,13 @@ def _store(data_dir: Path | None) -> Any:
 @click.option("--user-id", default="", help="User id shown in the history of changes.")
 @click.option("--user-name", default="", help="User name shown in the history of changes.")
 def token_create(data_dir: Path | None, description: str, role: str, user_id: str, user_name: str) -> None:
-    """Create a token and print it (it cannot be shown again)."""
+    """Create a token and print it (it cannot be shown again).
+
+    \b
+    Examples:
+      export PUSHSTREAM_API_TOKEN=$(pushstream token create --data-dir ./data --description "CI")
+      pushstream token create --data-dir ./data --role guest --description dashboard
+    """
     store = _store(data_dir)
     try:
         created, secret = store.create_token(description, role, user_id, user_name)
@@ -208,7 +221,12 @@ def token_create(data_dir: Path | None, description: str, role: str, user_id: st
 @token.command("list")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help=_DATA_DIR_HELP)
 def token_list(data_dir: Path | None) -> None:
-    """List tokens (ids, roles and descriptions; the tokens themselves are not stored)."""
+    """List tokens (ids, roles and descriptions; the tokens themselves are not stored).
+
+    \b
+    Example:
+      pushstream token list --data-dir ./data
+    """
     store = _store(data_dir)
     try:
         tokens = store.list_tokens()
@@ -226,7 +244,12 @@ def token_list(data_dir: Path | None) -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help=_DATA_DIR_HELP)
 @click.argument("token_id")
 def token_delete(data_dir: Path | None, token_id: str) -> None:
-    """Delete (revoke) a token by its id."""
+    """Delete (revoke) a token by its id (see `pushstream token list`).
+
+    \b
+    Example:
+      pushstream token delete --data-dir ./data 2
+    """
     store = _store(data_dir)
     try:
         deleted = store.delete_token(token_id)

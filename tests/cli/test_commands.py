@@ -255,8 +255,9 @@ def test_every_command_has_help_with_examples() -> None:
         result = run_cli(None, *command, "--help")
         assert result.exit_code == 0, command
         assert result.stdout.startswith(f"Usage: main {' '.join(command)}"), command
-    for command in [("ingest",), ("tail",), ("sources",), ("sinks",), ("flush",), ("sinks", "create")]:
-        assert "Examples:" in run_cli(None, *command, "--help").stdout, command
+    for command in [("ingest",), ("tail",), ("sources",), ("sinks",), ("flush",), ("sinks", "create"), ("token",),
+                    ("token", "create"), ("serve",)]:  # fmt: skip
+        assert "Example" in run_cli(None, *command, "--help").stdout, command
     assert "Exit codes: 0 ok, 1 usage error, 2 input error, 3 server or network error." in run_cli(
         None, "--help"
     ).stdout.replace("\n ", " ")
