@@ -15,7 +15,6 @@ import secrets
 import socket
 import sqlite3
 import string
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ import orjson
 from pushstream.errors import StoreError
 from pushstream.store import settings as settings_registry
 from pushstream.store.base import MAX_VERSIONS
+from pushstream.store.connections import ThreadConnections
 from pushstream.store.models import (
     ROLES,
     Disabled,
@@ -496,11 +496,8 @@ class SqliteStore(_SqliteReader):
     def __init__(self, path: str | os.PathLike[str], operator_settings: Mapping[str, Any] | None = None) -> None:
         self.path = Path(path)
         self._operator_settings = dict(operator_settings or {})
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
+        self._pool = ThreadConnections(self.path)
         self._revision_listeners: list[RevisionListener] = []
-        self._closed = False
         db = self._db()
         self._retry(lambda: db.execute("PRAGMA journal_mode = WAL"))
         with self._write() as tx:
@@ -518,17 +515,7 @@ class SqliteStore(_SqliteReader):
     # Connections.
 
     def _db(self) -> sqlite3.Connection:
-        if self._closed:
-            raise StoreError("the store is closed")
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
-            connection.execute("PRAGMA synchronous = FULL")
-            connection.execute("PRAGMA busy_timeout = 60000")
-            self._local.connection = connection
-            with self._lock:
-                self._connections.append(connection)
-        return connection
+        return self._pool.db()
 
     @staticmethod
     def _retry(fn: Any) -> Any:
@@ -545,16 +532,8 @@ class SqliteStore(_SqliteReader):
 
     @contextmanager
     def _write(self) -> Iterator[_ScriptTx]:
-        db = self._db()
-        if db.in_transaction:
-            raise StoreError("a transaction of this thread is already open; nested transactions are not supported")
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._pool.write() as db:
             yield _ScriptTx(db)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[SqliteTransaction]:
@@ -569,11 +548,7 @@ class SqliteStore(_SqliteReader):
 
     def close(self) -> None:
         """Closes every connection of this store (of all threads)."""
-        with self._lock:
-            self._closed = True
-            connections, self._connections = self._connections, []
-        for connection in connections:
-            connection.close()
+        self._pool.close()
 
     # Branches.
 
