@@ -184,10 +184,22 @@ class Run:
     client_cpu: float
     server_cpu: float
     coordinator_cpu: float = 0.0
+    busy_before: float = 0.0
 
     @property
     def rate(self) -> float:
         return self.records / self.wall
+
+
+def wait_idle(limit: float, busy: float = 0.15) -> float:
+    """Waits (at most ``limit`` seconds) until the machine is idle: less than ``busy``
+    of its CPU used over 2 s. Returns the busy share seen last. The machine is
+    shared; a run that starts while others load it measures them, not pushstream."""
+    deadline = time.monotonic() + limit
+    while True:
+        share = psutil.cpu_percent(interval=2.0) / 100
+        if share < busy or time.monotonic() >= deadline:
+            return share
 
 
 def run_ingest(server: Server, source: str, path: Path, records: int, extra: list[str]) -> Run:
@@ -277,6 +289,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     parser.add_argument("--dir", type=Path, help="working directory (default: a temporary one)")
     parser.add_argument("--keep-file", action="store_true", help="keep the generated file for the next run")
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=300.0,
+        help="before each scenario, wait up to this many seconds for the machine to be idle (0: do not wait)",
+    )
     args = parser.parse_args()
     batch_size = parse_size(args.batch_size)
 
@@ -305,19 +323,22 @@ def main() -> None:
         for i in range(args.repeat):
             source = f"ingest-{i}"
             server.stream(source)
-            server.settle()
-            results["ingest"].append(run_ingest(server, source, path, records, options))
-            server.settle()
-            results["check"].append(run_ingest(server, source, path, records, [*options, "--dry-run"]))
             ceiling_url = server.stream(f"ceiling-{i}")
-            server.settle()
-            results["ceiling"].append(run_ceiling(server, ceiling_url, batches, records, args.parallel))
             for name, runs in results.items():
-                run = runs[-1]
+                server.settle()
+                busy = wait_idle(args.wait_idle) if args.wait_idle > 0 else 0.0
+                if name == "ceiling":
+                    run = run_ceiling(server, ceiling_url, batches, records, args.parallel)
+                else:
+                    extra = [*options, "--dry-run"] if name == "check" else options
+                    run = run_ingest(server, source, path, records, extra)
+                run.busy_before = busy
+                runs.append(run)
                 print(
                     f"run {i + 1} {name:8}: {run.rate:10,.0f} records/s  {run.wall:6.2f} s  "
                     f"client CPU {run.client_cpu:5.2f} s  server CPU {run.server_cpu:5.2f} s "
-                    f"(coordinator {run.coordinator_cpu:4.2f} s)  load {os.getloadavg()[0]:.1f}",
+                    f"(coordinator {run.coordinator_cpu:4.2f} s)  machine busy before {busy:.0%}, "
+                    f"load {os.getloadavg()[0]:.1f}",
                     file=sys.stderr,
                 )
     finally:
@@ -350,6 +371,7 @@ def main() -> None:
                 f"{server_cpu:.1f}" if name != "check" else "-",
                 f"{server_share:.2f}" if name != "check" else "-",
                 " / ".join(f"{r.rate / 1000:,.0f}k" for r in runs),
+                " / ".join(f"{r.busy_before:.0%}" for r in runs),
             )
         )
     print(f"\n{now()}, {machine()}, load average at start {load[0]:.1f}")
@@ -370,6 +392,7 @@ def main() -> None:
                 "server CPU s",
                 "server CPU / wall",
                 "runs",
+                "machine busy before",
             ),
         )
     )
