@@ -35,6 +35,9 @@ REPORT_INTERVAL = 1.0
 
 SYNC = "storage.level.local.encoding.sync."
 
+#: Column types that read request headers other than Content-Type (a template may call ``Header()``).
+_HEADER_COLUMN_TYPES = frozenset({"headers", "template"})
+
 
 def sync_settings(settings: dict[str, Any]) -> SyncSettings:
     """The writer settings of a sink from its effective settings (typed form)."""
@@ -72,6 +75,9 @@ class BranchRoute:
     state: str  # enabled | disabled | deleted
     sinks: tuple[SinkRoute, ...]
     sink_set: SinkSet
+    #: Whether a sink maps request headers; if not, the core needs only the Content-Type
+    #: (cheaper to hand over than the whole WSGI environ, and it is done holding the GIL).
+    needs_headers: bool = True
 
     def subset(self, sink_ids: set[str]) -> SinkSet:
         """A sink set of some of the sinks (to retry them after a rotation)."""
@@ -183,6 +189,9 @@ class ReceiverNode:
                     state=source.state,
                     sinks=tuple(sinks),
                     sink_set=SinkSet([(s.sink_id, s.mapping, s.writer) for s in sinks]),
+                    needs_headers=any(
+                        kind in _HEADER_COLUMN_TYPES for s in sinks for _, kind in s.mapping.column_types
+                    ),
                 )
             )
         return tuple(branches)

@@ -174,7 +174,12 @@ class ReceiverApp:
         if not branch.sinks:
             return _BranchResult(branch, [], "No enabled sink found.")
         try:
-            _, outcomes = branch.sink_set.ingest(body, environ=environ, ip=ip, received_at_ns=received_at_ns)
+            if branch.needs_headers:
+                _, outcomes = branch.sink_set.ingest(body, environ=environ, ip=ip, received_at_ns=received_at_ns)
+            else:
+                content_type = environ.get("CONTENT_TYPE")
+                headers = {"Content-Type": content_type} if content_type else None
+                _, outcomes = branch.sink_set.ingest(body, headers=headers, ip=ip, received_at_ns=received_at_ns)
         except BatchError as exc:
             return _BranchResult(branch, [], str(exc), batch_error=True)
         for outcome in outcomes:
