@@ -63,3 +63,44 @@ def test_quickstart(document: Path, tmp_path: Path) -> None:
     assert [r[2:] for r in rows[1:]] == [["1", "/"], ["2", "/cart"], ["3", "/checkout"]]
     assert all(re.fullmatch(r"[0-9a-f-]{36}", r[0]) for r in rows[1:])
     assert "ingested 2 records" in stderr and "ingested 1 record " in stderr
+
+
+README_BLOCK = re.compile(r"<!-- readme-quickstart[^>]*-->\s*```sh\n(.*?)```", re.DOTALL)
+
+
+def test_readme_quickstart(tmp_path: Path) -> None:
+    """The README's second terminal, against a server on a free port whose data dir
+    is ``./pushstream-data`` of the working directory (what ``./dev.sh serve`` uses)."""
+    match = README_BLOCK.search((ROOT / "README.md").read_text())
+    assert match is not None
+    script = match.group(1)
+    token = re.search(r"PUSHSTREAM_API_TOKEN=(\S+)", script)
+    assert token
+    server = ServerProcess(tmp_path / "pushstream-data", token=token.group(1)).start()
+    try:
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "PUSHSTREAM_URL": server.url,
+        }
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        server.stop()
+    stdout, stderr = done.stdout.decode(), done.stderr.decode()
+    assert done.returncode == 0, f"{stdout}\n{stderr}"
+    assert 'OKOK{"statusCode":400,"error":"stream.in.writeFailed"' in stdout
+    assert "ingested 1 record " in stderr
+    table = stdout[stdout.rindex("┌") :]
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in table.splitlines() if line.startswith("│")]
+    assert rows[0] == ["id", "received", "user", "kind", "body"]
+    assert [r[2:4] for r in rows[1:]] == [["7", "CLICK"], ["8", "VIEW"], ["9", "BUY"], ["10", "SCROLL"]]
+    assert rows[1][4] == '{"user": {"id": 7}, "event": "click"}'
+    assert rows[4][4] == '{"user": {"id": 10}, "event": "scroll"}'  # an array element as written
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", r[1]) for r in rows[1:])
