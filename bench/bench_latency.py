@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import requests
+
 from common import machine, now, table
 
 TOKEN = "bench-token"
