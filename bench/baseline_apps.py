@@ -3,11 +3,14 @@
 
 - ``noop``: a Flask endpoint on the ingest path that reads the body and answers
   ``OK`` — the framework ceiling;
+- ``wsgi``: a bare WSGI callable that does the same without Flask — the ceiling
+  of the WSGI server itself (granian's thread hand-offs and the GIL);
 - ``handwritten``: what a user would write by hand: parse the body with orjson,
   map it to a row (``uuid``, ``datetime``, ``body`` or the path columns), append
   the row with the ``csv`` module and ``os.fsync`` before answering.
 
-python bench/baseline_apps.py noop|handwritten --port P --data-dir D [--workers N] [--threads T] [--mapping static|path]
+python bench/baseline_apps.py noop|wsgi|handwritten --port P --data-dir D
+    [--workers N] [--threads T] [--mapping static|path]
 """
 
 from __future__ import annotations
@@ -41,6 +44,13 @@ def noop_app() -> Flask:
         return "OK"
 
     return app
+
+
+def bare_wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    environ["wsgi.input"].read(length)
+    start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", "2")])
+    return [b"OK"]
 
 
 def _dig(value: Any, *keys: str | int) -> str:
@@ -82,13 +92,15 @@ def handwritten_app(data_dir: str, mapping: str) -> Flask:
     return app
 
 
-def load(kind: str, data_dir: str, mapping: str) -> Flask:
+def load(kind: str, data_dir: str, mapping: str) -> Any:
+    if kind == "wsgi":
+        return bare_wsgi_app
     return noop_app() if kind == "noop" else handwritten_app(data_dir, mapping)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("kind", choices=["noop", "handwritten"])
+    parser.add_argument("kind", choices=["noop", "wsgi", "handwritten"])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--data-dir", default="./baseline-data")

@@ -2,10 +2,11 @@
 Keboola's k6 scenario, with the load generator (`wrk`, a Lua script for the POST
 bodies) on the same 2-core machine.
 
-Three servers run side by side, all granian WSGI with the same workers and
+Four servers run side by side, all granian WSGI with the same workers and
 request threads: `pushstream serve`, a no-op Flask endpoint (the framework
-ceiling) and a hand-written Flask handler (orjson + csv + `os.fsync` per request),
-both from `baseline_apps.py`. The scenarios are interleaved and repeated, and the
+ceiling), a no-op bare WSGI callable (the WSGI server's own ceiling) and a
+hand-written Flask handler (orjson + csv + `os.fsync` per request), the last
+three from `baseline_apps.py`. The scenarios are interleaved and repeated, and the
 medians are reported:
 
 - single events of ~54 B and ~1 KB, a static mapping (`uuid`, `datetime`, `body`)
@@ -330,6 +331,7 @@ def default_scenarios(connections: int, batch_connections: int, config: tuple[in
         for mapping in COLUMNS:
             found.append(Scenario(f"receiver, {mapping}, {payload}", "pushstream", mapping, payload, 1, connections))
         found.append(Scenario(f"no-op Flask, {payload}", "noop", "static", payload, 1, connections))
+        found.append(Scenario(f"no-op bare WSGI, {payload}", "wsgi", "static", payload, 1, connections))
         for mapping in COLUMNS:
             name = f"hand-written Flask, {mapping}, {payload}"
             found.append(Scenario(name, "handwritten", mapping, payload, 1, connections))
@@ -435,9 +437,10 @@ def report(scenarios: list[Scenario]) -> str:
     by_name = {s.name: s for s in scenarios}
     rows = []
     for s in scenarios:
-        vs_noop = vs_hand = None
+        vs_noop = vs_wsgi = vs_hand = None
         if s.server == "pushstream" and s.events_per_request == 1 and not s.rate:
             vs_noop = ratio(s, by_name.get(f"no-op Flask, {s.payload}"))
+            vs_wsgi = ratio(s, by_name.get(f"no-op bare WSGI, {s.payload}"))
             vs_hand = ratio(s, by_name.get(f"hand-written Flask, {s.mapping}, {s.payload}"))
         errors = sum(r["errors"] for r in s.runs)
         rows.append(
@@ -450,6 +453,7 @@ def report(scenarios: list[Scenario]) -> str:
                 f"{s.median('cpu_us_per_event'):.1f} / {s.median('client_cpu_us_per_event'):.1f}",
                 f"{s.median('other_cores'):.2f}",
                 "-" if vs_noop is None else f"{vs_noop:.0%}",
+                "-" if vs_wsgi is None else f"{vs_wsgi:.0%}",
                 "-" if vs_hand is None else f"{vs_hand:.1f}x",
                 f"{errors:,.0f}",
             )
@@ -462,7 +466,8 @@ def report(scenarios: list[Scenario]) -> str:
         "p99 ms",
         "CPU us/event server / wrk",
         "other load (cores)",
-        "vs no-op",
+        "vs no-op Flask",
+        "vs bare WSGI",
         "vs hand-written",
         "errors",
     )
@@ -481,7 +486,7 @@ def plot(scenarios: list[Scenario], path: Path, title: str) -> None:
     rates = [s.median("events_per_s") for s in shown]
     p50 = [s.median("p50_ms") for s in shown]
     p99 = [s.median("p99_ms") for s in shown]
-    colors = {"pushstream": "tab:blue", "noop": "tab:gray", "handwritten": "tab:orange"}
+    colors = {"pushstream": "tab:blue", "noop": "tab:gray", "wsgi": "silver", "handwritten": "tab:orange"}
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 0.4 * len(names) + 2), sharey=True)
     y = list(range(len(names)))
     left.barh(y, rates, color=[colors[s.server] for s in shown])
@@ -497,9 +502,10 @@ def plot(scenarios: list[Scenario], path: Path, title: str) -> None:
         handles=[
             Patch(color=colors["pushstream"], label="pushstream receiver"),
             Patch(color=colors["noop"], label="no-op Flask endpoint"),
+            Patch(color=colors["wsgi"], label="no-op bare WSGI callable"),
             Patch(color=colors["handwritten"], label="hand-written Flask handler"),
         ],
-        loc="lower right",
+        loc="center right",
         fontsize=8,
     )
     height = 0.4
