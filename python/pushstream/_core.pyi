@@ -198,6 +198,13 @@ def recover_slice(path: str | os.PathLike[str]) -> RecoveredSlice:
 def parse_csv(data: bytes) -> list[list[str]]:
     """Decode Keboola CSV into rows of strings."""
 
+def check_ndjson(text: bytes) -> tuple[int, int]:
+    """Check that every non-blank line of an NDJSON text is one JSON document as a
+    source parses it; return (records, line breaks).
+
+    Raises :class:`pushstream.errors.BatchError` naming the first bad line (1-based).
+    """
+
 def validate_template(content: str) -> str | None:
     """Check the content of a Jsonnet ``template`` column without compiling a mapping.
 

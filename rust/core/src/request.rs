@@ -97,6 +97,27 @@ fn split_ndjson(body: &[u8]) -> Vec<(u64, &[u8])> {
         .collect()
 }
 
+/// Checks that every non-blank line of an NDJSON text is one JSON document as the
+/// receiver parses it (the same parser and rules, so what passes is what a
+/// source accepts); returns (records, line breaks). The error names the first
+/// bad line (1-based).
+pub fn check_ndjson(text: &[u8]) -> Result<(u64, u64), BatchError> {
+    let mut records = 0;
+    let mut breaks = 0;
+    for (index, line) in text.split(|&b| b == b'\n').enumerate() {
+        if index > 0 {
+            breaks += 1;
+        }
+        let line = line.trim_ascii();
+        if line.is_empty() {
+            continue;
+        }
+        json::parse(line).map_err(|message| BatchError { line: index as u64 + 1, message })?;
+        records += 1;
+    }
+    Ok((records, breaks))
+}
+
 /// A CSV body with a header row → one compact JSON object of strings per row,
 /// keys in header order.
 fn csv_to_json(body: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, BatchError> {
@@ -173,6 +194,18 @@ mod tests {
             vec![(1, "{\"a\":1}".into()), (4, "{\"a\":2}".into()), (5, "{\"a\":3}".into())]
         );
         assert!(bodies(BatchKind::Ndjson, "\n\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn ndjson_check_counts_and_names_the_line() {
+        assert_eq!(check_ndjson(b"{\"a\":1}\r\n\n  \n[1,2]\n\"x\""), Ok((3, 4)));
+        assert_eq!(check_ndjson(b"{\"a\":1}\n"), Ok((1, 1)));
+        assert_eq!(check_ndjson(b""), Ok((0, 0)));
+        assert_eq!(check_ndjson(b"{\"n\":1e400}"), Ok((1, 0)));
+        let error = check_ndjson(b"{}\n\n{\"a\":}\n{}").unwrap_err();
+        assert_eq!(error.line, 3);
+        assert!(check_ndjson(b"{\"s\":\"\\ud800\"}").is_err(), "a lone surrogate is malformed");
+        assert_eq!(check_ndjson(b"{} {}").unwrap_err().line, 1);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 mod errors;
 mod mapping;
 mod record;
+mod request;
 mod sinkset;
 mod template;
 mod writer;
@@ -24,5 +25,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(writer::recover_slice, m)?)?;
     m.add_function(wrap_pyfunction!(writer::parse_csv, m)?)?;
     m.add_function(wrap_pyfunction!(template::validate_template, m)?)?;
+    m.add_function(wrap_pyfunction!(request::check_ndjson, m)?)?;
     Ok(())
 }
