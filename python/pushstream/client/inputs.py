@@ -22,6 +22,7 @@ import csv
 import gzip
 import io
 import itertools
+import mmap
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -303,24 +304,17 @@ def check_ndjson_stream(
     return records, offset, line - 1, chunks
 
 
-def check_ndjson_segment(segment: bytes, name: str, first_line: int) -> tuple[int, int]:
+def check_ndjson_segment(segment: bytes | memoryview, name: str, first_line: int) -> tuple[int, int]:
     """Checks whole lines of NDJSON; returns (records (non-blank lines), line breaks)."""
-    if not segment.isascii():
-        try:
-            segment.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            start = segment.rfind(b"\n", 0, exc.start) + 1
-            raise InputError(
-                name,
-                f"not valid UTF-8 (byte 0x{segment[exc.start]:02x} at column {exc.start - start + 1})",
-                first_line + segment.count(b"\n", 0, exc.start),
-            ) from None
     try:
         # The receiver's own parser, GIL released: what passes here is what the source takes.
         return check_ndjson(segment)
     except BatchError as exc:
-        text = segment.split(b"\n")[exc.line - 1].strip()
-        raise InputError(name, _line_reason(text, exc.message), first_line + exc.line - 1) from None
+        line = first_line + exc.line - 1
+        if exc.message.startswith("not valid UTF-8"):
+            raise InputError(name, exc.message, line) from None
+        text = bytes(segment).split(b"\n")[exc.line - 1].strip()
+        raise InputError(name, _line_reason(text, exc.message), line) from None
 
 
 def _line_reason(text: bytes, message: str) -> str:
@@ -368,11 +362,7 @@ def _check_range(path: str, name: str, part: tuple[int, int, int], counter: Any,
     start, end, chunk_size = part
     result: tuple[int, int, list[Chunk], tuple[str, int | None] | None]
     try:
-        with open(path, "rb") as f:
-            f.seek(start)
-            records, _, breaks, chunks = check_ndjson_stream(
-                f, name, progress=progress, limit=end - start, chunk_size=chunk_size
-            )
+        records, breaks, chunks = check_ndjson_mapped(path, name, (start, end), chunk_size, progress)
         result = (records, breaks, chunks, None)
     except InputError as exc:
         result = (0, 0, [], (exc.reason, exc.line))
@@ -383,6 +373,43 @@ def _check_range(path: str, name: str, part: tuple[int, int, int], counter: Any,
     # Leave without the interpreter's exit path: a forked child must not flush the
     # parent's stdio buffers, whose locks another thread (the progress bar) may hold.
     os._exit(0)
+
+
+def check_ndjson_mapped(
+    path: str, name: str, span: tuple[int, int], chunk_size: int, progress: Progress | None = None
+) -> tuple[int, int, list[Chunk]]:
+    """Checks the lines of ``path`` between the offsets ``span`` (a line start and a
+    line end or the end of the file) in place, through a memory map: no copy of
+    the file is made. Returns (records, line breaks, chunks of whole lines of at
+    most ``chunk_size`` bytes, offsets relative to the span's start); messages count
+    lines from the span's start."""
+    start, end = span
+    records = 0
+    line = 1
+    chunks: list[Chunk] = []
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        mapped.madvise(mmap.MADV_SEQUENTIAL)
+        view = memoryview(mapped)
+        try:
+            position = start
+            while position < end:
+                cut = mapped.rfind(b"\n", position, min(position + chunk_size, end)) + 1
+                if cut <= position:  # a line longer than a chunk: a chunk of its own
+                    cut = mapped.find(b"\n", position, end) + 1 or end
+                part = view[position:cut]
+                try:
+                    found, breaks = check_ndjson_segment(part, name, line)
+                finally:
+                    part.release()
+                chunks.append(Chunk(position - start, cut - position, found, breaks))
+                records += found
+                line += breaks
+                if progress is not None:
+                    progress(cut - position)
+                position = cut
+        finally:
+            view.release()
+    return records, line - 1, chunks
 
 
 def _check_ndjson_parallel(

@@ -97,22 +97,30 @@ fn split_ndjson(body: &[u8]) -> Vec<(u64, &[u8])> {
         .collect()
 }
 
-/// Checks that every non-blank line of an NDJSON text is one JSON document as the
-/// receiver parses it (the same parser and rules, so what passes is what a
-/// source accepts); returns (records, line breaks). The error names the first
-/// bad line (1-based).
+/// Checks that every non-blank line of an NDJSON text is UTF-8 and one JSON
+/// document as the receiver parses it (the same parser and rules, so what passes
+/// is what a source accepts); returns (records, line breaks). The error names the
+/// first bad line (1-based).
 pub fn check_ndjson(text: &[u8]) -> Result<(u64, u64), BatchError> {
     let mut records = 0;
     let mut breaks = 0;
-    for (index, line) in text.split(|&b| b == b'\n').enumerate() {
+    for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
         if index > 0 {
             breaks += 1;
         }
-        let line = line.trim_ascii();
-        if line.is_empty() {
+        let line = index as u64 + 1;
+        if !raw.is_ascii() {
+            if let Err(error) = std::str::from_utf8(raw) {
+                let at = error.valid_up_to();
+                let message = format!("not valid UTF-8 (byte 0x{:02x} at column {})", raw[at], at + 1);
+                return Err(BatchError { line, message });
+            }
+        }
+        let trimmed = raw.trim_ascii();
+        if trimmed.is_empty() {
             continue;
         }
-        json::parse(line).map_err(|message| BatchError { line: index as u64 + 1, message })?;
+        json::parse(trimmed).map_err(|message| BatchError { line, message })?;
         records += 1;
     }
     Ok((records, breaks))
@@ -206,6 +214,10 @@ mod tests {
         assert_eq!(error.line, 3);
         assert!(check_ndjson(b"{\"s\":\"\\ud800\"}").is_err(), "a lone surrogate is malformed");
         assert_eq!(check_ndjson(b"{} {}").unwrap_err().line, 1);
+        assert_eq!(
+            check_ndjson(b"{}\n{\"a\":\"\xc3\xa9\xff\"}").unwrap_err(),
+            BatchError { line: 2, message: "not valid UTF-8 (byte 0xff at column 9)".into() }
+        );
     }
 
     #[test]
