@@ -50,10 +50,13 @@ pub fn write_request(
     sinks: &[SinkTarget],
 ) -> Result<(usize, Vec<SinkOutcome>), BatchError> {
     let (bodies, format) = request::split(kind, meta.format(), body)?;
-    let contexts: Vec<RecordContext<'_>> =
-        bodies.iter().map(|(_, body)| RecordContext::new(RecordRef { meta, body, format })).collect();
-    if kind != BatchKind::Single {
-        for ((line, _), ctx) in bodies.iter().zip(&contexts) {
+    let mut encoder = Encoder::new(sinks, bodies.len());
+    // One record at a time: its parsed body is dropped before the next is parsed,
+    // so a large batch is mapped in memory that stays in the cache. Nothing is
+    // appended before every record has been checked.
+    for (index, (line, body)) in bodies.iter().enumerate() {
+        let ctx = RecordContext::new(RecordRef { meta, body, format });
+        if kind != BatchKind::Single {
             if let Err(e) = ctx.parsed_body() {
                 // The line is already named; "at line 1 column N" of a one-line document only adds noise.
                 let message = e.reason.replacen("malformed JSON body", "malformed JSON", 1).replacen(
@@ -64,52 +67,72 @@ pub fn write_request(
                 return Err(BatchError { line, message });
             }
         }
+        encoder.encode(index, &ctx);
     }
-    Ok((contexts.len(), write_contexts(&contexts, sinks, meta.received_at_ns())))
+    Ok((bodies.len(), encoder.write(meta.received_at_ns())))
 }
 
 /// Maps `records` into every sink and appends each sink's rows to its slice,
 /// then waits for the syncs (all sinks' syncs run in parallel).
 pub fn write_batch(records: &[RecordRef<'_>], sinks: &[SinkTarget], record_time_ns: i64) -> Vec<SinkOutcome> {
-    let contexts: Vec<RecordContext<'_>> = records.iter().map(|r| RecordContext::new(*r)).collect();
-    write_contexts(&contexts, sinks, record_time_ns)
+    let mut encoder = Encoder::new(sinks, records.len());
+    for (index, record) in records.iter().enumerate() {
+        encoder.encode(index, &RecordContext::new(*record));
+    }
+    encoder.write(record_time_ns)
 }
 
-fn write_contexts(contexts: &[RecordContext<'_>], sinks: &[SinkTarget], record_time_ns: i64) -> Vec<SinkOutcome> {
-    let records = contexts;
-    let mut buffers: Vec<Result<Vec<u8>, SinkFailure>> =
-        sinks.iter().map(|_| Ok(Vec::with_capacity(records.len() * 256))).collect();
-    let mut scratch = Vec::new();
-    for (index, ctx) in contexts.iter().enumerate() {
-        for (sink, buffer) in sinks.iter().zip(buffers.iter_mut()) {
+/// The rows of one batch for every sink, built record by record.
+struct Encoder<'s> {
+    sinks: &'s [SinkTarget],
+    /// Per sink: its rows so far, or why it cannot take the batch.
+    buffers: Vec<Result<Vec<u8>, SinkFailure>>,
+    scratch: Vec<u8>,
+    rows: u64,
+}
+
+impl<'s> Encoder<'s> {
+    fn new(sinks: &'s [SinkTarget], records: usize) -> Self {
+        let buffers = sinks.iter().map(|_| Ok(Vec::with_capacity(records * 256))).collect();
+        Encoder { sinks, buffers, scratch: Vec::new(), rows: 0 }
+    }
+
+    fn encode(&mut self, index: usize, ctx: &RecordContext<'_>) {
+        for (sink, buffer) in self.sinks.iter().zip(self.buffers.iter_mut()) {
             let Ok(out) = buffer else { continue };
-            if let Err(error) = sink.mapping.encode_row(ctx, out, &mut scratch) {
+            if let Err(error) = sink.mapping.encode_row(ctx, out, &mut self.scratch) {
                 *buffer = Err(SinkFailure::Mapping { index, error });
             }
         }
+        self.rows += 1;
     }
-    let rows = records.len() as u64;
-    let appended: Vec<Result<(Ticket, bool), SinkFailure>> = sinks
-        .iter()
-        .zip(buffers)
-        .map(|(sink, buffer)| {
-            let data = buffer?;
-            let (ticket, must_wait) = sink.writer.append(&data, rows, record_time_ns).map_err(SinkFailure::Writer)?;
-            Ok((ticket, must_wait || sink.writer.settings().wait))
-        })
-        .collect();
-    sinks
-        .iter()
-        .zip(appended)
-        .map(|(sink, appended)| match appended {
-            Err(failure) => SinkOutcome::Failed(failure),
-            Ok((ticket, true)) => match sink.writer.wait(ticket) {
-                Ok(()) => SinkOutcome::Written { rows, synced: true },
-                Err(e) => SinkOutcome::Failed(SinkFailure::Writer(e)),
-            },
-            Ok((_, false)) => SinkOutcome::Written { rows, synced: false },
-        })
-        .collect()
+
+    /// Appends every sink's rows to its slice, then waits for the syncs.
+    fn write(self, record_time_ns: i64) -> Vec<SinkOutcome> {
+        let Encoder { sinks, buffers, rows, .. } = self;
+        let appended: Vec<Result<(Ticket, bool), SinkFailure>> = sinks
+            .iter()
+            .zip(buffers)
+            .map(|(sink, buffer)| {
+                let data = buffer?;
+                let (ticket, must_wait) =
+                    sink.writer.append(&data, rows, record_time_ns).map_err(SinkFailure::Writer)?;
+                Ok((ticket, must_wait || sink.writer.settings().wait))
+            })
+            .collect();
+        sinks
+            .iter()
+            .zip(appended)
+            .map(|(sink, appended)| match appended {
+                Err(failure) => SinkOutcome::Failed(failure),
+                Ok((ticket, true)) => match sink.writer.wait(ticket) {
+                    Ok(()) => SinkOutcome::Written { rows, synced: true },
+                    Err(e) => SinkOutcome::Failed(SinkFailure::Writer(e)),
+                },
+                Ok((_, false)) => SinkOutcome::Written { rows, synced: false },
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
