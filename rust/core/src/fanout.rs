@@ -50,7 +50,7 @@ pub fn write_request(
     sinks: &[SinkTarget],
 ) -> Result<(usize, Vec<SinkOutcome>), BatchError> {
     let (bodies, format) = request::split(kind, meta.format(), body)?;
-    let mut encoder = Encoder::new(sinks, bodies.len());
+    let mut encoder = Encoder::new(sinks, bodies.len(), body.len());
     // One record at a time: its parsed body is dropped before the next is parsed,
     // so a large batch is mapped in memory that stays in the cache. Nothing is
     // appended before every record has been checked.
@@ -75,7 +75,8 @@ pub fn write_request(
 /// Maps `records` into every sink and appends each sink's rows to its slice,
 /// then waits for the syncs (all sinks' syncs run in parallel).
 pub fn write_batch(records: &[RecordRef<'_>], sinks: &[SinkTarget], record_time_ns: i64) -> Vec<SinkOutcome> {
-    let mut encoder = Encoder::new(sinks, records.len());
+    let bytes = records.iter().map(|r| r.body.len()).sum();
+    let mut encoder = Encoder::new(sinks, records.len(), bytes);
     for (index, record) in records.iter().enumerate() {
         encoder.encode(index, &RecordContext::new(*record));
     }
@@ -92,8 +93,12 @@ struct Encoder<'s> {
 }
 
 impl<'s> Encoder<'s> {
-    fn new(sinks: &'s [SinkTarget], records: usize) -> Self {
-        let buffers = sinks.iter().map(|_| Ok(Vec::with_capacity(records * 256))).collect();
+    fn new(sinks: &'s [SinkTarget], records: usize, body_bytes: usize) -> Self {
+        // Room for the rows without growing (and copying) the buffer on the way in
+        // the common shapes: a body column plus a few short ones. Unused capacity
+        // costs no memory: its pages are never touched.
+        let capacity = body_bytes + body_bytes / 4 + records * 128;
+        let buffers = sinks.iter().map(|_| Ok(Vec::with_capacity(capacity))).collect();
         Encoder { sinks, buffers, scratch: Vec::new(), rows: 0 }
     }
 

@@ -88,13 +88,36 @@ pub fn split(kind: BatchKind, request_format: BodyFormat, body: &[u8]) -> Result
 
 /// Non-empty lines (a trailing `\r` and surrounding whitespace are not part of a record).
 fn split_ndjson(body: &[u8]) -> Vec<(u64, &[u8])> {
-    body.split(|&b| b == b'\n')
+    lines(body)
         .enumerate()
         .filter_map(|(i, line)| {
             let line = line.trim_ascii();
             (!line.is_empty()).then_some((i as u64 + 1, line))
         })
         .collect()
+}
+
+/// The lines of a text split at `\n` (SIMD search), like `text.split(|&b| b == b'\n')`.
+fn lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    let mut breaks = memchr::memchr_iter(b'\n', text);
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        match breaks.next() {
+            Some(end) => {
+                let line = &text[start..end];
+                start = end + 1;
+                Some(line)
+            }
+            None => {
+                done = true;
+                Some(&text[start..])
+            }
+        }
+    })
 }
 
 /// Checks that every non-blank line of an NDJSON text is UTF-8 and one JSON
@@ -104,7 +127,7 @@ fn split_ndjson(body: &[u8]) -> Vec<(u64, &[u8])> {
 pub fn check_ndjson(text: &[u8]) -> Result<(u64, u64), BatchError> {
     let mut records = 0;
     let mut breaks = 0;
-    for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
+    for (index, raw) in lines(text).enumerate() {
         if index > 0 {
             breaks += 1;
         }
@@ -202,6 +225,14 @@ mod tests {
             vec![(1, "{\"a\":1}".into()), (4, "{\"a\":2}".into()), (5, "{\"a\":3}".into())]
         );
         assert!(bodies(BatchKind::Ndjson, "\n\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn lines_split_like_slice_split() {
+        for text in ["", "\n", "a", "a\n", "\na\n\nb", "ab\ncd\n\n"] {
+            let expected: Vec<&[u8]> = text.as_bytes().split(|&b| b == b'\n').collect();
+            assert_eq!(lines(text.as_bytes()).collect::<Vec<_>>(), expected, "{text:?}");
+        }
     }
 
     #[test]

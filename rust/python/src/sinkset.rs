@@ -5,6 +5,7 @@ use pushstream_core::record::RecordMeta;
 use pushstream_core::request::BatchKind;
 use pushstream_core::WriterError;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyDict, PyString};
 
 use crate::errors;
@@ -87,7 +88,7 @@ impl SinkSet {
     fn ingest(
         &self,
         py: Python<'_>,
-        body: Vec<u8>,
+        body: PyBackedBytes,
         headers: Option<&Bound<'_, PyAny>>,
         environ: Option<&Bound<'_, PyDict>>,
         ip: &str,
@@ -100,6 +101,7 @@ impl SinkSet {
         let meta = RecordMeta::new(header_list, ip.to_owned(), received_at_ns.unwrap_or_else(now_ns));
         let kind = BatchKind::from_content_type(meta.content_type());
         let targets = Arc::clone(&self.targets);
+        // `body` borrows the request's bytes object: no copy of the body is made.
         let result = py.detach(move || fanout::write_request(&meta, kind, &body, &targets));
         let (records, outcomes) = result.map_err(|e| errors::batch_error(py, &e))?;
         let outcomes = self
