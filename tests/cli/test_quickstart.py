@@ -26,6 +26,38 @@ def _documents() -> list[Path]:
     return found
 
 
+def _run(script: str, data_dir: Path, token: str, cwd: Path) -> tuple[str, str]:
+    """Runs ``script`` with bash (-euo pipefail) in ``cwd`` against a server of the
+    test with ``data_dir`` and ``token``; returns (stdout, stderr) of a run that
+    must succeed."""
+    server = ServerProcess(data_dir, token=token).start()
+    try:
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "PUSHSTREAM_URL": server.url,
+        }
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        server.stop()
+    stdout, stderr = done.stdout.decode(), done.stderr.decode()
+    assert done.returncode == 0, f"{stdout}\n{stderr}"
+    return stdout, stderr
+
+
+def _table(stdout: str) -> list[list[str]]:
+    """The cells of the last table (``pushstream tail``) in the output."""
+    table = stdout[stdout.rindex("┌") :]
+    return [[c.strip() for c in line.split("│")[1:-1]] for line in table.splitlines() if line.startswith("│")]
+
+
 @pytest.mark.parametrize("document", _documents(), ids=lambda p: p.name)
 def test_quickstart(document: Path, tmp_path: Path) -> None:
     match = MARKED.search(document.read_text())
@@ -36,29 +68,10 @@ def test_quickstart(document: Path, tmp_path: Path) -> None:
     data_dir = re.search(r"--data-dir (\S+)", serve[0])
     token = re.search(r"PUSHSTREAM_API_TOKEN=(\S+)", script)
     assert data_dir and token
-    server = ServerProcess((tmp_path / data_dir.group(1)).resolve(), token=token.group(1)).start()
-    try:
-        env = {
-            **os.environ,
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-            "PUSHSTREAM_URL": server.url,
-        }
-        body = script.replace(serve[0], "")
-        done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", body],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            timeout=300,
-            check=False,
-        )
-    finally:
-        server.stop()
-    stdout, stderr = done.stdout.decode(), done.stderr.decode()
-    assert done.returncode == 0, f"{stdout}\n{stderr}"
+    body = script.replace(serve[0], "")
+    stdout, stderr = _run(body, (tmp_path / data_dir.group(1)).resolve(), token.group(1), tmp_path)
     # The tail at the end: three rows, in the order they were sent.
-    table = stdout[stdout.rindex("┌") :]
-    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in table.splitlines() if line.startswith("│")]
+    rows = _table(stdout)
     assert rows[0] == ["id", "at", "user", "page"]
     assert [r[2:] for r in rows[1:]] == [["1", "/"], ["2", "/cart"], ["3", "/checkout"]]
     assert all(re.fullmatch(r"[0-9a-f-]{36}", r[0]) for r in rows[1:])
@@ -76,29 +89,10 @@ def test_readme_quickstart(tmp_path: Path) -> None:
     script = match.group(1)
     token = re.search(r"PUSHSTREAM_API_TOKEN=(\S+)", script)
     assert token
-    server = ServerProcess(tmp_path / "pushstream-data", token=token.group(1)).start()
-    try:
-        env = {
-            **os.environ,
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-            "PUSHSTREAM_URL": server.url,
-        }
-        done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            timeout=300,
-            check=False,
-        )
-    finally:
-        server.stop()
-    stdout, stderr = done.stdout.decode(), done.stderr.decode()
-    assert done.returncode == 0, f"{stdout}\n{stderr}"
+    stdout, stderr = _run(script, tmp_path / "pushstream-data", token.group(1), tmp_path)
     assert 'OKOK{"statusCode":400,"error":"stream.in.writeFailed"' in stdout
     assert "ingested 1 record " in stderr
-    table = stdout[stdout.rindex("┌") :]
-    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in table.splitlines() if line.startswith("│")]
+    rows = _table(stdout)
     assert rows[0] == ["id", "received", "user", "kind", "body"]
     assert [r[2:4] for r in rows[1:]] == [["7", "CLICK"], ["8", "VIEW"], ["9", "BUY"], ["10", "SCROLL"]]
     assert rows[1][4] == '{"user": {"id": 7}, "event": "click"}'
