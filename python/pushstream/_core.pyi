@@ -198,7 +198,7 @@ def recover_slice(path: str | os.PathLike[str]) -> RecoveredSlice:
 def parse_csv(data: bytes) -> list[list[str]]:
     """Decode Keboola CSV into rows of strings."""
 
-def check_ndjson(text: bytes) -> tuple[int, int]:
+def check_ndjson(text: bytes | bytearray | memoryview) -> tuple[int, int]:
     """Check that every non-blank line of an NDJSON text is one JSON document as a
     source parses it; return (records, line breaks).
 
