@@ -4,8 +4,9 @@ compressed (gzip, zstd), checked completely before anything is sent.
 Every input becomes a stream of NDJSON, one record per line:
 
 - NDJSON passes through unchanged (so a ``body`` column gets the line as it was
-  written): each line is checked to be one JSON document, without building Python
-  objects (``msgspec`` decodes to ``Raw``), in parallel processes for large files.
+  written): each line is checked to be UTF-8 and one JSON document by the
+  receiver's own parser in the core (no Python objects, GIL released); large
+  plain files are checked in place through a memory map by parallel processes.
 - JSON (kamu's format translation): an array becomes one record per element, any
   other document is one record. Elements are passed through; an element written
   over several lines is compacted to one.
