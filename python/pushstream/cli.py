@@ -141,12 +141,16 @@ def serve(setting_flags: tuple[str, ...], log_level: str, **flags: Any) -> None:
 
     from pushstream.app import load_app, open_store
     from pushstream.coordinator.supervisor import CoordinatorSupervisor
+    from pushstream.targets.base import TargetError, open_target
 
     config = _config(setting_flags=setting_flags, **flags)
-    # Create the store (schema, default branch) once, before the workers start.
+    # Create the store (schema, default branch) and an embedded target database
+    # once, before the workers and the coordinator open them at the same moment.
     try:
         open_store(config).close()
-    except (OSError, StoreError) as exc:
+        if config.target is None or config.target.startswith("sqlite:"):
+            open_target(config.target, config.data_dir).close()
+    except (OSError, StoreError, TargetError) as exc:
         raise click.ClickException(f"cannot open the data dir {config.data_dir}: {exc}") from None
     logs.configure(log_level)
     click.echo(f"pushstream: serving {config.api_url} (data dir {config.data_dir.resolve()})", err=True)

@@ -97,3 +97,33 @@ def test_connections_per_thread_are_closed(tmp_path: Path, staging: Staging) -> 
     assert len(target._connections) >= 4
     target.close()
     assert target._connections == []
+
+
+_OPEN_AT_ONCE = """
+import sys, time
+from pushstream.targets.base import TableSpec
+from pushstream.targets.sqlite import SqliteTarget
+start = float(sys.argv[2])
+time.sleep(max(0.0, start - time.time()))
+target = SqliteTarget(sys.argv[1])
+for _ in range(20):  # and write at once, as a coordinator creating its tables would
+    target.ensure_table(TableSpec("in.c-b.t" + sys.argv[3], ("a",), ()))
+target.close()
+"""
+
+
+def test_processes_opening_a_new_database_at_once(tmp_path: Path) -> None:
+    """Server workers and the coordinator open a new target database at the same
+    moment: every one of them gets it (in WAL mode), none fails with "locked"."""
+    for attempt in range(5):
+        path = tmp_path / f"tables-{attempt}.sqlite"
+        start = time.time() + 1.0
+        command = [sys.executable, "-c", _OPEN_AT_ONCE, str(path), str(start)]
+        children = [subprocess.Popen([*command, str(n)], stderr=subprocess.PIPE) for n in range(6)]
+        errors = [child.communicate(timeout=60)[1].decode() for child in children]
+        assert [child.returncode for child in children] == [0] * 6, "\n".join(errors)
+        target = SqliteTarget(path)
+        try:
+            assert Raw(target, None).sql("PRAGMA journal_mode") == [("wal",)]
+        finally:
+            target.close()

@@ -90,6 +90,26 @@ def _db_error(exc: Exception, what: str) -> TargetError:
     return TargetError(f"{what}: {message}")
 
 
+def _use_wal(cur: Any, timeout: float = 30.0) -> None:
+    """Puts the database into WAL mode. WAL is a property of the file: set once,
+    every later connection uses it, so this only reads the mode once it is set.
+    Processes that open a database at the same moment (server workers, the
+    coordinator) can get "locked" at once here, without the busy handler
+    (switching modes, or the WAL index being recovered): retried until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode")
+            if str(cur.fetchone()[0]).lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.fetchall()
+            return
+        except adbc_driver_manager.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
 class SqliteTarget:
     """A SQLite database file as the target (see the module docstring)."""
 
@@ -105,9 +125,7 @@ class SqliteTarget:
         with self._cursor() as cur:
             # Only takes effect while the file is still empty (a new database).
             cur.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-            # WAL is a property of the file: set once, every later connection uses it.
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.fetchall()
+            _use_wal(cur)
             cur.execute(
                 f"CREATE TABLE IF NOT EXISTS {_IMPORTS} ("
                 "import_id TEXT PRIMARY KEY, table_id TEXT NOT NULL, row_count INTEGER NOT NULL,"
