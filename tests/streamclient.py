@@ -107,7 +107,12 @@ def table_rows(data_dir: Path, table_id: str) -> list[tuple[str, ...]]:
         db.close()
 
 
-def load(stream: Stream, stop: threading.Event, acknowledged: list[int], clients: int = 8) -> list[threading.Thread]:
+def load(
+    stream: Stream, stop: threading.Event, acknowledged: list[int], clients: int = 8, *, keep_going: bool = False
+) -> list[threading.Thread]:
+    """Clients posting numbered events until ``stop``; the numbers answered 200 go
+    into ``acknowledged``. A client ends when the server is gone, or with
+    ``keep_going`` reconnects and goes on (a restarted worker)."""
     lock = threading.Lock()
 
     def client(offset: int) -> None:
@@ -119,7 +124,12 @@ def load(stream: Stream, stop: threading.Event, acknowledged: list[int], clients
             try:
                 response = session.post(stream.url, data=body, headers={"Content-Type": "application/json"}, timeout=5)
             except requests.RequestException:
-                return  # the server is gone
+                if not keep_going:
+                    return  # the server is gone
+                session = requests.Session()
+                i += clients  # this event may or may not have been taken: not acknowledged
+                time.sleep(0.05)
+                continue
             if response.status_code == 200:
                 with lock:
                     acknowledged.append(i)

@@ -65,7 +65,11 @@ def main() -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help=_DATA_DIR_HELP)
 @click.option("--host", help="Address to listen on (env PUSHSTREAM_HOST, default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (env PUSHSTREAM_PORT, default 8000).")
-@click.option("--workers", type=click.IntRange(min=1), help="Worker processes (env PUSHSTREAM_WORKERS, default 1).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Worker processes (env PUSHSTREAM_WORKERS, default 1); a worker that dies is started again.",
+)
 @click.option("--project-id", type=click.IntRange(min=1), help="Project id (env PUSHSTREAM_PROJECT_ID, default 1).")
 @click.option(
     "--default-branch-id",
@@ -167,6 +171,9 @@ def serve(setting_flags: tuple[str, ...], log_level: str, **flags: Any) -> None:
         # Requests wait for the group commit with the GIL released: enough threads
         # that waiting requests do not serialise.
         blocking_threads=config.threads,
+        # A worker that dies (killed, out of memory) is started again under a new
+        # node id; the coordinator recovers the slices of the dead one.
+        respawn_failed_workers=True,
     )
     try:
         server.serve(target_loader=functools.partial(load_app, config.to_json()), wrap_loader=False)

@@ -62,3 +62,42 @@ def test_kill_9_under_load_loses_no_acknowledged_event(server_factory: Any, run:
             "pad": "x" * random.Random(int(n)).randrange(2000),
             "quote": 'a "b"\nc',
         }
+
+
+def _workers(server: ServerProcess) -> list[psutil.Process]:
+    """The request worker processes of a server (not its coordinator)."""
+    assert server.process is not None
+    children = psutil.Process(server.process.pid).children(recursive=True)
+    return [p for p in children if "pushstream.coordinator" not in " ".join(p.cmdline())]
+
+
+def test_a_killed_worker_is_started_again_and_loses_nothing(server_factory: Any) -> None:
+    server: ServerProcess = server_factory(args=("--workers", "2"))
+    stream = Stream(server).create()
+    stream.sink("crash", COLUMNS, **{"storage.level.staging.upload.trigger.interval": "1s"})
+    workers = _workers(server)
+    assert len(workers) == 2
+    stop = threading.Event()
+    acknowledged: list[int] = []
+    threads = load(stream, stop, acknowledged, keep_going=True)
+    time.sleep(1.5)
+    workers[0].send_signal(signal.SIGKILL)
+    workers[0].wait(10)
+    killed_at = len(acknowledged)
+    deadline = time.monotonic() + 30
+    while len(_workers(server)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    stop.set()
+    for t in threads:
+        t.join()
+    # The server went on (the other worker, then both) and has two workers again.
+    assert server.process is not None and server.process.poll() is None
+    assert len(acknowledged) > killed_at + 50
+    assert workers[0].pid not in {p.pid for p in _workers(server)} and len(_workers(server)) == 2
+
+    result = stream.flush(wait=60)
+    assert result["imported"], result
+    numbers = [int(r[0]) for r in table_rows(server.data_dir, "in.c-test.crash")]
+    assert len(numbers) == len(set(numbers)), "an event was imported twice"
+    assert set(acknowledged) <= set(numbers), "an acknowledged event is missing"
