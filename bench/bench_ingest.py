@@ -30,7 +30,6 @@ import http.client
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,7 +44,7 @@ from urllib.parse import urlsplit
 import psutil
 import requests
 
-from common import machine, now, sample_event, table
+from common import QUIET_SETTINGS, free_port, machine, now, sample_event, table
 
 TOKEN = "bench-token"
 BASE = "/v1/branches/default/sources"
@@ -58,14 +57,6 @@ COLUMNS = [
     {"type": "path", "name": "url", "path": "url", "rawString": True},
     {"type": "path", "name": "items", "path": "items"},
 ]
-QUIET_SINK = {
-    "storage.level.staging.upload.trigger.count": 10_000_000,
-    "storage.level.staging.upload.trigger.size": "50MB",
-    "storage.level.staging.upload.trigger.interval": "30m",
-    "storage.level.target.import.trigger.count": 10_000_000,
-    "storage.level.target.import.trigger.size": "500MB",
-    "storage.level.target.import.trigger.interval": "24h",
-}
 
 
 def generate(path: Path, size: int) -> int:
@@ -79,12 +70,6 @@ def generate(path: Path, size: int) -> int:
             written += len(chunk)
             n += 10_000
     return n
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Server:
@@ -133,7 +118,7 @@ class Server:
         self.request(
             "POST", f"{BASE}/{name}/sinks", json={"sinkId": "sink", "name": "sink", "type": "table", "table": table}
         )
-        settings = [{"key": k, "value": v} for k, v in QUIET_SINK.items()]
+        settings = [{"key": k, "value": v} for k, v in QUIET_SETTINGS.items()]
         self.request("PATCH", f"{BASE}/{name}/sinks/sink/settings", json={"settings": settings})
         return str(self.request("GET", f"{BASE}/{name}")["http"]["url"])
 

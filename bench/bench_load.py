@@ -33,7 +33,6 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,7 +44,7 @@ from typing import Any
 
 import requests
 
-from common import machine, now, table
+from common import QUIET_SETTINGS, free_port, machine, now, table
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -74,16 +73,6 @@ COLUMNS = {
         {"name": "j0", "type": "path", "path": "j[0]"},
     ],
 }
-#: Keep the coordinator idle during the measurement (see the module docstring).
-QUIET_SETTINGS = {
-    "storage.level.staging.upload.trigger.count": 10_000_000,
-    "storage.level.staging.upload.trigger.size": "50MB",
-    "storage.level.staging.upload.trigger.interval": "30m",
-    "storage.level.target.import.trigger.count": 10_000_000,
-    "storage.level.target.import.trigger.size": "500MB",
-    "storage.level.target.import.trigger.interval": "24h",
-}
-
 # One Lua script for every run: the body from a file, an optional fixed rate,
 # and the summary as one JSON line (latencies in microseconds).
 LUA = r"""
@@ -149,12 +138,6 @@ def settle(servers: list[Server], timeout: float = 60.0, interval: float = 0.3) 
         if used - last <= 0.05 * interval * len(servers):
             return
         last = used
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def ensure_wrk() -> None:

@@ -5,12 +5,31 @@ from __future__ import annotations
 import os
 import platform
 import random
+import socket
 import statistics
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import orjson
+
+#: Sink settings that keep the coordinator from uploading and importing while a
+#: receiver-side benchmark measures (every trigger at its largest value).
+QUIET_SETTINGS = {
+    "storage.level.staging.upload.trigger.count": 10_000_000,
+    "storage.level.staging.upload.trigger.size": "50MB",
+    "storage.level.staging.upload.trigger.interval": "30m",
+    "storage.level.target.import.trigger.count": 10_000_000,
+    "storage.level.target.import.trigger.size": "500MB",
+    "storage.level.target.import.trigger.interval": "24h",
+}
+
+
+def free_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def sample_event(i: int, size: int = 500) -> bytes:
