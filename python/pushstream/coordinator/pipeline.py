@@ -150,19 +150,11 @@ class Coordinator:
             key = SinkKey(branch_id, source_id, sink_id)
             settings = self.store.effective_settings(branch_id, source_id, sink_id)
             file_records, file_size = self._file_totals(key, file_id, records, size)
-            if file_records and (
-                file_records >= settings[IMPORT + "count"]
-                or file_size >= settings[IMPORT + "size"]
-                or now - file_opened >= settings[IMPORT + "interval"] * SECOND
-            ):
+            if file_records and _triggered(settings, IMPORT, file_records, file_size, now - file_opened):
                 with self.storage.transaction() as tx:
                     rotate_file(tx, key)
                 log.info("sink %s: file %s closed for import (%d records)", key, file_id, file_records)
-            elif records and (
-                records >= settings[UPLOAD + "count"]
-                or size >= settings[UPLOAD + "size"]
-                or now - slice_opened >= settings[UPLOAD + "interval"] * SECOND
-            ):
+            elif records and _triggered(settings, UPLOAD, records, size, now - slice_opened):
                 with self.storage.transaction() as tx:
                     rotate_slice(tx, key)
 
@@ -392,3 +384,13 @@ def _remove_tree(path: Path) -> None:
     import shutil
 
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _triggered(settings: dict[str, Any], trigger: str, records: int, size: int, age_ns: int) -> bool:
+    """Whether the ``count``, ``size`` or ``interval`` condition under the settings
+    prefix ``trigger`` is met."""
+    return bool(
+        records >= settings[trigger + "count"]
+        or size >= settings[trigger + "size"]
+        or age_ns >= settings[trigger + "interval"] * SECOND
+    )
