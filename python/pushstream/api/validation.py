@@ -58,7 +58,7 @@ def _sentence(message: str) -> str:
 
 def _quoted(value: Any) -> str:
     """A value as Go's ``%#v`` shows it in goa's messages (strings quoted)."""
-    if isinstance(value, str):
+    if isinstance(value, str | dict | list):
         return orjson.dumps(value).decode()
     if isinstance(value, bool):
         return "true" if value else "false"

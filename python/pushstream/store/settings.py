@@ -209,7 +209,7 @@ class SettingDef:
                 number = int(value)
             else:
                 raise self._invalid(value, "expected an integer")
-            self._check(number, value, str)
+            self._check(number, number, str)
             return number
         if self.kind == "strings":
             if lenient and isinstance(value, str):
