@@ -238,6 +238,21 @@ def test_orphaned_tasks_are_failed(api: Api) -> None:
     assert os.getpid() != dead_pid
 
 
+def test_a_create_task_of_a_dead_process_reserves_nothing(api: Api) -> None:
+    """The id of a create whose process died is free: no 409 for ever."""
+    store = api.services.store
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True)
+    task_id = "api.create.source/1/my-source/2024-01-01T00:00:00.000Z_abcde"
+    store.create_task(Task(task_id=task_id, type="api.create.source", status="processing", created_at=now()))
+    assert store.has_processing_task("api.create.source/1/my-source/")
+    assert not store.has_processing_task("api.create.source/1/my-source-2/")
+    connection = store._db()  # type: ignore[attr-defined]
+    host = __import__("socket").gethostname()
+    connection.execute("UPDATE tasks SET owner = ? WHERE task_id = ?", (f"{host}:{int(dead.stdout)}", task_id))
+    assert not store.has_processing_task("api.create.source/1/my-source/")
+    api.run("POST", BASE, json={"name": "My Source", "type": "http"})
+
+
 def test_old_tasks_are_purged(api: Api) -> None:
     store = api.services.store
     task = api.run("POST", BASE, json={"name": "x", "type": "http"})
