@@ -4,12 +4,16 @@ inheritance ``defaults < operator config < source overrides < sink overrides``.
 Three representations of a value are used:
 
 * **API form** (what ``GET .../settings`` shows and ``PATCH`` accepts, and what the
-  store keeps in a source's or sink's state): ``bool``, ``int``, or a string —
-  durations as Go duration strings (``"30s"``, ``"1m0s"``), sizes as ``"5MB"``.
-* **internal form**: ``bool``, ``int``, ``str``; durations as integer nanoseconds,
-  sizes as integer bytes.
+  store keeps in a source's or sink's state): ``bool``, ``int``, a list of strings,
+  or a string — durations as Go duration strings (``"30s"``, ``"1m0s"``), sizes as ``"5MB"``.
+* **internal form**: ``bool``, ``int``, ``str``, ``list[str]``; durations as integer
+  nanoseconds, sizes as integer bytes.
 * **typed form** (what :func:`resolve` returns for the data plane): ``bool``,
-  ``int``, ``str``; durations as ``float`` **seconds**, sizes as ``int`` **bytes**.
+  ``int``, ``str``, ``list[str]``; durations as ``float`` **seconds**, sizes as ``int`` **bytes**.
+
+The keys are Keboola's 27, with its types, defaults, validation rules and
+descriptions; those marked ``effective=False`` tune Keboola's own cluster and are
+stored, validated and returned without effect in pushstream.
 """
 
 from __future__ import annotations
