@@ -154,8 +154,8 @@ def test_test_endpoint_without_sinks(api: Api, source: dict[str, Any]) -> None:
             (
                 415,
                 "unsupportedContentType",
-                'Cannot map the body for sink "my-sink": unsupported content type "text/plain": path and template '
-                'columns need "application/json" or "application/x-www-form-urlencoded".',
+                'Cannot map the body for sink "my-sink": cannot parse request body:\n- unsupported content type '
+                '"text/plain", supported types: application/json and application/x-www-form-urlencoded.',
             ),
         ),
     ],
