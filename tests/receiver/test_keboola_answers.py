@@ -13,7 +13,8 @@ import pytest
 import requests
 
 from pushstream.app import open_store
-from pushstream.config import ServerConfig
+from pushstream.config import ServerConfig, load_config
+from pushstream.errors import ConfigError
 from serverprocess import ServerProcess
 from streamclient import BASE, Stream, local_rows
 
@@ -233,3 +234,11 @@ def test_verbose_answers_list_every_branch(server_factory: Any, tmp_path: Path) 
             },
         ],
     }
+
+
+def test_the_header_limit_is_configured_like_the_body_limits(tmp_path: Path) -> None:
+    config = load_config(env={"PUSHSTREAM_MAX_HEADER_SIZE": "2KB"}, data_dir=tmp_path)
+    assert config.max_header_size == 2048
+    assert ServerConfig().max_header_size == 65536
+    with pytest.raises(ConfigError, match="max_header_size must be at most 1MB"):
+        ServerConfig(max_header_size=(1 << 20) + 1)
