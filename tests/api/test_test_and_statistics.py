@@ -135,7 +135,12 @@ def test_test_endpoint_without_sinks(api: Api, source: dict[str, Any]) -> None:
             'Invalid value for column "user" of sink "my-sink": path "user.id" not found in the body.',
         ),
         (b'{"user": ', "application/json", 'Cannot map the body for sink "my-sink": malformed JSON body'),
-        (b"user=1", "text/plain", 'Cannot map the body for sink "my-sink": unsupported content type "text/plain"'),
+        (
+            b"user=1",
+            "text/plain",
+            'Cannot map the body for sink "my-sink": cannot parse request body:\n- unsupported content type '
+            '"text/plain", supported types: application/json and application/x-www-form-urlencoded.',
+        ),
     ],
 )
 def test_test_endpoint_mapping_errors(
