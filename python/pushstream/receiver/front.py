@@ -262,7 +262,19 @@ class ServerFront:
                 async with asyncio.timeout(self.options.body_timeout):
                     body = await _read_body(receive, limit, declared)
             except _BodyCut:
+                # Nothing of it reaches the application. The client is gone, or has
+                # half-closed its side and may still read the answer.
                 log.info("request body cut by the client: %s %s", scope["method"], _where(scope))
+                prefix = "stream.in" if ingest else "stream.api"
+                document = {
+                    "statusCode": 400,
+                    "error": f"{prefix}.badRequest",
+                    "message": "The connection ended before the end of the request body; nothing was stored.",
+                }
+                try:
+                    await _answer(send, 400, document, [(b"connection", b"close")])
+                except Exception:  # the connection is gone: nobody to answer
+                    log.debug("no answer to a cut request", exc_info=True)
                 return
             except TimeoutError:
                 prefix = "stream.in" if ingest else "stream.api"
