@@ -92,7 +92,10 @@ def main() -> None:
     "(repeatable; env PUSHSTREAM_SETTINGS as a JSON object).",
 )
 @click.option(
-    "--threads", type=click.IntRange(min=1), help="Request threads per worker (env PUSHSTREAM_THREADS, default 64)."
+    "--threads",
+    type=click.IntRange(min=1),
+    help="Threads per worker that process ingest requests; the API has threads of its own "
+    "(env PUSHSTREAM_THREADS, default 64).",
 )
 @click.option(
     "--target",
@@ -163,7 +166,7 @@ def serve(setting_flags: tuple[str, ...], log_level: str, **flags: Any) -> None:
 
     from pushstream.app import load_front, open_store
     from pushstream.coordinator.supervisor import CoordinatorSupervisor
-    from pushstream.serving import Server, ServeError, clear_boards, ensure_port_free, lock_data_dir_for_serve
+    from pushstream.serving import ServeError, Server, clear_boards, ensure_port_free, lock_data_dir_for_serve
     from pushstream.targets.base import TargetError, open_target
 
     config = _config(setting_flags=setting_flags, **flags)

@@ -22,7 +22,7 @@ Precedence: flag > environment variable > default.
 | ``--import-retry-base`` | ``PUSHSTREAM_IMPORT_RETRY_BASE`` | ``120`` seconds (first retry of a failed import) |
 | ``--body-timeout`` | ``PUSHSTREAM_BODY_TIMEOUT`` | ``60`` seconds to receive a request body (then ``408``) |
 | ``--idle-timeout`` | ``PUSHSTREAM_IDLE_TIMEOUT`` | ``75`` seconds a connection may wait for request headers |
-| ``--max-ingest-requests`` | ``PUSHSTREAM_MAX_INGEST_REQUESTS`` | ``1024`` ingest requests at once per worker (then ``503``) |
+| ``--max-ingest-requests`` | ``PUSHSTREAM_MAX_INGEST_REQUESTS`` | ``1024`` ingest requests per worker (then 503) |
 
 ``--setting``/``PUSHSTREAM_SETTINGS`` are the operator's overrides of the settings of
 every source and sink (see :mod:`pushstream.store.settings`), protected keys

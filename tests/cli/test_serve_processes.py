@@ -49,7 +49,7 @@ def _serve(data_dir: Path, port: int, timeout: float = 30.0) -> subprocess.Compl
     env = {**os.environ, "PUSHSTREAM_API_TOKEN": ADMIN_TOKEN}
     command = [*PUSHSTREAM, "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)]
     try:
-        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"the second serve did not refuse to start: {exc.stderr!r}")
 
@@ -92,7 +92,7 @@ def test_stopping_serve_stops_every_process_it_started(server_factory: Any, stop
     processes = _tree(server)
     assert server.process is not None
     server.process.send_signal(getattr(signal, stop))
-    gone, alive = psutil.wait_procs(processes, timeout=40)
+    _, alive = psutil.wait_procs(processes, timeout=40)
     for process in alive:
         with contextlib.suppress(psutil.NoSuchProcess):
             process.kill()
@@ -114,9 +114,7 @@ def test_a_worker_that_keeps_crashing_is_always_started_again(server_factory: An
     for crash in (signal.SIGKILL, signal.SIGSEGV, signal.SIGKILL, signal.SIGABRT, signal.SIGKILL):
         [worker] = _workers(server)
         worker.send_signal(crash)
-        assert _wait(lambda w=worker: [p.pid for p in _workers(server)] not in ([], [w.pid]), timeout=60), (
-            server.log()
-        )
+        assert _wait(lambda w=worker: [p.pid for p in _workers(server)] not in ([], [w.pid]), timeout=60), server.log()
         assert server.process is not None and server.process.poll() is None, server.log()
         assert _wait(lambda: _healthy(server), timeout=60), server.log()
     log = server.log()

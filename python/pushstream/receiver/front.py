@@ -130,7 +130,7 @@ def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
         future.set_exception(exc)
 
 
-class _BodyCut(Exception):
+class _BodyCutError(Exception):
     """The client went away before the end of the body."""
 
 
@@ -175,10 +175,7 @@ class InFlightBoard:
 
     def close(self) -> None:
         self._map.close()
-        try:
-            self.path.unlink()
-        except FileNotFoundError:
-            pass
+        self.path.unlink(missing_ok=True)
 
     @staticmethod
     def read(path: Path) -> list[str]:
@@ -217,7 +214,7 @@ class ServerFront:
             return
         ingest = scope["method"] == "POST" and scope["path"].startswith(INGEST_PREFIX)
         if not ingest:
-            await self._serve(scope, receive, send, self._api_pool, self._api_limit(), False)
+            await self._serve(scope, receive, send, self._api_pool, limit=self._api_limit(), ingest=False)
             return
         if self._ingest_requests >= self.options.max_ingest_requests:
             await _answer(
@@ -233,7 +230,7 @@ class ServerFront:
             return
         self._ingest_requests += 1
         try:
-            await self._serve(scope, receive, send, self._ingest_pool, self._ingest_limit(scope), True)
+            await self._serve(scope, receive, send, self._ingest_pool, limit=self._ingest_limit(scope), ingest=True)
         finally:
             self._ingest_requests -= 1
 
@@ -245,7 +242,7 @@ class ServerFront:
         return self.options.max_batch_bytes
 
     async def _serve(
-        self, scope: dict[str, Any], receive: Receive, send: Send, pool: _Pool, limit: int, ingest: bool
+        self, scope: dict[str, Any], receive: Receive, send: Send, pool: _Pool, *, limit: int, ingest: bool
     ) -> None:
         environ = _environ(scope)
         length_text = environ.get("CONTENT_LENGTH", "")
@@ -261,7 +258,7 @@ class ServerFront:
                 # asyncio.timeout, not wait_for: no task per request.
                 async with asyncio.timeout(self.options.body_timeout):
                     body = await _read_body(receive, limit, declared)
-            except _BodyCut:
+            except _BodyCutError:
                 # Nothing of it reaches the application. The client is gone, or has
                 # half-closed its side and may still read the answer.
                 log.info("request body cut by the client: %s %s", scope["method"], _where(scope))
@@ -334,7 +331,7 @@ class ServerFront:
 
 async def _read_body(receive: Receive, limit: int, declared: int | None) -> bytes:
     """The whole body, or its first ``limit + 1`` bytes when it is larger; raises
-    :class:`_BodyCut` when the client goes away before its end."""
+    :class:`_BodyCutError` when the client goes away before its end."""
     if declared == 0:
         return b""
     parts: list[bytes] = []
@@ -342,7 +339,7 @@ async def _read_body(receive: Receive, limit: int, declared: int | None) -> byte
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            raise _BodyCut
+            raise _BodyCutError
         chunk = message.get("body", b"")
         if chunk:
             parts.append(chunk)
