@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 import requests
 
 from serverprocess import ADMIN_TOKEN, PUSHSTREAM, ServerProcess, free_port
+from streamclient import Stream, load
 
 
 def _tree(server: ServerProcess) -> list[psutil.Process]:
@@ -127,3 +129,23 @@ def _healthy(server: ServerProcess) -> bool:
         return requests.get(f"{server.url}/health-check", timeout=5).status_code == 200
     except requests.RequestException:
         return False
+
+
+def test_a_crash_is_logged_with_the_requests_it_was_processing(server_factory: Any) -> None:
+    server: ServerProcess = server_factory()
+    stream = Stream(server).create()
+    stream.sink("rows", [{"type": "body", "name": "body"}])
+    for _ in range(5):  # under load, some request is nearly always being processed
+        stop = threading.Event()
+        threads = load(stream, stop, [], keep_going=True)
+        time.sleep(1.0)
+        [worker] = _workers(server)
+        worker.send_signal(signal.SIGSTOP)  # frozen in the middle of its requests
+        worker.send_signal(signal.SIGKILL)
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+        assert _wait(lambda: _healthy(server), timeout=60), server.log()
+        if "while processing: POST /stream/1/events/… from 127.0.0.1" in server.log():
+            return
+    pytest.fail(f"no crash was logged with its requests:\n{server.log()}")

@@ -360,7 +360,7 @@ async def _answer(send: Send, status: int, document: dict[str, Any], extra: list
 
 async def _too_large(send: Send, limit: int) -> None:
     message = f"Payload too large, the maximum size is {limit} bytes."
-    document = {"statusCode": 413, "error": "stream.api.payloadTooLarge", "message": message}
+    document = {"statusCode": 413, "error": "stream.api.bodyTooLarge", "message": message}
     await _answer(send, 413, document, [(b"connection", b"close")])
 
 
