@@ -183,6 +183,9 @@ def load_front(config_json: str) -> ServerFront:
     from pushstream.coordinator.process import die_with_parent
 
     die_with_parent(signal.SIGKILL)
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.pid != os.getppid():
+        os._exit(1)  # the server died before the request above took effect
     config = ServerConfig.from_json(config_json)
     app = create_app(config, served=True)
     options = FrontOptions(
