@@ -286,16 +286,15 @@ class ServerFront:
                 return
             except TimeoutError:
                 prefix = "stream.in" if ingest else "stream.api"
-                await _answer(
-                    send,
-                    408,
-                    {
-                        "statusCode": 408,
-                        "error": f"{prefix}.requestTimeout",
-                        "message": f"The request body did not arrive within {self.options.body_timeout:g} s.",
-                    },
-                    [(b"connection", b"close")],
-                )
+                document = {
+                    "statusCode": 408,
+                    "error": f"{prefix}.requestTimeout",
+                    "message": f"The request body did not arrive within {self.options.body_timeout:g} s.",
+                }
+                try:
+                    await _answer(send, 408, document, [(b"connection", b"close")])
+                except Exception:  # the connection is gone: nobody to answer
+                    log.debug("no answer to a request that timed out", exc_info=True)
                 return
             if len(body) > limit and not ingest:
                 await _too_large(send, limit)
