@@ -176,6 +176,9 @@ class ReceiverApp:
             if length > limit:
                 return _too_large(limit)
             body = stream.read(length) if length else b""
+            if len(body) != length:
+                # The client went away before the end: nothing of a cut body is stored.
+                return _error(400, "stream.in.badRequest", "The request body is shorter than its Content-Length.")
         else:
             # Chunked or unknown length: read up to one byte over the limit to detect oversize.
             body = stream.read(limit + 1)
