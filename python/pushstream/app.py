@@ -171,22 +171,28 @@ def close_app(app: Flask, *, timeout: float = 30.0) -> None:
     services.store.close()
 
 
-def load_app(config_json: str) -> Flask:
-    """The WSGI app of a server worker for a serialised :class:`ServerConfig`."""
-    return create_app(ServerConfig.from_json(config_json), served=True)
-
-
-def load_front(config_json: str) -> ServerFront:
-    """Entry point of a ``pushstream serve`` worker process: the ASGI front (body
-    timeouts, the ingest gate, separate thread pools) around the app of
-    :func:`load_app`. The worker is killed when the server process dies, so no
-    worker outlives it."""
+def _die_with_server() -> None:
+    """Makes this worker process die with the ``serve`` process, so no worker outlives it."""
     from pushstream.coordinator.process import die_with_parent
 
     die_with_parent(signal.SIGKILL)
     parent = multiprocessing.parent_process()
     if parent is not None and parent.pid != os.getppid():
         os._exit(1)  # the server died before the request above took effect
+
+
+def load_app(config_json: str) -> Flask:
+    """Entry point of a worker of ``pushstream serve --front direct``: the WSGI app
+    for a serialised :class:`ServerConfig`, called by the WSGI server's threads."""
+    _die_with_server()
+    return create_app(ServerConfig.from_json(config_json), served=True)
+
+
+def load_front(config_json: str) -> ServerFront:
+    """Entry point of a ``pushstream serve`` worker process (the default ``--front
+    guarded``): the ASGI front (body timeouts, the ingest gate, separate thread
+    pools) around the app of :func:`create_app`."""
+    _die_with_server()
     config = ServerConfig.from_json(config_json)
     app = create_app(config, served=True)
     options = FrontOptions(

@@ -148,6 +148,13 @@ def main() -> None:
     "(env PUSHSTREAM_MAX_INGEST_REQUESTS, default 1024).",
 )
 @click.option(
+    "--front",
+    type=click.Choice(["guarded", "direct"]),
+    help="guarded (default): bodies are received on the event loop with --body-timeout, the ingest cap "
+    "and exact-length checks; direct: the WSGI server calls the app (about twice the single events/s), "
+    "only behind a reverse proxy that buffers whole request bodies, e.g. nginx (env PUSHSTREAM_FRONT).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -169,7 +176,7 @@ def serve(setting_flags: tuple[str, ...], log_level: str, **flags: Any) -> None:
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
-    from pushstream.app import load_front, open_store
+    from pushstream.app import load_app, load_front, open_store
     from pushstream.coordinator.supervisor import CoordinatorSupervisor
     from pushstream.receiver.wsgi import HTTP_BUFFER_BYTES
     from pushstream.serving import ServeError, Server, clear_boards, ensure_port_free, lock_data_dir_for_serve
@@ -196,14 +203,17 @@ def serve(setting_flags: tuple[str, ...], log_level: str, **flags: Any) -> None:
     click.echo(f"pushstream: serving {config.api_url} (data dir {config.data_dir.resolve()})", err=True)
     coordinator = CoordinatorSupervisor(config.to_json())
     coordinator.start()
+    direct = config.front == "direct"
     server = Server(
-        "pushstream.app:load_front",
+        "pushstream.app:load_app" if direct else "pushstream.app:load_front",
         data_dir=config.data_dir,
         address=config.host,
         port=config.port,
-        # The front (pushstream.receiver.front) receives bodies on the event loop and
-        # runs the WSGI app on thread pools of its own (--threads ingest threads).
-        interface=Interfaces.ASGINL,
+        # guarded: the front (pushstream.receiver.front) receives bodies on the event
+        # loop and runs the WSGI app on thread pools of its own (--threads ingest threads);
+        # direct: granian's threads call the WSGI app and wait for the group commit.
+        interface=Interfaces.WSGI if direct else Interfaces.ASGINL,
+        blocking_threads=config.threads if direct else None,
         workers=config.workers,
         log_level=LogLevels(log_level),
         log_dictconfig=logs.dict_config(log_level),
@@ -220,7 +230,8 @@ def serve(setting_flags: tuple[str, ...], log_level: str, **flags: Any) -> None:
         workers_kill_timeout=10,
     )
     try:
-        server.serve(target_loader=functools.partial(load_front, config.to_json()), wrap_loader=False)
+        loader = load_app if direct else load_front
+        server.serve(target_loader=functools.partial(loader, config.to_json()), wrap_loader=False)
     finally:
         coordinator.stop()
 

@@ -24,6 +24,7 @@ Precedence: flag > environment variable > default.
 | ``--body-timeout`` | ``PUSHSTREAM_BODY_TIMEOUT`` | ``60`` seconds to receive a request body (then ``408``) |
 | ``--idle-timeout`` | ``PUSHSTREAM_IDLE_TIMEOUT`` | ``75`` seconds a connection may wait for request headers |
 | ``--max-ingest-requests`` | ``PUSHSTREAM_MAX_INGEST_REQUESTS`` | ``1024`` ingest requests per worker (then 503) |
+| ``--front`` | ``PUSHSTREAM_FRONT`` | ``guarded``; ``direct`` only behind a proxy that buffers request bodies |
 
 ``--setting``/``PUSHSTREAM_SETTINGS`` are the operator's overrides of the settings of
 every source and sink (see :mod:`pushstream.store.settings`), protected keys
@@ -44,6 +45,8 @@ from pushstream.errors import ConfigError
 from pushstream.store.settings import SettingValueError, parse_operator_settings
 
 ENV_PREFIX = "PUSHSTREAM_"
+#: The ways ``serve`` receives requests (see :attr:`ServerConfig.front`).
+FRONTS = ("guarded", "direct")
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,10 @@ class ServerConfig:
     idle_timeout: float = 75.0
     #: Ingest requests received or processed at once by one worker.
     max_ingest_requests: int = 1024
+    #: How workers receive requests: ``guarded`` (bodies on the event loop, with the
+    #: body timeout, the ingest cap and exact bodies) or ``direct`` (the WSGI server
+    #: calls the app; faster, for a reverse proxy that buffers whole bodies).
+    front: str = "guarded"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -100,6 +107,8 @@ class ServerConfig:
         for name in ("import_retry_base", "body_timeout", "idle_timeout"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be a positive number of seconds, found {getattr(self, name)}")
+        if self.front not in FRONTS:
+            raise ConfigError(f'front must be one of {", ".join(FRONTS)}, found "{self.front}"')
         if self.target is not None and not self.target.startswith(("sqlite:", "postgresql://", "postgres://")):
             raise ConfigError(f'target must be sqlite:///path or postgresql://..., found "{self.target}"')
         if self.port > 65535:
@@ -224,7 +233,7 @@ def load_config(
                 ) from None
     if (v := get("MAX_INGEST_REQUESTS")) is not None:
         values["max_ingest_requests"] = _int("MAX_INGEST_REQUESTS", v)
-    for field_name in ("api_public_url", "source_public_url", "api_token", "target"):
+    for field_name in ("api_public_url", "source_public_url", "api_token", "target", "front"):
         if (v := get(field_name.upper())) is not None:
             values[field_name] = v
     settings: dict[str, Any] = {}
