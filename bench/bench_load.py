@@ -2,8 +2,9 @@
 Keboola's k6 scenario, with the load generator (`wrk`, a Lua script for the POST
 bodies) on the same 2-core machine.
 
-Four servers run side by side, all granian WSGI with the same workers and
-request threads: `pushstream serve`, a no-op Flask endpoint (the framework
+Five servers run side by side, with the same workers and request threads:
+`pushstream serve` (its default guarded front, ASGI, and `--front direct`, granian
+WSGI), and, all granian WSGI, a no-op Flask endpoint (the framework
 ceiling), a no-op bare WSGI callable (the WSGI server's own ceiling) and a
 hand-written Flask handler (orjson + csv + `os.fsync` per request), the last
 three from `baseline_apps.py`. The scenarios are interleaved and repeated, and the
@@ -217,13 +218,13 @@ class Server:
         return response.json()
 
 
-def start_pushstream(work: Path, workers: int, threads: int) -> tuple[Server, dict[str, str]]:
+def start_pushstream(work: Path, workers: int, threads: int, front: str = "guarded") -> tuple[Server, dict[str, str]]:
     """`pushstream serve` with one source per mapping; returns the server and the ingest URLs."""
     port = free_port()
     command = [
         *[str(ROOT / ".venv/bin/python"), "-m", "pushstream.cli", "serve"],
         *["--host", "127.0.0.1", "--port", str(port), "--data-dir", str(work / "pushstream")],
-        *["--workers", str(workers), "--threads", str(threads), "--log-level", "warning"],
+        *["--workers", str(workers), "--threads", str(threads), "--log-level", "warning", "--front", front],
     ]
     server = Server("pushstream", command, work / "pushstream", port, {"PUSHSTREAM_API_TOKEN": TOKEN})
     try:
@@ -313,6 +314,8 @@ def default_scenarios(connections: int, batch_connections: int, config: tuple[in
     for payload in PAYLOADS:
         for mapping in COLUMNS:
             found.append(Scenario(f"receiver, {mapping}, {payload}", "pushstream", mapping, payload, 1, connections))
+            name = f"receiver --front direct, {mapping}, {payload}"
+            found.append(Scenario(name, "pushstream-direct", mapping, payload, 1, connections))
         found.append(Scenario(f"no-op Flask, {payload}", "noop", "static", payload, 1, connections))
         found.append(Scenario(f"no-op bare WSGI, {payload}", "wsgi", "static", payload, 1, connections))
         for mapping in COLUMNS:
@@ -359,9 +362,11 @@ def measure(work: Path, scenarios: list[Scenario], *, seconds: int, repeat: int)
             directory = work / f"{kind}-w{workers}-t{threads}"
             if kind == "pushstream":
                 servers[key], urls[key] = start_pushstream(directory, workers, threads)
+            elif kind == "pushstream-direct":
+                servers[key], urls[key] = start_pushstream(directory, workers, threads, front="direct")
             else:
                 servers[key], urls[key] = start_baseline(kind, directory, workers, threads)
-        with_coordinator = [server for key, server in servers.items() if key[0] == "pushstream"]
+        with_coordinator = [server for key, server in servers.items() if key[0].startswith("pushstream")]
         for s in scenarios:  # warm up every path once
             body = bodies[(s.payload, s.events_per_request)]
             run_wrk(urls[s.key][s.mapping], body, content_type(s), connections=4, seconds=1, rate=0, lua=lua)
@@ -421,7 +426,7 @@ def report(scenarios: list[Scenario]) -> str:
     rows = []
     for s in scenarios:
         vs_noop = vs_wsgi = vs_hand = None
-        if s.server == "pushstream" and s.events_per_request == 1 and not s.rate:
+        if s.server.startswith("pushstream") and s.events_per_request == 1 and not s.rate:
             vs_noop = ratio(s, by_name.get(f"no-op Flask, {s.payload}"))
             vs_wsgi = ratio(s, by_name.get(f"no-op bare WSGI, {s.payload}"))
             vs_hand = ratio(s, by_name.get(f"hand-written Flask, {s.mapping}, {s.payload}"))
