@@ -19,6 +19,7 @@ idempotent, so after a crash at any point the next tick resumes where it stopped
 
 from __future__ import annotations
 
+import errno
 import logging
 import random
 import threading
@@ -55,12 +56,28 @@ class CoordinatorOptions:
     keep_imported: int = 3
     #: Files that could not be imported for this long are dropped.
     max_file_age: float = 7 * 24 * 3600.0
+    #: Retry delay of an import that failed because a disk was full: short, so
+    #: that imports resume soon after space is freed, without a restart.
+    disk_full_retry: float = 5.0
 
 
 def retry_delay(attempt: int, options: CoordinatorOptions, rnd: Callable[[], float] = random.random) -> float:
     """Backoff of the ``attempt``-th failure: base × 4^(attempt−1), capped, ±10 % jitter."""
     delay: float = min(options.retry_base * 4 ** (attempt - 1), options.retry_max)
     return delay * (0.9 + 0.2 * rnd())
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether an error (or one it was raised from) says a file system is full."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(seen).lower()
+        if "no space left on device" in text or "disk is full" in text or "disk quota exceeded" in text:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def table_spec(table_id: str, columns_json: str) -> TableSpec:
@@ -103,11 +120,16 @@ class Coordinator:
 
     def run(self) -> None:
         """Ticks until :meth:`stop`; errors are logged and retried on the next tick."""
+        last_failure = ("", 0.0)
         while not self._stop.is_set():
             try:
                 self.tick()
-            except Exception:
-                log.exception("coordinator tick failed")
+            except Exception as exc:
+                # The same failure on every tick (a full disk) is logged once a minute.
+                failure = (f"{type(exc).__name__}: {exc}", time.monotonic())
+                if failure[0] != last_failure[0] or failure[1] - last_failure[1] >= 60:
+                    log.exception("coordinator tick failed%s", " (the disk is full)" if is_disk_full(exc) else "")
+                    last_failure = failure
             # While slices are closing, look again soon: nodes let go of them within ~100 ms.
             self._wake.wait(self.options.tick if not self._closing_slices() else min(self.options.tick, 0.1))
             self._wake.clear()
@@ -324,7 +346,7 @@ class Coordinator:
                     ", already imported" if result.already_imported else "",
                 )
         except Exception as exc:
-            self._failed(key, file_id, attempt + 1, str(exc) or type(exc).__name__, closing_ns)
+            self._failed(key, file_id, attempt + 1, str(exc) or type(exc).__name__, closing_ns, is_disk_full(exc))
             return
         with self.storage.transaction() as tx:
             tx.execute(
@@ -339,7 +361,9 @@ class Coordinator:
             )
         self._prune_staging(key)
 
-    def _failed(self, key: SinkKey, file_id: str, attempt: int, reason: str, closing_ns: int | None) -> None:
+    def _failed(
+        self, key: SinkKey, file_id: str, attempt: int, reason: str, closing_ns: int | None, disk_full: bool = False
+    ) -> None:
         now = time.time_ns()
         if closing_ns is not None and now - closing_ns > self.options.max_file_age * SECOND:
             log.error("sink %s: file %s dropped, it could not be imported for 7 days: %s", key, file_id, reason)
@@ -354,7 +378,7 @@ class Coordinator:
                 )
             _remove_tree(self.layout.staging_dir.joinpath(*key.parts(), file_id))
             return
-        delay = retry_delay(attempt, self.options)
+        delay = self.options.disk_full_retry if disk_full else retry_delay(attempt, self.options)
         log.warning(
             "sink %s: import of file %s failed (attempt %d), retry in %.0f s: %s", key, file_id, attempt, delay, reason
         )

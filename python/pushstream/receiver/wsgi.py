@@ -56,7 +56,11 @@ _SINK_ERRORS = {
     "unsupported_content_type": (415, "stream.in.unsupportedContentType"),
     "writer_failed": (500, "stream.in.internalError"),
     "writer_closed": (503, "stream.in.serviceUnavailable"),
+    # The data dir's file system is full: nothing was stored, retry later.
+    "disk_full": (503, "stream.in.serviceUnavailable"),
 }
+#: Seconds a client is asked to wait before it retries a 503 (``Retry-After``).
+RETRY_AFTER_SECONDS = 5
 _STATUS_TEXT = {
     200: "200 OK",
     202: "202 Accepted",
@@ -296,7 +300,10 @@ def _respond(results: list[_BranchResult], verbose: bool) -> tuple[int, list[tup
     else:
         document["message"] = "No enabled sink found."
     document["sources"] = sources
-    return status, _json_headers(), orjson.dumps(document)
+    headers = _json_headers()
+    if status == 503:
+        headers.append(("Retry-After", str(RETRY_AFTER_SECONDS)))
+    return status, headers, orjson.dumps(document)
 
 
 def _json_headers() -> list[tuple[str, str]]:
