@@ -346,7 +346,9 @@ class Coordinator:
                     ", already imported" if result.already_imported else "",
                 )
         except Exception as exc:
-            self._failed(key, file_id, attempt + 1, str(exc) or type(exc).__name__, closing_ns, is_disk_full(exc))
+            self._failed(
+                key, file_id, attempt + 1, str(exc) or type(exc).__name__, closing_ns, disk_full=is_disk_full(exc)
+            )
             return
         with self.storage.transaction() as tx:
             tx.execute(
@@ -362,7 +364,7 @@ class Coordinator:
         self._prune_staging(key)
 
     def _failed(
-        self, key: SinkKey, file_id: str, attempt: int, reason: str, closing_ns: int | None, disk_full: bool = False
+        self, key: SinkKey, file_id: str, attempt: int, reason: str, closing_ns: int | None, *, disk_full: bool = False
     ) -> None:
         now = time.time_ns()
         if closing_ns is not None and now - closing_ns > self.options.max_file_age * SECOND:
