@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 import zstandard
 
-from pushstream.targets.base import TableMismatchError, TargetError
+from pushstream.targets.base import RejectedRow, TableMismatchError, TargetError
 
 # Large blocks keep the number of chunks (and so of bind/COPY batches) small;
 # pyarrow still parses blocks in parallel.
@@ -339,6 +339,33 @@ def gather(table: pa.Table, indices: pa.Array, batch_rows: int = 1 << 16) -> pa.
 
     threading.Thread(target=produce, name="gather", daemon=True).start()
     return pa.RecordBatchReader.from_batches(table.schema, consume())
+
+
+def write_bisecting(rows: pa.Table, attempt: Callable[[pa.Table], str | None], reason: str) -> list[RejectedRow]:
+    """Writes ``rows``, which failed as a whole with ``reason``, in parts:
+    ``attempt(part)`` writes a part and returns ``None``, or undoes the part
+    (a savepoint) and returns the database's reason when a row of it was refused.
+    A refused part is split in halves until the refused rows stand alone, so k
+    bad rows among n cost about 2·k·log2(n/k) attempts, not n. The rows written
+    keep their order; returns the refused ones with their reasons."""
+    refused: list[RejectedRow] = []
+    n = rows.num_rows
+    parts = [(0, n, reason)] if n == 1 else [(n // 2, n - n // 2, ""), (0, n // 2, "")]
+    while parts:
+        start, length, known = parts.pop()
+        if length == 0:
+            continue
+        failure = known or attempt(rows.slice(start, length))
+        if failure is None:
+            continue
+        if length == 1:
+            values = tuple("" if v is None else str(v) for v in rows.slice(start, 1).to_pylist()[0].values())
+            refused.append(RejectedRow(values, failure))
+            continue
+        half = length // 2
+        parts.append((start + half, length - half, ""))
+        parts.append((start, half, ""))
+    return refused
 
 
 def format_names(names: Sequence[str]) -> str:
