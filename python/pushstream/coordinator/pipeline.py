@@ -24,7 +24,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,10 @@ import orjson
 
 from pushstream.coordinator import upload as uploads
 from pushstream.storage.layout import Layout, SinkKey
+from pushstream.storage.rejected import count_rejected, write_rejected
 from pushstream.storage.state import SliceRef, StorageState, rotate_file, rotate_slice
 from pushstream.store.base import ConfigStore
-from pushstream.targets.base import ImportRequest, SinkIdentity, TableSpec, Target
+from pushstream.targets.base import ImportRequest, RejectedRow, SinkIdentity, TableSpec, Target
 
 log = logging.getLogger(__name__)
 
@@ -327,6 +328,12 @@ class Coordinator:
                 (*key.parts(), file_id),
             )
         ]
+        rejected_path = self.layout.rejected_path(key, file_id)
+
+        def reject(rows: Sequence[RejectedRow]) -> None:
+            write_rejected(rejected_path, file_id, spec.columns, rows)
+
+        rejected = 0
         try:
             if paths:
                 self.target.ensure_table(spec)
@@ -335,8 +342,11 @@ class Coordinator:
                     import_id=f"{key}/{file_id}",
                     paths=paths,
                     sink=SinkIdentity(key.branch_id, key.source_id, key.sink_id),
+                    reject=reject,
                 )
                 result = self.target.import_files(request)
+                # Imported before a crash: its rejected rows were written before that commit.
+                rejected = count_rejected(rejected_path) if result.already_imported else result.rejected
                 log.info(
                     "sink %s: file %s imported into %s (%d rows%s)",
                     key,
@@ -345,6 +355,14 @@ class Coordinator:
                     result.rows_read,
                     ", already imported" if result.already_imported else "",
                 )
+                if result.rejected:
+                    log.warning(
+                        "sink %s: file %s: %d rows refused by the target are kept in %s",
+                        key,
+                        file_id,
+                        result.rejected,
+                        rejected_path,
+                    )
         except Exception as exc:
             self._failed(
                 key, file_id, attempt + 1, str(exc) or type(exc).__name__, closing_ns, disk_full=is_disk_full(exc)
@@ -352,9 +370,9 @@ class Coordinator:
             return
         with self.storage.transaction() as tx:
             tx.execute(
-                "UPDATE storage_files SET state = 'imported', imported_ns = ?, retry_after_ns = NULL"
-                " WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ?",
-                (time.time_ns(), *key.parts(), file_id),
+                "UPDATE storage_files SET state = 'imported', imported_ns = ?, retry_after_ns = NULL,"
+                " rejected_records = ? WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ?",
+                (time.time_ns(), rejected, *key.parts(), file_id),
             )
             tx.execute(
                 "UPDATE storage_slices SET state = 'imported'"
