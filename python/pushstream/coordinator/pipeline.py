@@ -109,6 +109,8 @@ class Coordinator:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        #: When an upload failure of a slice was last logged (once a minute while it lasts).
+        self._upload_failures: dict[SliceRef, float] = {}
 
     # The loop.
 
@@ -221,7 +223,16 @@ class Coordinator:
                 " WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ? AND slice_id = ?",
                 (*ref.sink.parts(), ref.file_id, ref.slice_id),
             ).fetchone()
-            result = uploads.upload(self.layout, ref)
+            try:
+                result = uploads.upload(self.layout, ref)
+            except OSError as exc:
+                # One slice that cannot be uploaded now (a full disk) holds up
+                # neither the other slices nor the imports of this tick.
+                if time.monotonic() - self._upload_failures.get(ref, -60.0) >= 60:
+                    self._upload_failures[ref] = time.monotonic()
+                    log.warning("slice %s/%s/%s: upload failed, retried: %s", ref.sink, ref.file_id, ref.slice_id, exc)
+                continue
+            self._upload_failures.pop(ref, None)
             if result.truncated:
                 log.warning(
                     "slice %s/%s/%s: cut %d bytes of a torn row", ref.sink, ref.file_id, ref.slice_id, result.truncated

@@ -263,14 +263,19 @@ class ReceiverNode:
 
     def _run(self) -> None:
         next_report = self._clock()
+        last_failure = ("", 0.0)
         while not self._stop.wait(POLL_INTERVAL):
             try:
                 self.reload(force=self._has_failed_writer())
                 if self._clock() >= next_report:
                     self.report()
                     next_report = self._clock() + REPORT_INTERVAL
-            except Exception:
-                log.exception("receiver node %s: background work failed", self.node_id)
+            except Exception as exc:
+                # The same failure every poll (a full disk) is logged once a minute.
+                failure = (f"{type(exc).__name__}: {exc}", self._clock())
+                if failure[0] != last_failure[0] or failure[1] - last_failure[1] >= 60:
+                    log.exception("receiver node %s: background work failed", self.node_id)
+                    last_failure = failure
 
     def _has_failed_writer(self) -> bool:
         """Whether a writer the routes use has stopped (only a failure closes one
