@@ -7,9 +7,11 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from targethelpers import Staging
 
+from pushstream.targets._staging import write_bisecting
 from pushstream.targets.base import RejectedRow, TableSpec, TargetError
 from pushstream.targets.postgresql import PostgresTarget
 from pushstream.targets.sqlite import SqliteTarget
@@ -87,3 +89,27 @@ def test_sqlite_keeps_nul(sqlite_target: SqliteTarget, staging: Staging) -> None
     request = dataclasses.replace(staging.request(PLAIN, [["b", "x\x00y"]]), reject=rejected)
     assert sqlite_target.import_files(request).rejected == 0
     assert sqlite_target.tail(PLAIN.table_id)[1] == [("b", "x\x00y")]
+
+
+def test_bisecting_finds_few_bad_rows_in_few_attempts() -> None:
+    """A few bad rows among many cost a few dozen statements, not one per row,
+    and the good rows are written in their order."""
+    n = 100_000
+    bad = {17, 50_000, 50_001, 99_999}
+    rows = pa.table({"id": [str(i) for i in range(n)]})
+    written: list[str] = []
+    attempts = 0
+
+    def attempt(part: pa.Table) -> str | None:
+        nonlocal attempts
+        attempts += 1
+        ids = part.column("id").to_pylist()
+        if bad & {int(i) for i in ids}:
+            return "refused"
+        written.extend(ids)
+        return None
+
+    refused = write_bisecting(rows, attempt, "refused")
+    assert [r.values for r in refused] == [(str(i),) for i in sorted(bad)]
+    assert written == [str(i) for i in range(n) if i not in bad]
+    assert attempts < 4 * len(bad) * 17  # about 2·k·log2(n/k); row by row would be 100,000

@@ -19,7 +19,6 @@ idempotent, so after a crash at any point the next tick resumes where it stopped
 
 from __future__ import annotations
 
-import errno
 import logging
 import random
 import threading
@@ -34,6 +33,7 @@ import orjson
 from pushstream.coordinator import upload as uploads
 from pushstream.storage.layout import Layout, SinkKey
 from pushstream.storage.rejected import count_rejected, write_rejected
+from pushstream.storage.space import is_disk_full
 from pushstream.storage.state import SliceRef, StorageState, rotate_file, rotate_slice
 from pushstream.store.base import ConfigStore
 from pushstream.targets.base import ImportRequest, RejectedRow, SinkIdentity, TableSpec, Target
@@ -66,19 +66,6 @@ def retry_delay(attempt: int, options: CoordinatorOptions, rnd: Callable[[], flo
     """Backoff of the ``attempt``-th failure: base × 4^(attempt−1), capped, ±10 % jitter."""
     delay: float = min(options.retry_base * 4 ** (attempt - 1), options.retry_max)
     return delay * (0.9 + 0.2 * rnd())
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """Whether an error (or one it was raised from) says a file system is full."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
-            return True
-        text = str(seen).lower()
-        if "no space left on device" in text or "disk is full" in text or "disk quota exceeded" in text:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def table_spec(table_id: str, columns_json: str) -> TableSpec:

@@ -21,6 +21,7 @@ import orjson
 
 from pushstream.errors import BatchError
 from pushstream.receiver.node import BranchRoute, ReceiverNode
+from pushstream.storage.space import is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +101,18 @@ class ReceiverApp:
         received_at_ns = time.time_ns()
         try:
             status, headers, body = self._handle(environ, path, received_at_ns)
-        except Exception:
-            exception_id = f"exception-{uuid.uuid4().hex[:16]}"
-            log.exception("ingest request failed (%s)", exception_id)
-            status, headers, body = _error(500, "stream.in.internalError", "Internal server error.", exception_id)
+        except Exception as exc:
+            if is_disk_full(exc):
+                # Opening a new slice on a full disk (the routes changed meanwhile).
+                log.warning("ingest request refused, the disk is full: %s", exc)
+                status, headers, body = _error(
+                    503, "stream.in.serviceUnavailable", "The server's disk is full, the request was not stored."
+                )
+                headers.append(("Retry-After", str(RETRY_AFTER_SECONDS)))
+            else:
+                exception_id = f"exception-{uuid.uuid4().hex[:16]}"
+                log.exception("ingest request failed (%s)", exception_id)
+                status, headers, body = _error(500, "stream.in.internalError", "Internal server error.", exception_id)
         start_response(_STATUS_TEXT.get(status) or f"{status} Error", headers)
         return [body]
 
