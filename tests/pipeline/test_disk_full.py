@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +34,29 @@ def _mount(path: Path, size: str) -> None:
         pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
 
 
+@contextmanager
+def _tmpfs(path: Path, size: str) -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    _mount(path, size)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 48 MB tmpfs, unmounted after the test."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mount_point = tmp_path / "disk"
-    _mount(mount_point, "48m")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+    with _tmpfs(tmp_path / "disk", "48m") as path:
+        yield path
+
+
+@pytest.fixture
+def small_target_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MB tmpfs for the target database, unmounted after the test."""
+    with _tmpfs(tmp_path / "target-disk", "4m") as path:
+        yield path
 
 
 def _fill(path: Path) -> None:
@@ -79,11 +93,12 @@ def _check_refusal(response: requests.Response, data_dir: Path) -> None:
         assert document["error"] == "stream.in.serviceUnavailable"
 
 
+@pytest.mark.parametrize("workers", ["1", "2"], ids=lambda w: f"workers-{w}")
 def test_full_disk_refuses_with_503_and_recovers_without_restart(
-    small_disk: Path, server_factory: Any, tmp_path: Path
+    small_disk: Path, server_factory: Any, workers: str
 ) -> None:
     data_dir = small_disk  # the server's log is written next to it, outside the small disk
-    server: ServerProcess = server_factory(data_dir)
+    server: ServerProcess = server_factory(data_dir, args=("--workers", workers))
     stream = Stream(server).create()
     columns = [
         {"type": "uuid", "name": "id"},
@@ -135,3 +150,37 @@ def test_full_disk_refuses_with_503_and_recovers_without_restart(
     imported = sorted(int(row[1]) for row in table_rows(data_dir, TABLE))
     assert imported == sorted(acknowledged)
     assert "Traceback" not in server.log() or "No space left" in server.log()
+
+
+def test_imports_resume_soon_after_the_targets_disk_has_space_again(
+    small_target_disk: Path, server_factory: Any
+) -> None:
+    database = small_target_disk / "tables.sqlite"
+    server: ServerProcess = server_factory(args=("--target", f"sqlite:///{database}"))
+    stream = Stream(server).create()
+    stream.sink("events", [{"type": "path", "name": "n", "path": "n"}, {"type": "body", "name": "body"}], TABLE)
+    for n in range(50):
+        assert _post(stream, n).status_code == 200
+    ballast = small_target_disk / "ballast"
+    _fill(ballast)
+    result = stream.flush(wait=30)
+    assert not result["imported"], result
+    assert "full" in result["files"][0]["retryReason"], result
+    ballast.unlink()
+    # No flush: the failed import is retried within seconds (not after the
+    # backoff of other failures, 2 minutes and more).
+    deadline = time.monotonic() + 30
+    while len(_rows(database)) < 50:
+        assert time.monotonic() < deadline, stream.statistics("events")
+        time.sleep(0.2)
+    assert sorted(int(row[0]) for row in _rows(database)) == list(range(50))
+
+
+def _rows(database: Path) -> list[tuple[str, ...]]:
+    db = sqlite3.connect(database)
+    try:
+        return [tuple(r) for r in db.execute(f'SELECT * FROM "{TABLE}" ORDER BY rowid')]
+    except sqlite3.OperationalError:  # no table yet
+        return []
+    finally:
+        db.close()
