@@ -236,7 +236,9 @@ class ReceiverNode:
         forget = []
         for key, open_writer in writers:
             stats = open_writer.writer.stats
-            closed = open_writer.closed or open_writer.writer.closed
+            # Only a writer the node let go of: one that failed is replaced by a new
+            # writer of the same slice, so the slice is not released by the failure.
+            closed = open_writer.closed
             marker = (stats.rows, int(closed))
             if marker == open_writer.reported:
                 if closed:

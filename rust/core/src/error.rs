@@ -87,7 +87,8 @@ impl std::error::Error for MappingError {}
 /// Errors of the durable slice writer.
 #[derive(Debug, thiserror::Error)]
 pub enum WriterError {
-    #[error("slice writer {path} is closed")]
+    /// The message names no path: it can reach clients (after a request raced a rotation).
+    #[error("the slice writer is closed")]
     Closed { path: String },
     #[error("slice {path}: {source}")]
     Io {
