@@ -126,6 +126,7 @@ def create_app(
         project_id=config.project_id,
         max_record_bytes=config.max_record_size,
         max_batch_bytes=config.max_batch_size,
+        max_header_bytes=config.max_header_size,
         trust_forwarded_for=config.trust_proxy,
     )
     app.wsgi_app = ReceiverApp(node, app.wsgi_app, options)  # type: ignore[method-assign]

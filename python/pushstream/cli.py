@@ -110,6 +110,11 @@ def main() -> None:
     help="Largest NDJSON / CSV batch request (env PUSHSTREAM_MAX_BATCH_SIZE, default 16MB).",
 )
 @click.option(
+    "--max-header-size",
+    callback=lambda ctx, param, value: None if value is None else _size(param.name, value),
+    help="Largest request headers on /stream/..., at most 1MB (env PUSHSTREAM_MAX_HEADER_SIZE, default 64KB).",
+)
+@click.option(
     "--trust-proxy",
     is_flag=True,
     default=None,
@@ -141,10 +146,12 @@ def serve(setting_flags: tuple[str, ...], log_level: str, **flags: Any) -> None:
     """
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
     from pushstream.app import load_app, open_store
     from pushstream.coordinator.supervisor import CoordinatorSupervisor
+    from pushstream.receiver.wsgi import HTTP_BUFFER_BYTES
     from pushstream.targets.base import TargetError, open_target
 
     config = _config(setting_flags=setting_flags, **flags)
@@ -174,6 +181,8 @@ def serve(setting_flags: tuple[str, ...], log_level: str, **flags: Any) -> None:
         # A worker that dies (killed, out of memory) is started again under a new
         # node id; the coordinator recovers the slices of the dead one.
         respawn_failed_workers=True,
+        # Headers over the receiver's limit must reach it to get a 413 (see HTTP_BUFFER_BYTES).
+        http1_settings=HTTP1Settings(max_buffer_size=HTTP_BUFFER_BYTES),
     )
     try:
         server.serve(target_loader=functools.partial(load_app, config.to_json()), wrap_loader=False)

@@ -18,6 +18,7 @@ Precedence: flag > environment variable > default.
 | ``--target`` | ``PUSHSTREAM_TARGET`` | ``sqlite:///<data dir>/tables.sqlite`` |
 | ``--max-record-size`` | ``PUSHSTREAM_MAX_RECORD_SIZE`` | ``1MB`` (at most ``4MB``) |
 | ``--max-batch-size`` | ``PUSHSTREAM_MAX_BATCH_SIZE`` | ``16MB`` (NDJSON / CSV requests) |
+| ``--max-header-size`` | ``PUSHSTREAM_MAX_HEADER_SIZE`` | ``64KB`` (request headers, at most ``1MB``) |
 | ``--trust-proxy`` | ``PUSHSTREAM_TRUST_PROXY`` | off: the client IP is the TCP peer, not ``X-Forwarded-For`` |
 | ``--import-retry-base`` | ``PUSHSTREAM_IMPORT_RETRY_BASE`` | ``120`` seconds (first retry of a failed import) |
 
@@ -60,6 +61,7 @@ class ServerConfig:
     target: str | None = None
     max_record_size: int = 1 << 20
     max_batch_size: int = 16 << 20
+    max_header_size: int = 64 << 10
     trust_proxy: bool = False
     import_retry_base: float = 120.0
 
@@ -73,12 +75,15 @@ class ServerConfig:
             "threads",
             "max_record_size",
             "max_batch_size",
+            "max_header_size",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "port" else 1):
                 raise ConfigError(f"{name} must be a positive integer, found {value!r}")
         if self.max_record_size > 4 << 20:
             raise ConfigError(f"max_record_size must be at most 4MB, found {self.max_record_size} bytes")
+        if self.max_header_size > 1 << 20:
+            raise ConfigError(f"max_header_size must be at most 1MB, found {self.max_header_size} bytes")
         if self.max_batch_size < self.max_record_size:
             raise ConfigError("max_batch_size must be at least max_record_size")
         if not self.import_retry_base > 0:
@@ -190,7 +195,7 @@ def load_config(
     for field_name in ("port", "workers", "project_id", "default_branch_id"):
         if (v := get(field_name.upper())) is not None:
             values[field_name] = _int(field_name.upper(), v)
-    for field_name in ("max_record_size", "max_batch_size"):
+    for field_name in ("max_record_size", "max_batch_size", "max_header_size"):
         if (v := get(field_name.upper())) is not None:
             values[field_name] = parse_size_flag(field_name.upper(), v)
     if (v := get("THREADS")) is not None:
