@@ -96,7 +96,7 @@ class SinkSet:
         Returns ``(records, outcomes)``, one ``(sink_id, outcome, rows, message)`` per sink where
         ``outcome`` is ``processed``, ``accepted`` or an error kind (``malformed_body``,
         ``unsupported_content_type``, ``missing_value``, ``template``, ``writer_closed``,
-        ``writer_failed``). Raises :class:`pushstream.BatchError` for a batch that cannot be
+        ``disk_full``, ``writer_failed``). Raises :class:`pushstream.BatchError` for a batch that cannot be
         taken (nothing is written). The GIL is released for all the work.
         """
 

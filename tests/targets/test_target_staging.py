@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from targethelpers import write_staging
 
 from pushstream.targets._staging import StagingStream, dedup_last, read_staging
+from pushstream.targets.base import TargetError
 
 
 def reference(rows: list[tuple[str, ...]], key: int | tuple[int, ...]) -> list[tuple[str, ...]]:
@@ -67,3 +69,31 @@ def test_stream_and_table_read_the_same(tmp_path: Path) -> None:
     streamed = stream.reader().read_all()
     assert stream.rows == table.num_rows == 30_000
     assert as_rows(streamed) == as_rows(table) == [tuple(r) for r in rows]
+
+
+@pytest.mark.parametrize("long_row_at", [0, 3, 9_999], ids=["first", "early", "last"])
+def test_rows_longer_than_a_block_are_read(tmp_path: Path, long_row_at: int) -> None:
+    """A row longer than the reader's block (a huge body or template result) is
+    read by both readers, with the rows around it in order and none twice."""
+    rows = [[str(i), f"v\n{i}"] for i in range(10_000)]
+    # Quotes double in Keboola CSV: the row is longer than 2 x 20 MB on disk,
+    # beyond the default block of both readers.
+    rows[long_row_at] = [str(long_row_at), '"' * (20 << 20)]
+    rows[5_000] = ["5000", "x" * (3 << 20)]
+    path = write_staging(tmp_path / "long.csv.zst", rows, frames=3)
+    columns = ["a", "b"]
+    table = read_staging([path], columns)
+    stream = StagingStream([path], columns)
+    streamed = stream.reader().read_all()
+    assert stream.rows == table.num_rows == len(rows)
+    assert as_rows(streamed) == as_rows(table) == [tuple(r) for r in rows]
+
+
+def test_a_torn_file_is_still_an_error_with_large_rows(tmp_path: Path) -> None:
+    path = write_staging(tmp_path / "torn.csv.zst", [["1", "x" * (3 << 20)]])
+    data = zstandard.ZstdDecompressor().stream_reader(path.open("rb")).read()
+    path.write_bytes(zstandard.ZstdCompressor().compress(data[:-2]))
+    with pytest.raises(TargetError, match="ends inside a row"):
+        read_staging([path], ["a", "b"])
+    with pytest.raises(Exception, match="ends inside a row"):
+        StagingStream([path], ["a", "b"]).reader().read_all()

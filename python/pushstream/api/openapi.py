@@ -417,8 +417,18 @@ def _schemas() -> dict[str, Schema]:
             {"local": ref("Level"), "staging": ref("Level"), "target": ref("Level")},
             description="Statistics per storage level (levels without records are left out).",
         ),
-        "SinkStatisticsTotalResult": _obj({"total": ref("Level"), "levels": ref("Levels")}, ["total", "levels"]),
-        "SinkFileStatistics": _obj({"total": ref("Level"), "levels": ref("Levels")}, ["total", "levels"]),
+        "Rejected": _obj(
+            {"recordsCount": _int("Rows the target refused; kept in the data dir, listed by `pushstream rejected`.")},
+            ["recordsCount"],
+            "Beyond Keboola, present only when there are any: rows of imported files that the target database"
+            " refused (the rest of their files was imported).",
+        ),
+        "SinkStatisticsTotalResult": _obj(
+            {"total": ref("Level"), "levels": ref("Levels"), "rejected": ref("Rejected")}, ["total", "levels"]
+        ),
+        "SinkFileStatistics": _obj(
+            {"total": ref("Level"), "levels": ref("Levels"), "rejected": ref("Rejected")}, ["total", "levels"]
+        ),
         "SinkFile": _obj(
             {
                 "state": _string("State of the file.", enum=["writing", "closing", "importing", "imported"]),
@@ -457,7 +467,8 @@ def _schemas() -> dict[str, Schema]:
         ),
         "SinkStatisticsFilesResult": _obj({"files": ref("SinkFiles")}, ["files"]),
         "AggregatedStatistics": _obj(
-            {"total": ref("Level"), "levels": ref("Levels"), "files": ref("SinkFiles")}, ["total", "levels", "files"]
+            {"total": ref("Level"), "levels": ref("Levels"), "rejected": ref("Rejected"), "files": ref("SinkFiles")},
+            ["total", "levels", "files"],
         ),
         "AggregatedSink": {
             "allOf": [ref("Sink"), _obj({"statistics": ref("AggregatedStatistics")}, ["statistics"])],

@@ -401,7 +401,8 @@ def sink_statistics_total(branch: str, source_id: str, sink_id: str) -> Response
     branch_id, source_id, sink_id = _ids(branch, source_id, sink_id)
     service().get_sink(branch_id, source_id, sink_id)
     totals = get_statistics_provider(current_app).sink_totals(branch_id, source_id, sink_id)
-    return json_response({"total": totals["total"], "levels": totals["levels"]})
+    # "rejected" (beyond Keboola) only when the target refused rows.
+    return json_response({name: totals[name] for name in ("total", "levels", "rejected") if name in totals})
 
 
 @route(_SINK + "/statistics/files", ["GET"])

@@ -6,7 +6,9 @@ any level and no files.
 
 Shapes (Keboola's): a *level* is ``{"firstRecordAt"?, "lastRecordAt"?,
 "recordsCount", "compressedSize", "uncompressedSize"}``; totals are
-``{"total": level, "levels": {"local"?: level, "staging"?: level, "target"?: level}}``;
+``{"total": level, "levels": {"local"?: level, "staging"?: level, "target"?: level},
+"rejected"?: {"recordsCount"}}`` (``rejected``, beyond Keboola: rows the target
+refused, present only when there are any);
 a file is ``{"state", "openedAt", "closingAt"?, "importingAt"?, "importedAt"?,
 "retryAttempt"?, "retryReason"?, "retryAfter"?, "statistics": totals}``.
 """
@@ -79,8 +81,8 @@ def sink_statistics(app: Flask, branch_id: int, source_id: str, sink_id: str) ->
     """The ``statistics`` block of a sink in the aggregation endpoint: totals plus files."""
     provider = get_statistics_provider(app)
     totals = provider.sink_totals(branch_id, source_id, sink_id)
-    return {
-        "total": totals["total"],
-        "levels": totals["levels"],
-        "files": provider.sink_files(branch_id, source_id, sink_id, failed_only=False),
-    }
+    statistics = {"total": totals["total"], "levels": totals["levels"]}
+    if "rejected" in totals:
+        statistics["rejected"] = totals["rejected"]
+    statistics["files"] = provider.sink_files(branch_id, source_id, sink_id, failed_only=False)
+    return statistics

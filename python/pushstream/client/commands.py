@@ -467,6 +467,73 @@ def tail(*, table: str, limit: int, skip: int, output: str, data_dir: Path | Non
     _out(render.rows_text(output, columns, rows))
 
 
+# rejected
+
+
+@click.command()
+@click.argument("source")
+@click.argument("sink")
+@click.option(
+    "-n", "--num-records", "limit", type=click.IntRange(min=0), default=10, show_default=True, help="How many rows."
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["table", "json", "ndjson"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--branch-id",
+    type=click.IntRange(min=1),
+    help="Branch of the source (env PUSHSTREAM_DEFAULT_BRANCH_ID, default 1).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Data directory of the server (env PUSHSTREAM_DATA_DIR, default ./pushstream-data).",
+)
+@_client_errors
+def rejected(*, source: str, sink: str, limit: int, output: str, branch_id: int | None, data_dir: Path | None) -> None:
+    """The last rows of SINK (of SOURCE) that the target database refused, with
+    the reason (e.g. PostgreSQL refuses a NUL character in text, or a constraint
+    added to the table does not allow a value).
+
+    The rest of their files is imported; refused rows are kept in the server's
+    data dir (rejected/<branch>/<source>/<sink>/<file>.ndjson, one JSON object per
+    row) until you remove them, and counted in the sink's statistics
+    ("rejected"). Reads the data dir directly: give it the server's --data-dir.
+
+    \b
+    Examples:
+      pushstream rejected events clicks
+      pushstream rejected events clicks -n 1000 -o ndjson > refused.ndjson
+    """
+    import orjson
+
+    from pushstream.client import render
+    from pushstream.config import load_config
+    from pushstream.errors import ConfigError
+    from pushstream.storage.layout import Layout, SinkKey
+    from pushstream.storage.rejected import read_rejected
+
+    try:
+        config = load_config(data_dir=data_dir)
+    except ConfigError as exc:
+        raise Failure(str(exc), 2) from None
+    key = SinkKey(branch_id or config.default_branch_id, source, sink)
+    found = list(read_rejected(Layout(config.data_dir).rejected_dir.joinpath(*key.parts())))
+    found = found[-limit:] if limit else []
+    if output == "table":
+        rows = [(r["fileId"], r["rejectedAt"], r["reason"], orjson.dumps(r["row"]).decode()) for r in found]
+        _out(render.rows_text("table", ["fileId", "rejectedAt", "reason", "row"], rows))
+    elif output == "json":
+        _out(render.json_text(found))
+    else:
+        _out(render.ndjson_text(found))
+
+
 # sources
 
 
@@ -952,4 +1019,4 @@ def flush(
 
 
 #: The commands :mod:`pushstream.cli` adds to the ``pushstream`` group.
-CLIENT_COMMANDS = (ingest, tail, sources, sinks, flush)
+CLIENT_COMMANDS = (ingest, tail, rejected, sources, sinks, flush)

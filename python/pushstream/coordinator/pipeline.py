@@ -23,7 +23,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,9 +32,11 @@ import orjson
 
 from pushstream.coordinator import upload as uploads
 from pushstream.storage.layout import Layout, SinkKey
+from pushstream.storage.rejected import count_rejected, write_rejected
+from pushstream.storage.space import is_disk_full
 from pushstream.storage.state import SliceRef, StorageState, rotate_file, rotate_slice
 from pushstream.store.base import ConfigStore
-from pushstream.targets.base import ImportRequest, SinkIdentity, TableSpec, Target
+from pushstream.targets.base import ImportRequest, RejectedRow, SinkIdentity, TableSpec, Target
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,9 @@ class CoordinatorOptions:
     keep_imported: int = 3
     #: Files that could not be imported for this long are dropped.
     max_file_age: float = 7 * 24 * 3600.0
+    #: Retry delay of an import that failed because a disk was full: short, so
+    #: that imports resume soon after space is freed, without a restart.
+    disk_full_retry: float = 5.0
 
 
 def retry_delay(attempt: int, options: CoordinatorOptions, rnd: Callable[[], float] = random.random) -> float:
@@ -91,6 +96,8 @@ class Coordinator:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        #: When an upload failure of a slice was last logged (once a minute while it lasts).
+        self._upload_failures: dict[SliceRef, float] = {}
 
     # The loop.
 
@@ -103,11 +110,16 @@ class Coordinator:
 
     def run(self) -> None:
         """Ticks until :meth:`stop`; errors are logged and retried on the next tick."""
+        last_failure = ("", 0.0)
         while not self._stop.is_set():
             try:
                 self.tick()
-            except Exception:
-                log.exception("coordinator tick failed")
+            except Exception as exc:
+                # The same failure on every tick (a full disk) is logged once a minute.
+                failure = (f"{type(exc).__name__}: {exc}", time.monotonic())
+                if failure[0] != last_failure[0] or failure[1] - last_failure[1] >= 60:
+                    log.exception("coordinator tick failed%s", " (the disk is full)" if is_disk_full(exc) else "")
+                    last_failure = failure
             # While slices are closing, look again soon: nodes let go of them within ~100 ms.
             self._wake.wait(self.options.tick if not self._closing_slices() else min(self.options.tick, 0.1))
             self._wake.clear()
@@ -198,7 +210,16 @@ class Coordinator:
                 " WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ? AND slice_id = ?",
                 (*ref.sink.parts(), ref.file_id, ref.slice_id),
             ).fetchone()
-            result = uploads.upload(self.layout, ref)
+            try:
+                result = uploads.upload(self.layout, ref)
+            except OSError as exc:
+                # One slice that cannot be uploaded now (a full disk) holds up
+                # neither the other slices nor the imports of this tick.
+                if time.monotonic() - self._upload_failures.get(ref, -60.0) >= 60:
+                    self._upload_failures[ref] = time.monotonic()
+                    log.warning("slice %s/%s/%s: upload failed, retried: %s", ref.sink, ref.file_id, ref.slice_id, exc)
+                continue
+            self._upload_failures.pop(ref, None)
             if result.truncated:
                 log.warning(
                     "slice %s/%s/%s: cut %d bytes of a torn row", ref.sink, ref.file_id, ref.slice_id, result.truncated
@@ -305,6 +326,12 @@ class Coordinator:
                 (*key.parts(), file_id),
             )
         ]
+        rejected_path = self.layout.rejected_path(key, file_id)
+
+        def reject(rows: Sequence[RejectedRow]) -> None:
+            write_rejected(rejected_path, file_id, spec.columns, rows)
+
+        rejected = 0
         try:
             if paths:
                 self.target.ensure_table(spec)
@@ -313,8 +340,11 @@ class Coordinator:
                     import_id=f"{key}/{file_id}",
                     paths=paths,
                     sink=SinkIdentity(key.branch_id, key.source_id, key.sink_id),
+                    reject=reject,
                 )
                 result = self.target.import_files(request)
+                # Imported before a crash: its rejected rows were written before that commit.
+                rejected = count_rejected(rejected_path) if result.already_imported else result.rejected
                 log.info(
                     "sink %s: file %s imported into %s (%d rows%s)",
                     key,
@@ -323,14 +353,24 @@ class Coordinator:
                     result.rows_read,
                     ", already imported" if result.already_imported else "",
                 )
+                if result.rejected:
+                    log.warning(
+                        "sink %s: file %s: %d rows refused by the target are kept in %s",
+                        key,
+                        file_id,
+                        result.rejected,
+                        rejected_path,
+                    )
         except Exception as exc:
-            self._failed(key, file_id, attempt + 1, str(exc) or type(exc).__name__, closing_ns)
+            self._failed(
+                key, file_id, attempt + 1, str(exc) or type(exc).__name__, closing_ns, disk_full=is_disk_full(exc)
+            )
             return
         with self.storage.transaction() as tx:
             tx.execute(
-                "UPDATE storage_files SET state = 'imported', imported_ns = ?, retry_after_ns = NULL"
-                " WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ?",
-                (time.time_ns(), *key.parts(), file_id),
+                "UPDATE storage_files SET state = 'imported', imported_ns = ?, retry_after_ns = NULL,"
+                " rejected_records = ? WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ?",
+                (time.time_ns(), rejected, *key.parts(), file_id),
             )
             tx.execute(
                 "UPDATE storage_slices SET state = 'imported'"
@@ -339,7 +379,9 @@ class Coordinator:
             )
         self._prune_staging(key)
 
-    def _failed(self, key: SinkKey, file_id: str, attempt: int, reason: str, closing_ns: int | None) -> None:
+    def _failed(
+        self, key: SinkKey, file_id: str, attempt: int, reason: str, closing_ns: int | None, *, disk_full: bool = False
+    ) -> None:
         now = time.time_ns()
         if closing_ns is not None and now - closing_ns > self.options.max_file_age * SECOND:
             log.error("sink %s: file %s dropped, it could not be imported for 7 days: %s", key, file_id, reason)
@@ -354,7 +396,7 @@ class Coordinator:
                 )
             _remove_tree(self.layout.staging_dir.joinpath(*key.parts(), file_id))
             return
-        delay = retry_delay(attempt, self.options)
+        delay = self.options.disk_full_retry if disk_full else retry_delay(attempt, self.options)
         log.warning(
             "sink %s: import of file %s failed (attempt %d), retry in %.0f s: %s", key, file_id, attempt, delay, reason
         )

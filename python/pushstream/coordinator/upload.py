@@ -70,18 +70,24 @@ def upload(layout: Layout, ref: SliceRef) -> UploadResult:
     temporary = target.with_name(target.name + ".tmp")
     compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
     parts_with_rows = [(path, length) for path, length in recovered if length > 0]
-    with open(temporary, "wb") as out, compressor.stream_writer(out, closefd=False) as writer:
-        if len(parts_with_rows) == 1:
-            path, length = parts_with_rows[0]
-            _copy(path, 0, length, writer)
-        else:
-            for path, start, end in _interleave(parts_with_rows):
-                _copy(path, start, end, writer)
-    fd = os.open(temporary, os.O_RDONLY)
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        with open(temporary, "wb") as out, compressor.stream_writer(out, closefd=False) as writer:
+            if len(parts_with_rows) == 1:
+                path, length = parts_with_rows[0]
+                _copy(path, 0, length, writer)
+            else:
+                for path, start, end in _interleave(parts_with_rows):
+                    _copy(path, start, end, writer)
+        fd = os.open(temporary, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        # A full disk fails the upload: the partial file would only keep the
+        # space taken that the next attempt needs.
+        temporary.unlink(missing_ok=True)
+        raise
     os.replace(temporary, target)
     _fsync_dir(target.parent)
     return UploadResult(records, uncompressed, target.stat().st_size, truncated, target)

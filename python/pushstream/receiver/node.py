@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pushstream import ConfigError, Mapping, SinkSet, SliceWriter, SyncSettings
+from pushstream import ConfigError, Mapping, SinkSet, SliceWriter, SyncSettings, WriterError
 from pushstream.storage.layout import Layout, SinkKey
 from pushstream.storage.revision import RevisionFile
 from pushstream.storage.state import NodeSliceStats, SliceRef, StorageState, ensure_writing, writing_slice
@@ -163,8 +163,7 @@ class ReceiverNode:
             retired = [w for key, w in self._writers.items() if key not in in_use and not w.closed]
         for open_writer in retired:
             # In-flight requests that still hold the writer get WriterClosedError and retry on the new routes.
-            open_writer.writer.close()
-            open_writer.closed = True
+            _close(open_writer)
         if retired:
             log.info("node %s closed %d slice writer(s) after a change", self.node_id, len(retired))
             # The coordinator waits for this to move the slices on: tell it now, not at the next report.
@@ -216,7 +215,12 @@ class ReceiverNode:
         sync = sync_settings(settings)
         writer_key = (slice_ref, repr(sync))
         open_writer = self._writers.get(writer_key)
-        if open_writer is None or open_writer.closed:
+        # A writer that failed (a full disk) is replaced by a new one of the same
+        # slice, which works again once there is space.
+        if open_writer is None or open_writer.closed or open_writer.writer.closed:
+            if open_writer is not None and not open_writer.closed:
+                # Its threads are joined before another writer appends to the file.
+                _close(open_writer)
             path = self.layout.slice_path(key, slice_ref.file_id, slice_ref.slice_id, self.node_id)
             open_writer = _OpenWriter(SliceWriter(path, sync), slice_ref)
             self._writers[writer_key] = open_writer
@@ -232,7 +236,9 @@ class ReceiverNode:
         forget = []
         for key, open_writer in writers:
             stats = open_writer.writer.stats
-            closed = open_writer.closed or open_writer.writer.closed
+            # Only a writer the node let go of: one that failed is replaced by a new
+            # writer of the same slice, so the slice is not released by the failure.
+            closed = open_writer.closed
             marker = (stats.rows, int(closed))
             if marker == open_writer.reported:
                 if closed:
@@ -259,14 +265,25 @@ class ReceiverNode:
 
     def _run(self) -> None:
         next_report = self._clock()
+        last_failure = ("", 0.0)
         while not self._stop.wait(POLL_INTERVAL):
             try:
-                self.reload()
+                self.reload(force=self._has_failed_writer())
                 if self._clock() >= next_report:
                     self.report()
                     next_report = self._clock() + REPORT_INTERVAL
-            except Exception:
-                log.exception("receiver node %s: background work failed", self.node_id)
+            except Exception as exc:
+                # The same failure every poll (a full disk) is logged once a minute.
+                failure = (f"{type(exc).__name__}: {exc}", self._clock())
+                if failure[0] != last_failure[0] or failure[1] - last_failure[1] >= 60:
+                    log.exception("receiver node %s: background work failed", self.node_id)
+                    last_failure = failure
+
+    def _has_failed_writer(self) -> bool:
+        """Whether a writer the routes use has stopped (only a failure closes one
+        that is still routed to); reloading replaces it."""
+        routes = self._routes
+        return any(s.writer.closed for branches in routes.sources.values() for b in branches for s in b.sinks)
 
     def close(self) -> None:
         """Syncs and closes every slice writer and reports the node stopped (idempotent)."""
@@ -279,6 +296,14 @@ class ReceiverNode:
         with self._lock:
             writers = [w for w in self._writers.values() if not w.closed]
         for open_writer in writers:
-            open_writer.writer.close()
-            open_writer.closed = True
+            _close(open_writer)
         self.report(stopped=True)
+
+
+def _close(open_writer: _OpenWriter) -> None:
+    """Closes a writer; one that failed earlier (its clients were told) is only logged."""
+    try:
+        open_writer.writer.close()
+    except WriterError as exc:
+        log.warning("slice %s: closed after a failure: %s", open_writer.slice.slice_id, exc)
+    open_writer.closed = True

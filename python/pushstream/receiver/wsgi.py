@@ -22,6 +22,7 @@ import orjson
 
 from pushstream.errors import BatchError
 from pushstream.receiver.node import BranchRoute, ReceiverNode
+from pushstream.storage.space import is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,11 @@ _SINK_ERRORS = {
     "unsupported_content_type": (415, "stream.in.unsupportedContentType"),
     "writer_failed": (500, "stream.in.internalError"),
     "writer_closed": (503, "stream.in.serviceUnavailable"),
+    # The data dir's file system is full: nothing was stored, retry later.
+    "disk_full": (503, "stream.in.serviceUnavailable"),
 }
+#: Seconds a client is asked to wait before it retries a 503 (``Retry-After``).
+RETRY_AFTER_SECONDS = 5
 _STATUS_TEXT = {
     200: "200 OK",
     202: "202 Accepted",
@@ -120,10 +125,18 @@ class ReceiverApp:
         received_at_ns = time.time_ns()
         try:
             status, headers, body = self._handle(environ, path, received_at_ns)
-        except Exception:
-            exception_id = f"exception-{uuid.uuid4().hex[:16]}"
-            log.exception("ingest request failed (%s)", exception_id)
-            status, headers, body = _error(500, "stream.in.internalError", "Internal server error.", exception_id)
+        except Exception as exc:
+            if is_disk_full(exc):
+                # Opening a new slice on a full disk (the routes changed meanwhile).
+                log.warning("ingest request refused, the disk is full: %s", exc)
+                status, headers, body = _error(
+                    503, "stream.in.serviceUnavailable", "The server's disk is full, the request was not stored."
+                )
+                headers.append(("Retry-After", str(RETRY_AFTER_SECONDS)))
+            else:
+                exception_id = f"exception-{uuid.uuid4().hex[:16]}"
+                log.exception("ingest request failed (%s)", exception_id)
+                status, headers, body = _error(500, "stream.in.internalError", "Internal server error.", exception_id)
         start_response(_STATUS_TEXT.get(status) or f"{status} Error", headers)
         return [body]
 
@@ -326,7 +339,10 @@ def _respond(results: list[_BranchResult], verbose: bool) -> tuple[int, list[tup
     else:
         document["message"] = "No enabled sink found."
     document["sources"] = sources
-    return status, _json_headers(), orjson.dumps(document)
+    headers = _json_headers()
+    if status == 503:
+        headers.append(("Retry-After", str(RETRY_AFTER_SECONDS)))
+    return status, headers, orjson.dumps(document)
 
 
 def _json_headers() -> list[tuple[str, str]]:

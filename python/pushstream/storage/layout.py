@@ -5,6 +5,7 @@
   state.sqlite                                    configuration + storage state
   local/<branch>/<source>/<sink>/<file>/<slice>/slice-<node>.csv    open slices (level "local")
   staging/<branch>/<source>/<sink>/<file>/<slice>.csv.zst          closed slices (level "staging")
+  rejected/<branch>/<source>/<sink>/<file>.ndjson                  rows the target refused
   tables.sqlite                                   the default target
 ```
 
@@ -63,6 +64,14 @@ class Layout:
     @property
     def staging_dir(self) -> Path:
         return self.data_dir / "staging"
+
+    @property
+    def rejected_dir(self) -> Path:
+        return self.data_dir / "rejected"
+
+    def rejected_path(self, sink: SinkKey, file_id: str) -> Path:
+        """The rows of one file that the target refused (see :mod:`pushstream.storage.rejected`)."""
+        return self.rejected_dir.joinpath(*sink.parts(), f"{file_id}.ndjson")
 
     def slice_dir(self, sink: SinkKey, file_id: str, slice_id: str) -> Path:
         return self.local_dir.joinpath(*sink.parts(), file_id, slice_id)

@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS storage_files (
     retry_attempt INTEGER NOT NULL DEFAULT 0,
     retry_reason TEXT,
     retry_after_ns INTEGER,
+    rejected_records INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (branch_id, source_id, sink_id, file_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS storage_files_by_state ON storage_files (state);
@@ -108,6 +109,9 @@ def init_schema(db: sqlite3.Connection) -> None:
     for statement in SCHEMA.split(";"):
         if statement.strip():
             db.execute(statement)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(storage_files)")}
+    if "rejected_records" not in columns:  # a data dir from before rejected rows
+        db.execute("ALTER TABLE storage_files ADD COLUMN rejected_records INTEGER NOT NULL DEFAULT 0")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 Levels: ``local`` — rows in slices nodes are writing or closing (uncompressed
 only); ``staging`` — rows in uploaded slices of files not imported yet;
-``target`` — rows of imported files. ``total`` sums the levels. Node statistics
+``target`` — rows of imported files. ``total`` sums the levels. Beyond Keboola,
+``rejected`` (only when there are any) counts rows of imported files that the
+target refused (see :mod:`pushstream.storage.rejected`). Node statistics
 are reported at least once a second, so ``local`` trails by up to a second.
 """
 
@@ -78,7 +80,27 @@ class StorageStatistics:
     def _totals(self, key: SinkKey, file_id: str | None = None) -> dict[str, Any]:
         levels = self._levels(key, file_id)
         present = {name: _level(*values) for name, values in levels.items() if values[0]}
-        return {"total": _sum(list(levels.values())), "levels": present}
+        totals: dict[str, Any] = {"total": _sum(list(levels.values())), "levels": present}
+        rejected = self._rejected(key, file_id)
+        if rejected:
+            totals["rejected"] = {"recordsCount": rejected}
+        return totals
+
+    def _rejected(self, key: SinkKey, file_id: str | None) -> int:
+        """Rows of imported files the target refused (beyond Keboola; they are
+        counted in ``target`` too, as rows of imported files)."""
+        file_filter = " AND file_id = ?" if file_id else ""
+        params: tuple[Any, ...] = (*key.parts(), file_id) if file_id else key.parts()
+        row = (
+            self.storage.db()
+            .execute(
+                "SELECT coalesce(sum(rejected_records), 0) FROM storage_files"
+                " WHERE branch_id = ? AND source_id = ? AND sink_id = ?" + file_filter,
+                params,
+            )
+            .fetchone()
+        )
+        return int(row[0])
 
     def sink_totals(self, branch_id: int, source_id: str, sink_id: str) -> dict[str, Any]:
         return self._totals(SinkKey(branch_id, source_id, sink_id))

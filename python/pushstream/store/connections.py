@@ -51,7 +51,15 @@ class ThreadConnections:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
+        try:
+            db.execute("COMMIT")
+        except BaseException:
+            # A COMMIT that fails (disk full, I/O error) can leave the transaction
+            # open, holding the write lock: every other connection would then wait
+            # for it forever. Roll back so that the next attempt starts clean.
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,29 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 import zstandard
 
-from pushstream.targets.base import TableMismatchError, TargetError
+from pushstream.targets.base import RejectedRow, TableMismatchError, TargetError
 
 # Large blocks keep the number of chunks (and so of bind/COPY batches) small;
 # pyarrow still parses blocks in parallel.
 _BLOCK_SIZE = 16 << 20
+#: pyarrow cannot parse a row longer than its block. A row that does not fit
+#: (a huge body or template result) makes the reader try again with blocks this
+#: many times larger, up to the largest block pyarrow takes (its block size is a
+#: 32-bit int): so any row the receiver can accept is read, whatever its length.
+_BLOCK_GROWTH = 4
+_MAX_BLOCK_SIZE = 1 << 30
+
+
+def _row_too_long(exc: BaseException) -> bool:
+    """Whether pyarrow failed because a row is longer than its block."""
+    return isinstance(exc, pa.ArrowInvalid) and "straddl" in str(exc)
+
+
+def _larger_block(block_size: int, exc: BaseException) -> int:
+    """The next block size to try after ``exc``, or 0 when a larger one cannot help."""
+    if not _row_too_long(exc) or block_size >= _MAX_BLOCK_SIZE:
+        return 0
+    return min(block_size * _BLOCK_GROWTH, _MAX_BLOCK_SIZE)
 
 
 class _Source:
@@ -115,26 +133,38 @@ def read_staging(paths: Sequence[Path], columns: Sequence[str]) -> pa.Table:
     (wrong number of fields, bad UTF-8, torn last row) raises
     :class:`TargetError` naming the file."""
     names = list(columns)
-    read_options, parse_options, convert_options = _csv_options(names, _BLOCK_SIZE)
     schema = pa.schema([(name, pa.string()) for name in names])
     tables = []
     for path in paths:
+        table = _read_file(path, names)
+        if table is not None:
+            tables.append(table.cast(schema))
+    if not tables:
+        return schema.empty_table()
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+
+def _read_file(path: Path, names: list[str]) -> pa.Table | None:
+    """One staging file as a table (``None`` when empty), with blocks large
+    enough for its longest row."""
+    block_size = _BLOCK_SIZE
+    while True:
+        read_options, parse_options, convert_options = _csv_options(names, block_size)
         try:
             with _Source(path) as source:
                 table = pacsv.read_csv(
                     source, read_options=read_options, parse_options=parse_options, convert_options=convert_options
                 )
                 _check_tail(path, source)
+            return table
         except pa.ArrowInvalid as exc:
             if "Empty CSV file" in str(exc):
-                continue
-            raise _file_error(path, names, exc) from exc
+                return None
+            block_size = _larger_block(block_size, exc)
+            if not block_size:
+                raise _file_error(path, names, exc) from exc
         except _READ_ERRORS as exc:
             raise _file_error(path, names, exc) from exc
-        tables.append(table.cast(schema))
-    if not tables:
-        return schema.empty_table()
-    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
 class StagingStream:
@@ -160,8 +190,17 @@ class StagingStream:
         return pa.RecordBatchReader.from_batches(self.schema, self._batches())
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
-        read_options, parse_options, convert_options = _csv_options(self.names, self.BLOCK_SIZE)
         for path in self.paths:
+            yield from self._file_batches(path)
+
+    def _file_batches(self, path: Path) -> Iterator[pa.RecordBatch]:
+        block_size = self.BLOCK_SIZE
+        # Rows of this file already handed on: after a row too long for the
+        # block, the file is read again with larger blocks from its start, and
+        # these rows are skipped (pyarrow's skip_rows counts lines, not rows).
+        done = 0
+        while True:
+            read_options, parse_options, convert_options = _csv_options(self.names, block_size)
             try:
                 with _Source(path) as source:
                     try:
@@ -173,13 +212,25 @@ class StagingStream:
                         )
                     except pa.ArrowInvalid as exc:
                         if "Empty CSV file" in str(exc):
-                            continue
+                            return
                         raise
+                    skip = done
                     for batch in reader:
+                        if skip:
+                            if batch.num_rows <= skip:
+                                skip -= batch.num_rows
+                                continue
+                            batch = batch.slice(skip)  # noqa: PLW2901
+                            skip = 0
+                        done += batch.num_rows
                         self.rows += batch.num_rows
                         yield batch
                     _check_tail(path, source)
+                return
             except (TargetError, *_READ_ERRORS) as exc:
+                block_size = _larger_block(block_size, exc)
+                if block_size:
+                    continue
                 self.error = _file_error(path, self.names, exc)
                 raise self.error from exc
 
@@ -288,6 +339,33 @@ def gather(table: pa.Table, indices: pa.Array, batch_rows: int = 1 << 16) -> pa.
 
     threading.Thread(target=produce, name="gather", daemon=True).start()
     return pa.RecordBatchReader.from_batches(table.schema, consume())
+
+
+def write_bisecting(rows: pa.Table, attempt: Callable[[pa.Table], str | None], reason: str) -> list[RejectedRow]:
+    """Writes ``rows``, which failed as a whole with ``reason``, in parts:
+    ``attempt(part)`` writes a part and returns ``None``, or undoes the part
+    (a savepoint) and returns the database's reason when a row of it was refused.
+    A refused part is split in halves until the refused rows stand alone, so k
+    bad rows among n cost about 2·k·log2(n/k) attempts, not n. The rows written
+    keep their order; returns the refused ones with their reasons."""
+    refused: list[RejectedRow] = []
+    n = rows.num_rows
+    parts = [(0, n, reason)] if n == 1 else [(n // 2, n - n // 2, ""), (0, n // 2, "")]
+    while parts:
+        start, length, known = parts.pop()
+        if length == 0:
+            continue
+        failure = known or attempt(rows.slice(start, length))
+        if failure is None:
+            continue
+        if length == 1:
+            values = tuple("" if v is None else str(v) for v in rows.slice(start, 1).to_pylist()[0].values())
+            refused.append(RejectedRow(values, failure))
+            continue
+        half = length // 2
+        parts.append((start + half, length - half, ""))
+        parts.append((start, half, ""))
+    return refused
 
 
 def format_names(names: Sequence[str]) -> str:

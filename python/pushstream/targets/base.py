@@ -9,7 +9,7 @@ the mapping's ``primaryKey`` columns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -49,6 +49,15 @@ class SinkIdentity:
 
 
 @dataclass(frozen=True)
+class RejectedRow:
+    """A row the database refused (a NUL character in PostgreSQL text, a value a
+    constraint of the table does not allow, ...), with the database's reason."""
+
+    values: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
 class ImportRequest:
     """One staging file (all its slices) into one table.
 
@@ -56,18 +65,27 @@ class ImportRequest:
     no-op the second time (the target records imported ids in the same
     transaction as the rows). ``paths`` are zstd-compressed Keboola CSV files
     (every field quoted, no header), imported together in one transaction.
+
+    ``reject`` keeps rows the database refuses: when an import fails because
+    of some of its rows, the target finds them (bisecting the rows, so a few bad
+    rows cost a few extra statements, not one per row), calls ``reject`` once
+    with all of them before it commits the rest, and records the import. Without
+    ``reject`` such an import fails as a whole.
     """
 
     spec: TableSpec
     import_id: str
     paths: Sequence[Path]
     sink: SinkIdentity
+    reject: Callable[[Sequence[RejectedRow]], None] | None = None
 
 
 @dataclass(frozen=True)
 class ImportResult:
     rows_read: int
     already_imported: bool = False
+    #: Rows the database refused, handed to the request's ``reject``.
+    rejected: int = 0
 
 
 class Target(Protocol):

@@ -58,6 +58,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as pg_dbapi  # type: ignore[import-untyped]
+import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from pushstream.targets._staging import (
@@ -68,6 +69,7 @@ from pushstream.targets._staging import (
     quote_ident,
     read_staging,
     validate_spec,
+    write_bisecting,
 )
 from pushstream.targets.base import (
     ImportRequest,
@@ -148,6 +150,21 @@ def _is_unavailable(exc: BaseException) -> bool:
             "the database system is",
         )
     )
+
+
+# data_exception (a NUL in text, bad UTF-8, a value out of range),
+# integrity_constraint_violation (CHECK, NOT NULL, UNIQUE, FOREIGN KEY of a table
+# changed by hand), program_limit_exceeded (a key too large for its index):
+# a row is the problem, not the import.
+_ROW_STATES = ("22", "23", "54000")
+
+
+def _is_row_error(exc: BaseException) -> bool:
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    if sqlstate:
+        return sqlstate.startswith(_ROW_STATES)
+    text = str(exc).lower()
+    return "invalid byte sequence" in text or "violates" in text
 
 
 def _is_auth_failure(exc: BaseException) -> bool:
@@ -713,6 +730,8 @@ class PostgresTarget:
                     self._rollback_sink(role, conn)
                 if isinstance(rows, StagingStream) and rows.error is not None:
                     raise rows.error from exc
+                if request.reject is not None and _is_row_error(exc) and not _is_unavailable(exc):
+                    return self._import_rejecting(role, conn, request, staging, _message(exc))
                 if getattr(exc, "sqlstate", None) in _UNPREPARED_STATES:
                     self._prepared.pop(role, None)
                     raise _UnpreparedError(_message(exc)) from exc
@@ -748,6 +767,82 @@ class PostgresTarget:
         except adbc_driver_manager.Error:
             self._drop_connection(role)
 
+    def _import_rejecting(
+        self, role: str, conn: _Connection, request: ImportRequest, staging: str | None, reason: str
+    ) -> ImportResult:
+        """The import again, after the database refused some of its rows: the
+        rows are written in savepoint-guarded parts (see :func:`write_bisecting`),
+        the refused ones handed to ``request.reject`` before the commit."""
+        spec = request.spec
+        assert request.reject is not None
+        schema, table_name = self.table_name(spec.table_id)
+        qualified = self._qualified(spec.table_id)
+        data = read_staging(request.paths, spec.columns)
+        order = dedup_order(data, spec.primary_key) if spec.primary_key else pa.array(np.arange(data.num_rows))
+        rows = data.take(order).combine_chunks()
+
+        def attempt(cur: Any, part: pa.Table) -> str | None:
+            cur.execute("SAVEPOINT pushstream_part")
+            try:
+                if spec.primary_key:
+                    assert staging is not None
+                    reader = pa.RecordBatchReader.from_batches(part.schema, part.to_batches())
+                    self._merge(cur, qualified, staging, spec, reader)
+                else:
+                    cur.adbc_ingest(table_name, part, mode="append", db_schema_name=schema)
+            except adbc_driver_manager.Error as exc:
+                if not _is_row_error(exc) or _is_unavailable(exc):
+                    raise
+                cur.execute("ROLLBACK TO SAVEPOINT pushstream_part")
+                return _message(exc)
+            cur.execute("RELEASE SAVEPOINT pushstream_part")
+            return None
+
+        what = f'import "{request.import_id}" into "{spec.table_id}" failed'
+        try:
+            with conn.cursor() as cur:
+                if not self._begin(cur, request):
+                    return ImportResult(rows_read=0, already_imported=True)
+                refused = write_bisecting(rows, lambda part: attempt(cur, part), reason)
+                if refused:
+                    request.reject(refused)
+                if not self._finish(cur, request, data.num_rows):
+                    return ImportResult(rows_read=0, already_imported=True)
+        except TargetError:
+            self._rollback_sink(role, conn)
+            raise
+        except adbc_driver_manager.Error as exc:
+            if _is_unavailable(exc):
+                self._drop_connection(role)
+            else:
+                self._rollback_sink(role, conn)
+            raise _target_error(exc, what) from exc
+        except BaseException:
+            self._drop_connection(role)
+            raise
+        return ImportResult(rows_read=data.num_rows, rejected=len(refused))
+
+    def _begin(self, cur: Any, request: ImportRequest) -> bool:
+        """Starts the import transaction: locks the table, checks its shape;
+        ``False`` (rolled back) when the import id is imported already."""
+        spec = request.spec
+        qualified = self._qualified(spec.table_id)
+        cur.execute("BEGIN")
+        cur.execute(f"SET LOCAL lock_timeout = {_literal(LOCK_TIMEOUT)}")
+        # JIT compilation costs more than it saves on a one-shot bulk statement.
+        cur.execute("SET LOCAL jit = off")
+        # Holds off ALTER TABLE (and DROP) until we commit: the shape checked
+        # below is the shape written to.
+        cur.execute(f"LOCK TABLE {qualified} IN ROW EXCLUSIVE MODE")
+        if self._rows(cur, f"SELECT 1 FROM {SCHEMA}.imports WHERE import_id = $1", (request.import_id,)):
+            cur.execute("ROLLBACK")
+            return False
+        shape = self._shape(cur, qualified)
+        if shape is None:
+            raise _UnpreparedError(f'table "{spec.table_id}" does not exist')
+        check_shape(spec.table_id, shape[0], shape[1], spec.columns, spec.primary_key)
+        return True
+
     def _import(
         self,
         cur: Any,
@@ -761,26 +856,20 @@ class PostgresTarget:
         spec = request.spec
         schema, table = self.table_name(spec.table_id)
         qualified = self._qualified(spec.table_id)
-        cur.execute("BEGIN")
-        cur.execute(f"SET LOCAL lock_timeout = {_literal(LOCK_TIMEOUT)}")
-        # JIT compilation costs more than it saves on a one-shot bulk statement.
-        cur.execute("SET LOCAL jit = off")
-        # Holds off ALTER TABLE (and DROP) until we commit: the shape checked
-        # below is the shape written to.
-        cur.execute(f"LOCK TABLE {qualified} IN ROW EXCLUSIVE MODE")
-        if self._rows(cur, f"SELECT 1 FROM {SCHEMA}.imports WHERE import_id = $1", (request.import_id,)):
-            cur.execute("ROLLBACK")
+        if not self._begin(cur, request):
             return None
-        shape = self._shape(cur, qualified)
-        if shape is None:
-            raise _UnpreparedError(f'table "{spec.table_id}" does not exist')
-        check_shape(spec.table_id, shape[0], shape[1], spec.columns, spec.primary_key)
         if isinstance(rows, StagingStream):
             cur.adbc_ingest(table, rows.reader(), mode="append", db_schema_name=schema)
             rows_read = rows.rows
         elif rows is not None:
             assert staging is not None
             self._merge(cur, qualified, staging, spec, rows)
+        return rows_read if self._finish(cur, request, rows_read) else None
+
+    def _finish(self, cur: Any, request: ImportRequest, rows_read: int) -> bool:
+        """Records the import id and commits; ``False`` (rolled back) when
+        another process recorded it first."""
+        spec = request.spec
         try:
             # Recorded last, in the same transaction; the primary key makes a
             # concurrent import of the same id (another process) fail here.
@@ -791,10 +880,10 @@ class PostgresTarget:
         except adbc_driver_manager.Error as exc:
             if getattr(exc, "sqlstate", None) == "23505":
                 cur.execute("ROLLBACK")
-                return None
+                return False
             raise
         cur.execute("COMMIT")
-        return rows_read
+        return True
 
     def _merge(self, cur: Any, qualified: str, staging: str, spec: TableSpec, rows: pa.RecordBatchReader) -> None:
         qstaging = f"{SCHEMA}.{quote_ident(staging)}"

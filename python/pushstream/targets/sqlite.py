@@ -49,6 +49,7 @@ from typing import Any
 
 import adbc_driver_manager
 import adbc_driver_sqlite.dbapi as sqlite_dbapi
+import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from pushstream.targets._staging import (
@@ -59,6 +60,7 @@ from pushstream.targets._staging import (
     quote_ident,
     read_staging,
     validate_spec,
+    write_bisecting,
 )
 from pushstream.targets.base import (
     ImportRequest,
@@ -88,6 +90,23 @@ def _db_error(exc: Exception, what: str) -> TargetError:
     if "locked" in lowered or "busy" in lowered or "unable to open" in lowered:
         return TargetUnavailableError(f"{what}: {message}")
     return TargetError(f"{what}: {message}")
+
+
+#: What SQLite says when a row, not the import, is the problem: a constraint of
+#: a table made by hand (CHECK, NOT NULL, UNIQUE, a trigger's RAISE), a value too big.
+_ROW_ERRORS = ("constraint failed", "datatype mismatch", "too big", "raise(")
+
+
+def _is_row_error(exc: BaseException) -> bool:
+    return isinstance(exc, adbc_driver_manager.IntegrityError) or any(
+        phrase in str(exc).lower() for phrase in _ROW_ERRORS
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first.split("failed to execute: ", 1)[-1].split("failed to execute query: ", 1)[-1]
 
 
 def _use_wal(cur: Any, timeout: float = 30.0) -> None:
@@ -301,8 +320,61 @@ class SqliteTarget:
         except adbc_driver_manager.Error as exc:
             if stream is not None and stream.error is not None:
                 raise stream.error from exc
+            if request.reject is not None and _is_row_error(exc):
+                return self._import_rejecting(request, _reason(exc))
             raise _db_error(exc, f'import "{request.import_id}" into "{spec.table_id}" failed') from exc
         return ImportResult(rows_read=rows_read)
+
+    def _import_rejecting(self, request: ImportRequest, reason: str) -> ImportResult:
+        """The import again, after the database refused some of its rows: the
+        rows are written in savepoint-guarded parts (see :func:`write_bisecting`),
+        the refused ones handed to ``request.reject`` before the commit."""
+        spec = request.spec
+        assert request.reject is not None
+        table_name = self.table_name(spec.table_id)
+        name = quote_ident(table_name)
+        data = read_staging(request.paths, spec.columns)
+        order = dedup_order(data, spec.primary_key) if spec.primary_key else pa.array(np.arange(data.num_rows))
+        rows = data.take(order).combine_chunks()
+
+        def attempt(cur: Any, part: pa.Table) -> str | None:
+            cur.execute("SAVEPOINT pushstream_part")
+            try:
+                if spec.primary_key:
+                    self._upsert(cur, name, spec, pa.RecordBatchReader.from_batches(part.schema, part.to_batches()))
+                else:
+                    cur.adbc_ingest(table_name, part, mode="append")
+            except adbc_driver_manager.Error as exc:
+                if not _is_row_error(exc):
+                    raise
+                cur.execute("ROLLBACK TO pushstream_part")
+                cur.execute("RELEASE pushstream_part")
+                return _reason(exc)
+            cur.execute("RELEASE pushstream_part")
+            return None
+
+        try:
+            with self._write_transaction() as cur:
+                if self._already_imported(cur, request.import_id):
+                    return ImportResult(rows_read=0, already_imported=True)
+                self._ensure_in_transaction(cur, spec)
+                refused = write_bisecting(rows, lambda part: attempt(cur, part), reason)
+                if refused:
+                    request.reject(refused)
+                cur.execute(
+                    f"INSERT INTO {_IMPORTS} (import_id, table_id, row_count, imported_at) VALUES (?, ?, ?, ?)",
+                    parameters=(
+                        request.import_id,
+                        spec.table_id,
+                        data.num_rows,
+                        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    ),
+                )
+        except TargetError:
+            raise
+        except adbc_driver_manager.Error as exc:
+            raise _db_error(exc, f'import "{request.import_id}" into "{spec.table_id}" failed') from exc
+        return ImportResult(rows_read=data.num_rows, rejected=len(refused))
 
     def _upsert(self, cur: Any, name: str, spec: TableSpec, rows: pa.RecordBatchReader) -> None:
         columns = ", ".join(quote_ident(c) for c in spec.columns)

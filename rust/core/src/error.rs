@@ -87,7 +87,8 @@ impl std::error::Error for MappingError {}
 /// Errors of the durable slice writer.
 #[derive(Debug, thiserror::Error)]
 pub enum WriterError {
-    #[error("slice writer {path} is closed")]
+    /// The message names no path: it can reach clients (after a request raced a rotation).
+    #[error("the slice writer is closed")]
     Closed { path: String },
     #[error("slice {path}: {source}")]
     Io {
@@ -96,7 +97,14 @@ pub enum WriterError {
         source: std::io::Error,
     },
     /// An earlier write or sync of this slice failed; the writer refuses further
-    /// writes so that no row is acknowledged that might not be on disk.
-    #[error("slice {path} failed earlier and accepts no more rows: {message}")]
+    /// writes so that no row is acknowledged that might not be on disk. The
+    /// message names no path: it is shown to clients (the path is logged once,
+    /// when the failure happens).
+    #[error("the slice accepts no more rows after an earlier failure: {message}")]
     Failed { path: String, message: String },
+    /// A write or sync of this slice failed because the file system is full (or
+    /// over quota). Like [`WriterError::Failed`], but a condition that clears by
+    /// itself: a new writer of the slice works once there is space again.
+    #[error("the server's disk is full, the rows were not stored")]
+    DiskFull { path: String },
 }

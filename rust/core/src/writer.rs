@@ -24,8 +24,8 @@
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -153,6 +153,9 @@ struct State {
     closed: bool,
     /// The writer thread has written everything and left; flushers finish up.
     writer_done: bool,
+    /// After a failure: the length the file was cut back to (the last synced
+    /// offset), so that no row stays in it whose writer was not told it is stored.
+    cut_to: Option<u64>,
     stats: WriterStats,
 }
 
@@ -172,6 +175,8 @@ struct Shared {
     slots: [AtomicU32; SLOTS],
     failed: AtomicBool,
     failure: Mutex<Option<String>>,
+    /// The failure was a full file system (or quota): see `WriterError::DiskFull`.
+    disk_full: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -251,6 +256,7 @@ impl SliceWriter {
                 flushers_busy: 0,
                 closed: false,
                 writer_done: false,
+                cut_to: None,
                 stats,
             }),
             work: Condvar::new(),
@@ -260,6 +266,7 @@ impl SliceWriter {
             slots: std::array::from_fn(|_| AtomicU32::new(0)),
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
+            disk_full: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
         });
         Shared::spawn(&shared, "slice-writer", Shared::run_writer).map_err(io)?;
@@ -412,8 +419,12 @@ impl Drop for SliceWriter {
 impl Shared {
     fn check_failed(&self) -> Result<(), WriterError> {
         if self.failed.load(Ordering::Acquire) {
+            let path = self.path.display().to_string();
+            if self.disk_full.load(Ordering::Acquire) {
+                return Err(WriterError::DiskFull { path });
+            }
             let message = self.failure.lock().clone().unwrap_or_default();
-            return Err(WriterError::Failed { path: self.path.display().to_string(), message });
+            return Err(WriterError::Failed { path, message });
         }
         Ok(())
     }
@@ -485,7 +496,13 @@ impl Shared {
             state = self.state.lock();
             if let Err(e) = result {
                 drop(state);
-                self.fail(format!("write failed: {e}"));
+                self.fail(format!("write failed: {e}"), Some(&e));
+                return;
+            }
+            if let Some(length) = state.cut_to {
+                // A flusher failed while this round was being written: the round
+                // landed after the cut and must not stay either.
+                self.cut(length);
                 return;
             }
             state.stats.syncs += 1;
@@ -532,7 +549,7 @@ impl Shared {
                 state.flushers_busy -= 1;
                 if let Err(e) = result {
                     drop(state);
-                    self.fail(format!("fdatasync failed: {e}"));
+                    self.fail(format!("fdatasync failed: {e}"), Some(&e));
                     return;
                 }
                 state = self.complete(state, round, end);
@@ -544,7 +561,7 @@ impl Shared {
                     // The last flusher out also makes the file's metadata durable.
                     drop(state);
                     if let Err(e) = self.file.sync_all() {
-                        self.fail(format!("final sync failed: {e}"));
+                        self.fail(format!("final sync failed: {e}"), Some(&e));
                     }
                 }
                 return;
@@ -556,6 +573,10 @@ impl Shared {
     /// Records that everything up to `end` (round `round`) is durable and wakes
     /// the writers of every round that completes with it.
     fn complete<'a>(&'a self, mut state: MutexGuard<'a, State>, round: u64, end: u64) -> MutexGuard<'a, State> {
+        if state.cut_to.is_some() {
+            // Failed meanwhile: the file was cut back, nothing more is acknowledged.
+            return state;
+        }
         while let Some(&(r, e, rows)) = state.pending.front() {
             if r > round {
                 break;
@@ -577,11 +598,30 @@ impl Shared {
         self.state.lock()
     }
 
-    fn fail(&self, message: String) {
-        *self.failure.lock() = Some(message);
-        self.failed.store(true, Ordering::Release);
-        // Rows behind this point may be torn; nothing more is accepted.
-        self.state.lock().closed = true;
+    /// Stops the writer after a failed write or sync. The file is cut back to the
+    /// last synced offset: rows past it were not acknowledged (their writers get
+    /// the error), and a new writer of the slice (after the disk has space again)
+    /// must not find a torn row or rows that clients were told failed.
+    fn fail(&self, message: String, error: Option<&std::io::Error>) {
+        let mut state = self.state.lock();
+        let first = state.cut_to.is_none();
+        let length = *state.cut_to.get_or_insert_with(|| self.synced.load(Ordering::Acquire));
+        self.cut(length);
+        if first {
+            let disk_full = error.is_some_and(is_disk_full);
+            // Answers to clients name no path; the log does, once.
+            eprintln!(
+                "pushstream: slice {}: {message}; it accepts no more rows (cut back to {length} bytes){}",
+                self.path.display(),
+                if disk_full { ", the disk is full" } else { "" }
+            );
+            *self.failure.lock() = Some(message);
+            self.disk_full.store(disk_full, Ordering::Release);
+            self.failed.store(true, Ordering::Release);
+        }
+        // Nothing more is accepted.
+        state.closed = true;
+        drop(state);
         self.work.notify_all();
         self.flush_work.notify_all();
         for slot in &self.slots {
@@ -589,6 +629,44 @@ impl Shared {
             atomic_wait::wake_all(slot);
         }
     }
+}
+
+impl Shared {
+    /// Cuts the slice and its index back to `length` bytes of data (under the state lock).
+    fn cut(&self, length: u64) {
+        let result = self.file.set_len(length).and_then(|()| {
+            let mut index = Vec::new();
+            let mut offset = 0u64;
+            let mut chunk = vec![0u8; 64 << 10];
+            loop {
+                let n = self.index_file.read_at(&mut chunk, offset)?;
+                if n == 0 {
+                    break;
+                }
+                index.extend_from_slice(&chunk[..n]);
+                offset += n as u64;
+            }
+            self.index_file.set_len(kept_index_bytes(&index, length))
+        });
+        if let Err(e) = result {
+            eprintln!("pushstream: slice {}: cannot cut it back after a failure: {e}", self.path.display());
+        }
+    }
+}
+
+/// ENOSPC or EDQUOT: a condition that goes away when space is freed.
+fn is_disk_full(error: &std::io::Error) -> bool {
+    matches!(error.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
+}
+
+/// Bytes of an index whose entries end at or before `data_len` (whole entries only).
+fn kept_index_bytes(index: &[u8], data_len: u64) -> u64 {
+    let whole = index.len() / 16 * 16;
+    (index[..whole]
+        .chunks_exact(16)
+        .take_while(|entry| u64::from_le_bytes(entry[..8].try_into().expect("8 bytes")) <= data_len)
+        .count()
+        * 16) as u64
 }
 
 /// Running with fewer flushers is slower but still correct.
@@ -618,14 +696,9 @@ pub fn index_path(path: &Path) -> PathBuf {
 fn recover_index(file: &mut File, data_len: u64) -> std::io::Result<()> {
     let mut index = Vec::new();
     file.read_to_end(&mut index)?;
-    let whole = index.len() / 16 * 16;
-    let keep = index[..whole]
-        .chunks_exact(16)
-        .take_while(|entry| u64::from_le_bytes(entry[..8].try_into().expect("8 bytes")) <= data_len)
-        .count()
-        * 16;
-    if keep != index.len() {
-        file.set_len(keep as u64)?;
+    let keep = kept_index_bytes(&index, data_len);
+    if keep != index.len() as u64 {
+        file.set_len(keep)?;
     }
     Ok(())
 }

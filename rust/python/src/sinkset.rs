@@ -82,7 +82,7 @@ impl SinkSet {
     /// per sink, `outcome` being `processed` (synced), `accepted` (written,
     /// not waited for) or an error kind (`malformed_body`,
     /// `unsupported_content_type`, `missing_value`, `template`, `writer_closed`,
-    /// `writer_failed`). Raises `pushstream.BatchError` when a batch cannot be
+    /// `disk_full`, `writer_failed`). Raises `pushstream.BatchError` when a batch cannot be
     /// split or one of its records is not valid JSON (nothing is written).
     #[pyo3(signature = (body, *, headers=None, environ=None, ip="", received_at_ns=None))]
     fn ingest(
@@ -119,6 +119,9 @@ impl SinkSet {
                     }
                     SinkOutcome::Failed(SinkFailure::Writer(e @ WriterError::Closed { .. })) => {
                         ("writer_closed", 0, e.to_string())
+                    }
+                    SinkOutcome::Failed(SinkFailure::Writer(e @ WriterError::DiskFull { .. })) => {
+                        ("disk_full", 0, e.to_string())
                     }
                     SinkOutcome::Failed(SinkFailure::Writer(e)) => ("writer_failed", 0, e.to_string()),
                 };
