@@ -7,7 +7,10 @@
 //! trips on calls) could not stop them. Every `for` clause after the first of
 //! a comprehension is therefore preceded by `if <TICK>()`: an `if` clause
 //! resets the reservation to the length of one array, and the call lets the
-//! budget interrupt each outer iteration. The result is the same.
+//! budget interrupt each outer iteration. For the same reason the last clause
+//! of every comprehension is followed by `if <TICK>()`, so that its innermost
+//! iterations (`[s[i] for i in std.range(0, 999999)]`, which calls no function)
+//! are interrupted too. The result is the same.
 
 use jrsonnet_lexer::{lex, SyntaxKind};
 
@@ -45,33 +48,37 @@ pub(super) fn first_import(source: &str) -> Option<usize> {
 }
 
 pub(super) fn rewrite(source: &str) -> Rewritten {
-    let clause = format!("if {TICK}() ");
+    let between = format!("if {TICK}() ");
+    let last_clause = format!(" if {TICK}()");
     // Per open bracket: whether a `for` was seen directly inside it.
     let mut seen_for: Vec<bool> = vec![false];
-    let mut cuts: Vec<usize> = Vec::new();
+    let mut cuts: Vec<(usize, &str)> = Vec::new();
     for lexeme in lex(source) {
         match lexeme.kind {
             SyntaxKind::L_BRACK | SyntaxKind::L_BRACE | SyntaxKind::L_PAREN => seen_for.push(false),
             SyntaxKind::R_BRACK | SyntaxKind::R_BRACE | SyntaxKind::R_PAREN if seen_for.len() > 1 => {
-                seen_for.pop();
+                // The end of a comprehension: its innermost iterations tick too.
+                if seen_for.pop() == Some(true) && lexeme.kind != SyntaxKind::R_PAREN {
+                    cuts.push((lexeme.range.0 as usize, &last_clause));
+                }
             }
             SyntaxKind::FOR_KW => {
                 let seen = seen_for.last_mut().expect("never empty");
                 if *seen {
-                    cuts.push(lexeme.range.0 as usize);
+                    cuts.push((lexeme.range.0 as usize, &between));
                 }
                 *seen = true;
             }
             _ => {}
         }
     }
-    let mut out = String::with_capacity(source.len() + cuts.len() * clause.len());
+    let mut out = String::with_capacity(source.len() + cuts.len() * between.len());
     let mut insertions = Vec::with_capacity(cuts.len());
     let mut last = 0;
-    for cut in cuts {
+    for (cut, clause) in cuts {
         out.push_str(&source[last..cut]);
         insertions.push((out.len(), clause.len()));
-        out.push_str(&clause);
+        out.push_str(clause);
         last = cut;
     }
     out.push_str(&source[last..]);
@@ -87,7 +94,7 @@ mod tests {
         let r = rewrite("[[x, y] for x in a for y in b if y > 1 for z in [w for w in c]] // for");
         assert_eq!(
             r.source,
-            "[[x, y] for x in a if __pushstream_tick() for y in b if y > 1 if __pushstream_tick() for z in [w for w in c]] // for"
+            "[[x, y] for x in a if __pushstream_tick() for y in b if y > 1 if __pushstream_tick() for z in [w for w in c if __pushstream_tick()] if __pushstream_tick()] // for"
         );
         let at = r.source.find("for y").unwrap();
         assert_eq!(r.original_offset(at), "[[x, y] for x in a ".len());
@@ -95,7 +102,7 @@ mod tests {
         let r = rewrite("{[k]: 1 for k in a for j in b} + {s: 'for x in y for z'} + [1 for a in b]");
         assert_eq!(
             r.source,
-            "{[k]: 1 for k in a if __pushstream_tick() for j in b} + {s: 'for x in y for z'} + [1 for a in b]"
+            "{[k]: 1 for k in a if __pushstream_tick() for j in b if __pushstream_tick()} + {s: 'for x in y for z'} + [1 for a in b if __pushstream_tick()]"
         );
     }
 }
