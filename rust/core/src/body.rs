@@ -123,7 +123,8 @@ fn insert_form_value(
             target = array.last_mut().and_then(serde_json::Value::as_object_mut).expect("just pushed an object");
             (key, brackets) = (child_key, child_rest);
         } else {
-            let slot = target.entry(key.to_owned()).or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+            let slot =
+                target.entry(key.to_owned()).or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
             if !slot.is_object() {
                 *slot = serde_json::Value::Object(serde_json::Map::new());
             }

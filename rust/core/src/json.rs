@@ -269,10 +269,7 @@ mod tests {
     fn nesting_is_limited() {
         assert!(crate::limits::on_small_stack(|| parse(nested(MAX_NESTING_DEPTH).as_bytes()).is_ok()));
         let error = parse(nested(MAX_NESTING_DEPTH + 2).as_bytes()).unwrap_err();
-        assert_eq!(
-            error,
-            "nested deeper than 1000 levels (the limit of arrays and objects inside each other)"
-        );
+        assert_eq!(error, "nested deeper than 1000 levels (the limit of arrays and objects inside each other)");
         // Brackets in strings, escaped quotes and closed containers do not count.
         let flat = format!("[{}]", vec![r#"{"s":"[[{\"[{"}"#; 5000].join(","));
         assert!(parse(flat.as_bytes()).is_ok());

@@ -140,7 +140,8 @@ mod tests {
 
     #[test]
     fn ticks_at_the_start_of_function_bodies() {
-        let r = rewrite("local f(x) = x + 1, g = function (a, b=2) a; {m(y):: y, n: f(1), s: [1,2][f(0):], t: 'f(x) = 1'}");
+        let r =
+            rewrite("local f(x) = x + 1, g = function (a, b=2) a; {m(y):: y, n: f(1), s: [1,2][f(0):], t: 'f(x) = 1'}");
         assert_eq!(
             r.source,
             "local f(x) = assert __pushstream_tick(); x + 1, g = function (a, b=2) assert __pushstream_tick(); a; \
