@@ -118,7 +118,7 @@ setup_fuzz() {
 fuzz() {
     local seconds="$1" out="$2" failed=0
     setup_fuzz
-    export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1
+    export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 AFL_AUTORESUME=1
     for seeds in "$FUZZ_DIR"/seeds/*/; do
         local target
         target="$(basename "$seeds")"
@@ -164,7 +164,7 @@ case "$cmd" in
         lint
         ;;
     fuzz)
-        setup
+        setup_system
         fuzz "${1:-60}" "$CARGO_TARGET_DIR/fuzz-findings"
         ;;
     bench)

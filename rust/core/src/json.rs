@@ -28,9 +28,11 @@ pub fn parse(body: &[u8]) -> Result<Value, String> {
 /// objects inside each other (brackets inside strings do not count). Called
 /// before parsing, on text that may not be valid JSON.
 pub fn check_nesting(text: &[u8]) -> Result<(), String> {
-    // A document with fewer brackets than the limit cannot nest deeper: one
-    // SIMD count answers for almost every body.
-    if memchr::memchr2_iter(b'[', b'{', text).take(MAX_NESTING_DEPTH + 1).count() <= MAX_NESTING_DEPTH {
+    // Nesting deeper than the limit takes more brackets than the limit: short
+    // bodies need no look, and one SIMD count answers for almost every other.
+    if text.len() <= MAX_NESTING_DEPTH
+        || memchr::memchr2_iter(b'[', b'{', text).take(MAX_NESTING_DEPTH + 1).count() <= MAX_NESTING_DEPTH
+    {
         return Ok(());
     }
     let mut depth = 0usize;
