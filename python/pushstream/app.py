@@ -19,6 +19,7 @@ import functools
 import logging
 import multiprocessing.util
 import os
+import signal
 from dataclasses import dataclass
 
 from flask import Flask
@@ -31,6 +32,7 @@ from pushstream.config import ServerConfig
 from pushstream.coordinator.lock import coordinator_running, lock_data_dir
 from pushstream.coordinator.pipeline import Coordinator, CoordinatorOptions, table_spec
 from pushstream.errors import BadRequestError, ConfigError
+from pushstream.receiver.front import FrontOptions, InFlightBoard, ServerFront, board_path
 from pushstream.receiver.node import ReceiverNode
 from pushstream.receiver.wsgi import ReceiverApp, ReceiverOptions
 from pushstream.storage import hooks as storage_hooks
@@ -126,6 +128,7 @@ def create_app(
         project_id=config.project_id,
         max_record_bytes=config.max_record_size,
         max_batch_bytes=config.max_batch_size,
+        max_header_bytes=config.max_header_size,
         trust_forwarded_for=config.trust_proxy,
     )
     app.wsgi_app = ReceiverApp(node, app.wsgi_app, options)  # type: ignore[method-assign]
@@ -169,5 +172,31 @@ def close_app(app: Flask, *, timeout: float = 30.0) -> None:
 
 
 def load_app(config_json: str) -> Flask:
-    """Entry point of a server worker process: the app for a serialised :class:`ServerConfig`."""
+    """The WSGI app of a server worker for a serialised :class:`ServerConfig`."""
     return create_app(ServerConfig.from_json(config_json), served=True)
+
+
+def load_front(config_json: str) -> ServerFront:
+    """Entry point of a ``pushstream serve`` worker process: the ASGI front (body
+    timeouts, the ingest gate, separate thread pools) around the app of
+    :func:`load_app`. The worker is killed when the server process dies, so no
+    worker outlives it."""
+    from pushstream.coordinator.process import die_with_parent
+
+    die_with_parent(signal.SIGKILL)
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.pid != os.getppid():
+        os._exit(1)  # the server died before the request above took effect
+    config = ServerConfig.from_json(config_json)
+    app = create_app(config, served=True)
+    options = FrontOptions(
+        max_record_bytes=config.max_record_size,
+        max_batch_bytes=config.max_batch_size,
+        body_timeout=config.body_timeout,
+        max_ingest_requests=config.max_ingest_requests,
+        ingest_threads=config.threads,
+    )
+    board = InFlightBoard(board_path(config.data_dir, os.getpid()), config.threads)
+    front = ServerFront(app, options, board)
+    multiprocessing.util.Finalize(None, board.close, exitpriority=50)
+    return front

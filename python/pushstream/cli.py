@@ -92,7 +92,10 @@ def main() -> None:
     "(repeatable; env PUSHSTREAM_SETTINGS as a JSON object).",
 )
 @click.option(
-    "--threads", type=click.IntRange(min=1), help="Request threads per worker (env PUSHSTREAM_THREADS, default 64)."
+    "--threads",
+    type=click.IntRange(min=1),
+    help="Threads per worker that process ingest requests; the API has threads of its own "
+    "(env PUSHSTREAM_THREADS, default 64).",
 )
 @click.option(
     "--target",
@@ -111,6 +114,11 @@ def main() -> None:
     help="Largest NDJSON / CSV batch request (env PUSHSTREAM_MAX_BATCH_SIZE, default 16MB).",
 )
 @click.option(
+    "--max-header-size",
+    callback=lambda ctx, param, value: None if value is None else _size(param.name, value),
+    help="Largest request headers on /stream/..., at most 1MB (env PUSHSTREAM_MAX_HEADER_SIZE, default 64KB).",
+)
+@click.option(
     "--trust-proxy",
     is_flag=True,
     default=None,
@@ -121,6 +129,24 @@ def main() -> None:
     type=click.FloatRange(min=0.001),
     help="Seconds before the first retry of a failed import, x4 per attempt up to 3h "
     "(env PUSHSTREAM_IMPORT_RETRY_BASE, default 120).",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0.001),
+    help="Seconds a client may take to send a request body once its headers arrived; slower requests "
+    "get 408 and are dropped (env PUSHSTREAM_BODY_TIMEOUT, default 60).",
+)
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(min=1),
+    help="Seconds a connection may stay open without sending complete request headers, also between "
+    "the requests of a keep-alive connection (env PUSHSTREAM_IDLE_TIMEOUT, default 75).",
+)
+@click.option(
+    "--max-ingest-requests",
+    type=click.IntRange(min=1),
+    help="Ingest requests received or processed at once per worker; more get 503 with Retry-After "
+    "(env PUSHSTREAM_MAX_INGEST_REQUESTS, default 1024).",
 )
 @click.option(
     "--log-level",
@@ -140,15 +166,24 @@ def serve(setting_flags: tuple[str, ...], log_level: str, **flags: Any) -> None:
     Example:
       PUSHSTREAM_API_TOKEN=secret pushstream serve --port 8000 --data-dir ./data
     """
-    from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
-    from pushstream.app import load_app, open_store
+    from pushstream.app import load_front, open_store
     from pushstream.coordinator.supervisor import CoordinatorSupervisor
+    from pushstream.receiver.wsgi import HTTP_BUFFER_BYTES
+    from pushstream.serving import ServeError, Server, clear_boards, ensure_port_free, lock_data_dir_for_serve
     from pushstream.targets.base import TargetError, open_target
 
     config = _config(setting_flags=setting_flags, **flags)
+    try:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        # Held until this process and its workers are gone: one server per data dir.
+        lock_data_dir_for_serve(config.data_dir)
+        ensure_port_free(config.host, config.port)
+    except (OSError, ServeError) as exc:
+        raise click.ClickException(str(exc)) from None
     # Create the store (schema, default branch) and an embedded target database
     # once, before the workers and the coordinator open them at the same moment.
     try:
@@ -157,27 +192,36 @@ def serve(setting_flags: tuple[str, ...], log_level: str, **flags: Any) -> None:
             open_target(config.target, config.data_dir).close()
     except (OSError, StoreError, TargetError) as exc:
         raise click.ClickException(f"cannot open the data dir {config.data_dir}: {exc}") from None
+    clear_boards(config.data_dir)
     logs.configure(log_level)
     click.echo(f"pushstream: serving {config.api_url} (data dir {config.data_dir.resolve()})", err=True)
     coordinator = CoordinatorSupervisor(config.to_json())
     coordinator.start()
-    server = Granian(
-        "pushstream.app:load_app",
+    server = Server(
+        "pushstream.app:load_front",
+        data_dir=config.data_dir,
         address=config.host,
         port=config.port,
-        interface=Interfaces.WSGI,
+        # The front (pushstream.receiver.front) receives bodies on the event loop and
+        # runs the WSGI app on thread pools of its own (--threads ingest threads).
+        interface=Interfaces.ASGINL,
         workers=config.workers,
         log_level=LogLevels(log_level),
         log_dictconfig=logs.dict_config(log_level),
-        # Requests wait for the group commit with the GIL released: enough threads
-        # that waiting requests do not serialise.
-        blocking_threads=config.threads,
-        # A worker that dies (killed, out of memory) is started again under a new
-        # node id; the coordinator recovers the slices of the dead one.
+        # Connections, not requests: room for the ingest requests of the gate plus API clients.
+        backpressure=config.max_ingest_requests + 1024,
+        # Headers over the receiver's limit must reach it to get a 413 (see HTTP_BUFFER_BYTES).
+        http1_settings=HTTP1Settings(
+            header_read_timeout=int(config.idle_timeout * 1000), max_buffer_size=HTTP_BUFFER_BYTES
+        ),
+        # A worker that dies (killed, out of memory, crashed) is started again under a
+        # new node id; the coordinator recovers the slices of the dead one.
         respawn_failed_workers=True,
+        # A worker that does not stop within this time after SIGTERM is killed.
+        workers_kill_timeout=10,
     )
     try:
-        server.serve(target_loader=functools.partial(load_app, config.to_json()), wrap_loader=False)
+        server.serve(target_loader=functools.partial(load_front, config.to_json()), wrap_loader=False)
     finally:
         coordinator.stop()
 

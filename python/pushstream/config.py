@@ -18,8 +18,12 @@ Precedence: flag > environment variable > default.
 | ``--target`` | ``PUSHSTREAM_TARGET`` | ``sqlite:///<data dir>/tables.sqlite`` |
 | ``--max-record-size`` | ``PUSHSTREAM_MAX_RECORD_SIZE`` | ``1MB`` (at most ``4MB``) |
 | ``--max-batch-size`` | ``PUSHSTREAM_MAX_BATCH_SIZE`` | ``16MB`` (NDJSON / CSV requests) |
+| ``--max-header-size`` | ``PUSHSTREAM_MAX_HEADER_SIZE`` | ``64KB`` (request headers, at most ``1MB``) |
 | ``--trust-proxy`` | ``PUSHSTREAM_TRUST_PROXY`` | off: the client IP is the TCP peer, not ``X-Forwarded-For`` |
 | ``--import-retry-base`` | ``PUSHSTREAM_IMPORT_RETRY_BASE`` | ``120`` seconds (first retry of a failed import) |
+| ``--body-timeout`` | ``PUSHSTREAM_BODY_TIMEOUT`` | ``60`` seconds to receive a request body (then ``408``) |
+| ``--idle-timeout`` | ``PUSHSTREAM_IDLE_TIMEOUT`` | ``75`` seconds a connection may wait for request headers |
+| ``--max-ingest-requests`` | ``PUSHSTREAM_MAX_INGEST_REQUESTS`` | ``1024`` ingest requests per worker (then 503) |
 
 ``--setting``/``PUSHSTREAM_SETTINGS`` are the operator's overrides of the settings of
 every source and sink (see :mod:`pushstream.store.settings`), protected keys
@@ -60,8 +64,16 @@ class ServerConfig:
     target: str | None = None
     max_record_size: int = 1 << 20
     max_batch_size: int = 16 << 20
+    max_header_size: int = 64 << 10
     trust_proxy: bool = False
     import_retry_base: float = 120.0
+    #: Seconds from the end of the headers until the whole body must have arrived.
+    body_timeout: float = 60.0
+    #: Seconds an open connection may take to send (the rest of) request headers,
+    #: also between the requests of a keep-alive connection.
+    idle_timeout: float = 75.0
+    #: Ingest requests received or processed at once by one worker.
+    max_ingest_requests: int = 1024
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -73,16 +85,21 @@ class ServerConfig:
             "threads",
             "max_record_size",
             "max_batch_size",
+            "max_header_size",
+            "max_ingest_requests",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "port" else 1):
                 raise ConfigError(f"{name} must be a positive integer, found {value!r}")
         if self.max_record_size > 4 << 20:
             raise ConfigError(f"max_record_size must be at most 4MB, found {self.max_record_size} bytes")
+        if self.max_header_size > 1 << 20:
+            raise ConfigError(f"max_header_size must be at most 1MB, found {self.max_header_size} bytes")
         if self.max_batch_size < self.max_record_size:
             raise ConfigError("max_batch_size must be at least max_record_size")
-        if not self.import_retry_base > 0:
-            raise ConfigError(f"import_retry_base must be a positive number of seconds, found {self.import_retry_base}")
+        for name in ("import_retry_base", "body_timeout", "idle_timeout"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be a positive number of seconds, found {getattr(self, name)}")
         if self.target is not None and not self.target.startswith(("sqlite:", "postgresql://", "postgres://")):
             raise ConfigError(f'target must be sqlite:///path or postgresql://..., found "{self.target}"')
         if self.port > 65535:
@@ -190,18 +207,23 @@ def load_config(
     for field_name in ("port", "workers", "project_id", "default_branch_id"):
         if (v := get(field_name.upper())) is not None:
             values[field_name] = _int(field_name.upper(), v)
-    for field_name in ("max_record_size", "max_batch_size"):
+    for field_name in ("max_record_size", "max_batch_size", "max_header_size"):
         if (v := get(field_name.upper())) is not None:
             values[field_name] = parse_size_flag(field_name.upper(), v)
     if (v := get("THREADS")) is not None:
         values["threads"] = _int("THREADS", v)
     if (v := get("TRUST_PROXY")) is not None:
         values["trust_proxy"] = v.strip().lower() in ("1", "true", "yes", "on")
-    if (v := get("IMPORT_RETRY_BASE")) is not None:
-        try:
-            values["import_retry_base"] = float(v)
-        except ValueError:
-            raise ConfigError(f'{ENV_PREFIX}IMPORT_RETRY_BASE must be a number of seconds, found "{v}"') from None
+    for field_name in ("import_retry_base", "body_timeout", "idle_timeout"):
+        if (v := get(field_name.upper())) is not None:
+            try:
+                values[field_name] = float(v)
+            except ValueError:
+                raise ConfigError(
+                    f'{ENV_PREFIX}{field_name.upper()} must be a number of seconds, found "{v}"'
+                ) from None
+    if (v := get("MAX_INGEST_REQUESTS")) is not None:
+        values["max_ingest_requests"] = _int("MAX_INGEST_REQUESTS", v)
     for field_name in ("api_public_url", "source_public_url", "api_token", "target"):
         if (v := get(field_name.upper())) is not None:
             values[field_name] = v

@@ -20,7 +20,13 @@ ADMIN_TOKEN = "test-admin-token"
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 HASH = re.compile(r"^[0-9a-f]{16}$")
 SECRET = re.compile(r"^[0-9A-Za-z]{48}$")
-ADMIN_BY = {"type": "user", "tokenId": "0", "tokenDesc": "Admin token of the server configuration"}
+ADMIN_BY = {
+    "type": "user",
+    "tokenId": "0",
+    "tokenDesc": "Admin token of the server configuration",
+    "userId": "0",
+    "userName": "admin",
+}
 BASE = "/v1/branches/default/sources"
 
 

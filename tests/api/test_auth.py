@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from apitest import BASE, Api, error
+from apitest import BASE, SECRET, Api, error
 
 from pushstream.store import SqliteStore
 from pushstream.store.sqlite import hash_token
 
-MISSING = error(400, "missingField", 'Missing required field "header.X-StorageApi-Token".')
+MISSING = error(400, "missingField", '"X-StorageApi-Token" is missing from header.')
 UNAUTHORIZED = error(401, "unauthorized", "The token is not valid.")
 
 # Every operation under /v1/branches and /v1/tasks: (method, path, is_write).
@@ -90,10 +90,34 @@ def test_guest_token_reads_but_does_not_write(api: Api, method: str, path: str, 
         assert response.status_code in (200, 404), response.json
 
 
-def test_guest_sees_what_admin_made(api: Api, source: dict[str, Any]) -> None:
+def _hidden(source: dict[str, Any]) -> dict[str, Any]:
+    """The source as a guest sees it: the secret in the ingest URL replaced by stars."""
+    url: str = source["http"]["url"]
+    return {**source, "http": {"url": url.rsplit("/", 1)[0] + "/********"}}
+
+
+def test_guest_sees_what_admin_made_but_no_secret(api: Api, source: dict[str, Any]) -> None:
     guest = _guest(api)
-    assert api.get(f"{BASE}/my-source", token=guest).json == source
+    secret = source["http"]["url"].rsplit("/", 1)[1]
+    assert SECRET.fullmatch(secret)
+    seen = api.get(f"{BASE}/my-source", token=guest)
+    assert seen.status_code == 200
+    assert seen.json == _hidden(source)
+    assert seen.json["http"]["url"].endswith("/stream/1/my-source/********")
+    assert secret not in seen.get_data(as_text=True)
     assert api.post(f"{BASE}/my-source/test", token=guest, json={}).status_code == 200
+
+
+def test_guest_lists_sources_without_secrets(api: Api, source: dict[str, Any]) -> None:
+    guest = _guest(api)
+    secret = source["http"]["url"].rsplit("/", 1)[1]
+    for path in (BASE, "/v1/branches/default/aggregation/sources"):
+        response = api.get(path, token=guest)
+        assert response.status_code == 200
+        assert secret not in response.get_data(as_text=True), path
+        assert response.json["sources"][0]["http"] == _hidden(source)["http"], path
+    # The admin still gets the working URL.
+    assert api.get(BASE).json["sources"][0]["http"] == source["http"]
 
 
 def test_stored_admin_token_writes_and_signs_changes(api: Api) -> None:

@@ -99,7 +99,8 @@ def test_round_trip_for_workers() -> None:
         (
             {},
             ["storage.level.staging.upload.trigger.count=0"],
-            'invalid operator setting: "storage.level.staging.upload.trigger.count" must be at least 1, found 0',
+            'invalid operator setting: Invalid "storage.level.staging.upload.trigger.count" value 0: '
+            "must be at least 1",
         ),
     ],
 )

@@ -72,7 +72,7 @@ def test_unknown_path_is_endpoint_not_found(api: Api) -> None:
     for path in ("/nope", "/v1/", "/v1/branches", "/v1/branches/default/unknown", "/v1/tasks/"):
         response = api.get(path)
         assert response.status_code == 404, path
-        assert response.json == error(404, "endpointNotFound", f'Endpoint "GET {path}" not found.')
+        assert response.json == error(404, "endpointNotFound", f'No endpoint found for path "{path}".')
 
 
 def test_unknown_method_is_405(api: Api) -> None:
@@ -175,5 +175,5 @@ def test_documentation_page_is_served_locally(api: Api) -> None:
     missing = api.get("/v1/documentation/swagger-ui/nope.js", token="")
     assert missing.status_code == 404
     assert missing.json == error(
-        404, "endpointNotFound", 'Endpoint "GET /v1/documentation/swagger-ui/nope.js" not found.'
+        404, "endpointNotFound", 'No endpoint found for path "/v1/documentation/swagger-ui/nope.js".'
     )

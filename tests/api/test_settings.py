@@ -20,25 +20,41 @@ IMPORT_INTERVAL = "storage.level.target.import.trigger.interval"
 WAIT = "storage.level.local.encoding.sync.wait"
 MODE = "storage.level.local.encoding.sync.mode"
 
+# Every key Keboola lists, sorted by key: (key without "storage.level.", type, default, validation, protected).
 DEFAULTS = [
-    (WAIT, "bool", True, None, False),
-    (COUNT, "int", 10000, "min=1,max=10000000", False),
-    (SIZE, "string", "5MB", "minBytes=100B,maxBytes=50MB", False),
-    (INTERVAL, "string", "30s", "minDuration=1s,maxDuration=30m0s", False),
-    ("storage.level.target.import.trigger.count", "int", 50000, "min=1,max=10000000", False),
-    ("storage.level.target.import.trigger.size", "string", "50MB", "minBytes=100B,maxBytes=500MB", False),
-    (IMPORT_INTERVAL, "string", "1m0s", "minDuration=30s,maxDuration=24h0m0s", False),
-    (MODE, "string", "disk", "oneof=disk cache", True),
-    ("storage.level.local.encoding.sync.checkInterval", "string", "5ms", "minDuration=1ms,maxDuration=30s", True),
-    ("storage.level.local.encoding.sync.countTrigger", "int", 10000, "min=1,max=1000000", True),
+    ("local.encoding.compression.gzip.blockSize", "string", "256KB", "required,minBytes=16kB,maxBytes=100MB", True),
+    ("local.encoding.compression.gzip.concurrency", "int", 0, None, True),
     (
-        "storage.level.local.encoding.sync.uncompressedBytesTrigger",
+        "local.encoding.compression.gzip.implementation",
         "string",
-        "1MB",
-        "minBytes=100B,maxBytes=500MB",
+        "parallel",
+        "required,oneof=standard fast parallel",
         True,
     ),
-    ("storage.level.local.encoding.sync.intervalTrigger", "string", "50ms", "minDuration=10ms,maxDuration=30s", True),
+    ("local.encoding.compression.gzip.level", "int", 1, "min=1,max=9", True),
+    ("local.encoding.compression.type", "string", "gzip", "required,oneof=none gzip", True),
+    ("local.encoding.encoder.concurrency", "int", 0, "min=0,max=256", True),
+    ("local.encoding.encoder.type", "string", "csv", "required,oneof=csv", True),
+    ("local.encoding.failedChunksThreshold", "int", 3, "required,min=1,max=100", True),
+    ("local.encoding.inputBuffer", "string", "2MB", "maxBytes=16MB", True),
+    ("local.encoding.maxChunkSize", "string", "512KB", "required,minBytes=64kB,maxBytes=1MB", True),
+    ("local.encoding.sync.checkInterval", "string", "5ms", "required,minDuration=1ms,maxDuration=30s", True),
+    ("local.encoding.sync.compressedBytesTrigger", "string", "256KB", "required,minBytes=100B,maxBytes=100MB", True),
+    ("local.encoding.sync.countTrigger", "int", 10000, "required,min=1,max=1000000", True),
+    ("local.encoding.sync.intervalTrigger", "string", "50ms", "required,minDuration=10ms,maxDuration=30s", True),
+    ("local.encoding.sync.mode", "string", "disk", "required,oneof=disk cache", True),
+    ("local.encoding.sync.uncompressedBytesTrigger", "string", "1MB", "required,minBytes=100B,maxBytes=500MB", True),
+    ("local.encoding.sync.wait", "bool", True, None, False),
+    ("local.volume.assignment.count", "int", 1, "required,min=1,max=100", True),
+    ("local.volume.assignment.preferredTypes", "[]string", ["default"], "required,min=1", True),
+    ("staging.upload.trigger.count", "int", 10000, "required,min=1,max=10000000", False),
+    ("staging.upload.trigger.interval", "string", "30s", "required,minDuration=1s,maxDuration=30m", False),
+    ("staging.upload.trigger.size", "string", "5MB", "required,minBytes=100B,maxBytes=50MB", False),
+    ("target.import.trigger.count", "int", 50000, "required,min=1,max=10000000", False),
+    ("target.import.trigger.expiration", "string", "30m0s", "required,minDuration=5m,maxDuration=45m", True),
+    ("target.import.trigger.interval", "string", "1m0s", "required,minDuration=30s,maxDuration=24h", False),
+    ("target.import.trigger.size", "string", "50MB", "required,minBytes=100B,maxBytes=500MB", False),
+    ("target.import.trigger.slicesCount", "int", 100, "required,min=1,max=200", True),
 ]
 
 
@@ -60,8 +76,10 @@ def _patch(api: Api, path: str, *pairs: tuple[str, Any], description: str | None
 def test_default_settings(api: Api, source: dict[str, Any]) -> None:
     response = api.get(f"{SRC}/settings")
     items = response.json["settings"]  # type: ignore[index]
-    assert [item["key"] for item in items] == [d[0] for d in DEFAULTS]
-    for item, (key, type_, default, validation, protected) in zip(items, DEFAULTS, strict=True):
+    assert len(items) == 27
+    assert [item["key"] for item in items] == ["storage.level." + d[0] for d in DEFAULTS]
+    for item, (short_key, type_, default, validation, protected) in zip(items, DEFAULTS, strict=True):
+        key = "storage.level." + short_key
         expected = {
             "key": key,
             "type": type_,
@@ -79,9 +97,9 @@ def test_default_settings(api: Api, source: dict[str, Any]) -> None:
 
 def test_patch_source_settings(api: Api, source: dict[str, Any]) -> None:
     task = _patch(api, SRC, (COUNT, 500), (INTERVAL, "90s"), (SIZE, "1536 kb"), (WAIT, False))
-    assert task["type"] == "update.source.settings"
+    assert task["type"] == "api.update.sourceSettings"
     assert task["result"] == "Source settings have been updated successfully."
-    assert task["taskId"].startswith("api.update.source.settings/1/my-source/")
+    assert task["taskId"].startswith("api.update.sourceSettings/1/my-source/")
     items = _settings(api, SRC)
     assert items[COUNT] | {"description": ""} == {
         "key": COUNT,
@@ -91,7 +109,7 @@ def test_patch_source_settings(api: Api, source: dict[str, Any]) -> None:
         "defaultValue": 10000,
         "overwritten": True,
         "protected": False,
-        "validation": "min=1,max=10000000",
+        "validation": "required,min=1,max=10000000",
     }
     # Values are normalised: durations as Go prints them, sizes in the largest exact unit.
     assert items[INTERVAL]["value"] == "1m30s"
@@ -109,76 +127,42 @@ def test_patch_source_settings(api: Api, source: dict[str, Any]) -> None:
     }
 
 
-def test_null_resets_and_unchanged_patch_makes_no_version(api: Api, source: dict[str, Any]) -> None:
+def test_null_resets_and_every_patch_is_a_version(api: Api, source: dict[str, Any]) -> None:
     _patch(api, SRC, (COUNT, 7), description="Tune.")
     assert api.get(SRC).json["version"]["description"] == "Tune."  # type: ignore[index]
+    # As in Keboola, a patch that changes no value (or an empty one) is a version too.
     _patch(api, SRC, (COUNT, 7))
     _patch(api, SRC)
-    assert api.get(SRC).json["version"]["number"] == 2  # type: ignore[index]
+    version = api.get(SRC).json["version"]  # type: ignore[index]
+    assert version["number"] == 4 and version["description"] == "Updated settings."
     _patch(api, SRC, (COUNT, None))
     item = _settings(api, SRC)[COUNT]
     assert item["value"] == 10000 and item["overwritten"] is False
-    assert api.get(SRC).json["version"]["number"] == 3  # type: ignore[index]
-    # Resetting what is not set changes nothing.
-    _patch(api, SRC, (COUNT, None))
-    assert api.get(SRC).json["version"]["number"] == 3  # type: ignore[index]
+    assert api.get(SRC).json["version"]["number"] == 5  # type: ignore[index]
+    versions = api.get(f"{SRC}/versions").json["versions"]  # type: ignore[index]
+    assert [v["description"] for v in versions] == ["New source.", "Tune.", *["Updated settings."] * 3]
 
 
 @pytest.mark.parametrize(
     ("pairs", "message"),
     [
+        ([(COUNT, 0)], f'Invalid "{COUNT}" value 0: must be at least 1.'),
+        ([(COUNT, 10_000_001)], f'Invalid "{COUNT}" value 10000001: must be at most 10000000.'),
+        ([(COUNT, "5")], f'Invalid "{COUNT}" value "5": expected an integer.'),
+        ([(COUNT, True)], f'Invalid "{COUNT}" value true: expected an integer.'),
+        ([(COUNT, 1.5)], f'Invalid "{COUNT}" value 1.5: expected an integer.'),
+        ([(WAIT, "true")], f'Invalid "{WAIT}" value "true": expected a boolean.'),
+        ([(INTERVAL, 30)], f'Invalid "{INTERVAL}" value 30: expected a string.'),
+        ([(INTERVAL, "soon")], f'Invalid "{INTERVAL}": time: invalid duration "soon".'),
+        ([(INTERVAL, "500ms")], f'Invalid "{INTERVAL}" value "500ms": must be at least 1s.'),
+        ([(INTERVAL, "31m")], f'Invalid "{INTERVAL}" value "31m": must be at most 30m0s.'),
+        ([(SIZE, "5 parsecs")], f'Invalid "{SIZE}" value "5 parsecs": invalid syntax.'),
+        ([(SIZE, "99B")], f'Invalid "{SIZE}" value "99B": must be at least 100B.'),
+        ([(SIZE, "51MB")], f'Invalid "{SIZE}" value "51MB": must be at most 50MB.'),
+        # Every invalid value is listed, in the order of Keboola's configuration structure.
         (
-            [(COUNT, 0)],
-            'Invalid settings value: "storage.level.staging.upload.trigger.count" must be at least 1, found 0.',
-        ),
-        (
-            [(COUNT, 10_000_001)],
-            'Invalid settings value: "storage.level.staging.upload.trigger.count" must be at most 10000000, '
-            "found 10000001.",
-        ),
-        (
-            [(COUNT, "5")],
-            'Invalid settings value: "storage.level.staging.upload.trigger.count" expects an integer, found a string.',
-        ),
-        (
-            [(COUNT, True)],
-            'Invalid settings value: "storage.level.staging.upload.trigger.count" expects an integer, found a boolean.',
-        ),
-        (
-            [(COUNT, 1.5)],
-            'Invalid settings value: "storage.level.staging.upload.trigger.count" expects an integer, found a number.',
-        ),
-        (
-            [(WAIT, "true")],
-            'Invalid settings value: "storage.level.local.encoding.sync.wait" expects a boolean, found a string.',
-        ),
-        (
-            [(INTERVAL, 30)],
-            'Invalid settings value: "storage.level.staging.upload.trigger.interval" expects a string, found a number.',
-        ),
-        (
-            [(INTERVAL, "soon")],
-            'Invalid settings value: "storage.level.staging.upload.trigger.interval": invalid duration "soon".',
-        ),
-        (
-            [(INTERVAL, "500ms")],
-            'Invalid settings value: "storage.level.staging.upload.trigger.interval" must be at least 1s, found 500ms.',
-        ),
-        (
-            [(INTERVAL, "31m")],
-            'Invalid settings value: "storage.level.staging.upload.trigger.interval" must be at most 30m0s, found 31m.',
-        ),
-        (
-            [(SIZE, "5 parsecs")],
-            'Invalid settings value: "storage.level.staging.upload.trigger.size": invalid size "5 parsecs".',
-        ),
-        (
-            [(SIZE, "99B")],
-            'Invalid settings value: "storage.level.staging.upload.trigger.size" must be at least 100B, found 99B.',
-        ),
-        (
-            [(SIZE, "51MB")],
-            'Invalid settings value: "storage.level.staging.upload.trigger.size" must be at most 50MB, found 51MB.',
+            [(INTERVAL, "foo"), (SIZE, "bar")],
+            f'- Invalid "{SIZE}" value "bar": invalid syntax.\n- Invalid "{INTERVAL}": time: invalid duration "foo".',
         ),
         ([("no.such.key", 1)], 'Unknown settings keys: "no.such.key".'),
     ],
@@ -195,16 +179,20 @@ def test_invalid_settings_are_400(api: Api, source: dict[str, Any], pairs: list[
 @pytest.mark.parametrize(
     ("body", "name", "message"),
     [
-        ({"settings": {}}, "badRequest", '"body.settings" must be an array, found object.'),
-        ({"settings": None}, "badRequest", '"body.settings" must be an array, found null.'),
-        ({"settings": [1]}, "badRequest", '"body.settings[0]" must be an object, found number.'),
-        ({"settings": [{"value": 1}]}, "missingField", 'Missing required field "body.settings[0].key".'),
+        ({"settings": {}}, "invalidFieldType", 'Invalid value {} for "body.settings", must be a array.'),
+        ({"settings": None}, "invalidFieldType", 'Invalid value <nil> for "body.settings", must be a array.'),
+        ({"settings": [1]}, "invalidFieldType", 'Invalid value 1 for "body.settings[0]", must be a object.'),
+        ({"settings": [{"value": 1}]}, "missingField", '"key" is missing from body.settings[0].'),
         (
             {"settings": [{"key": ""}]},
-            "badRequest",
-            '"body.settings[0].key" must be at least 1 characters long, found 0.',
+            "invalidLength",
+            'Length of body.settings[0].key must be greater or equal than 1 but got value "" (len=0)',
         ),
-        ({"changeDescription": 5}, "badRequest", '"body.changeDescription" must be a string, found number.'),
+        (
+            {"changeDescription": 5},
+            "invalidFieldType",
+            'Invalid value 5 for "body.changeDescription", must be a string.',
+        ),
     ],
 )
 def test_malformed_settings_patch(
@@ -235,7 +223,8 @@ def test_sink_settings_override_source_settings(api: Api, source: dict[str, Any]
     # Inherited from the source: not overwritten by the sink, the source's value is its default.
     assert items[COUNT]["value"] == 100 and items[COUNT]["defaultValue"] == 100 and not items[COUNT]["overwritten"]
     task = _patch(api, SINK, (COUNT, 5))
-    assert task["type"] == "update.sink.settings" and task["result"] == "Sink settings have been updated successfully."
+    assert task["type"] == "api.update.sinkSettings"
+    assert task["result"] == "Sink settings have been updated successfully."
     items = _settings(api, SINK)
     assert items[COUNT] | {"description": ""} == {
         "key": COUNT,
@@ -245,7 +234,7 @@ def test_sink_settings_override_source_settings(api: Api, source: dict[str, Any]
         "defaultValue": 100,
         "overwritten": True,
         "protected": False,
-        "validation": "min=1,max=10000000",
+        "validation": "required,min=1,max=10000000",
     }
     assert items[INTERVAL]["value"] == "10s"
     effective = api.services.store.effective_settings(1, "my-source", "my-sink")
@@ -274,6 +263,80 @@ def test_operator_settings(tmp_path: Path) -> None:
         assert api.services.store.effective_settings(1, "my-source", "my-sink")[MODE] == "cache"
     finally:
         close_app(app)
+
+
+PREFERRED = "storage.level.local.volume.assignment.preferredTypes"
+COMPRESSION = "storage.level.local.encoding.compression.type"
+GZIP_LEVEL = "storage.level.local.encoding.compression.gzip.level"
+INPUT_BUFFER = "storage.level.local.encoding.inputBuffer"
+
+
+def test_keys_without_effect_are_stored_validated_and_returned(tmp_path: Path) -> None:
+    """Keboola's cluster tuning keys: the operator may set them, the API shows them, the
+    data plane gets them in typed form (and ignores them)."""
+    overrides = {PREFERRED: "ssd, hdd", COMPRESSION: "none", GZIP_LEVEL: "9", INPUT_BUFFER: "0"}
+    app = make_app(tmp_path / "d", settings=overrides)
+    try:
+        api = Api(app)
+        api.create_source()
+        items = _settings(api, SRC)
+        assert items[PREFERRED] | {"description": ""} == {
+            "key": PREFERRED,
+            "type": "[]string",
+            "description": "",
+            "value": ["ssd", "hdd"],
+            "defaultValue": ["ssd", "hdd"],
+            "overwritten": False,
+            "protected": True,
+            "validation": "required,min=1",
+        }
+        assert items[COMPRESSION]["value"] == "none"
+        assert items[GZIP_LEVEL]["value"] == 9
+        assert items[INPUT_BUFFER]["value"] == "0B"
+        effective = api.services.store.effective_settings(1, "my-source")
+        assert effective[PREFERRED] == ["ssd", "hdd"] and effective[INPUT_BUFFER] == 0
+        # Protected like Keboola's: the API does not change them.
+        response = api.patch(f"{SRC}/settings", json={"settings": [{"key": PREFERRED, "value": ["x"]}]})
+        assert response.status_code == 403
+    finally:
+        close_app(app)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (PREFERRED, [], f'Invalid "{PREFERRED}" value []: must be at least 1 items'),
+        (PREFERRED, [1], f'Invalid "{PREFERRED}" value [1]: expected an array of strings'),
+        (COMPRESSION, "zstd", f'Invalid "{COMPRESSION}" value "zstd": must be one of "none", "gzip"'),
+        (GZIP_LEVEL, 0, f'Invalid "{GZIP_LEVEL}" value 0: must be at least 1'),
+        (GZIP_LEVEL, 10, f'Invalid "{GZIP_LEVEL}" value 10: must be at most 9'),
+        (INPUT_BUFFER, "17MB", f'Invalid "{INPUT_BUFFER}" value "17MB": must be at most 16MB'),
+        (
+            "storage.level.local.encoding.maxChunkSize",
+            "1KB",
+            'Invalid "storage.level.local.encoding.maxChunkSize" value "1KB": must be at least 64KB',
+        ),
+        (
+            "storage.level.target.import.trigger.expiration",
+            "1h",
+            'Invalid "storage.level.target.import.trigger.expiration" value "1h": must be at most 45m0s',
+        ),
+    ],
+)
+def test_bounds_of_keys_without_effect(key: str, value: Any, message: str) -> None:
+    definition = registry.SETTINGS_BY_KEY[key]
+    with pytest.raises(registry.SettingValueError) as raised:
+        definition.parse(value)
+    assert str(raised.value) == message
+
+
+def test_every_key_has_a_description_and_keboola_order() -> None:
+    assert len(registry.SETTINGS) == 27
+    assert all(d.description for d in registry.SETTINGS)
+    # Unprotected keys are exactly Keboola's user-modifiable ones, and all of them take effect.
+    unprotected = [d.key for d in registry.SETTINGS if not d.protected]
+    assert sorted(unprotected) == sorted(["storage.level." + d[0] for d in DEFAULTS if not d[4]])
+    assert all(registry.SETTINGS_BY_KEY[key].effective for key in unprotected)
 
 
 @pytest.mark.parametrize(

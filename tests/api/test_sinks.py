@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from apitest import ADMIN_BY, BASE, HASH, TIME, Api, error
 
+from pushstream.store.models import Task, now
+
 SINKS = f"{BASE}/my-source/sinks"
 COLUMNS = [
     {"type": "uuid", "name": "id", "primaryKey": True},
@@ -26,7 +28,7 @@ def _create(api: Api, **fields: Any) -> dict[str, Any]:
 
 def test_create_sink(api: Api, source: dict[str, Any]) -> None:
     task = _create(api, description="All events", allowedSignals=["logs"])
-    assert task["type"] == "create.sink"
+    assert task["type"] == "api.create.sink"
     assert task["taskId"].startswith("api.create.sink/1/my-source/events/")
     assert task["result"] == "Sink has been created successfully."
     assert task["outputs"] == {
@@ -97,29 +99,46 @@ def _bad_columns(*columns: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("body", "name", "message"),
     [
-        ({"name": "x", "type": "table"}, "missingField", 'Missing required field "body.table".'),
-        ({"type": "table", "table": TABLE}, "missingField", 'Missing required field "body.name".'),
-        ({"name": "x", "table": TABLE}, "missingField", 'Missing required field "body.type".'),
+        ({"name": "x", "type": "table"}, "missingField", '"table" is missing from body.'),
+        ({"type": "table", "table": TABLE}, "missingField", '"name" is missing from body.'),
+        ({"name": "x", "table": TABLE}, "missingField", '"type" is missing from body.'),
         (
             {"name": "x", "type": "file", "table": TABLE},
-            "badRequest",
-            '"body.type" must be one of table, found "file".',
+            "invalidEnumValue",
+            'Value of body.type must be one of "table" but got value "file".',
         ),
-        ({"name": "x", "type": "table", "table": []}, "badRequest", '"body.table" must be an object, found array.'),
+        # The type is checked before a missing table (Keboola's order).
+        (
+            {"name": "x", "type": "foo"},
+            "invalidEnumValue",
+            'Value of body.type must be one of "table" but got value "foo".',
+        ),
+        (
+            {"name": "x", "type": "table", "table": []},
+            "invalidFieldType",
+            'Invalid value [] for "body.table", must be a object.',
+        ),
         (
             {"name": "x", "type": "table", "table": {"tableId": "in.c-a.b", "mapping": {"columns": COLUMNS}}},
             "missingField",
-            'Missing required field "body.table.type".',
+            '"type" is missing from body.table.',
         ),
         (
             {"name": "x", "type": "table", "table": _bad_table(type="snowflake")},
-            "badRequest",
-            '"body.table.type" must be one of keboola, found "snowflake".',
+            "invalidEnumValue",
+            'Value of body.table.type must be one of "keboola" but got value "snowflake".',
         ),
         (
             {"name": "x", "type": "table", "table": {"type": "keboola", "mapping": {"columns": COLUMNS}}},
             "missingField",
-            'Missing required field "body.table.tableId".',
+            '"tableId" is missing from body.table.',
+        ),
+        # The table id must match in full: a trailing newline is not a table id.
+        (
+            {"name": "x", "type": "table", "table": _bad_table(tableId="in.c-x.y\n")},
+            "badRequest",
+            '"body.table.tableId" must look like "in.c-bucket.table" (stage "in" or "out", bucket with the "c-" '
+            'prefix, letters, digits, "_" and "-"), found "in.c-x.y\n".',
         ),
         (
             {"name": "x", "type": "table", "table": _bad_table(tableId="bucket.table")},
@@ -130,12 +149,12 @@ def _bad_columns(*columns: Any) -> dict[str, Any]:
         (
             {"name": "x", "type": "table", "table": {"type": "keboola", "tableId": "in.c-a.b"}},
             "missingField",
-            'Missing required field "body.table.mapping".',
+            '"mapping" is missing from body.table.',
         ),
         (
             {"name": "x", "type": "table", "table": _bad_table(mapping={})},
             "missingField",
-            'Missing required field "body.table.mapping.columns".',
+            '"columns" is missing from body.table.mapping.',
         ),
         (
             {"name": "x", "type": "table", "table": _bad_columns()},
@@ -145,13 +164,33 @@ def _bad_columns(*columns: Any) -> dict[str, Any]:
         (
             {"name": "x", "type": "table", "table": _bad_columns({"type": "body"})},
             "missingField",
-            'Missing required field "body.table.mapping.columns[0].name".',
+            '"name" is missing from body.table.mapping.columns[0].',
         ),
         (
             {"name": "x", "type": "table", "table": _bad_columns({"type": "foo", "name": "a"})},
+            "invalidEnumValue",
+            'Value of body.table.mapping.columns[0].type must be one of "uuid", "id", "datetime", "ip", "body", '
+            '"headers", "path", "template" but got value "foo".',
+        ),
+        # Names the targets cannot hold are refused at once, not by a failing task later.
+        (
+            {"name": "x", "type": "table", "table": _bad_columns({"type": "body", "name": "a\u0000b"})},
             "badRequest",
-            '"body.table.mapping.columns[0].type" must be one of uuid, id, datetime, ip, body, headers, path, '
-            'template, found "foo".',
+            'Column name "a\\u0000b" contains a control character.',
+        ),
+        (
+            {"name": "x", "type": "table", "table": _bad_columns({"type": "body", "name": "a\tb"})},
+            "badRequest",
+            'Column name "a\\tb" contains a control character.',
+        ),
+        (
+            {
+                "name": "x",
+                "type": "table",
+                "table": _bad_columns({"type": "body", "name": "a"}, {"type": "ip", "name": "A"}),
+            },
+            "badRequest",
+            'Columns "a" and "A" differ only in case; column names are case-insensitive.',
         ),
         (
             {
@@ -174,13 +213,14 @@ def _bad_columns(*columns: Any) -> dict[str, Any]:
         ),
         (
             {"name": "x", "type": "table", "table": _bad_columns({"type": "body", "name": "b", "primaryKey": "yes"})},
-            "badRequest",
-            '"body.table.mapping.columns[0].primaryKey" must be a boolean, found string.',
+            "invalidFieldType",
+            'Invalid value "yes" for "body.table.mapping.columns[0].primaryKey", must be a boolean.',
         ),
         (
             {"name": "x", "type": "table", "table": _bad_columns({"type": "body", "name": "n" * 65})},
-            "badRequest",
-            '"body.table.mapping.columns[0].name" must be at most 64 characters long, found 65.',
+            "invalidLength",
+            f'Length of body.table.mapping.columns[0].name must be lesser or equal than 64 but got value "{"n" * 65}" '
+            "(len=65)",
         ),
         (
             {
@@ -190,8 +230,8 @@ def _bad_columns(*columns: Any) -> dict[str, Any]:
                     {"type": "template", "name": "t", "template": {"language": "lua", "content": "x"}}
                 ),
             },
-            "badRequest",
-            '"body.table.mapping.columns[0].template.language" must be one of jsonnet, found "lua".',
+            "invalidEnumValue",
+            'Value of body.table.mapping.columns[0].template.language must be one of "jsonnet" but got value "lua".',
         ),
         (
             {
@@ -201,13 +241,19 @@ def _bad_columns(*columns: Any) -> dict[str, Any]:
                     {"type": "template", "name": "t", "template": {"language": "jsonnet", "content": ""}}
                 ),
             },
-            "badRequest",
-            '"body.table.mapping.columns[0].template.content" must be at least 1 characters long, found 0.',
+            "invalidLength",
+            'Length of body.table.mapping.columns[0].template.content must be greater or equal than 1 but got value "" '
+            "(len=0)",
         ),
         (
             {"name": "x", "type": "table", "table": TABLE, "allowedSignals": ["spans"]},
-            "badRequest",
-            "\"body.allowedSignals\" items must be one of logs, metrics, traces, found 'spans'.",
+            "invalidEnumValue",
+            'Value of body.allowedSignals[0] must be one of "logs", "metrics", "traces" but got value "spans".',
+        ),
+        (
+            {"name": "x", "type": "table", "table": TABLE, "sinkId": ""},
+            "invalidLength",
+            'Length of body.sinkId must be greater or equal than 1 but got value "" (len=0)',
         ),
     ],
 )
@@ -220,21 +266,27 @@ def test_create_sink_validation(
 
 
 @pytest.mark.parametrize(
-    ("content", "message"),
+    ("content", "name", "message"),
     [
-        ("1 +", 'Invalid column "t": syntax error at line 1, column 4: unexpected end of file.'),
-        ("nope()", 'Invalid column "t": error at line 1, column 1: undefined local: nope.'),
+        (
+            "1 +",
+            "badRequest",
+            'Column "t" template is invalid: syntax error at line 1, column 4: unexpected end of file.',
+        ),
+        ("nope()", "badRequest", 'Column "t" template is invalid: error at line 1, column 1: undefined local: nope.'),
         (
             "x" * 4097,
-            '"body.table.mapping.columns[0].template.content" must be at most 4096 characters long, found 4097.',
+            "invalidLength",
+            f"Length of body.table.mapping.columns[0].template.content must be lesser or equal than 4096 but got value "
+            f'"{"x" * 4097}" (len=4097)',
         ),
     ],
 )
-def test_invalid_template_is_rejected(api: Api, source: dict[str, Any], content: str, message: str) -> None:
+def test_invalid_template_is_rejected(api: Api, source: dict[str, Any], content: str, name: str, message: str) -> None:
     table = _bad_columns({"type": "template", "name": "t", "template": {"language": "jsonnet", "content": content}})
     response = api.post(SINKS, json={"name": "x", "type": "table", "table": table})
     assert response.status_code == 400
-    assert response.json == error(400, "badRequest", message)
+    assert response.json == error(400, name, message)
 
 
 def test_template_column(api: Api, source: dict[str, Any]) -> None:
@@ -260,14 +312,13 @@ def test_column_and_sink_limits(api: Api, source: dict[str, Any]) -> None:
 
 
 def test_missing_sink_is_404(api: Api, source: dict[str, Any]) -> None:
-    not_found = error(404, "sinkNotFound", 'Sink "nope" not found.')
+    not_found = error(404, "sinkNotFound", 'Sink "nope" not found in the source.')
     for method, suffix in (
         ("GET", ""),
         ("PATCH", ""),
         ("DELETE", ""),
         ("PUT", "/enable"),
         ("PUT", "/disable"),
-        ("PUT", "/undelete"),
         ("GET", "/settings"),
         ("PATCH", "/settings"),
         ("GET", "/statistics/total"),
@@ -280,6 +331,10 @@ def test_missing_sink_is_404(api: Api, source: dict[str, Any]) -> None:
         response = api.request(method, f"{SINKS}/nope{suffix}", json={})
         assert response.status_code == 404, (method, suffix)
         assert response.json == not_found, (method, suffix)
+    # Undelete looks for a deleted sink.
+    response = api.put(f"{SINKS}/nope/undelete")
+    assert response.status_code == 404
+    assert response.json == error(404, "deletedSinkNotFound", 'Deleted sink "nope" not found in the source.')
 
 
 def test_list_sinks_and_pagination(api: Api, source: dict[str, Any]) -> None:
@@ -304,7 +359,7 @@ def test_update_sink_merges_table(api: Api, source: dict[str, Any]) -> None:
     task = api.run(
         "PATCH", f"{SINKS}/events", json={"table": {"tableId": "in.c-github.other"}, "changeDescription": "Move."}
     )
-    assert task["type"] == "update.sink" and task["result"] == "Sink has been updated successfully."
+    assert task["type"] == "api.update.sink" and task["result"] == "Sink has been updated successfully."
     after = api.get(f"{SINKS}/events").json
     assert after is not None
     assert after["table"] == {**TABLE, "tableId": "in.c-github.other"}
@@ -326,7 +381,7 @@ def test_update_sink_merges_table(api: Api, source: dict[str, Any]) -> None:
     assert after is not None
     assert after["name"] == "Renamed"
     assert after["table"] == {"type": "keboola", "tableId": "in.c-github.raw", "mapping": {"columns": new_columns}}
-    assert after["version"]["description"] == 'Updated "name", "table".'
+    assert after["version"]["description"] == "Updated."
     assert after["created"] == before["created"]
     response = api.patch(f"{SINKS}/events", json={"table": {"mapping": {"columns": [{"type": "path", "name": "p"}]}}})
     assert response.status_code == 400
@@ -340,7 +395,7 @@ def test_disable_enable_delete_undelete_sink(api: Api, source: dict[str, Any]) -
     api.run("PUT", f"{SINKS}/events/disable")
     body = api.get(f"{SINKS}/events").json
     assert body is not None
-    assert body["disabled"]["reason"] == "Disabled from the API." and body["disabled"]["by"] == ADMIN_BY
+    assert body["disabled"]["reason"] == "API" and body["disabled"]["by"] == ADMIN_BY
     assert body["version"]["description"] == "Disabled."
     assert api.services.store.list_sinks(1, "my-source") == []
     assert [s.sink_id for s in api.services.store.list_sinks(1, "my-source", enabled_only=False)] == ["events"]
@@ -348,16 +403,29 @@ def test_disable_enable_delete_undelete_sink(api: Api, source: dict[str, Any]) -
     enabled = api.get(f"{SINKS}/events").json
     assert enabled is not None and "disabled" not in enabled
     task = api.run("DELETE", f"{SINKS}/events")
-    assert task["type"] == "delete.sink" and task["result"] == "Sink has been deleted successfully."
-    assert api.get(f"{SINKS}/events").json == error(404, "sinkNotFound", 'Sink "events" not found.')
+    assert task["type"] == "api.delete.sink" and task["result"] == "Sink has been deleted successfully."
+    assert api.get(f"{SINKS}/events").json == error(404, "sinkNotFound", 'Sink "events" not found in the source.')
     deleted = api.get(f"{SINKS}/deleted").json
     assert deleted is not None
     assert deleted["sinks"] == [{**enabled, "deleted": {"at": deleted["sinks"][0]["deleted"]["at"], "by": ADMIN_BY}}]
     assert api.get(SINKS).json["sinks"] == []  # type: ignore[index]
     task = api.run("PUT", f"{SINKS}/events/undelete")
-    assert task["type"] == "undelete.sink"
-    assert api.get(f"{SINKS}/events").json == enabled
-    assert api.put(f"{SINKS}/events/undelete").json == error(404, "sinkNotFound", 'Sink "events" not found.')
+    assert task["type"] == "api.undelete.sink"
+    undeleted = api.get(f"{SINKS}/events").json
+    assert undeleted is not None
+    # Undelete is a new version, as Keboola counts them: created 1, disabled 2, enabled 3, undeleted 4.
+    version = undeleted["version"]
+    assert version == {
+        "number": 4,
+        "hash": enabled["version"]["hash"],
+        "description": 'Undeleted to version "3".',
+        "at": version["at"],
+        "by": ADMIN_BY,
+    }
+    assert undeleted == {**enabled, "version": version}
+    assert api.put(f"{SINKS}/events/undelete").json == error(
+        404, "deletedSinkNotFound", 'Deleted sink "events" not found in the source.'
+    )
 
 
 def test_sinks_follow_their_source(api: Api, source: dict[str, Any]) -> None:
@@ -366,13 +434,20 @@ def test_sinks_follow_their_source(api: Api, source: dict[str, Any]) -> None:
     api.run("DELETE", f"{SINKS}/b")
     api.run("DELETE", f"{BASE}/my-source")
     # The sinks of a deleted source are not reachable.
-    assert api.get(SINKS).json == error(404, "sourceNotFound", 'Source "my-source" not found.')
-    assert api.get(f"{SINKS}/a").json == error(404, "sourceNotFound", 'Source "my-source" not found.')
+    gone = error(404, "sourceNotFound", 'Source "my-source" not found in the branch.')
+    assert api.get(SINKS).json == gone
+    assert api.get(f"{SINKS}/a").json == gone
+    # A sink is not undeleted without its source.
+    assert api.put(f"{SINKS}/a/undelete").json == gone
     assert api.services.store.list_sinks(1, "my-source", enabled_only=False) == []
     api.run("PUT", f"{BASE}/my-source/undelete")
     # Undeleting the source restores the sinks deleted with it, not the one deleted before.
     assert [s["sinkId"] for s in api.get(SINKS).json["sinks"]] == ["a"]  # type: ignore[index]
     assert [s["sinkId"] for s in api.get(f"{SINKS}/deleted").json["sinks"]] == ["b"]  # type: ignore[index]
+    # The source and its sink got a version each.
+    assert api.get(f"{BASE}/my-source").json["version"]["description"] == 'Undeleted to version "1".'  # type: ignore[index]
+    restored = api.get(f"{SINKS}/a").json["version"]  # type: ignore[index]
+    assert restored["number"] == 2 and restored["description"] == 'Undeleted to version "1".'
 
 
 def test_create_sink_after_its_source_is_gone_fails_the_task(api: Api, source: dict[str, Any]) -> None:
@@ -385,12 +460,12 @@ def test_create_sink_after_its_source_is_gone_fails_the_task(api: Api, source: d
     runner = api.services.runner
     original = runner.start
 
-    def delete_source_first(task_type: str, key: Any, outputs: Any, apply: Any) -> Any:
+    def delete_source_first(task_type: str, key: Any, outputs: Any, apply: Any, **options: Any) -> Any:
         def wrapped(tx: Any, task_id: str) -> Any:
             tx.put_source(replace(tx.get_source(1, "my-source"), deleted=Event(now(), By())))
             return apply(tx, task_id)
 
-        return original(task_type, key, outputs, wrapped)
+        return original(task_type, key, outputs, wrapped, **options)
 
     runner.start = delete_source_first  # type: ignore[method-assign]
     try:
@@ -399,5 +474,22 @@ def test_create_sink_after_its_source_is_gone_fails_the_task(api: Api, source: d
         runner.start = original  # type: ignore[method-assign]
     task = api.wait_task(response.json)  # type: ignore[arg-type]
     assert task["status"] == "error"
-    assert task["error"] == task["result"] == 'Source "my-source" not found.'
+    assert task["error"] == task["result"] == 'Source "my-source" not found in the branch.'
     assert api.get(f"{BASE}/my-source").json == source
+
+
+def test_duplicate_sink_is_409_at_request_time(api: Api, source: dict[str, Any]) -> None:
+    """An existing sink, or one whose create task still runs: a 409 at once, never a
+    task that fails later (Keboola names the reserved key in the second case)."""
+    _create(api)
+    response = api.post(SINKS, json={"name": "Events", "type": "table", "table": TABLE})
+    assert response.status_code == 409
+    assert response.json == error(409, "sinkAlreadyExists", 'Sink "events" already exists in the source.')
+    running = Task(
+        "api.create.sink/1/my-source/other/2024-01-01T00:00:00.000Z_abcde", "api.create.sink", "processing", now()
+    )
+    api.services.store.create_task(running)
+    response = api.post(SINKS, json={"name": "Other", "type": "table", "table": TABLE})
+    assert response.status_code == 409
+    assert response.json == error(409, "sinkAlreadyExists", 'Sink "1/1/my-source/other" already exists in the source.')
+    assert [s["sinkId"] for s in api.get(SINKS).json["sinks"]] == ["events"]  # type: ignore[index]

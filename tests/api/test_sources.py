@@ -8,6 +8,7 @@ import pytest
 from apitest import ADMIN_BY, BASE, HASH, SECRET, TIME, Api, error
 
 from pushstream.api.validation import normalize_id
+from pushstream.store.models import Task, now
 
 
 def _source_body(
@@ -37,19 +38,14 @@ def test_create_source_answers_202_with_a_task(api: Api) -> None:
     assert task_id.startswith(prefix)
     suffix = task_id[len(prefix) :]
     assert TIME.match(suffix[:24]) and suffix[24] == "_" and len(suffix) == 30
+    # Keboola's task: the type is the id's prefix; no outputs until it has finished.
     assert task == {
         "taskId": task_id,
-        "type": "create.source",
+        "type": "api.create.source",
         "url": f"http://127.0.0.1:8000/v1/tasks/{task_id}",
         "status": "processing",
         "isFinished": False,
         "createdAt": task["createdAt"],
-        "outputs": {
-            "url": "http://127.0.0.1:8000/v1/branches/1/sources/github-webhooks",
-            "projectId": 1,
-            "branchId": 1,
-            "sourceId": "github-webhooks",
-        },
     }
     assert TIME.match(task["createdAt"])
     finished = api.wait_task(task)
@@ -60,6 +56,12 @@ def test_create_source_answers_202_with_a_task(api: Api) -> None:
         "finishedAt": finished["finishedAt"],
         "duration": finished["duration"],
         "result": "Source has been created successfully.",
+        "outputs": {
+            "url": "http://127.0.0.1:8000/v1/branches/1/sources/github-webhooks",
+            "projectId": 1,
+            "branchId": 1,
+            "sourceId": "github-webhooks",
+        },
     }
     assert TIME.match(finished["finishedAt"]) and finished["finishedAt"] >= task["createdAt"]
     assert isinstance(finished["duration"], int) and finished["duration"] >= 0
@@ -124,23 +126,40 @@ def test_numeric_branch_id_works_like_default(api: Api, source: dict[str, Any]) 
 @pytest.mark.parametrize(
     ("body", "status", "name", "message"),
     [
-        ({"type": "http"}, 400, "missingField", 'Missing required field "body.name".'),
-        ({"name": "x"}, 400, "missingField", 'Missing required field "body.type".'),
-        ({"name": "", "type": "http"}, 400, "badRequest", '"body.name" must be at least 1 characters long, found 0.'),
+        ({"type": "http"}, 400, "missingField", '"name" is missing from body.'),
+        ({"name": "x"}, 400, "missingField", '"type" is missing from body.'),
+        (
+            {"name": "", "type": "http"},
+            400,
+            "invalidLength",
+            'Length of body.name must be greater or equal than 1 but got value "" (len=0)',
+        ),
         (
             {"name": "n" * 41, "type": "http"},
             400,
-            "badRequest",
-            '"body.name" must be at most 40 characters long, found 41.',
+            "invalidLength",
+            f'Length of body.name must be lesser or equal than 40 but got value "{"n" * 41}" (len=41)',
         ),
-        ({"name": 5, "type": "http"}, 400, "badRequest", '"body.name" must be a string, found number.'),
+        ({"name": 5, "type": "http"}, 400, "invalidFieldType", 'Invalid value 5 for "body.name", must be a string.'),
         (
             {"name": "x", "type": "http", "description": "d" * 4097},
             400,
-            "badRequest",
-            '"body.description" must be at most 4096 characters long, found 4097.',
+            "invalidLength",
+            f'Length of body.description must be lesser or equal than 4096 but got value "{"d" * 4097}" (len=4097)',
         ),
-        ({"name": "x", "type": "ftp"}, 400, "badRequest", '"body.type" must be "http", found "ftp".'),
+        (
+            {"name": "x", "type": "ftp"},
+            400,
+            "invalidEnumValue",
+            'Value of body.type must be one of "http", "otlp" but got value "ftp".',
+        ),
+        # The type is checked before the name (Keboola's order of validators).
+        (
+            {"name": "", "type": "ftp"},
+            400,
+            "invalidEnumValue",
+            'Value of body.type must be one of "http", "otlp" but got value "ftp".',
+        ),
         (
             {"name": "x", "type": "otlp"},
             400,
@@ -150,14 +169,14 @@ def test_numeric_branch_id_works_like_default(api: Api, source: dict[str, Any]) 
         (
             {"name": "x", "type": "http", "sourceId": "a" * 49},
             400,
-            "badRequest",
-            '"body.sourceId" must be at most 48 characters long, found 49.',
+            "invalidLength",
+            f'Length of body.sourceId must be lesser or equal than 48 but got value "{"a" * 49}" (len=49)',
         ),
         (
             {"name": "x", "type": "http", "sourceId": ""},
             400,
-            "badRequest",
-            '"body.sourceId" must be at least 1 characters long, found 0.',
+            "invalidLength",
+            'Length of body.sourceId must be greater or equal than 1 but got value "" (len=0)',
         ),
         (
             {"name": "x", "type": "http", "sourceId": "---"},
@@ -204,8 +223,8 @@ def test_empty_body_is_missing(api: Api, source: dict[str, Any]) -> None:
     for method, path in (("POST", BASE), ("PATCH", f"{BASE}/my-source"), ("PATCH", f"{BASE}/my-source/settings")):
         response = api.request(method, path)
         assert response.status_code == 400
-        assert response.json == error(400, "missingField", 'Missing required field "body".')
-    assert api.post(BASE, json={}).json == error(400, "missingField", 'Missing required field "body.name".')
+        assert response.json == error(400, "missingField", "The request body is missing.")
+    assert api.post(BASE, json={}).json == error(400, "missingField", '"type" is missing from body.')
 
 
 def test_unknown_fields_are_ignored(api: Api) -> None:
@@ -219,6 +238,23 @@ def test_duplicate_source_is_409(api: Api, source: dict[str, Any]) -> None:
     assert response.json == error(409, "sourceAlreadyExists", 'Source "my-source" already exists in the branch.')
     response = api.post(BASE, json={"name": "Other", "sourceId": "MY SOURCE", "type": "http"})
     assert response.status_code == 409
+
+
+def test_create_of_an_id_being_created_is_409_at_once(api: Api) -> None:
+    """A create while a task creating the same id still runs (here: stored as running by
+    this process, as a queued task is): 409 now, naming the reserved key as Keboola
+    does, not a second task that fails later."""
+    running = Task(
+        "api.create.source/1/my-source/2024-01-01T00:00:00.000Z_abcde", "api.create.source", "processing", now()
+    )
+    api.services.store.create_task(running)
+    response = api.post(BASE, json={"name": "My Source", "type": "http"})
+    assert response.status_code == 409
+    assert response.json == error(409, "sourceAlreadyExists", 'Source "1/1/my-source" already exists in the branch.')
+    # Another id is free; a finished task reserves nothing.
+    assert api.post(BASE, json={"name": "My Source 2", "type": "http"}).status_code == 202
+    api.services.store.finish_task(running.task_id, "error", result="x", error="x")
+    api.run("POST", BASE, json={"name": "My Source", "type": "http"})
 
 
 @pytest.mark.parametrize(
@@ -246,14 +282,13 @@ def test_unknown_or_invalid_branch(api: Api, branch: str, status: int, body: dic
 
 
 def test_get_missing_source_is_404(api: Api) -> None:
-    not_found = error(404, "sourceNotFound", 'Source "nope" not found.')
+    not_found = error(404, "sourceNotFound", 'Source "nope" not found in the branch.')
     for method, suffix in (
         ("GET", ""),
         ("PATCH", ""),
         ("DELETE", ""),
         ("PUT", "/enable"),
         ("PUT", "/disable"),
-        ("PUT", "/undelete"),
         ("POST", "/rotate-secret"),
         ("GET", "/settings"),
         ("PATCH", "/settings"),
@@ -284,7 +319,9 @@ def test_get_missing_source_is_404(api: Api) -> None:
 def test_path_id_too_long_is_400(api: Api) -> None:
     response = api.get(f"{BASE}/{'a' * 49}")
     assert response.status_code == 400
-    assert response.json == error(400, "badRequest", '"sourceId" must be 1 to 48 characters long, found 49.')
+    assert response.json == error(
+        400, "invalidLength", f'Length of sourceId must be lesser or equal than 48 but got value "{"a" * 49}" (len=49)'
+    )
 
 
 def test_list_sources_is_sorted_by_id(api: Api) -> None:
@@ -329,30 +366,41 @@ def test_pagination(api: Api) -> None:
 
 
 @pytest.mark.parametrize(
-    ("limit", "message"),
+    ("limit", "name", "message"),
     [
-        ("0", '"query.limit" must be between 1 and 100, found 0.'),
-        ("101", '"query.limit" must be between 1 and 100, found 101.'),
-        ("-1", '"query.limit" must be between 1 and 100, found -1.'),
-        ("abc", '"query.limit" must be an integer, found "abc".'),
-        ("1.5", '"query.limit" must be an integer, found "1.5".'),
+        ("0", "invalidRange", "Limit must be greater or equal than 1 but got value 0."),
+        ("101", "invalidRange", "Limit must be lesser or equal than 100 but got value 101."),
+        ("-1", "invalidRange", "Limit must be greater or equal than 1 but got value -1."),
+        # Keboola's validators read what is not an integer as 0, then check the range too.
+        (
+            "abc",
+            "invalidFieldType",
+            'Invalid value "abc" for "limit", must be a integer; '
+            "limit must be greater or equal than 1 but got value 0.",
+        ),
+        (
+            "1.5",
+            "invalidFieldType",
+            'Invalid value "1.5" for "limit", must be a integer; '
+            "limit must be greater or equal than 1 but got value 0.",
+        ),
     ],
 )
-def test_invalid_limit(api: Api, limit: str, message: str) -> None:
+def test_invalid_limit(api: Api, limit: str, name: str, message: str) -> None:
     for path in (BASE, f"{BASE}/deleted", "/v1/branches/default/aggregation/sources"):
         response = api.get(path, query_string={"limit": limit})
         assert response.status_code == 400
-        assert response.json == error(400, "badRequest", message)
+        assert response.json == error(400, name, message)
 
 
 def test_update_source(api: Api, source: dict[str, Any]) -> None:
     task = api.run("PATCH", f"{BASE}/my-source", json={"name": "Renamed", "description": "new"})
-    assert task["type"] == "update.source" and task["result"] == "Source has been updated successfully."
+    assert task["type"] == "api.update.source" and task["result"] == "Source has been updated successfully."
     body = api.get(f"{BASE}/my-source").json
     assert body is not None
     version = body["version"]
     assert version["number"] == 2
-    assert version["description"] == 'Updated "name", "description".'
+    assert version["description"] == "Updated."
     assert version["hash"] != source["version"]["hash"]
     assert body == {**source, "name": "Renamed", "description": "new", "version": version}
     # A change description becomes the version's description.
@@ -360,36 +408,48 @@ def test_update_source(api: Api, source: dict[str, Any]) -> None:
     assert api.get(f"{BASE}/my-source").json["version"]["description"] == "Because."  # type: ignore[index]
 
 
-def test_update_without_change_makes_no_version(api: Api, source: dict[str, Any]) -> None:
-    revision = api.services.store.revision()
+def test_update_without_change_is_a_version_too(api: Api, source: dict[str, Any]) -> None:
+    """As in Keboola, every update is a new version, even one that changes nothing."""
     api.run("PATCH", f"{BASE}/my-source", json={"name": "My Source"})
-    api.run("PATCH", f"{BASE}/my-source", json={})
-    assert api.get(f"{BASE}/my-source").json == source
-    assert api.services.store.revision() == revision
+    api.run("PATCH", f"{BASE}/my-source", json={"changeDescription": "Nothing."})
+    body = api.get(f"{BASE}/my-source").json
+    assert body is not None
+    version = body["version"]
+    assert version["number"] == 3 and version["description"] == "Nothing."
+    # The state did not change, so neither did its hash.
+    assert version["hash"] == source["version"]["hash"]
+    assert body == {**source, "version": version}
 
 
 @pytest.mark.parametrize(
-    ("body", "message"),
+    ("body", "name", "message"),
     [
-        ({"name": ""}, '"body.name" must be at least 1 characters long, found 0.'),
-        ({"description": 1}, '"body.description" must be a string, found number.'),
-        ({"type": "otlp"}, 'Sources of type "otlp" are not supported by pushstream; use "http".'),
-        ({"changeDescription": []}, '"body.changeDescription" must be a string, found array.'),
+        ({"name": ""}, "invalidLength", 'Length of body.name must be greater or equal than 1 but got value "" (len=0)'),
+        ({"description": 1}, "invalidFieldType", 'Invalid value 1 for "body.description", must be a string.'),
+        ({"type": "otlp"}, "badRequest", 'Sources of type "otlp" are not supported by pushstream; use "http".'),
+        ({"type": "x"}, "invalidEnumValue", 'Value of body.type must be one of "http", "otlp" but got value "x".'),
+        (
+            {"changeDescription": []},
+            "invalidFieldType",
+            'Invalid value [] for "body.changeDescription", must be a string.',
+        ),
     ],
 )
-def test_update_source_validation(api: Api, source: dict[str, Any], body: dict[str, Any], message: str) -> None:
+def test_update_source_validation(
+    api: Api, source: dict[str, Any], body: dict[str, Any], name: str, message: str
+) -> None:
     response = api.patch(f"{BASE}/my-source", json=body)
     assert response.status_code == 400
-    assert response.json == error(400, "badRequest", message)
+    assert response.json == error(400, name, message)
 
 
 def test_disable_and_enable_source(api: Api, source: dict[str, Any]) -> None:
     task = api.run("PUT", f"{BASE}/my-source/disable")
-    assert task["type"] == "disable.source" and task["result"] == "Source has been disabled successfully."
+    assert task["type"] == "api.disable.source" and task["result"] == "Source has been disabled successfully."
     body = api.get(f"{BASE}/my-source").json
     assert body is not None
     disabled = body["disabled"]
-    assert disabled == {"at": disabled["at"], "by": ADMIN_BY, "reason": "Disabled from the API."}
+    assert disabled == {"at": disabled["at"], "by": ADMIN_BY, "reason": "API"}
     assert body["version"]["number"] == 2 and body["version"]["description"] == "Disabled."
     # Disabling again changes nothing.
     api.run("PUT", f"{BASE}/my-source/disable")
@@ -423,10 +483,10 @@ def test_rotate_secret(api: Api, source: dict[str, Any]) -> None:
 
 def test_delete_and_undelete_source(api: Api, source: dict[str, Any]) -> None:
     task = api.run("DELETE", f"{BASE}/my-source")
-    assert task["type"] == "delete.source" and task["result"] == "Source has been deleted successfully."
+    assert task["type"] == "api.delete.source" and task["result"] == "Source has been deleted successfully."
     response = api.get(f"{BASE}/my-source")
     assert response.status_code == 404
-    assert response.json == error(404, "sourceNotFound", 'Source "my-source" not found.')
+    assert response.json == error(404, "sourceNotFound", 'Source "my-source" not found in the branch.')
     assert api.get(BASE).json["sources"] == []  # type: ignore[index]
     deleted = api.get(f"{BASE}/deleted").json
     assert deleted is not None
@@ -435,14 +495,28 @@ def test_delete_and_undelete_source(api: Api, source: dict[str, Any]) -> None:
     assert deleted["page"] == {"limit": 100, "totalCount": 1, "afterId": "", "lastId": "my-source"}
     # Delete twice: it is gone.
     assert api.delete(f"{BASE}/my-source").status_code == 404
-    # Undelete brings it back as it was.
+    # Undelete brings it back as it was, in a new version (Keboola's sequence).
     task = api.run("PUT", f"{BASE}/my-source/undelete")
-    assert task["type"] == "undelete.source"
-    assert api.get(f"{BASE}/my-source").json == source
+    assert task["type"] == "api.undelete.source"
+    assert task["result"] == "Source has been undeleted successfully."
+    body = api.get(f"{BASE}/my-source").json
+    assert body is not None
+    version = body["version"]
+    assert version == {
+        "number": 2,
+        "hash": source["version"]["hash"],
+        "description": 'Undeleted to version "1".',
+        "at": version["at"],
+        "by": ADMIN_BY,
+    }
+    assert body == {**source, "version": version}
     assert api.get(f"{BASE}/deleted").json["sources"] == []  # type: ignore[index]
+    # Only a deleted source can be undeleted.
     response = api.put(f"{BASE}/my-source/undelete")
     assert response.status_code == 404
-    assert response.json == error(404, "sourceNotFound", 'Source "my-source" not found.')
+    assert response.json == error(404, "deletedSourceNotFound", 'Deleted source "my-source" not found in the branch.')
+    response = api.put(f"{BASE}/nope/undelete")
+    assert response.json == error(404, "deletedSourceNotFound", 'Deleted source "nope" not found in the branch.')
 
 
 def test_recreate_deleted_source_continues_versions(api: Api, source: dict[str, Any]) -> None:

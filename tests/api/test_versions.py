@@ -23,14 +23,15 @@ def test_source_versions(api: Api, source: dict[str, Any]) -> None:
     body = _versions(api, SRC)
     versions = body["versions"]
     assert [v["number"] for v in versions] == [1, 2, 3]
-    assert [v["description"] for v in versions] == ["New source.", 'Updated "name".', "Third."]
+    assert [v["description"] for v in versions] == ["New source.", "Updated.", "Third."]
     for version in versions:
         assert set(version) == {"number", "hash", "description", "at", "by"}
         assert HASH.match(version["hash"]) and TIME.match(version["at"]) and version["by"] == ADMIN_BY
     assert len({v["hash"] for v in versions}) == 3
     assert versions[0] == source["version"]
     assert versions[2] == api.get(SRC).json["version"]  # type: ignore[index]
-    assert body["page"] == {"limit": 100, "totalCount": 3, "afterId": "", "lastId": "3"}
+    # Keboola keys versions by a 10-digit number: the page ids are such keys.
+    assert body["page"] == {"limit": 100, "totalCount": 3, "afterId": "", "lastId": "0000000003"}
     detail = api.get(f"{SRC}/versions/2")
     assert detail.status_code == 200
     assert detail.json == versions[1]
@@ -41,14 +42,21 @@ def test_version_pagination(api: Api, source: dict[str, Any]) -> None:
         api.run("PATCH", SRC, json={"description": f"d{i}"})
     first = _versions(api, SRC, limit=2)
     assert [v["number"] for v in first["versions"]] == [1, 2]
-    assert first["page"] == {"limit": 2, "totalCount": 5, "afterId": "", "lastId": "2"}
-    second = _versions(api, SRC, limit=2, afterId="2")
+    assert first["page"] == {"limit": 2, "totalCount": 5, "afterId": "", "lastId": "0000000002"}
+    # As in Keboola, the total of a versions page counts the versions after afterId.
+    second = _versions(api, SRC, limit=2, afterId="0000000002")
     assert [v["number"] for v in second["versions"]] == [3, 4]
-    assert second["page"] == {"limit": 2, "totalCount": 5, "afterId": "2", "lastId": "4"}
+    assert second["page"] == {"limit": 2, "totalCount": 3, "afterId": "0000000002", "lastId": "0000000004"}
     last = _versions(api, SRC, limit=2, afterId="4")
     assert [v["number"] for v in last["versions"]] == [5]
+    assert last["page"] == {"limit": 2, "totalCount": 1, "afterId": "4", "lastId": "0000000005"}
     assert _versions(api, SRC, afterId="5")["versions"] == []
-    assert _versions(api, SRC, afterId="5")["page"]["lastId"] == ""
+    assert _versions(api, SRC, afterId="0000000005")["page"] == {
+        "limit": 100,
+        "totalCount": 0,
+        "afterId": "0000000005",
+        "lastId": "",
+    }
     response = api.get(f"{SRC}/versions", query_string={"afterId": "x"})
     assert response.status_code == 400
     assert response.json == error(400, "badRequest", '"query.afterId" must be a version number, found "x".')
@@ -57,10 +65,23 @@ def test_version_pagination(api: Api, source: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("number", "status", "body"),
     [
-        ("9", 404, error(404, "versionNotFound", 'Version "9" not found.')),
-        ("0", 400, error(400, "badRequest", '"versionNumber" must be a positive integer, found "0".')),
-        ("-1", 400, error(400, "badRequest", '"versionNumber" must be a positive integer, found "-1".')),
-        ("one", 400, error(400, "badRequest", '"versionNumber" must be a positive integer, found "one".')),
+        (
+            "9",
+            404,
+            error(404, "sourceVersionNotFound", 'Source version "my-source/0000000009" not found in the branch.'),
+        ),
+        ("0", 400, error(400, "invalidRange", "VersionNumber must be greater or equal than 1 but got value 0.")),
+        ("-1", 400, error(400, "invalidRange", "VersionNumber must be greater or equal than 1 but got value -1.")),
+        (
+            "one",
+            400,
+            error(
+                400,
+                "invalidFieldType",
+                'Invalid value "one" for "versionNumber", must be a integer; '
+                "versionNumber must be greater or equal than 1 but got value 0.",
+            ),
+        ),
     ],
 )
 def test_version_errors(api: Api, source: dict[str, Any], number: str, status: int, body: dict[str, Any]) -> None:
@@ -76,7 +97,8 @@ def test_rollback_source(api: Api, source: dict[str, Any]) -> None:
     api.post(f"{SRC}/rotate-secret")
     secret_url = api.get(SRC).json["http"]["url"]  # type: ignore[index]
     task = api.run("PUT", f"{SRC}/versions/1/rollback")
-    assert task["type"] == "rollback.source" and task["result"] == "Source has been rolled back successfully."
+    assert task["type"] == "api.rollback.sourceVersion"
+    assert task["result"] == "Source version was rolled back successfully."
     body = api.get(SRC).json
     assert body is not None
     # Name and description come back; the secret and the disabled state stay as they are.
@@ -84,7 +106,7 @@ def test_rollback_source(api: Api, source: dict[str, Any]) -> None:
     assert body["http"]["url"] == secret_url
     assert "disabled" in body
     assert body["version"]["number"] == 4
-    assert body["version"]["description"] == "Rollback to version 1."
+    assert body["version"]["description"] == 'Rollback to version "1".'
     assert [v["number"] for v in _versions(api, SRC)["versions"]] == [1, 2, 3, 4]
     # Enabled again, the state equals version 1 and so does the hash.
     api.run("PUT", f"{SRC}/enable")
@@ -104,17 +126,23 @@ def test_sink_versions_and_rollback(api: Api, source: dict[str, Any]) -> None:
         json={"settings": [{"key": "storage.level.target.import.trigger.count", "value": 5}]},
     )
     body = _versions(api, SINK)
-    assert [v["description"] for v in body["versions"]] == ["New sink.", 'Updated "table".', "Updated settings."]
+    assert [v["description"] for v in body["versions"]] == ["New sink.", "Updated.", "Updated settings."]
     assert api.get(f"{SINK}/versions/1").json == sink["version"]
     task = api.run("PUT", f"{SINK}/versions/1/rollback")
-    assert task["type"] == "rollback.sink" and task["result"] == "Sink has been rolled back successfully."
+    assert task["type"] == "api.rollback.sinkVersion"
+    assert task["result"] == "Sink version was rolled back successfully."
     rolled = api.get(SINK).json
     assert rolled is not None
     assert rolled["table"] == sink["table"]
     assert rolled["version"]["number"] == 4 and rolled["version"]["hash"] == sink["version"]["hash"]
     settings = api.get(f"{SINK}/settings").json["settings"]  # type: ignore[index]
     assert not any(s["overwritten"] for s in settings)
-    assert api.get(f"{SINK}/versions/7").json == error(404, "versionNotFound", 'Version "7" not found.')
+    assert api.get(f"{SINK}/versions/7").json == error(
+        404, "sinkVersionNotFound", 'Sink version "my-sink/0000000007" not found in the source.'
+    )
+    assert api.put(f"{SINK}/versions/12345/rollback").json == error(
+        404, "sinkVersionNotFound", 'Sink version "my-sink/0000012345" not found in the source.'
+    )
 
 
 def test_history_keeps_the_last_1000_versions(
@@ -128,7 +156,9 @@ def test_history_keeps_the_last_1000_versions(
     body = _versions(api, SRC)
     assert [v["number"] for v in body["versions"]] == [3, 4, 5]
     assert body["page"]["totalCount"] == 3
-    assert api.get(f"{SRC}/versions/1").json == error(404, "versionNotFound", 'Version "1" not found.')
+    assert api.get(f"{SRC}/versions/1").json == error(
+        404, "sourceVersionNotFound", 'Source version "my-source/0000000001" not found in the branch.'
+    )
     assert api.put(f"{SRC}/versions/2/rollback").status_code == 404
     api.run("PUT", f"{SRC}/versions/3/rollback")
     assert api.get(SRC).json["description"] == "d1"  # type: ignore[index]
@@ -139,12 +169,12 @@ def test_rollback_to_a_pruned_version_fails_the_task(api: Api, source: dict[str,
     runner = api.services.runner
     original = runner.start
 
-    def prune_first(task_type: str, key: Any, outputs: Any, apply: Any) -> Any:
+    def prune_first(task_type: str, key: Any, outputs: Any, apply: Any, **options: Any) -> Any:
         def wrapped(tx: Any, task_id: str) -> Any:
             tx._connection.execute("DELETE FROM versions WHERE number = 1")
             return apply(tx, task_id)
 
-        return original(task_type, key, outputs, wrapped)
+        return original(task_type, key, outputs, wrapped, **options)
 
     runner.start = prune_first  # type: ignore[method-assign]
     try:
@@ -152,5 +182,6 @@ def test_rollback_to_a_pruned_version_fails_the_task(api: Api, source: dict[str,
     finally:
         runner.start = original  # type: ignore[method-assign]
     task = api.wait_task(response.json)  # type: ignore[arg-type]
-    assert task["status"] == "error" and task["error"] == 'Version "1" not found.'
+    assert task["status"] == "error"
+    assert task["error"] == 'Source version "my-source/0000000001" not found in the branch.'
     assert api.get(f"{SRC}/versions/1").status_code == 200

@@ -54,7 +54,7 @@ def test_sources_round_trip(cli_server: ServerProcess) -> None:
 
     result = run_cli(cli_server, "sources", "show", "web-events")
     assert result.exit_code == 3
-    assert result.stderr == 'Error: Source "web-events" not found. (404 stream.api.sourceNotFound)\n'
+    assert result.stderr == 'Error: Source "web-events" not found in the branch. (404 stream.api.sourceNotFound)\n'
 
 
 def test_sinks_round_trip(cli_server: ServerProcess, tmp_path: Path) -> None:
@@ -221,7 +221,7 @@ def test_flush(cli_server: ServerProcess, tmp_path: Path) -> None:
 
     result = run_cli(cli_server, "flush", "nope")
     assert result.exit_code == 3
-    assert 'Source "nope" not found.' in result.stderr
+    assert 'Source "nope" not found in the branch.' in result.stderr
 
 
 def test_no_token_and_no_server(tmp_path: Path) -> None:

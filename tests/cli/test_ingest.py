@@ -260,7 +260,7 @@ def test_server_errors(cli_server: ServerProcess, tmp_path: Path) -> None:
     path.write_bytes(ndjson(people(2)))
     result = run_cli(cli_server, "ingest", "no-such-source", str(path))
     assert result.exit_code == 3
-    assert result.stderr == 'Error: Source "no-such-source" not found. (404 stream.api.sourceNotFound)\n'
+    assert result.stderr == 'Error: Source "no-such-source" not found in the branch. (404 stream.api.sourceNotFound)\n'
     result = run_cli(cli_server, "ingest", "x", str(path), PUSHSTREAM_API_TOKEN="wrong")
     assert result.exit_code == 3
     assert "401 stream.api.unauthorized" in result.stderr

@@ -17,7 +17,7 @@ from pushstream.reference import canonical_header_name, canonical_headers, forma
 # Missing paths and headers fail with the same message as in the core.
 PRELUDE = """
 local Ip() = std.extVar("ip");
-local Body(path=null, default=error ('path "' + path + '" not found')) =
+local Body(path=null, default=error ('path "' + path + '" not found in the body')) =
   if path == null then std.extVar("body")
   else local found = std.native("lookup")(path); if found[0] then found[1] else default;
 local BodyStr() = std.extVar("body_str");
@@ -27,7 +27,7 @@ local Header(name=null, default=error ('header "' + std.native("canonical")(name
   else local key = std.native("canonical")(name); if std.objectHas(headers, key) then headers[key] else default;
 local HeaderStr() =
   local headers = std.extVar("headers");
-  std.join("\\n", [k + ": " + headers[k] for k in std.objectFields(headers)]);
+  std.join("", [k + ": " + headers[k] + "\\n" for k in std.objectFields(headers)]);
 local Now(format=null) = if format == null then std.extVar("now") else std.native("strftime")(format);
 """
 

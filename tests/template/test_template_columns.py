@@ -51,7 +51,7 @@ class TestGlobals:
             ('Header("content-type")', '"application/json"'),
             ('Header("x-missing", "none")', '"none"'),
             ('Header("x-foo", "none")', '"bar"'),
-            ("HeaderStr()", '"Content-Type: application/json\\nX-Foo: bar\\nX-Multi: 1"'),
+            ("HeaderStr()", '"Content-Type: application/json\\nX-Foo: bar\\nX-Multi: 1\\n"'),
             ("Now()", '"2023-11-14T22:13:20.123Z"'),
             ('Now("%Y-%m-%d %H:%M:%S.%f")', '"2023-11-14 22:13:20.123"'),
             ('Now("%s %j %A %%")', '"1700000000 318 Tuesday %"'),
@@ -70,6 +70,64 @@ class TestGlobals:
         event = Event(None, headers={"Content-Type": "application/x-www-form-urlencoded"}, raw=b"a=1&k[]=x&k[]=y")
         assert one("Body()", event) == '{"a":"1","k":["x","y"]}'
         assert one('Body("k[1]")', event) == '"y"'
+
+
+#: 2000-01-01T01:00:00.000Z, a receive time without milliseconds.
+WHOLE_SECOND_NS = 946_688_400_000_000_000
+UNSUPPORTED = (
+    'cannot parse request body:\n- unsupported content type "", '
+    "supported types: application/json and application/x-www-form-urlencoded"
+)
+
+
+class TestKeboolaSemantics:
+    """The cases of Keboola's own template tests, on records with exactly these headers."""
+
+    @staticmethod
+    def evaluate(template: str, headers: dict[str, str], body: bytes = b"") -> str:
+        return Mapping([column(template)]).map(Record(body, headers, "1.2.3.4", WHOLE_SECOND_NS))[0]
+
+    @pytest.mark.parametrize(
+        ("template", "headers", "body", "expected"),
+        [
+            (
+                "HeaderStr()",
+                {"X-Header-1": "value1", "x-header-2": "value2"},
+                b"",
+                '"X-Header-1: value1\\nX-Header-2: value2\\n"',
+            ),
+            ("HeaderStr()", {}, b"", '""'),
+            ("Header()", {}, b"", "{}"),
+            ("BodyStr()", {}, b"", '""'),
+            ("Body()", {"Content-Type": "application/x-www-form-urlencoded"}, b"", "{}"),
+            ('Body("a")', {"Content-Type": "application/vnd.api+json"}, b'{"a": 1}', "1"),
+            ('Body("a")', {"Content-Type": "application/problem+json; charset=utf-8"}, b'{"a": 2}', "2"),
+            ("Now()", {}, b"", '"2000-01-01T01:00:00.000Z"'),
+            ("Now('%Y-%m-%d')", {}, b"", '"2000-01-01"'),
+        ],
+    )
+    def test_values(self, template: str, headers: dict[str, str], body: bytes, expected: str) -> None:
+        assert self.evaluate(template, headers, body) == expected
+
+    @pytest.mark.parametrize(
+        ("template", "headers", "body", "kind", "reason"),
+        [
+            ("Body()", {}, b'{"a": 1}', "unsupported_content_type", UNSUPPORTED),
+            (
+                'Body("foo1.foo2")',
+                {"Content-Type": "application/json"},
+                b'{"foo1": {}}',
+                "missing_value",
+                'path "foo1.foo2" not found in the body',
+            ),
+            ('Header("x-header-3")', {"X-Header-1": "value1"}, b"", "missing_value", 'header "X-Header-3" not found'),
+            ("local f(x) = f(x); f(1)", {}, b"", "template", "max stack frames exceeded."),
+        ],
+    )
+    def test_errors(self, template: str, headers: dict[str, str], body: bytes, kind: str, reason: str) -> None:
+        with pytest.raises(MappingError) as info:
+            self.evaluate(template, headers, body)
+        assert (info.value.kind, info.value.reason) == (kind, reason)
 
 
 class TestOutput:
@@ -97,8 +155,8 @@ class TestOutput:
 class TestErrors:
     def test_missing_path(self) -> None:
         e = error('{a: Body("a.b")}')
-        assert (e.kind, e.column, e.reason) == ("missing_value", "t", 'path "a.b" not found')
-        assert str(e) == 'column "t": path "a.b" not found'
+        assert (e.kind, e.column, e.reason) == ("missing_value", "t", 'path "a.b" not found in the body')
+        assert str(e) == 'column "t": path "a.b" not found in the body'
 
     def test_missing_header(self) -> None:
         e = error('Header("x-bar")')
@@ -122,13 +180,13 @@ class TestErrors:
         batch = mapping.encode_batch(records)
         assert (batch.rows, batch.csv) == (2, b'"1"\n"3"\n')
         [(index, failure)] = batch.errors
-        assert (index, failure.kind, failure.reason) == (1, "missing_value", 'path "id" not found')
+        assert (index, failure.kind, failure.reason) == (1, "missing_value", 'path "id" not found in the body')
 
 
 class TestLimits:
     def test_infinite_recursion(self) -> None:
         e = error("local f(x) = f(x + 1); f(0)")
-        assert e.reason == "template evaluation exceeded the maximum stack depth of 500"
+        assert e.reason == "max stack frames exceeded."
 
     def test_deep_recursion_within_the_limit(self) -> None:
         assert one("local f(n) = if n == 0 then 0 else 1 + f(n - 1); f(450)") == "450"

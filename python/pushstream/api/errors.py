@@ -39,7 +39,7 @@ def handle_http_exception(exc: HTTPException) -> Response:
         body: dict[str, object] = {
             "statusCode": 404,
             "error": "stream.api.endpointNotFound",
-            "message": f'Endpoint "{request.method} {request.path}" not found.',
+            "message": f'No endpoint found for path "{request.path}".',
         }
     elif isinstance(exc, MethodNotAllowed):
         body = {

@@ -135,7 +135,7 @@ def _schemas() -> dict[str, Schema]:
             {
                 "statusCode": _int("HTTP status code."),
                 "error": _string("Name of the error, `stream.api.<name>`.", example="stream.api.sourceNotFound"),
-                "message": _string("What went wrong.", example='Source "github-events" not found.'),
+                "message": _string("What went wrong.", example='Source "github-events" not found in the branch.'),
                 "exceptionId": _string("Id of a server error in the server log (5xx only)."),
             },
             ["statusCode", "error", "message"],
@@ -193,7 +193,9 @@ def _schemas() -> dict[str, Schema]:
         "PaginatedResponse": _obj(
             {
                 "limit": _int("The limit of the request."),
-                "totalCount": _int("Number of all records, on every page."),
+                "totalCount": _int(
+                    "Number of all records, on every page; for versions, the number of versions after `afterId`."
+                ),
                 "afterId": _string("The `afterId` of the request."),
                 "lastId": _string("Id of the last record of this page (the `afterId` of the next one)."),
             },
@@ -203,7 +205,11 @@ def _schemas() -> dict[str, Schema]:
         "Task": _obj(
             {
                 "taskId": _string("Id of the task.", example="api.create.source/1/github-events/" + DATE + "_k3x9q"),
-                "type": _string("Kind of task.", example="create.source"),
+                "type": _string(
+                    "Kind of task, the prefix of its id (`api.create.source`, `api.update.sinkSettings`, "
+                    "`api.rollback.sourceVersion`, ...).",
+                    example="api.create.source",
+                ),
                 "url": _string("URL of the task."),
                 "status": _string("State of the task.", enum=["processing", "success", "error"]),
                 "isFinished": {"type": "boolean", "description": 'True when `status` is not "processing".'},
@@ -212,7 +218,7 @@ def _schemas() -> dict[str, Schema]:
                 "duration": _int("How long the task took, in milliseconds."),
                 "result": _string("Outcome message (the error message when the task failed)."),
                 "error": _string("Error message of a failed task."),
-                "outputs": ref("TaskOutputs"),
+                "outputs": {**ref("TaskOutputs"), "description": "Present once the task has finished."},
             },
             ["taskId", "type", "url", "status", "isFinished", "createdAt"],
             "An asynchronous task of a configuration change.",
@@ -228,7 +234,12 @@ def _schemas() -> dict[str, Schema]:
             description="What the task works on.",
         ),
         "HTTPSource": _obj(
-            {"url": _string("URL to send events to; it contains the source's secret.")},
+            {
+                "url": _string(
+                    "URL to send events to; it contains the source's secret. A guest (read-only) token sees "
+                    "`********` in place of the secret."
+                )
+            },
             ["url"],
             'Details of a source of type "http".',
         ),
@@ -364,7 +375,8 @@ def _schemas() -> dict[str, Schema]:
         "EntityVersions": _obj(
             {"versions": {"type": "array", "items": ref("Version")}, "page": ref("PaginatedResponse")},
             ["versions", "page"],
-            "A page of versions, oldest first; `afterId` and `lastId` are version numbers.",
+            "A page of versions, oldest first; `afterId` and `lastId` are version numbers "
+            "(`lastId` zero-padded to 10 digits, `0000000003`, as Keboola keys versions).",
         ),
         "SettingPatch": _obj(
             {
@@ -389,7 +401,10 @@ def _schemas() -> dict[str, Schema]:
                 "defaultValue": {"description": "The value without this entity's own override (inherited)."},
                 "overwritten": {"type": "boolean", "description": "True when this entity overrides the key."},
                 "protected": {"type": "boolean", "description": "True when only the server's operator may change it."},
-                "validation": _string("Allowed values, e.g. `min=1,max=100` or `minDuration=1s,maxDuration=30m0s`."),
+                "validation": _string(
+                    "Allowed values as Keboola writes them, e.g. `required,min=1,max=100` or "
+                    "`required,minDuration=1s,maxDuration=30m`; `required` means not zero or empty."
+                ),
             },
             ["key", "type", "description", "value", "defaultValue", "overwritten", "protected"],
             "One settings key.",
@@ -568,7 +583,9 @@ def _op(
 ) -> dict[str, Any]:
     all_errors = {
         "400": "`stream.api.missingField`: the `X-StorageApi-Token` header or a required field is missing; "
-        "`stream.api.badRequest`: invalid input.",
+        "`stream.api.invalidLength`, `stream.api.invalidEnumValue`, `stream.api.invalidFieldType`, "
+        "`stream.api.invalidRange`: a field or parameter out of its bounds; `stream.api.badRequest`: other invalid "
+        "input.",
         "401": "`stream.api.unauthorized`: the token is not valid.",
     }
     if write:
@@ -596,7 +613,10 @@ def _paths() -> dict[str, Any]:
     snk = src + "/sinks/{sinkId}"
     not_source = {"404": "`stream.api.sourceNotFound` or `stream.api.branchNotFound`."}
     not_sink = {"404": "`stream.api.sinkNotFound`, `stream.api.sourceNotFound` or `stream.api.branchNotFound`."}
-    not_version = {"404": "`stream.api.versionNotFound` or the entity or branch was not found."}
+    not_version = {
+        "404": "`stream.api.sourceVersionNotFound` or `stream.api.sinkVersionNotFound`, or the entity or branch "
+        "was not found."
+    }
     limit_sources = "`stream.api.resourceLimitReached`: at most 100 sources per branch."
     limit_sinks = "`stream.api.resourceLimitReached`: at most 100 sinks per source (or 100 columns per sink)."
     s_params = [BRANCH, SOURCE]
@@ -671,7 +691,10 @@ def _paths() -> dict[str, Any]:
                 params=[BRANCH],
                 body="CreateSourceRequestBody",
                 write=True,
-                errors={"409": "`stream.api.sourceAlreadyExists`.", "422": limit_sources},
+                errors={
+                    "409": "`stream.api.sourceAlreadyExists`: the id exists, or a task creating it still runs.",
+                    "422": limit_sources,
+                },
             ),
         },
         "/v1/branches/{branchId}/sources/deleted": {
@@ -721,8 +744,12 @@ def _paths() -> dict[str, Any]:
                 TASK_202,
                 params=s_params,
                 write=True,
-                errors={**not_source, "422": limit_sources},
-                description="Restores a deleted source with the sinks deleted together with it.",
+                errors={
+                    "404": "`stream.api.deletedSourceNotFound`: no deleted source with the id; "
+                    "`stream.api.branchNotFound`.",
+                    "422": limit_sources,
+                },
+                description="Restores a deleted source with the sinks deleted together with it, each in a new version.",
             )
         },
         src + "/rotate-secret": {
@@ -769,10 +796,10 @@ def _paths() -> dict[str, Any]:
                     ],
                     errors={
                         **not_source,
-                        "400": "`stream.api.badRequest`: the body cannot be parsed (or a header is missing).",
-                        "415": "`stream.api.unsupportedContentType`: a sink needs a JSON or form body.",
                         "413": "`stream.api.bodyTooLarge`: the body is larger than 4 MiB.",
-                        "422": "`stream.api.invalidColumnValue`: a sink cannot map the body (e.g. a missing path).",
+                        "422": "`stream.api.unprocessableContent`: a sink cannot map the request (a body that "
+                        "cannot be parsed or has a content type the mapping cannot read, a missing path, a "
+                        "failing template).",
                     },
                     description="Maps the request — its body, headers and client IP — with every enabled sink of "
                     "the source, as an event sent to the source would be, and returns the rows. Nothing is stored.",
@@ -837,7 +864,11 @@ def _paths() -> dict[str, Any]:
                 params=s_params,
                 body="CreateSinkRequestBody",
                 write=True,
-                errors={**not_source, "409": "`stream.api.sinkAlreadyExists`.", "422": limit_sinks},
+                errors={
+                    **not_source,
+                    "409": "`stream.api.sinkAlreadyExists`: the id exists, or a task creating it still runs.",
+                    "422": limit_sinks,
+                },
             ),
         },
         src + "/sinks/deleted": {
@@ -875,7 +906,12 @@ def _paths() -> dict[str, Any]:
                 TASK_202,
                 params=k_params,
                 write=True,
-                errors={**not_sink, "422": limit_sinks},
+                errors={
+                    "404": "`stream.api.deletedSinkNotFound`: no deleted sink with the id; "
+                    "`stream.api.sourceNotFound`, `stream.api.branchNotFound`.",
+                    "422": limit_sinks,
+                },
+                description="Restores a deleted sink in a new version.",
             )
         },
         snk + "/settings": {

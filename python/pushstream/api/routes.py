@@ -19,15 +19,15 @@ from pushstream.api import api_services, serialize
 from pushstream.api import validation as v
 from pushstream.api.operator import MAX_WAIT as MAX_FLUSH_WAIT
 from pushstream.api.operator import get_flush_handler
-from pushstream.api.service import ConfigService
+from pushstream.api.service import ConfigService, version_key
 from pushstream.api.statistics import get_statistics_provider, sink_statistics
-from pushstream.errors import ForbiddenError, UnauthorizedError
-from pushstream.store.models import By, Token
+from pushstream.errors import BadRequestError, ForbiddenError, UnauthorizedError
+from pushstream.store.models import By, Source, Token
 from pushstream.store.sqlite import hash_token
 
 TOKEN_HEADER = "X-StorageApi-Token"
-# The admin token of the server configuration appears in "by" blocks with this id.
-CONFIG_TOKEN_ID = "0"
+# The admin token of the server configuration appears in "by" blocks as token "0" of user "0" ("admin").
+CONFIG_TOKEN = Token("0", "Admin token of the server configuration", "admin", "", user_id="0", user_name="admin")
 
 # Configuration payloads are small; a test body is one record (the receiver's upper bound).
 MAX_BODY_SIZE = 4 * 1024 * 1024
@@ -68,6 +68,12 @@ def _by() -> By:
     return token.by()
 
 
+def _source_json(source: Source) -> dict[str, Any]:
+    """A source as the caller may see it: a guest token gets the ingest URL without its secret."""
+    token: Token = g.pushstream_token
+    return serialize.source_json(service(), source, reveal_secret=token.can_write)
+
+
 @bp.before_request
 def authenticate() -> None:
     """Resolves the token of every ``/v1/branches`` and ``/v1/tasks`` call."""
@@ -82,7 +88,7 @@ def authenticate() -> None:
     token: Token | None = None
     configured = services.config.api_token
     if configured and hmac.compare_digest(hash_token(secret), hash_token(configured)):
-        token = Token(CONFIG_TOKEN_ID, "Admin token of the server configuration", "admin", "")
+        token = CONFIG_TOKEN
     else:
         token = services.store.authenticate(secret)
     if token is None:
@@ -111,7 +117,7 @@ def _paging() -> tuple[str, int]:
 def _body() -> dict[str, Any]:
     raw = request.get_data(cache=False)
     if not raw.strip():
-        raise v.missing("body")
+        raise BadRequestError("The request body is missing.", error=v.MISSING_FIELD)
     return v.parse_json_body(raw)
 
 
@@ -150,7 +156,7 @@ def _sources_page(branch: str, *, deleted: bool) -> Response:
             "projectId": svc.config.project_id,
             "branchId": branch_id,
             "page": serialize.page_json(limit, total, after_id, sources[-1].source_id if sources else ""),
-            "sources": [serialize.source_json(svc, s) for s in sources],
+            "sources": [_source_json(s) for s in sources],
         }
     )
 
@@ -164,7 +170,7 @@ def create_source(branch: str) -> Response:
 @route(_SOURCE, ["GET"])
 def get_source(branch: str, source_id: str) -> Response:
     branch_id, source_id, _ = _ids(branch, source_id)
-    return json_response(serialize.source_json(service(), service().get_source(branch_id, source_id)))
+    return json_response(_source_json(service().get_source(branch_id, source_id)))
 
 
 @route(_SOURCE, ["PATCH"])
@@ -201,7 +207,7 @@ def undelete_source(branch: str, source_id: str) -> Response:
 @route(_SOURCE + "/rotate-secret", ["POST"])
 def rotate_source_secret(branch: str, source_id: str) -> Response:
     branch_id, source_id, _ = _ids(branch, source_id)
-    return json_response(serialize.source_json(service(), service().rotate_secret(branch_id, source_id)))
+    return json_response(_source_json(service().rotate_secret(branch_id, source_id)))
 
 
 @route(_SOURCE + "/settings", ["GET"])
@@ -221,7 +227,7 @@ def test_source(branch: str, source_id: str) -> Response:
     branch_id, source_id, _ = _ids(branch, source_id)
     signal = request.args.get("signal")
     if signal and signal not in v.SIGNALS:
-        raise v.invalid(f'"query.signal" must be one of {", ".join(v.SIGNALS)}, found "{signal}".')
+        raise v.invalid_enum("signal", signal, v.SIGNALS)
     # The token is the caller's credential, not part of the event.
     headers = [(k, val) for k, val in request.headers.items() if k.lower() != TOKEN_HEADER.lower()]
     rows = service().test_source(
@@ -277,7 +283,7 @@ def _versions_page(branch_id: int, source_id: str, sink_id: str) -> Response:
     return json_response(
         {
             "versions": [ver.to_json() for ver in versions],
-            "page": serialize.page_json(limit, total, after_id, str(versions[-1].number) if versions else ""),
+            "page": serialize.page_json(limit, total, after_id, version_key(versions[-1].number) if versions else ""),
         }
     )
 
@@ -448,7 +454,7 @@ def aggregation_sources(branch: str) -> Response:
     sources, total = svc.list_sources(branch_id, after_id=after_id, limit=limit)
     out = []
     for source in sources:
-        item = serialize.source_json(svc, source)
+        item = _source_json(source)
         sinks, _ = svc.store.page_sinks(branch_id, source.source_id)
         item["sinks"] = [
             {

@@ -7,8 +7,13 @@ from typing import Any
 from pushstream.api.service import ConfigService
 from pushstream.store.models import Sink, Source, Task
 
+#: What a guest token sees in place of a source's secret in its ingest URL.
+HIDDEN_SECRET = "********"
 
-def source_json(service: ConfigService, source: Source) -> dict[str, Any]:
+
+def source_json(service: ConfigService, source: Source, *, reveal_secret: bool = True) -> dict[str, Any]:
+    """A source; without ``reveal_secret`` (a guest token) the secret in ``http.url`` is :data:`HIDDEN_SECRET`."""
+    url = service.ingest_url(source) if reveal_secret else service.ingest_url(source, secret=HIDDEN_SECRET)
     out: dict[str, Any] = {
         "projectId": source.project_id,
         "branchId": source.branch_id,
@@ -16,7 +21,7 @@ def source_json(service: ConfigService, source: Source) -> dict[str, Any]:
         "type": source.type,
         "name": source.name,
         "description": source.description,
-        "http": {"url": service.ingest_url(source)},
+        "http": {"url": url},
         "version": source.version.to_json(),
         "created": source.created.to_json(),
     }
@@ -66,7 +71,8 @@ def task_json(service: ConfigService, task: Task) -> dict[str, Any]:
         out["result"] = task.result
     if task.error is not None:
         out["error"] = task.error
-    if task.outputs:
+    # Keboola's tasks carry their outputs only once they have finished.
+    if task.outputs and task.is_finished:
         out["outputs"] = task.outputs
     return out
 

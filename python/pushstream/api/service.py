@@ -36,7 +36,8 @@ from pushstream.store.models import By, Disabled, Event, Sink, Source, Task, Ver
 MAX_SOURCES_PER_BRANCH = 100
 MAX_SINKS_PER_SOURCE = 100
 SECRET_LENGTH = 48
-DISABLED_REASON = "Disabled from the API."
+# Keboola's reason of a source or sink disabled through the API.
+DISABLED_REASON = "API"
 _SECRET_CHARS = string.ascii_letters + string.digits
 
 E = TypeVar("E", Source, Sink)
@@ -57,24 +58,56 @@ def _versioned(entity: E, number: int, description: str, by: By, at: str | None 
 
 
 def source_not_found(source_id: str) -> NotFoundError:
-    return NotFoundError(f'Source "{source_id}" not found.', error="stream.api.sourceNotFound")
+    return NotFoundError(f'Source "{source_id}" not found in the branch.', error="stream.api.sourceNotFound")
 
 
 def sink_not_found(sink_id: str) -> NotFoundError:
-    return NotFoundError(f'Sink "{sink_id}" not found.', error="stream.api.sinkNotFound")
+    return NotFoundError(f'Sink "{sink_id}" not found in the source.', error="stream.api.sinkNotFound")
 
 
-def version_not_found(number: int) -> NotFoundError:
-    return NotFoundError(f'Version "{number}" not found.', error="stream.api.versionNotFound")
+def deleted_source_not_found(source_id: str) -> NotFoundError:
+    return NotFoundError(
+        f'Deleted source "{source_id}" not found in the branch.', error="stream.api.deletedSourceNotFound"
+    )
+
+
+def deleted_sink_not_found(sink_id: str) -> NotFoundError:
+    return NotFoundError(f'Deleted sink "{sink_id}" not found in the source.', error="stream.api.deletedSinkNotFound")
+
+
+def version_key(number: int) -> str:
+    """A version number as Keboola keys it (``0000000012``): in messages and page ids."""
+    return f"{number:010d}"
+
+
+def version_not_found(source_id: str, sink_id: str, number: int) -> NotFoundError:
+    if sink_id:
+        return NotFoundError(
+            f'Sink version "{sink_id}/{version_key(number)}" not found in the source.',
+            error="stream.api.sinkVersionNotFound",
+        )
+    return NotFoundError(
+        f'Source version "{source_id}/{version_key(number)}" not found in the branch.',
+        error="stream.api.sourceVersionNotFound",
+    )
+
+
+def source_exists(key: str) -> AlreadyExistsError:
+    return AlreadyExistsError(f'Source "{key}" already exists in the branch.', error="stream.api.sourceAlreadyExists")
+
+
+def sink_exists(key: str) -> AlreadyExistsError:
+    return AlreadyExistsError(f'Sink "{key}" already exists in the source.', error="stream.api.sinkAlreadyExists")
 
 
 def task_not_found(task_id: str) -> NotFoundError:
     return NotFoundError(f'Task "{task_id}" not found.', error="stream.api.taskNotFound")
 
 
-def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> str:
-    names = [key for key in new if key != "disabled" and old.get(key) != new.get(key)]
-    return "Updated " + ", ".join(f'"{name}"' for name in names) + "."
+def _undeleted(entity: E, by: By) -> E:
+    """An undeleted entity: a new version, as Keboola counts them."""
+    restored = replace(entity, deleted=None)
+    return _versioned(restored, entity.version.number + 1, f'Undeleted to version "{entity.version.number}".', by)
 
 
 @lru_cache(maxsize=256)
@@ -106,9 +139,10 @@ class ConfigService:
     def sink_url(self, branch_id: int, source_id: str, sink_id: str) -> str:
         return f"{self.source_url(branch_id, source_id)}/sinks/{sink_id}"
 
-    def ingest_url(self, source: Source) -> str:
-        """``<source public url>/stream/<projectId>/<sourceId>/<secret>``."""
-        return f"{self.config.source_url}/stream/{source.project_id}/{source.source_id}/{source.secret}"
+    def ingest_url(self, source: Source, *, secret: str | None = None) -> str:
+        """``<source public url>/stream/<projectId>/<sourceId>/<secret>`` (``secret`` replaces the source's)."""
+        shown = source.secret if secret is None else secret
+        return f"{self.config.source_url}/stream/{source.project_id}/{source.source_id}/{shown}"
 
     def _source_outputs(self, branch_id: int, source_id: str) -> dict[str, Any]:
         return {
@@ -165,7 +199,13 @@ class ConfigService:
         assert fields.name is not None
         name = fields.name
         source_id = v.entity_id(body, "sourceId", name, "source")
-        self._check_source_free(self.store, branch_id, source_id)
+        task_type = "api.create.source"
+
+        def reserve(tx: Transaction) -> None:
+            # A create of the same id still running is a conflict now, not a failed task later.
+            self._check_source_free(tx, branch_id, source_id)
+            if tx.has_processing_task(f"{task_type}/{branch_id}/{source_id}/"):
+                raise source_exists(f"{self.config.project_id}/{branch_id}/{source_id}")
 
         def apply(tx: Transaction, task_id: str) -> Outcome:
             existing = self._check_source_free(tx, branch_id, source_id)
@@ -189,7 +229,7 @@ class ConfigService:
             )
 
         return self.runner.start(
-            "create.source", (branch_id, source_id), self._source_outputs(branch_id, source_id), apply
+            task_type, (branch_id, source_id), self._source_outputs(branch_id, source_id), apply, reserve=reserve
         )
 
     @staticmethod
@@ -197,9 +237,7 @@ class ConfigService:
         """Raises 409/422 unless a source can be created; returns a deleted source with the id, if any."""
         existing = reader.get_source(branch_id, source_id, deleted=None)
         if existing is not None and not existing.is_deleted:
-            raise AlreadyExistsError(
-                f'Source "{source_id}" already exists in the branch.', error="stream.api.sourceAlreadyExists"
-            )
+            raise source_exists(source_id)
         if reader.count_sources(branch_id) >= MAX_SOURCES_PER_BRANCH:
             raise ResourceLimitError(f"Maximum number of sources per branch is {MAX_SOURCES_PER_BRANCH}.")
         return existing
@@ -218,16 +256,14 @@ class ConfigService:
                 type=current.type if fields.type is None else fields.type,
             )
             message = "Source has been updated successfully."
-            if new.state() == current.state():
-                return Outcome(message)
-            description = change_description or _changed_fields(current.state(), new.state())
-            new = _versioned(new, current.version.number + 1, description, by)
+            # Every update is a new version (as in Keboola), also one that changes nothing.
+            new = _versioned(new, current.version.number + 1, change_description or "Updated.", by)
             tx.put_source(new)
             tx.add_version(branch_id, source_id, "", new.version, new.state())
             return Outcome(message, [SourceChange("updated", current, new, tx, task_id)])
 
         return self.runner.start(
-            "update.source", (branch_id, source_id), self._source_outputs(branch_id, source_id), apply
+            "api.update.source", (branch_id, source_id), self._source_outputs(branch_id, source_id), apply
         )
 
     def delete_source(self, branch_id: int, source_id: str, by: By, *, cascade: bool = False) -> Task:
@@ -256,7 +292,7 @@ class ConfigService:
             return Outcome("Source has been deleted successfully.", changes)
 
         return self.runner.start(
-            "delete.source", (branch_id, source_id), self._source_outputs(branch_id, source_id), apply
+            "api.delete.source", (branch_id, source_id), self._source_outputs(branch_id, source_id), apply
         )
 
     def undelete_source(self, branch_id: int, source_id: str, by: By) -> Task:
@@ -265,26 +301,28 @@ class ConfigService:
 
         def apply(tx: Transaction, task_id: str) -> Outcome:
             current = self._check_undelete_source(tx, branch_id, source_id)
-            new = replace(current, deleted=None)
+            new = _undeleted(current, by)
             tx.put_source(new)
+            tx.add_version(branch_id, source_id, "", new.version, new.state())
             changes: list[Change] = [SourceChange("undeleted", current, new, tx, task_id)]
             sinks, _ = tx.page_sinks(branch_id, source_id, deleted=True)
             for sink in sinks:
                 if sink.deleted_with_source:
-                    new_sink = replace(sink, deleted=None, deleted_with_source=False)
+                    new_sink = replace(_undeleted(sink, by), deleted_with_source=False)
                     tx.put_sink(new_sink)
+                    tx.add_version(branch_id, source_id, sink.sink_id, new_sink.version, new_sink.state())
                     changes.append(SinkChange("undeleted", sink, new_sink, tx, task_id, cause="source"))
             return Outcome("Source has been undeleted successfully.", changes)
 
         return self.runner.start(
-            "undelete.source", (branch_id, source_id), self._source_outputs(branch_id, source_id), apply
+            "api.undelete.source", (branch_id, source_id), self._source_outputs(branch_id, source_id), apply
         )
 
     @staticmethod
     def _check_undelete_source(reader: Reader, branch_id: int, source_id: str) -> Source:
         current = reader.get_source(branch_id, source_id, deleted=True)
         if current is None:
-            raise source_not_found(source_id)
+            raise deleted_source_not_found(source_id)
         if reader.count_sources(branch_id) >= MAX_SOURCES_PER_BRANCH:
             raise ResourceLimitError(f"Maximum number of sources per branch is {MAX_SOURCES_PER_BRANCH}.")
         return current
@@ -307,7 +345,7 @@ class ConfigService:
             tx.add_version(branch_id, source_id, "", new.version, new.state())
             return Outcome(message, [SourceChange(verb, current, new, tx, task_id)])
 
-        task_type = "enable.source" if enabled else "disable.source"
+        task_type = "api.enable.source" if enabled else "api.disable.source"
         return self.runner.start(task_type, (branch_id, source_id), self._source_outputs(branch_id, source_id), apply)
 
     def rotate_secret(self, branch_id: int, source_id: str) -> Source:
@@ -331,13 +369,13 @@ class ConfigService:
             current = self._source(tx, branch_id, source_id)
             settings = _patched(current.settings, patch.values)
             message = "Source settings have been updated successfully."
-            if settings == current.settings:
-                return Outcome(message)
             new = replace(current, settings=settings)
             new = _versioned(new, current.version.number + 1, patch.change_description or "Updated settings.", by)
             tx.put_source(new)
             tx.add_version(branch_id, source_id, "", new.version, new.state())
-            changes: list[Change] = [SourceChange("settings_changed", current, new, tx, task_id)]
+            # A patch that changes no value is still a version; hooks see it as a plain update.
+            kind: ChangeKind = "settings_changed" if settings != current.settings else "updated"
+            changes: list[Change] = [SourceChange(kind, current, new, tx, task_id)]
             sinks, _ = tx.page_sinks(branch_id, source_id)
             changes.extend(
                 SinkChange("settings_changed", sink, sink, tx, task_id, cause="source")
@@ -347,7 +385,7 @@ class ConfigService:
             return Outcome(message, changes)
 
         return self.runner.start(
-            "update.source.settings", (branch_id, source_id), self._source_outputs(branch_id, source_id), apply
+            "api.update.sourceSettings", (branch_id, source_id), self._source_outputs(branch_id, source_id), apply
         )
 
     # Versions.
@@ -373,7 +411,7 @@ class ConfigService:
             self._source(self.store, branch_id, source_id)
         found = self.store.get_version(branch_id, source_id, sink_id, number)
         if found is None:
-            raise version_not_found(number)
+            raise version_not_found(source_id, sink_id, number)
         return found[0]
 
     def rollback_source(self, branch_id: int, source_id: str, number: int, by: By) -> Task:
@@ -384,17 +422,17 @@ class ConfigService:
             current = self._source(tx, branch_id, source_id)
             found = tx.get_version(branch_id, source_id, "", number)
             if found is None:
-                raise version_not_found(number)
+                raise version_not_found(source_id, "", number)
             new = replace(current.with_state(found[1]), disabled=current.disabled)
-            new = _versioned(new, current.version.number + 1, f"Rollback to version {number}.", by)
+            new = _versioned(new, current.version.number + 1, f'Rollback to version "{number}".', by)
             tx.put_source(new)
             tx.add_version(branch_id, source_id, "", new.version, new.state())
             return Outcome(
-                "Source has been rolled back successfully.", [SourceChange("updated", current, new, tx, task_id)]
+                "Source version was rolled back successfully.", [SourceChange("updated", current, new, tx, task_id)]
             )
 
         return self.runner.start(
-            "rollback.source", (branch_id, source_id), self._source_outputs(branch_id, source_id), apply
+            "api.rollback.sourceVersion", (branch_id, source_id), self._source_outputs(branch_id, source_id), apply
         )
 
     # Sinks.
@@ -409,12 +447,19 @@ class ConfigService:
         return self._sink(self.store, branch_id, source_id, sink_id)
 
     def create_sink(self, branch_id: int, source_id: str, body: dict[str, Any], by: By) -> Task:
-        self._source(self.store, branch_id, source_id)
+        # The payload is validated first, as Keboola's generated validators run before the operation.
         fields = v.sink_fields(body, create=True)
         assert fields.name is not None and fields.table is not None
         name, table = fields.name, fields.table
         sink_id = v.entity_id(body, "sinkId", name, "sink")
-        self._check_sink_free(self.store, branch_id, source_id, sink_id)
+        task_type = "api.create.sink"
+
+        def reserve(tx: Transaction) -> None:
+            # A create of the same id still running is a conflict now, not a failed task later.
+            self._source(tx, branch_id, source_id)
+            self._check_sink_free(tx, branch_id, source_id, sink_id)
+            if tx.has_processing_task(f"{task_type}/{branch_id}/{source_id}/{sink_id}/"):
+                raise sink_exists(f"{self.config.project_id}/{branch_id}/{source_id}/{sink_id}")
 
         def apply(tx: Transaction, task_id: str) -> Outcome:
             self._source(tx, branch_id, source_id)
@@ -439,16 +484,18 @@ class ConfigService:
             return Outcome("Sink has been created successfully.", [SinkChange("created", None, sink, tx, task_id)])
 
         return self.runner.start(
-            "create.sink", (branch_id, source_id, sink_id), self._sink_outputs(branch_id, source_id, sink_id), apply
+            task_type,
+            (branch_id, source_id, sink_id),
+            self._sink_outputs(branch_id, source_id, sink_id),
+            apply,
+            reserve=reserve,
         )
 
     @staticmethod
     def _check_sink_free(reader: Reader, branch_id: int, source_id: str, sink_id: str) -> Sink | None:
         existing = reader.get_sink(branch_id, source_id, sink_id, deleted=None)
         if existing is not None and not existing.is_deleted:
-            raise AlreadyExistsError(
-                f'Sink "{sink_id}" already exists in the source.', error="stream.api.sinkAlreadyExists"
-            )
+            raise sink_exists(sink_id)
         if reader.count_sinks(branch_id, source_id) >= MAX_SINKS_PER_SOURCE:
             raise ResourceLimitError(f"Maximum number of sinks per source is {MAX_SINKS_PER_SOURCE}.")
         return existing
@@ -469,16 +516,14 @@ class ConfigService:
                 allowed_signals=current.allowed_signals if fields.allowed_signals is None else fields.allowed_signals,
             )
             message = "Sink has been updated successfully."
-            if new.state() == current.state():
-                return Outcome(message)
-            description = change_description or _changed_fields(current.state(), new.state())
-            new = _versioned(new, current.version.number + 1, description, by)
+            # Every update is a new version (as in Keboola), also one that changes nothing.
+            new = _versioned(new, current.version.number + 1, change_description or "Updated.", by)
             tx.put_sink(new)
             tx.add_version(branch_id, source_id, sink_id, new.version, new.state())
             return Outcome(message, [SinkChange("updated", current, new, tx, task_id)])
 
         return self.runner.start(
-            "update.sink", (branch_id, source_id, sink_id), self._sink_outputs(branch_id, source_id, sink_id), apply
+            "api.update.sink", (branch_id, source_id, sink_id), self._sink_outputs(branch_id, source_id, sink_id), apply
         )
 
     def delete_sink(self, branch_id: int, source_id: str, sink_id: str, by: By) -> Task:
@@ -491,7 +536,7 @@ class ConfigService:
             return Outcome("Sink has been deleted successfully.", [SinkChange("deleted", current, new, tx, task_id)])
 
         return self.runner.start(
-            "delete.sink", (branch_id, source_id, sink_id), self._sink_outputs(branch_id, source_id, sink_id), apply
+            "api.delete.sink", (branch_id, source_id, sink_id), self._sink_outputs(branch_id, source_id, sink_id), apply
         )
 
     def undelete_sink(self, branch_id: int, source_id: str, sink_id: str, by: By) -> Task:
@@ -499,21 +544,25 @@ class ConfigService:
 
         def apply(tx: Transaction, task_id: str) -> Outcome:
             current = self._check_undelete_sink(tx, branch_id, source_id, sink_id)
-            new = replace(current, deleted=None, deleted_with_source=False)
+            new = replace(_undeleted(current, by), deleted_with_source=False)
             tx.put_sink(new)
+            tx.add_version(branch_id, source_id, sink_id, new.version, new.state())
             return Outcome(
                 "Sink has been undeleted successfully.", [SinkChange("undeleted", current, new, tx, task_id)]
             )
 
         return self.runner.start(
-            "undelete.sink", (branch_id, source_id, sink_id), self._sink_outputs(branch_id, source_id, sink_id), apply
+            "api.undelete.sink",
+            (branch_id, source_id, sink_id),
+            self._sink_outputs(branch_id, source_id, sink_id),
+            apply,
         )
 
     def _check_undelete_sink(self, reader: Reader, branch_id: int, source_id: str, sink_id: str) -> Sink:
         self._source(reader, branch_id, source_id)
         current = reader.get_sink(branch_id, source_id, sink_id, deleted=True)
         if current is None:
-            raise sink_not_found(sink_id)
+            raise deleted_sink_not_found(sink_id)
         if reader.count_sinks(branch_id, source_id) >= MAX_SINKS_PER_SOURCE:
             raise ResourceLimitError(f"Maximum number of sinks per source is {MAX_SINKS_PER_SOURCE}.")
         return current
@@ -535,7 +584,7 @@ class ConfigService:
             tx.add_version(branch_id, source_id, sink_id, new.version, new.state())
             return Outcome(message, [SinkChange(verb, current, new, tx, task_id)])
 
-        task_type = "enable.sink" if enabled else "disable.sink"
+        task_type = "api.enable.sink" if enabled else "api.disable.sink"
         return self.runner.start(
             task_type, (branch_id, source_id, sink_id), self._sink_outputs(branch_id, source_id, sink_id), apply
         )
@@ -553,16 +602,16 @@ class ConfigService:
             current = self._sink(tx, branch_id, source_id, sink_id)
             settings = _patched(current.settings, patch.values)
             message = "Sink settings have been updated successfully."
-            if settings == current.settings:
-                return Outcome(message)
             new = replace(current, settings=settings)
             new = _versioned(new, current.version.number + 1, patch.change_description or "Updated settings.", by)
             tx.put_sink(new)
             tx.add_version(branch_id, source_id, sink_id, new.version, new.state())
-            return Outcome(message, [SinkChange("settings_changed", current, new, tx, task_id)])
+            # A patch that changes no value is still a version; hooks see it as a plain update.
+            kind: ChangeKind = "settings_changed" if settings != current.settings else "updated"
+            return Outcome(message, [SinkChange(kind, current, new, tx, task_id)])
 
         return self.runner.start(
-            "update.sink.settings",
+            "api.update.sinkSettings",
             (branch_id, source_id, sink_id),
             self._sink_outputs(branch_id, source_id, sink_id),
             apply,
@@ -576,17 +625,20 @@ class ConfigService:
             current = self._sink(tx, branch_id, source_id, sink_id)
             found = tx.get_version(branch_id, source_id, sink_id, number)
             if found is None:
-                raise version_not_found(number)
+                raise version_not_found(source_id, sink_id, number)
             new = replace(current.with_state(found[1]), disabled=current.disabled)
-            new = _versioned(new, current.version.number + 1, f"Rollback to version {number}.", by)
+            new = _versioned(new, current.version.number + 1, f'Rollback to version "{number}".', by)
             tx.put_sink(new)
             tx.add_version(branch_id, source_id, sink_id, new.version, new.state())
             return Outcome(
-                "Sink has been rolled back successfully.", [SinkChange("updated", current, new, tx, task_id)]
+                "Sink version was rolled back successfully.", [SinkChange("updated", current, new, tx, task_id)]
             )
 
         return self.runner.start(
-            "rollback.sink", (branch_id, source_id, sink_id), self._sink_outputs(branch_id, source_id, sink_id), apply
+            "api.rollback.sinkVersion",
+            (branch_id, source_id, sink_id),
+            self._sink_outputs(branch_id, source_id, sink_id),
+            apply,
         )
 
     # Test.
@@ -597,9 +649,9 @@ class ConfigService:
         """Maps one request (body, headers, client IP) with every enabled sink of the
         source, as the receiver would; returns each sink with its row.
 
-        A sink whose mapping fails raises: 400 ``stream.api.badRequest`` for a body
-        that cannot be parsed, 415 ``stream.api.unsupportedContentType``, 422
-        ``stream.api.invalidColumnValue`` for a missing value or a failing template.
+        A sink whose mapping fails raises 422 ``stream.api.unprocessableContent``
+        (a body that cannot be parsed, an unsupported content type, a missing value,
+        a failing template).
         """
         self._source(self.store, branch_id, source_id)
         sinks, _ = self.store.page_sinks(branch_id, source_id)
@@ -624,19 +676,15 @@ def _columns_json(sink: Sink) -> str:
 
 
 def _mapping_error(sink: Sink, exc: MappingError) -> BadRequestError:
+    """Keboola answers a request its sinks cannot map with 422 ``stream.api.unprocessableContent``
+    (a body that cannot be parsed, a content type the mapping cannot read, a missing value, a failing template)."""
     where = f'sink "{sink.sink_id}"'
-    if exc.kind == "malformed_body":
-        return BadRequestError(f"Cannot map the body for {where}: {exc.reason}.")
-    if exc.kind == "unsupported_content_type":
-        return BadRequestError(
-            f"Cannot map the body for {where}: {exc.reason}.",
-            error="stream.api.unsupportedContentType",
-            status_code=415,
-        )
-    column = f'column "{exc.column}" of {where}' if exc.column else where
-    return BadRequestError(
-        f"Invalid value for {column}: {exc.reason}.", error="stream.api.invalidColumnValue", status_code=422
-    )
+    if exc.kind in ("malformed_body", "unsupported_content_type"):
+        message = f"Cannot map the body for {where}: {exc.reason}."
+    else:
+        column = f'column "{exc.column}" of {where}' if exc.column else where
+        message = f"Invalid value for {column}: {exc.reason}."
+    return BadRequestError(message, error="stream.api.unprocessableContent", status_code=422)
 
 
 def _patched(current: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:

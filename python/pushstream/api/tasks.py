@@ -47,9 +47,10 @@ Apply = Callable[[Transaction, str], Outcome]
 
 
 def new_task_id(task_type: str, *key: object) -> str:
-    """``api.<type>/<key...>/<time>_<random>``, e.g. ``api.create.source/1/my-source/2024-..._ab12c``."""
+    """``<type>/<key...>/<time>_<random>``, e.g. ``api.create.source/1/my-source/2024-..._ab12c``
+    (the type, Keboola's, is the id's prefix)."""
     suffix = f"{now()}_{''.join(secrets.choice(_SUFFIX_CHARS) for _ in range(5))}"
-    return "/".join([f"api.{task_type}", *(str(k) for k in key), suffix])
+    return "/".join([task_type, *(str(k) for k in key), suffix])
 
 
 class TaskRunner:
@@ -63,8 +64,20 @@ class TaskRunner:
         self._pending: set[Future[None]] = set()
         self._last_purge = 0.0
 
-    def start(self, task_type: str, key: Sequence[object], outputs: dict[str, Any], apply: Apply) -> Task:
-        """Stores a new ``processing`` task and schedules ``apply(tx, task_id)``; returns the task as created."""
+    def start(
+        self,
+        task_type: str,
+        key: Sequence[object],
+        outputs: dict[str, Any],
+        apply: Apply,
+        *,
+        reserve: Callable[[Transaction], object] | None = None,
+    ) -> Task:
+        """Stores a new ``processing`` task and schedules ``apply(tx, task_id)``; returns the task as created.
+
+        ``reserve(tx)`` runs in the transaction that stores the task: what it raises
+        (e.g. a 409 because a task creating the same id is still running) is the
+        call's answer and no task is made. Two concurrent calls cannot both pass it."""
         task = Task(
             task_id=new_task_id(task_type, *key),
             type=task_type,
@@ -72,7 +85,10 @@ class TaskRunner:
             created_at=now(),
             outputs=outputs,
         )
-        self._store.create_task(task)
+        with self._store.transaction() as tx:
+            if reserve is not None:
+                reserve(tx)
+            tx.create_task(task)
         self._maybe_purge()
         future = self._executor.submit(self._run, task.task_id, apply)
         with self._lock:

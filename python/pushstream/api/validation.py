@@ -1,8 +1,15 @@
 """Validation of request payloads, path and query parameters.
 
-Errors are :class:`~pushstream.errors.BadRequestError`: ``stream.api.missingField``
-for a missing required field or header, ``stream.api.badRequest`` for everything
-else, with a message naming the field (``body.name``, ``query.limit``, ...).
+Errors are :class:`~pushstream.errors.BadRequestError` named by kind, with the
+messages of Keboola's API (which come from its goa validators), naming the field
+(``body.name``, ``versionNumber``, ...):
+
+* ``stream.api.missingField`` — ``"name" is missing from body.``
+* ``stream.api.invalidLength`` — ``Length of body.name must be greater or equal than 1 but got value "" (len=0)``
+* ``stream.api.invalidEnumValue`` — ``Value of body.type must be one of "table" but got value "foo".``
+* ``stream.api.invalidFieldType`` — ``Invalid value "x" for "versionNumber", must be a integer``
+* ``stream.api.invalidRange`` — ``Limit must be lesser or equal than 100 but got value 101.``
+* ``stream.api.badRequest`` — everything else (table ids, columns, templates, settings values).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import orjson
 from pushstream import _core
 from pushstream._core import Mapping
 from pushstream.errors import BadRequestError, ConfigError, ForbiddenError, ResourceLimitError
-from pushstream.store.settings import SETTINGS_BY_KEY, SettingValueError
+from pushstream.store.settings import SETTINGS_BY_KEY, SETTINGS_ORDER, SettingValueError
 
 MAX_ID_LENGTH = 48
 MAX_NAME_LENGTH = 40
@@ -29,21 +36,97 @@ MAX_LIMIT = 100
 MISSING_FIELD = "stream.api.missingField"
 COLUMN_TYPES = ("uuid", "id", "datetime", "ip", "body", "headers", "path", "template")
 SIGNALS = ("logs", "metrics", "traces")
-# Keboola's table id: stage, bucket (with the "c-" prefix) and table name.
-TABLE_ID = re.compile(r"^(in|out)\.c-[0-9A-Za-z_-]{1,96}\.[0-9A-Za-z_-]{1,96}$")
-# Ids are kebab-case; any other path id cannot exist.
-ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-BRANCH_PATTERN = re.compile(r"^(default|[0-9]{1,18})$")
+SOURCE_TYPES = ("http", "otlp")
+# Keboola's table id: stage, bucket (with the "c-" prefix) and table name; always matched in full.
+TABLE_ID = re.compile(r"(in|out)\.c-[0-9A-Za-z_-]{1,96}\.[0-9A-Za-z_-]{1,96}")
+BRANCH_PATTERN = re.compile(r"default|[0-9]{1,18}")
+# Control characters (C0, DEL, C1) cannot be part of a column name: targets refuse them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # The last path segment of these lists; an entity with such an id could not be addressed.
 RESERVED_IDS = ("deleted",)
+# Go's strconv.ParseInt of a 64-bit integer.
+_INT64 = re.compile(r"[+-]?[0-9]{1,19}")
+_INT64_MAX = 2**63 - 1
+
+
+def _sentence(message: str) -> str:
+    """Keboola's form of a validator message: capitalised, ending with a period
+    (unless it ends with a parenthesis, as the length messages do)."""
+    message = message[:1].upper() + message[1:]
+    return message if message.endswith((".", ")")) else message + "."
+
+
+def _quoted(value: Any) -> str:
+    """A value as Go's ``%#v`` shows it in goa's messages (strings quoted)."""
+    if isinstance(value, str | dict | list):
+        return orjson.dumps(value).decode()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "<nil>"
+    return str(value)
 
 
 def missing(field: str) -> BadRequestError:
-    return BadRequestError(f'Missing required field "{field}".', error=MISSING_FIELD)
+    """``field`` is the dotted path of the missing field (``body.name``, ``header.X-StorageApi-Token``)."""
+    where, _, name = field.rpartition(".")
+    return BadRequestError(f'"{name}" is missing from {where}.', error=MISSING_FIELD)
 
 
 def invalid(message: str) -> BadRequestError:
     return BadRequestError(message)
+
+
+def invalid_length(field: str, value: str, limit: int, *, minimum: bool) -> BadRequestError:
+    relation = "greater" if minimum else "lesser"
+    return BadRequestError(
+        f"Length of {field} must be {relation} or equal than {limit} but got value {_quoted(value)} (len={len(value)})",
+        error="stream.api.invalidLength",
+    )
+
+
+def invalid_enum(field: str, value: Any, choices: tuple[str, ...]) -> BadRequestError:
+    allowed = ", ".join(f'"{choice}"' for choice in choices)
+    return BadRequestError(
+        f"Value of {field} must be one of {allowed} but got value {_quoted(value)}.",
+        error="stream.api.invalidEnumValue",
+    )
+
+
+def _field_type_message(field: str, value: Any, expected: str) -> str:
+    return f'invalid value {_quoted(value)} for "{field}", must be a {expected}'
+
+
+def invalid_field_type(field: str, value: Any, expected: str) -> BadRequestError:
+    """A value of the wrong JSON type (``expected`` is ``string``, ``boolean``, ``array``, ``object``)."""
+    return BadRequestError(_sentence(_field_type_message(field, value, expected)), error="stream.api.invalidFieldType")
+
+
+def _range_message(field: str, value: int, limit: int, *, minimum: bool) -> str:
+    relation = "greater" if minimum else "lesser"
+    return f"{field} must be {relation} or equal than {limit} but got value {value}"
+
+
+def parse_integer(field: str, raw: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """An integer path or query parameter, as goa reads it: a value that is not a
+    64-bit integer is an ``invalidFieldType`` and counts as 0 for the range checks
+    that follow (their messages are joined with ``; ``); out of range alone is an
+    ``invalidRange``."""
+    problems: list[str] = []
+    name = ""
+    value = 0
+    if _INT64.fullmatch(raw) and abs(int(raw)) <= _INT64_MAX:
+        value = int(raw)
+    else:
+        problems.append(_field_type_message(field, raw, "integer"))
+        name = "stream.api.invalidFieldType"
+    if minimum is not None and value < minimum:
+        problems.append(_range_message(field, value, minimum, minimum=True))
+    if maximum is not None and value > maximum:
+        problems.append(_range_message(field, value, maximum, minimum=False))
+    if problems:
+        raise BadRequestError(_sentence("; ".join(problems)), error=name or "stream.api.invalidRange")
+    return value
 
 
 def parse_json_body(raw: bytes) -> dict[str, Any]:
@@ -59,20 +142,6 @@ def parse_json_body(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def get_str(
     body: dict[str, Any], key: str, where: str, *, required: bool = False, min_len: int = 0, max_len: int | None = None
 ) -> str | None:
@@ -82,12 +151,13 @@ def get_str(
             raise missing(f"{where}.{key}")
         return None
     value = body[key]
+    field = f"{where}.{key}"
     if not isinstance(value, str):
-        raise invalid(f'"{where}.{key}" must be a string, found {_type_name(value)}.')
+        raise invalid_field_type(field, value, "string")
     if len(value) < min_len:
-        raise invalid(f'"{where}.{key}" must be at least {min_len} characters long, found {len(value)}.')
+        raise invalid_length(field, value, min_len, minimum=True)
     if max_len is not None and len(value) > max_len:
-        raise invalid(f'"{where}.{key}" must be at most {max_len} characters long, found {len(value)}.')
+        raise invalid_length(field, value, max_len, minimum=False)
     return value
 
 
@@ -96,7 +166,7 @@ def get_bool(body: dict[str, Any], key: str, where: str) -> bool | None:
         return None
     value = body[key]
     if not isinstance(value, bool):
-        raise invalid(f'"{where}.{key}" must be a boolean, found {_type_name(value)}.')
+        raise invalid_field_type(f"{where}.{key}", value, "boolean")
     return value
 
 
@@ -105,7 +175,7 @@ def get_enum(
 ) -> str | None:
     value = get_str(body, key, where, required=required)
     if value is not None and value not in choices:
-        raise invalid(f'"{where}.{key}" must be one of {", ".join(choices)}, found "{value}".')
+        raise invalid_enum(f"{where}.{key}", value, choices)
     return value
 
 
@@ -134,34 +204,30 @@ def entity_id(body: dict[str, Any], id_key: str, name: str, label: str) -> str:
 
 def check_path_id(value: str, label: str) -> str:
     """A ``sourceId``/``sinkId`` path parameter: 1–48 characters."""
-    if not 1 <= len(value) <= MAX_ID_LENGTH:
-        raise invalid(f'"{label}" must be 1 to {MAX_ID_LENGTH} characters long, found {len(value)}.')
+    if len(value) < 1:
+        raise invalid_length(label, value, 1, minimum=True)
+    if len(value) > MAX_ID_LENGTH:
+        raise invalid_length(label, value, MAX_ID_LENGTH, minimum=False)
     return value
 
 
 def parse_branch(value: str) -> str | int:
     """``"default"`` or a numeric branch id."""
-    if not BRANCH_PATTERN.match(value):
+    if not BRANCH_PATTERN.fullmatch(value):
         raise invalid(f'"branchId" must be "default" or a numeric branch id, found "{value}".')
     return "default" if value == "default" else int(value)
 
 
 def parse_version_number(value: str) -> int:
-    if not re.fullmatch(r"[0-9]{1,18}", value) or int(value) < 1:
-        raise invalid(f'"versionNumber" must be a positive integer, found "{value}".')
-    return int(value)
+    """The ``versionNumber`` path parameter: an integer from 1."""
+    return parse_integer("versionNumber", value, minimum=1)
 
 
 def parse_limit(value: str | None) -> int:
     """The ``limit`` query parameter: 1–100, default 100 (also when empty)."""
     if value is None or value == "":
         return MAX_LIMIT
-    if not re.fullmatch(r"[+-]?[0-9]{1,18}", value.strip()):
-        raise invalid(f'"query.limit" must be an integer, found "{value}".')
-    limit = int(value)
-    if not 1 <= limit <= MAX_LIMIT:
-        raise invalid(f'"query.limit" must be between 1 and {MAX_LIMIT}, found {limit}.')
-    return limit
+    return parse_integer("limit", value, minimum=1, maximum=MAX_LIMIT)
 
 
 def parse_flush_wait(value: str | None, maximum: float) -> float:
@@ -197,14 +263,23 @@ class SourceFields:
     type: str | None
 
 
+def _check_required(body: dict[str, Any], *keys: str) -> None:
+    for key in keys:
+        if key not in body:
+            raise missing(f"body.{key}")
+
+
 def source_fields(body: dict[str, Any], *, create: bool) -> SourceFields:
-    name = get_str(body, "name", "body", required=create, min_len=1, max_len=MAX_NAME_LENGTH)
+    """The fields of a source payload, checked in the order of Keboola's validators:
+    required fields, then ``sourceId``, ``type``, ``name``, ``description``."""
+    if create:
+        _check_required(body, "type", "name")
+        get_str(body, "sourceId", "body", min_len=1, max_len=MAX_ID_LENGTH)
+    source_type = get_enum(body, "type", "body", SOURCE_TYPES)
+    name = get_str(body, "name", "body", min_len=1, max_len=MAX_NAME_LENGTH)
     description = get_str(body, "description", "body", max_len=MAX_DESCRIPTION_LENGTH)
-    source_type = get_str(body, "type", "body", required=create)
-    if source_type is not None and source_type != "http":
-        if source_type == "otlp":
-            raise invalid('Sources of type "otlp" are not supported by pushstream; use "http".')
-        raise invalid(f'"body.type" must be "http", found "{source_type}".')
+    if source_type == "otlp":
+        raise invalid('Sources of type "otlp" are not supported by pushstream; use "http".')
     return SourceFields(name, description, source_type)
 
 
@@ -220,17 +295,22 @@ class SinkFields:
 
 
 def sink_fields(body: dict[str, Any], *, create: bool) -> SinkFields:
-    name = get_str(body, "name", "body", required=create, min_len=1, max_len=MAX_NAME_LENGTH)
+    """The fields of a sink payload, checked in the order of Keboola's validators:
+    required fields, then ``sinkId``, ``type``, ``name``, ``description``, the rest."""
+    if create:
+        _check_required(body, "type", "name")
+        get_str(body, "sinkId", "body", min_len=1, max_len=MAX_ID_LENGTH)
+    sink_type = get_enum(body, "type", "body", ("table",))
+    name = get_str(body, "name", "body", min_len=1, max_len=MAX_NAME_LENGTH)
     description = get_str(body, "description", "body", max_len=MAX_DESCRIPTION_LENGTH)
-    sink_type = get_enum(body, "type", "body", ("table",), required=create)
     signals: tuple[str, ...] | None = None
     if "allowedSignals" in body:
         raw = body["allowedSignals"]
         if not isinstance(raw, list):
-            raise invalid(f'"body.allowedSignals" must be an array, found {_type_name(raw)}.')
-        for item in raw:
+            raise invalid_field_type("body.allowedSignals", raw, "array")
+        for index, item in enumerate(raw):
             if item not in SIGNALS:
-                raise invalid(f'"body.allowedSignals" items must be one of {", ".join(SIGNALS)}, found {item!r}.')
+                raise invalid_enum(f"body.allowedSignals[{index}]", item, SIGNALS)
         signals = tuple(dict.fromkeys(raw))
     table: dict[str, Any] | None = None
     if "table" in body:
@@ -243,14 +323,14 @@ def sink_fields(body: dict[str, Any], *, create: bool) -> SinkFields:
 def table_fields(raw: Any, *, create: bool) -> dict[str, Any]:
     """The ``table`` object of a sink; on update every field is optional (merged later)."""
     if not isinstance(raw, dict):
-        raise invalid(f'"body.table" must be an object, found {_type_name(raw)}.')
+        raise invalid_field_type("body.table", raw, "object")
     result: dict[str, Any] = {}
     table_type = get_enum(raw, "type", "body.table", ("keboola",), required=create)
     if table_type is not None:
         result["type"] = table_type
     table_id = get_str(raw, "tableId", "body.table", required=create)
     if table_id is not None:
-        if not TABLE_ID.match(table_id):
+        if not TABLE_ID.fullmatch(table_id):
             raise invalid(
                 f'"body.table.tableId" must look like "in.c-bucket.table" (stage "in" or "out", bucket with the "c-" '
                 f'prefix, letters, digits, "_" and "-"), found "{table_id}".'
@@ -259,7 +339,7 @@ def table_fields(raw: Any, *, create: bool) -> dict[str, Any]:
     if "mapping" in raw:
         mapping = raw["mapping"]
         if not isinstance(mapping, dict):
-            raise invalid(f'"body.table.mapping" must be an object, found {_type_name(mapping)}.')
+            raise invalid_field_type("body.table.mapping", mapping, "object")
         if "columns" not in mapping:
             raise missing("body.table.mapping.columns")
         result["mapping"] = {"columns": columns(mapping["columns"])}
@@ -274,7 +354,7 @@ def columns(raw: Any) -> list[dict[str, Any]]:
     with the Rust core (:class:`pushstream.Mapping`), which checks paths and templates."""
     where = "body.table.mapping.columns"
     if not isinstance(raw, list):
-        raise invalid(f'"{where}" must be an array, found {_type_name(raw)}.')
+        raise invalid_field_type(where, raw, "array")
     if not raw:
         raise invalid(f'"{where}" must contain at least one column.')
     if len(raw) > MAX_COLUMNS:
@@ -283,9 +363,12 @@ def columns(raw: Any) -> list[dict[str, Any]]:
     for index, column in enumerate(raw):
         at = f"{where}[{index}]"
         if not isinstance(column, dict):
-            raise invalid(f'"{at}" must be an object, found {_type_name(column)}.')
+            raise invalid_field_type(at, column, "object")
         column_type = get_enum(column, "type", at, COLUMN_TYPES, required=True)
         name = get_str(column, "name", at, required=True, min_len=1, max_len=MAX_COLUMN_NAME_LENGTH)
+        assert name is not None
+        if _CONTROL.search(name):
+            raise invalid(f"Column name {_quoted(name)} contains a control character.")
         canonical: dict[str, Any] = {"type": column_type, "name": name}
         primary_key = get_bool(column, "primaryKey", at)
         if primary_key is not None:
@@ -302,7 +385,7 @@ def columns(raw: Any) -> list[dict[str, Any]]:
         if "template" in column:
             template = column["template"]
             if not isinstance(template, dict):
-                raise invalid(f'"{at}.template" must be an object, found {_type_name(template)}.')
+                raise invalid_field_type(f"{at}.template", template, "object")
             language = get_enum(template, "language", f"{at}.template", ("jsonnet",), required=True)
             content = get_str(
                 template, "content", f"{at}.template", required=True, min_len=1, max_len=MAX_TEMPLATE_LENGTH
@@ -310,14 +393,26 @@ def columns(raw: Any) -> list[dict[str, Any]]:
             canonical["template"] = {"language": language, "content": content}
             problem = _validate_template(content or "")
             if problem:
-                raise invalid(f'Invalid column "{name}": {problem}.')
+                raise invalid(f'Column "{name}" template is invalid: {problem}.')
         result.append(canonical)
+    _check_names_differ_in_more_than_case(result)
     try:
         Mapping(result)
     except ConfigError as exc:
         prefix = f'Invalid column "{exc.column}": ' if exc.column else "Invalid columns: "
         raise invalid(prefix + exc.message + ".") from None
     return result
+
+
+def _check_names_differ_in_more_than_case(columns: list[dict[str, Any]]) -> None:
+    """Table column names are case-insensitive in the targets (SQLite, PostgreSQL
+    quoted or not, Keboola Storage), so ``a`` and ``A`` would be one column."""
+    seen: dict[str, str] = {}
+    for column in columns:
+        name: str = column["name"]
+        other = seen.setdefault(name.casefold(), name)
+        if other != name:
+            raise invalid(f'Columns "{other}" and "{name}" differ only in case; column names are case-insensitive.')
 
 
 def _validate_template(content: str) -> str | None:
@@ -344,12 +439,12 @@ def settings_patch(body: dict[str, Any]) -> SettingsPatch:
     change_description = get_str(body, "changeDescription", "body")
     raw = body.get("settings", [])
     if not isinstance(raw, list):
-        raise invalid(f'"body.settings" must be an array, found {_type_name(raw)}.')
+        raise invalid_field_type("body.settings", raw, "array")
     parsed: list[tuple[str, Any]] = []
     for index, item in enumerate(raw):
         at = f"body.settings[{index}]"
         if not isinstance(item, dict):
-            raise invalid(f'"{at}" must be an object, found {_type_name(item)}.')
+            raise invalid_field_type(at, item, "object")
         key = get_str(item, "key", at, required=True, min_len=1)
         assert key is not None
         parsed.append((key, item.get("value")))
@@ -362,6 +457,7 @@ def settings_patch(body: dict[str, Any]) -> SettingsPatch:
         names = ", ".join(f'"{k}"' for k in dict.fromkeys(protected))
         raise ForbiddenError(f"Cannot modify protected keys: {names}.")
     values: dict[str, Any] = {}
+    problems: list[tuple[int, str]] = []
     for key, value in parsed:
         if value is None:
             values[key] = None
@@ -370,5 +466,9 @@ def settings_patch(body: dict[str, Any]) -> SettingsPatch:
         try:
             values[key] = definition.to_api(definition.parse(value))
         except SettingValueError as exc:
-            raise invalid(f"Invalid settings value: {exc}.") from None
+            problems.append((SETTINGS_ORDER[key], str(exc)))
+    if problems:
+        # Keboola lists every invalid value, in the order of its configuration structure.
+        messages = [message for _, message in sorted(problems, key=lambda p: p[0])]
+        raise invalid(messages[0] + "." if len(messages) == 1 else "\n".join(f"- {m}." for m in messages))
     return SettingsPatch(values, change_description)

@@ -43,7 +43,8 @@ DEFAULT_RETRIES = 5
 MIN_BATCH_SIZE = 64 << 10
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_MAX_SIZE = re.compile(r"maximum size is (\d+)(B|KB|MB|GB)")
+#: The limit in a 413 answer: ``... over the maximum "1048576B".`` (older servers: ``maximum size is 1MB``).
+_MAX_SIZE = re.compile(r'maximum (?:size is |\\?")(\d+)(B|KB|MB|GB)')
 _UNITS = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
 
 #: ``progress(records, bytes)`` after every acknowledged batch.

@@ -3,7 +3,8 @@
 Exactly one coordinator runs per data dir: it holds an exclusive ``flock`` on
 ``<data dir>/coordinator.lock`` for its lifetime (released by the kernel when the
 process dies, also on ``kill -9``). It stops on SIGTERM/SIGINT, and the kernel
-sends it SIGTERM when the server process that started it dies.
+sends it SIGTERM when the server process that started it dies. It reads its
+configuration (JSON) from standard input.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Asks the kernel to send ``sig`` to this process when its parent dies (Linux)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        libc.prctl(_PR_SET_PDEATHSIG, sig)
     except (OSError, AttributeError):
         log.debug("prctl(PR_SET_PDEATHSIG) is not available")
 
@@ -38,7 +40,7 @@ def main(config_json: str) -> int:
     from pushstream.storage.state import StorageState
     from pushstream.targets.base import open_target
 
-    _die_with_parent()
+    die_with_parent()
     logs.configure("info")
     config = ServerConfig.from_json(config_json)
     config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -65,4 +67,5 @@ def main(config_json: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    # The configuration comes on standard input: it holds secrets (see supervisor.py).
+    sys.exit(main(sys.stdin.read()))

@@ -1,6 +1,10 @@
 """Runs the coordinator as a child process of ``pushstream serve`` and restarts it
 when it dies unexpectedly (the data it was moving is picked up again: every
-step is restartable)."""
+step is restartable).
+
+The configuration, with its secrets (the admin token, the target URL with its
+password), goes to the child on its standard input, never on its command line,
+which every user of the machine can read."""
 
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ class CoordinatorSupervisor:
     """Keeps one coordinator process running until :meth:`stop`."""
 
     def __init__(self, config_json: str) -> None:
-        self._command = [sys.executable, "-m", "pushstream.coordinator.process", config_json]
+        self._command = [sys.executable, "-m", "pushstream.coordinator.process"]
+        self._config_json = config_json
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
@@ -36,7 +41,13 @@ class CoordinatorSupervisor:
 
     def _spawn(self) -> None:
         with self._lock:
-            self._process = subprocess.Popen(self._command)
+            self._process = subprocess.Popen(self._command, stdin=subprocess.PIPE)
+            assert self._process.stdin is not None
+            try:
+                self._process.stdin.write(self._config_json.encode())
+                self._process.stdin.close()
+            except BrokenPipeError:
+                log.error("the coordinator exited before it read its configuration")
 
     def _watch(self) -> None:
         while not self._stopping.is_set():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -26,20 +27,39 @@ log = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 PREFIX = "/stream/"
+#: ``/stream`` itself belongs to the ingest side too (it answers ``routeNotFound``).
+ROOT = PREFIX[:-1]
 
 #: Default and largest accepted size of one record (Keboola's limits).
 DEFAULT_MAX_RECORD_BYTES = 1 << 20
 MAX_RECORD_BYTES_LIMIT = 4 << 20
 #: Default size limit of a batch request (NDJSON, CSV).
 DEFAULT_MAX_BATCH_BYTES = 16 << 20
+#: Default and largest accepted size of the request headers (``Name: value`` lines).
+DEFAULT_MAX_HEADER_BYTES = 64 << 10
+MAX_HEADER_BYTES_LIMIT = 1 << 20
+#: How much of a request head the HTTP server reads (granian's ``max_buffer_size``).
+#: Well above the header limit, so that headers over the limit reach the receiver
+#: and get a 413 ``stream.in.headerTooLarge``; beyond it the server answers 431 and
+#: closes the connection. The buffer grows only as far as a request needs.
+HTTP_BUFFER_BYTES = 4 << 20
 
-_CORS = [
-    ("Access-Control-Allow-Origin", "*"),
-    ("Access-Control-Allow-Methods", "POST, OPTIONS"),
+_ALLOW_ORIGIN = ("Access-Control-Allow-Origin", "*")
+#: The answer to ``OPTIONS`` (a CORS preflight), as Keboola's receiver gives it.
+_OPTIONS_HEADERS = [
+    ("Allow", "OPTIONS, POST"),
+    ("Access-Control-Allow-Methods", "OPTIONS, POST"),
     ("Access-Control-Allow-Headers", "*"),
-    ("Access-Control-Max-Age", "86400"),
+    ("Access-Control-Expose-Headers", "*"),
+    _ALLOW_ORIGIN,
+    ("Content-Length", "0"),
 ]
-_OK_HEADERS = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", "2"), *_CORS[:1]]
+_OK_HEADERS = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", "2"), _ALLOW_ORIGIN]
+#: Headers that WSGI passes without the ``HTTP_`` prefix.
+_BODY_HEADERS = ("CONTENT_TYPE", "CONTENT_LENGTH")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_ROUTE_NOT_FOUND = "Not found, please send data using POST /stream/<projectID>/<sourceID>/<secret>"
+_NO_SOURCE_FOUND = "The specified combination of projectID, sourceID and secret was not found."
 _BATCH_TYPES = (
     "application/x-ndjson",
     "application/ndjson",
@@ -78,6 +98,8 @@ class ReceiverOptions:
     project_id: int
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
+    #: Largest accepted size of the request headers (see :func:`_header_bytes`).
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
     #: Take the client IP from ``X-Forwarded-For`` (only behind a trusted proxy).
     trust_forwarded_for: bool = False
 
@@ -89,12 +111,17 @@ class ReceiverApp:
         self.node = node
         self.app = app
         self.options = options
+<<<<<<< HEAD
         #: Every record of a batch (NDJSON line, CSV row) is held to the record limit.
         self._record_limit = options.max_record_bytes
+=======
+        #: The project id as it must appear in an ingest URL (canonical: no sign, no leading zeros).
+        self._project_text = str(options.project_id)
+>>>>>>> main
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path: str = environ.get("PATH_INFO", "")
-        if not path.startswith(PREFIX):
+        if not path.startswith(PREFIX) and path != ROOT:
             return self.app(environ, start_response)
         received_at_ns = time.time_ns()
         try:
@@ -109,19 +136,26 @@ class ReceiverApp:
     def _handle(
         self, environ: dict[str, Any], path: str, received_at_ns: int
     ) -> tuple[int, list[tuple[str, str]], bytes]:
+        if _header_bytes(environ) > self.options.max_header_bytes:
+            limit = self.options.max_header_bytes
+            return _error(413, "stream.in.headerTooLarge", f'Request header size is over the maximum "{limit}B".')
         parts = path[len(PREFIX) :].split("/")
         if len(parts) != 3 or not all(parts):
-            return _error(404, "stream.api.endpointNotFound", f'Endpoint "{path}" not found.')
+            return _error(404, "stream.in.routeNotFound", _ROUTE_NOT_FOUND)
         project_text, source_id, secret = parts
         method = environ.get("REQUEST_METHOD", "")
         if method != "POST":
             if method == "OPTIONS":
-                return 204, list(_CORS), b""
+                return 200, list(_OPTIONS_HEADERS), b""
             response = _error(405, "stream.in.methodNotAllowed", f'Method "{method}" is not allowed, use POST.')
-            response[1].append(("Allow", "POST, OPTIONS"))
+            response[1].append(("Allow", "OPTIONS, POST"))
             return response
-        project_id = int(project_text) if project_text.isdigit() else -1
-        branches = self.node.routes(project_id, source_id) if project_id == self.options.project_id else ()
+        if project_text == self._project_text:
+            branches = self.node.routes(self.options.project_id, source_id)
+        elif _is_integer(project_text):
+            branches = ()  # Another project, or this one written differently ("01"): no such URL.
+        else:
+            return _error(400, "stream.in.badRequest", f'Invalid project ID "{_unquoted(project_text)}".')
         # Compare against every branch's secret so the time does not tell which part was wrong.
         given = secret.encode()
         found = False
@@ -132,13 +166,9 @@ class ReceiverApp:
                 if branch.state == "enabled":
                     active.append(branch)
         if not found:
-            return _error(
-                404,
-                "stream.in.noSourceFound",
-                "The specified combination of projectId, sourceId and secret was not found.",
-            )
+            return _error(404, "stream.in.noSourceFound", _NO_SOURCE_FOUND)
         if not active:
-            return _error(404, "stream.in.disabledSource", f'Source "{source_id}" is disabled.')
+            return _error(404, "stream.in.disabledSource", "The specified source is disabled in all branches.")
 
         content_type = environ.get("CONTENT_TYPE", "")
         is_batch = content_type.split(";", 1)[0].strip().lower() in _BATCH_TYPES
@@ -152,6 +182,9 @@ class ReceiverApp:
             if length > limit:
                 return _too_large(limit)
             body = stream.read(length) if length else b""
+            if len(body) != length:
+                # The client went away before the end: nothing of a cut body is stored.
+                return _error(400, "stream.in.badRequest", "The request body is shorter than its Content-Length.")
         else:
             # Chunked or unknown length: read up to one byte over the limit to detect oversize.
             body = stream.read(limit + 1)
@@ -313,7 +346,41 @@ def _respond(results: list[_BranchResult], verbose: bool) -> tuple[int, list[tup
 
 
 def _json_headers() -> list[tuple[str, str]]:
-    return [("Content-Type", "application/json"), _CORS[0]]
+    return [("Content-Type", "application/json"), _ALLOW_ORIGIN]
+
+
+def _header_bytes(environ: dict[str, Any]) -> int:
+    """The size of the request headers, as ``Name: value\\r\\n`` lines.
+
+    granian puts the headers (``HTTP_*``) last in the environ, after its own keys
+    and the process environment, so they are read from the end: a few keys
+    instead of all of them. Should a server order them otherwise, every key is
+    looked at.
+    """
+    size = 0
+    for key in _BODY_HEADERS:
+        value = environ.get(key)
+        if value:
+            size += len(key) + len(value) + 4
+    seen = False
+    for key in reversed(environ):
+        if key[:5] != "HTTP_":
+            break
+        seen = True
+        size += len(key) + len(environ[key]) - 1
+    if not seen:
+        size += sum(len(key) + len(value) - 1 for key, value in environ.items() if key[:5] == "HTTP_")
+    return size
+
+
+def _unquoted(wsgi_text: str) -> str:
+    """A decoded part of the path as the client wrote it (WSGI gives its UTF-8 bytes as Latin-1)."""
+    return wsgi_text.encode("latin-1", "replace").decode("utf-8", "replace")
+
+
+def _is_integer(text: str) -> bool:
+    """A decimal integer, possibly signed or with leading zeros."""
+    return _INTEGER.fullmatch(text) is not None
 
 
 def _error(
@@ -326,11 +393,4 @@ def _error(
 
 
 def _too_large(limit: int) -> tuple[int, list[tuple[str, str]], bytes]:
-    return _error(413, "stream.in.bodyTooLarge", f"Payload too large, the maximum size is {_size(limit)}.")
-
-
-def _size(n: int) -> str:
-    for unit, factor in (("MB", 1 << 20), ("KB", 1 << 10)):
-        if n >= factor and n % factor == 0:
-            return f"{n // factor}{unit}"
-    return f"{n}B"
+    return _error(413, "stream.in.bodyTooLarge", f'Request body size is over the maximum "{limit}B".')

@@ -62,13 +62,18 @@ class Reader(Protocol):
     def page_versions(
         self, branch_id: int, source_id: str, sink_id: str = "", *, after: int = 0, limit: int | None = None
     ) -> tuple[list[Version], int]:
-        """Versions of a source (``sink_id=""``) or a sink, by number, after version ``after``."""
+        """Versions of a source (``sink_id=""``) or a sink, by number, after version ``after``;
+        and how many versions there are after ``after`` (Keboola's ``totalCount`` of versions)."""
         ...
 
     def get_version(
         self, branch_id: int, source_id: str, sink_id: str, number: int
     ) -> tuple[Version, dict[str, Any]] | None:
         """A version and the state it recorded."""
+        ...
+
+    def has_processing_task(self, prefix: str) -> bool:
+        """Whether a task whose id starts with ``prefix`` is still running (in a live process)."""
         ...
 
     def effective_settings(self, branch_id: int, source_id: str, sink_id: str | None = None) -> dict[str, Any]:
@@ -98,6 +103,10 @@ class Transaction(Reader, Protocol):
 
     def bump_revision(self) -> int:
         """Increments the config revision; returns the new value."""
+        ...
+
+    def create_task(self, task: Task) -> None:
+        """Stores a new task (owned by this process)."""
         ...
 
     def finish_task(

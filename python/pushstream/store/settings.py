@@ -4,12 +4,16 @@ inheritance ``defaults < operator config < source overrides < sink overrides``.
 Three representations of a value are used:
 
 * **API form** (what ``GET .../settings`` shows and ``PATCH`` accepts, and what the
-  store keeps in a source's or sink's state): ``bool``, ``int``, or a string —
-  durations as Go duration strings (``"30s"``, ``"1m0s"``), sizes as ``"5MB"``.
-* **internal form**: ``bool``, ``int``, ``str``; durations as integer nanoseconds,
-  sizes as integer bytes.
+  store keeps in a source's or sink's state): ``bool``, ``int``, a list of strings,
+  or a string — durations as Go duration strings (``"30s"``, ``"1m0s"``), sizes as ``"5MB"``.
+* **internal form**: ``bool``, ``int``, ``str``, ``list[str]``; durations as integer
+  nanoseconds, sizes as integer bytes.
 * **typed form** (what :func:`resolve` returns for the data plane): ``bool``,
-  ``int``, ``str``; durations as ``float`` **seconds**, sizes as ``int`` **bytes**.
+  ``int``, ``str``, ``list[str]``; durations as ``float`` **seconds**, sizes as ``int`` **bytes**.
+
+The keys are Keboola's 27, with its types, defaults, validation rules and
+descriptions; those marked ``effective=False`` tune Keboola's own cluster and are
+stored, validated and returned without effect in pushstream.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import orjson
 
 NS = 1
 US = 1_000
@@ -31,7 +37,7 @@ MB = 1024 * KB
 GB = 1024 * MB
 TB = 1024 * GB
 
-Kind = Literal["bool", "int", "duration", "size", "enum"]
+Kind = Literal["bool", "int", "duration", "size", "enum", "strings"]
 
 
 class SettingValueError(ValueError):
@@ -123,50 +129,80 @@ def format_size(size: int) -> str:
     return f"{size}B"
 
 
+_RULE_KEYS = ("min", "max", "minDuration", "maxDuration", "minBytes", "maxBytes", "oneof")
+
+
 @dataclass(frozen=True)
 class SettingDef:
-    """One settings key: its type, default, bounds and whether only the operator may change it."""
+    """One settings key: its type, default, Keboola's validation rule and whether
+    only the operator may change it. ``validation`` is the rule as the API shows it
+    (``required,min=1,max=100``, ``required,minDuration=1s,maxDuration=30m``,
+    ``maxBytes=16MB``, ``required,oneof=disk cache``); the bounds are read from it.
+    ``effective`` is False for keys that pushstream stores, validates and returns
+    but does not act on (Keboola's tuning of its own cluster; see docs/api.md)."""
 
     key: str
     kind: Kind
     default: Any
     description: str
-    protected: bool = False
-    minimum: int | None = None
-    maximum: int | None = None
-    choices: tuple[str, ...] = ()
+    validation: str | None = None
+    protected: bool = True
+    effective: bool = True
+
+    def _rules(self) -> dict[str, str]:
+        rules: dict[str, str] = {}
+        for part in (self.validation or "").split(","):
+            name, _, value = part.partition("=")
+            if name:
+                rules[name] = value
+        return rules
+
+    @property
+    def required(self) -> bool:
+        """Go's ``required``: the value must not be zero (or empty)."""
+        return "required" in self._rules()
+
+    @property
+    def minimum(self) -> int | None:
+        rules = self._rules()
+        for name, parse in (("min", int), ("minDuration", parse_duration), ("minBytes", parse_size)):
+            if name in rules:
+                return parse(rules[name])
+        return None
+
+    @property
+    def maximum(self) -> int | None:
+        rules = self._rules()
+        for name, parse in (("max", int), ("maxDuration", parse_duration), ("maxBytes", parse_size)):
+            if name in rules:
+                return parse(rules[name])
+        return None
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self._rules().get("oneof", "").split())
 
     @property
     def api_type(self) -> str:
-        """The ``type`` of the key in the API (``bool``, ``int`` or ``string``)."""
-        return {"bool": "bool", "int": "int"}.get(self.kind, "string")
+        """The ``type`` of the key in the API (``bool``, ``int``, ``string`` or ``[]string``)."""
+        return {"bool": "bool", "int": "int", "strings": "[]string"}.get(self.kind, "string")
 
-    @property
-    def validation(self) -> str | None:
-        """The bounds as a rule string (``min=1,max=100``, ``minDuration=1s,maxDuration=30m0s``, ...)."""
-        if self.kind == "int":
-            return f"min={self.minimum},max={self.maximum}"
-        if self.kind == "duration":
-            return f"minDuration={format_duration(self.minimum or 0)},maxDuration={format_duration(self.maximum or 0)}"
-        if self.kind == "size":
-            return f"minBytes={format_size(self.minimum or 0)},maxBytes={format_size(self.maximum or 0)}"
-        if self.kind == "enum":
-            return "oneof=" + " ".join(self.choices)
-        return None
+    def _invalid(self, value: Any, reason: str) -> SettingValueError:
+        return SettingValueError(f'Invalid "{self.key}" value {_json(value)}: {reason}')
 
     def parse(self, value: Any, *, lenient: bool = False) -> Any:
         """Validates a value in API form and returns its internal form.
 
-        ``lenient`` also accepts strings for ``bool``/``int`` keys (operator
-        configuration from the command line); the API is strict.
-        Raises :class:`SettingValueError`.
+        ``lenient`` also accepts strings for ``bool``/``int``/``[]string`` keys
+        (operator configuration from the command line); the API is strict.
+        Raises :class:`SettingValueError` with Keboola's message.
         """
         if self.kind == "bool":
             if isinstance(value, bool):
                 return value
             if lenient and isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
                 return value.lower() in ("true", "1")
-            raise SettingValueError(f'"{self.key}" expects a boolean, found {_describe(value)}')
+            raise self._invalid(value, "expected a boolean")
         if self.kind == "int":
             number: int
             if isinstance(value, int) and not isinstance(value, bool):
@@ -176,27 +212,43 @@ class SettingDef:
             ):
                 number = int(value)
             else:
-                raise SettingValueError(f'"{self.key}" expects an integer, found {_describe(value)}')
-            self._check_bounds(number, str(number), str)
+                raise self._invalid(value, "expected an integer")
+            self._check(number, number, str)
             return number
+        if self.kind == "strings":
+            if lenient and isinstance(value, str):
+                value = [item.strip() for item in value.split(",") if item.strip()]
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                raise self._invalid(value, "expected an array of strings")
+            self._check(len(value), value, lambda n: f"{n} items")
+            return list(value)
         if not isinstance(value, str):
-            raise SettingValueError(f'"{self.key}" expects a string, found {_describe(value)}')
+            raise self._invalid(value, "expected a string")
         if self.kind == "enum":
             if value not in self.choices:
-                raise SettingValueError(f'"{self.key}" must be one of {", ".join(self.choices)}, found "{value}"')
+                raise self._invalid(value, "must be one of " + ", ".join(f'"{c}"' for c in self.choices))
             return value
+        if self.kind == "duration":
+            try:
+                parsed = parse_duration(value)
+            except SettingValueError:
+                raise SettingValueError(f'Invalid "{self.key}": time: invalid duration "{value}"') from None
+            self._check(parsed, value, format_duration)
+            return parsed
         try:
-            parsed = parse_duration(value) if self.kind == "duration" else parse_size(value)
-        except SettingValueError as exc:
-            raise SettingValueError(f'"{self.key}": {exc}') from None
-        self._check_bounds(parsed, value, format_duration if self.kind == "duration" else format_size)
+            parsed = parse_size(value)
+        except SettingValueError:
+            raise SettingValueError(f'Invalid "{self.key}" value "{value}": invalid syntax') from None
+        self._check(parsed, value, format_size)
         return parsed
 
-    def _check_bounds(self, number: int, shown: str, fmt: Any) -> None:
+    def _check(self, number: int, shown: Any, fmt: Any) -> None:
+        if self.required and number == 0 and self.minimum is None:
+            raise self._invalid(shown, "a value is required")
         if self.minimum is not None and number < self.minimum:
-            raise SettingValueError(f'"{self.key}" must be at least {fmt(self.minimum)}, found {shown}')
+            raise self._invalid(shown, f"must be at least {fmt(self.minimum)}")
         if self.maximum is not None and number > self.maximum:
-            raise SettingValueError(f'"{self.key}" must be at most {fmt(self.maximum)}, found {shown}')
+            raise self._invalid(shown, f"must be at most {fmt(self.maximum)}")
 
     def to_api(self, internal: Any) -> Any:
         """Internal form → API form."""
@@ -204,133 +256,241 @@ class SettingDef:
             return format_duration(internal)
         if self.kind == "size":
             return format_size(internal)
+        if self.kind == "strings":
+            return list(internal)
         return internal
 
     def to_typed(self, internal: Any) -> Any:
         """Internal form → typed form (durations in seconds)."""
         if self.kind == "duration":
             return internal / SECOND
+        if self.kind == "strings":
+            return list(internal)
         return internal
 
 
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode() if _jsonable(value) else repr(value)
 
 
+def _jsonable(value: Any) -> bool:
+    try:
+        orjson.dumps(value)
+    except TypeError:
+        return False
+    return True
+
+
+_LOCAL = "storage.level.local."
+_ENCODING = _LOCAL + "encoding."
+_SYNC = _ENCODING + "sync."
+_UPLOAD = "storage.level.staging.upload.trigger."
+_IMPORT = "storage.level.target.import.trigger."
+
+#: Every key, in the order of Keboola's configuration structure (errors are listed in
+#: this order); ``GET .../settings`` lists them sorted by key.
 SETTINGS: tuple[SettingDef, ...] = (
     SettingDef(
-        "storage.level.local.encoding.sync.wait",
+        _LOCAL + "volume.assignment.count",
+        "int",
+        1,
+        "Volumes count simultaneously utilized per sink.",
+        "required,min=1,max=100",
+        effective=False,
+    ),
+    SettingDef(
+        _LOCAL + "volume.assignment.preferredTypes",
+        "strings",
+        ["default"],
+        "List of preferred volume types, start with the most preferred.",
+        "required,min=1",
+        effective=False,
+    ),
+    SettingDef(_ENCODING + "encoder.type", "enum", "csv", "Encoder type.", "required,oneof=csv", effective=False),
+    SettingDef(
+        _ENCODING + "encoder.concurrency",
+        "int",
+        0,
+        "Concurrency of the format writer for the specified file type. 0 = auto = num of CPU cores",
+        "min=0,max=256",
+        effective=False,
+    ),
+    SettingDef(
+        _ENCODING + "inputBuffer",
+        "size",
+        2 * MB,
+        "Max size of the buffer before compression, if compression is enabled. 0 = disabled",
+        "maxBytes=16MB",
+        effective=False,
+    ),
+    SettingDef(
+        _ENCODING + "maxChunkSize",
+        "size",
+        512 * KB,
+        "Max size of a chunk sent over the network to a disk writer node.",
+        "required,minBytes=64kB,maxBytes=1MB",
+        effective=False,
+    ),
+    SettingDef(
+        _ENCODING + "failedChunksThreshold",
+        "int",
+        3,
+        "If the defined number of chunks cannot be sent, the pipeline is marked as not ready.",
+        "required,min=1,max=100",
+        effective=False,
+    ),
+    SettingDef(
+        _ENCODING + "compression.type",
+        "enum",
+        "gzip",
+        "Compression type.",
+        "required,oneof=none gzip",
+        effective=False,
+    ),
+    SettingDef(
+        _ENCODING + "compression.gzip.level",
+        "int",
+        1,
+        "GZIP compression level: 1-9.",
+        "min=1,max=9",
+        effective=False,
+    ),
+    SettingDef(
+        _ENCODING + "compression.gzip.implementation",
+        "enum",
+        "parallel",
+        "GZIP implementation: standard, fast, parallel.",
+        "required,oneof=standard fast parallel",
+        effective=False,
+    ),
+    SettingDef(
+        _ENCODING + "compression.gzip.blockSize",
+        "size",
+        256 * KB,
+        "GZIP parallel block size.",
+        "required,minBytes=16kB,maxBytes=100MB",
+        effective=False,
+    ),
+    SettingDef(
+        _ENCODING + "compression.gzip.concurrency",
+        "int",
+        0,
+        "GZIP parallel concurrency, 0 = auto.",
+        effective=False,
+    ),
+    SettingDef(_SYNC + "mode", "enum", "disk", 'Sync mode: "cache" or "disk".', "required,oneof=disk cache"),
+    SettingDef(
+        _SYNC + "wait",
         "bool",
         True,
-        "Answer an import request only once its rows are synced to local disk (200); "
-        "when false the receiver answers 202 as soon as the rows are accepted.",
+        "Wait for sync to disk OS cache or to disk hardware, depending on the mode.",
+        protected=False,
     ),
     SettingDef(
-        "storage.level.staging.upload.trigger.count",
-        "int",
-        10_000,
-        "Move the local slice to the staging level when it holds this many records.",
-        minimum=1,
-        maximum=10_000_000,
-    ),
-    SettingDef(
-        "storage.level.staging.upload.trigger.size",
-        "size",
-        5 * MB,
-        "Move the local slice to the staging level when its uncompressed size reaches this size.",
-        minimum=100,
-        maximum=50 * MB,
-    ),
-    SettingDef(
-        "storage.level.staging.upload.trigger.interval",
-        "duration",
-        30 * SECOND,
-        "Move the local slice to the staging level when it has been open this long.",
-        minimum=1 * SECOND,
-        maximum=30 * MINUTE,
-    ),
-    SettingDef(
-        "storage.level.target.import.trigger.count",
-        "int",
-        50_000,
-        "Import the staged files into the table when they hold this many records.",
-        minimum=1,
-        maximum=10_000_000,
-    ),
-    SettingDef(
-        "storage.level.target.import.trigger.size",
-        "size",
-        50 * MB,
-        "Import the staged files into the table when their uncompressed size reaches this size.",
-        minimum=100,
-        maximum=500 * MB,
-    ),
-    SettingDef(
-        "storage.level.target.import.trigger.interval",
-        "duration",
-        1 * MINUTE,
-        "Import the staged files into the table when the oldest of them has waited this long.",
-        minimum=30 * SECOND,
-        maximum=24 * HOUR,
-    ),
-    SettingDef(
-        "storage.level.local.encoding.sync.mode",
-        "enum",
-        "disk",
-        'How local slices are synced: "disk" flushes rows to the disk (fdatasync), '
-        '"cache" only hands them to the operating system cache.',
-        protected=True,
-        choices=("disk", "cache"),
-    ),
-    SettingDef(
-        "storage.level.local.encoding.sync.checkInterval",
+        _SYNC + "checkInterval",
         "duration",
         5 * MS,
-        "How often the sync triggers of rows that nobody waits for are checked.",
-        protected=True,
-        minimum=1 * MS,
-        maximum=30 * SECOND,
+        "Minimal interval between syncs to disk.",
+        "required,minDuration=1ms,maxDuration=30s",
     ),
     SettingDef(
-        "storage.level.local.encoding.sync.countTrigger",
+        _SYNC + "countTrigger",
         "int",
         10_000,
-        "Sync the local slice at the latest when this many records wait for it.",
-        protected=True,
-        minimum=1,
-        maximum=1_000_000,
+        "Written records count to trigger sync.",
+        "required,min=1,max=1000000",
     ),
     SettingDef(
-        "storage.level.local.encoding.sync.uncompressedBytesTrigger",
+        _SYNC + "uncompressedBytesTrigger",
         "size",
         1 * MB,
-        "Sync the local slice at the latest when this much data waits for it.",
-        protected=True,
-        minimum=100,
-        maximum=500 * MB,
+        "Size of buffered uncompressed data to trigger sync.",
+        "required,minBytes=100B,maxBytes=500MB",
     ),
     SettingDef(
-        "storage.level.local.encoding.sync.intervalTrigger",
+        _SYNC + "compressedBytesTrigger",
+        "size",
+        256 * KB,
+        "Size of buffered compressed data to trigger sync.",
+        "required,minBytes=100B,maxBytes=100MB",
+        effective=False,
+    ),
+    SettingDef(
+        _SYNC + "intervalTrigger",
         "duration",
         50 * MS,
-        "Sync the local slice at the latest this long after the first row that waits for it.",
-        protected=True,
-        minimum=10 * MS,
-        maximum=30 * SECOND,
+        "Interval from the last sync to trigger sync.",
+        "required,minDuration=10ms,maxDuration=30s",
+    ),
+    SettingDef(
+        _UPLOAD + "count",
+        "int",
+        10_000,
+        "Records count to trigger slice upload.",
+        "required,min=1,max=10000000",
+        protected=False,
+    ),
+    SettingDef(
+        _UPLOAD + "size",
+        "size",
+        5 * MB,
+        "Records size to trigger slice upload.",
+        "required,minBytes=100B,maxBytes=50MB",
+        protected=False,
+    ),
+    SettingDef(
+        _UPLOAD + "interval",
+        "duration",
+        30 * SECOND,
+        "Duration from the last slice upload to trigger the next upload.",
+        "required,minDuration=1s,maxDuration=30m",
+        protected=False,
+    ),
+    SettingDef(
+        _IMPORT + "count",
+        "int",
+        50_000,
+        "Records count to trigger file import.",
+        "required,min=1,max=10000000",
+        protected=False,
+    ),
+    SettingDef(
+        _IMPORT + "size",
+        "size",
+        50 * MB,
+        "Records size to trigger file import.",
+        "required,minBytes=100B,maxBytes=500MB",
+        protected=False,
+    ),
+    SettingDef(
+        _IMPORT + "interval",
+        "duration",
+        1 * MINUTE,
+        "Duration from the last import to trigger the next import.",
+        "required,minDuration=30s,maxDuration=24h",
+        protected=False,
+    ),
+    SettingDef(
+        _IMPORT + "slicesCount",
+        "int",
+        100,
+        "Number of slices in the file to trigger file import.",
+        "required,min=1,max=200",
+        effective=False,
+    ),
+    SettingDef(
+        _IMPORT + "expiration",
+        "duration",
+        30 * MINUTE,
+        "Min remaining expiration to trigger file import.",
+        "required,minDuration=5m,maxDuration=45m",
+        effective=False,
     ),
 )
 
 SETTINGS_BY_KEY: dict[str, SettingDef] = {d.key: d for d in SETTINGS}
+#: The position of each key in :data:`SETTINGS` (the order errors are listed in).
+SETTINGS_ORDER: dict[str, int] = {d.key: index for index, d in enumerate(SETTINGS)}
 
 
 def get_setting(key: str) -> SettingDef:
@@ -370,7 +530,7 @@ def describe(inherited: Iterable[Mapping[str, Any] | None], own: Mapping[str, An
     and whether this entity overrides it (``overwritten``)."""
     layers = list(inherited)
     result: list[dict[str, Any]] = []
-    for definition in SETTINGS:
+    for definition in sorted(SETTINGS, key=lambda d: d.key):
         internal = definition.default
         for layer in layers:
             if layer and definition.key in layer:

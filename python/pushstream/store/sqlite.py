@@ -234,9 +234,11 @@ def _task_to_data(task: Task) -> bytes:
 
 def _task_from_data(data: bytes) -> Task:
     d = orjson.loads(data)
+    task_type: str = d["type"]
     return Task(
         task_id=d["taskId"],
-        type=d["type"],
+        # Tasks stored before the types carried Keboola's "api." prefix.
+        type=task_type if task_type.startswith("api.") else f"api.{task_type}",
         status=d["status"],
         created_at=d["createdAt"],
         outputs=d.get("outputs") or {},
@@ -349,7 +351,8 @@ class _SqliteReader:
         db = self._db()
         key = (branch_id, source_id, sink_id)
         total = db.execute(
-            "SELECT COUNT(*) FROM versions WHERE branch_id = ? AND source_id = ? AND sink_id = ?", key
+            "SELECT COUNT(*) FROM versions WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND number > ?",
+            (*key, after),
         ).fetchone()[0]
         rows = db.execute(
             "SELECT version FROM versions WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND number > ?"
@@ -373,6 +376,13 @@ class _SqliteReader:
         if row is None:
             return None
         return Version.from_json(orjson.loads(row[0])), orjson.loads(row[1])
+
+    def has_processing_task(self, prefix: str) -> bool:
+        rows = self._db().execute(
+            "SELECT owner FROM tasks WHERE status = 'processing' AND substr(task_id, 1, length(?)) = ?",
+            (prefix, prefix),
+        )
+        return any(_owner_alive(owner) for (owner,) in rows.fetchall())
 
     def effective_settings(self, branch_id: int, source_id: str, sink_id: str | None = None) -> dict[str, Any]:
         source = self.get_source(branch_id, source_id, deleted=None)
@@ -462,6 +472,16 @@ class SqliteTransaction(_SqliteReader):
         self, task_id: str, status: str, *, result: str | None = None, error: str | None = None
     ) -> Task | None:
         return _finish_task(self._connection, task_id, status, result, error)
+
+    def create_task(self, task: Task) -> None:
+        _insert_task(self._connection, task)
+
+
+def _insert_task(db: sqlite3.Connection, task: Task) -> None:
+    db.execute(
+        "INSERT INTO tasks (task_id, status, created_ns, owner, data) VALUES (?, ?, ?, ?, ?)",
+        (task.task_id, task.status, _parse_time_ns(task.created_at), _owner(), _task_to_data(task)),
+    )
 
 
 def _finish_task(
@@ -638,12 +658,8 @@ class SqliteStore(_SqliteReader):
     # Tasks.
 
     def create_task(self, task: Task) -> None:
-        created_ns = _parse_time_ns(task.created_at)
         with self._write() as tx:
-            tx.connection.execute(
-                "INSERT INTO tasks (task_id, status, created_ns, owner, data) VALUES (?, ?, ?, ?, ?)",
-                (task.task_id, task.status, created_ns, _owner(), _task_to_data(task)),
-            )
+            _insert_task(tx.connection, task)
 
     def get_task(self, task_id: str) -> Task | None:
         row = self._db().execute("SELECT data, owner FROM tasks WHERE task_id = ?", (task_id,)).fetchone()

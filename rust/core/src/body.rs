@@ -41,8 +41,9 @@ pub fn parse_body(format: BodyFormat, content_type: Option<&str>, body: &[u8]) -
         BodyFormat::Form => parse_form(body),
         BodyFormat::Unsupported => Err(MappingError::body(
             MappingErrorKind::UnsupportedContentType,
+            // Keboola's wording, a list of one cause under a heading.
             format!(
-                "unsupported content type \"{}\": path and template columns need \"application/json\" or \"application/x-www-form-urlencoded\"",
+                "cannot parse request body:\n- unsupported content type \"{}\", supported types: application/json and application/x-www-form-urlencoded",
                 content_type.unwrap_or("")
             ),
         )),

@@ -14,7 +14,7 @@ use crate::record::RecordContext;
 
 use super::globals::{self, Globals};
 use super::rewrite::{first_import, rewrite, Rewritten};
-use super::{budget, stack, value, Template, MAX_STACK_DEPTH, TIME_BUDGET};
+use super::{budget, stack, value, Template, TIME_BUDGET};
 
 struct Engine {
     state: State,
@@ -112,7 +112,8 @@ fn evaluate_here(template: &Template, ctx: &RecordContext<'_>, out: &mut Vec<u8>
         let reason = if budget::tripped() {
             format!("template evaluation exceeded its time budget of {} ms", TIME_BUDGET.as_millis())
         } else if matches!(error.error(), ErrorKind::StackOverflow) {
-            format!("template evaluation exceeded the maximum stack depth of {MAX_STACK_DEPTH}")
+            // Keboola's (go-jsonnet's) wording; the depth is MAX_STACK_DEPTH.
+            "max stack frames exceeded.".to_owned()
         } else {
             describe(&error, &template.source, &prepared.rewritten)
         };

@@ -138,7 +138,7 @@ fn builtin_body(path: Option<IStr>, default: Option<Thunk<Val>>) -> Result<Val> 
             Some(found) => Ok(value::from_json(found)),
             None => match default {
                 Some(default) => default.evaluate(),
-                None => Err(missing(format!("path \"{path}\" not found"))),
+                None => Err(missing(format!("path \"{path}\" not found in the body"))),
             },
         }
     })
@@ -173,8 +173,15 @@ fn builtin_header(name: Option<IStr>, default: Option<Thunk<Val>>) -> Result<Val
 #[builtin]
 fn builtin_header_str() -> Result<Val> {
     with_record(|ctx| {
-        let lines: Vec<String> = ctx.meta().headers().iter().map(|(name, value)| format!("{name}: {value}")).collect();
-        Ok(Val::string(lines.join("\n")))
+        // Every line ends with a newline, the last one too (as in Keboola).
+        let mut text = String::new();
+        for (name, value) in ctx.meta().headers() {
+            text.push_str(name);
+            text.push_str(": ");
+            text.push_str(value);
+            text.push('\n');
+        }
+        Ok(Val::string(text))
     })
 }
 

@@ -1,0 +1,135 @@
+"""What ``pushstream serve`` does around granian: it refuses a port or a data dir
+that is in use, and keeps worker processes running whatever happens to them.
+
+granian's own respawn gives up after two crashes of a worker within a few
+seconds ("Worker crash loop detected") and then stops the whole server; here a
+crashed worker is always started again, after a delay that grows while it keeps
+crashing, and the crash is logged with the requests it was processing (from the
+worker's in-flight board, see :class:`pushstream.receiver.front.InFlightBoard`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from granian.server.mp import MPServer
+
+from pushstream.errors import PushstreamError
+from pushstream.receiver.front import InFlightBoard, board_path
+
+log = logging.getLogger("pushstream.serve")
+
+LOCK_FILE = "serve.lock"
+#: A worker that dies sooner than this after its start counts as crashing again.
+STABLE_AFTER = 10.0
+#: Delays before starting a crashing worker again: first, and at most (doubling in between).
+FIRST_RESPAWN_DELAY = 0.5
+MAX_RESPAWN_DELAY = 10.0
+
+
+class ServeError(PushstreamError):
+    """The server cannot start (port or data dir in use)."""
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Raises :class:`ServeError` when something listens on ``host:port`` already.
+
+    granian binds with ``SO_REUSEPORT``, so a second server on the same port would
+    start silently and share the port; a probe socket without it fails instead."""
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ServeError(
+                f"cannot listen on {host}:{port}: {exc.strerror} (another server runs on this port?)"
+            ) from None
+
+
+def lock_data_dir_for_serve(data_dir: Path) -> int:
+    """Takes ``<data dir>/serve.lock`` for the life of this process (and its workers);
+    raises :class:`ServeError` when another ``pushstream serve`` holds it."""
+    path = data_dir / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise ServeError(
+            f"the data dir {data_dir} is in use by another pushstream serve (pid {holder}); "
+            "stop it or choose another --data-dir"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def clear_boards(data_dir: Path) -> None:
+    """Removes in-flight boards left by workers of an earlier server."""
+    for path in (data_dir / "run").glob("inflight-*"):
+        path.unlink(missing_ok=True)
+
+
+class Server(MPServer):
+    """granian's multi-process server with workers that are always started again."""
+
+    def __init__(self, *args: Any, data_dir: Path, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.data_dir = data_dir
+        self._crash_delays: dict[int, float] = {}
+
+    def _respawn_workers(self, workers: Any, spawn_target: Any, target_loader: Any, delay: float = 0) -> None:
+        crashed = [idx for idx in workers if not self.wrks[idx].is_alive()]
+        wait = 0.0
+        for idx in crashed:
+            wait = max(wait, self._note_crash(idx))
+        if wait and self.main_loop_interrupt.wait(wait) and self.interrupt_signal:
+            return  # stopping: the serve loop shuts down next
+        super()._respawn_workers(workers, spawn_target, target_loader, delay)
+        # granian's loop stops the server when a worker crashes twice within 5.5 s of
+        # a respawn; forgetting the respawn times keeps it from ever doing that.
+        for idx in workers:
+            self.respawned_wrks.pop(idx, None)
+
+    def _note_crash(self, idx: int) -> float:
+        """Logs a worker's crash with what it was doing; returns the delay before its restart."""
+        worker = self.wrks[idx]
+        pid = worker.inner.pid
+        code = worker.inner.exitcode
+        cause = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
+        path = board_path(self.data_dir, pid) if pid else None
+        notes = InFlightBoard.read(path) if path else []
+        if path is not None:
+            path.unlink(missing_ok=True)
+        in_flight = "; ".join(notes) if notes else "no ingest request in flight"
+        lived = time.monotonic() - worker.birth
+        if lived >= STABLE_AFTER:
+            self._crash_delays.pop(idx, None)
+            delay = 0.0
+        else:
+            previous = self._crash_delays.get(idx)
+            delay = FIRST_RESPAWN_DELAY if previous is None else min(previous * 2, MAX_RESPAWN_DELAY)
+            self._crash_delays[idx] = delay
+        log.error(
+            "worker-%d (pid %s) died after %.1f s (%s) while processing: %s; starting it again in %.1f s",
+            idx + 1,
+            pid,
+            lived,
+            cause,
+            in_flight,
+            delay,
+        )
+        return delay
