@@ -111,13 +111,8 @@ class ReceiverApp:
         self.node = node
         self.app = app
         self.options = options
-<<<<<<< HEAD
-        #: Every record of a batch (NDJSON line, CSV row) is held to the record limit.
-        self._record_limit = options.max_record_bytes
-=======
         #: The project id as it must appear in an ingest URL (canonical: no sign, no leading zeros).
         self._project_text = str(options.project_id)
->>>>>>> main
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path: str = environ.get("PATH_INFO", "")
@@ -212,13 +207,21 @@ class ReceiverApp:
         try:
             if branch.needs_headers:
                 _, outcomes = branch.sink_set.ingest(
-                    body, environ=environ, ip=ip, received_at_ns=received_at_ns, max_record_bytes=self._record_limit
+                    body,
+                    environ=environ,
+                    ip=ip,
+                    received_at_ns=received_at_ns,
+                    max_record_bytes=self.options.max_record_bytes,
                 )
             else:
                 content_type = environ.get("CONTENT_TYPE")
                 headers = {"Content-Type": content_type} if content_type else None
                 _, outcomes = branch.sink_set.ingest(
-                    body, headers=headers, ip=ip, received_at_ns=received_at_ns, max_record_bytes=self._record_limit
+                    body,
+                    headers=headers,
+                    ip=ip,
+                    received_at_ns=received_at_ns,
+                    max_record_bytes=self.options.max_record_bytes,
                 )
         except BatchError as exc:
             return _BranchResult(branch, [], str(exc), batch_error=413 if exc.too_large else 400)
@@ -250,7 +253,11 @@ class ReceiverApp:
             if fresh is None:
                 break
             _, retried = fresh.subset(closed).ingest(
-                body, environ=environ, ip=ip, received_at_ns=received_at_ns, max_record_bytes=self._record_limit
+                body,
+                environ=environ,
+                ip=ip,
+                received_at_ns=received_at_ns,
+                max_record_bytes=self.options.max_record_bytes,
             )
             by_id = {o[0]: o for o in retried}
             outcomes = [by_id.get(o[0], o) for o in outcomes]
