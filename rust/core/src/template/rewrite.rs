@@ -104,8 +104,9 @@ pub(super) fn rewrite(source: &str) -> Rewritten {
         match lexeme.kind {
             SyntaxKind::L_BRACK | SyntaxKind::L_BRACE | SyntaxKind::L_PAREN => seen_for.push(false),
             SyntaxKind::R_BRACK | SyntaxKind::R_BRACE | SyntaxKind::R_PAREN if seen_for.len() > 1 => {
+                let closes_comprehension = seen_for.pop() == Some(true) && lexeme.kind != SyntaxKind::R_PAREN;
                 // The end of a comprehension: its innermost iterations tick too.
-                if seen_for.pop() == Some(true) && lexeme.kind != SyntaxKind::R_PAREN {
+                if closes_comprehension {
                     cuts.push((lexeme.range.0 as usize, &last_clause));
                 }
             }
