@@ -7,6 +7,7 @@
 #   ./dev.sh test [PYTEST]  set up, then run lint, `cargo test` and the whole pytest suite
 #   ./dev.sh lint           ruff, mypy, stubtest, rustfmt, clippy
 #   ./dev.sh bench [NAME]   run the benchmarks in bench/
+#   ./dev.sh fuzz [SECONDS] fuzz every target of rust/fuzz with cargo afl (default 60 s each)
 #   ./dev.sh setup          only set up
 #   ./dev.sh shell          a shell with the virtualenv activated
 set -euo pipefail
@@ -100,6 +101,46 @@ lint() {
     cargo clippy --release --workspace --all-targets --quiet -- -D warnings
 }
 
+FUZZ_DIR="$ROOT/rust/fuzz"
+
+setup_fuzz() {
+    # cargo-afl builds AFL++ (bundled in the crate) on install.
+    if ! command -v cargo-afl >/dev/null; then
+        log "installing cargo-afl (AFL++ for Rust)"
+        cargo install cargo-afl --locked --quiet
+    fi
+    log "building the fuzz targets (cargo afl, release)"
+    (cd "$FUZZ_DIR" && cargo afl build --release --features afl --quiet)
+}
+
+# Runs every fuzz target for $1 seconds from its seeds (findings in $2, kept
+# across runs); fails when a target crashed or hung.
+fuzz() {
+    local seconds="$1" out="$2" failed=0
+    setup_fuzz
+    export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 AFL_AUTORESUME=1
+    for seeds in "$FUZZ_DIR"/seeds/*/; do
+        local target
+        target="$(basename "$seeds")"
+        mkdir -p "$out"
+        # -V: stop after the time; -t: a template may run its 250 ms budget twice over.
+        (cd "$FUZZ_DIR" && cargo afl fuzz -V "$seconds" -t 2000 -i "$seeds" -o "$out/$target" \
+            "$CARGO_TARGET_DIR/release/$target" >"$out/$target.log" 2>&1) || true
+        local stats="$out/$target/default/fuzzer_stats"
+        [ -f "$stats" ] || { echo "fuzz target $target did not run (see $out/$target.log)" >&2; failed=1; continue; }
+        local execs crashes hangs
+        execs="$(awk '/^execs_done/ {print $3}' "$stats")"
+        crashes="$(awk '/^saved_crashes/ {print $3}' "$stats")"
+        hangs="$(awk '/^saved_hangs/ {print $3}' "$stats")"
+        printf '  %-9s %10s executions, %s crashes, %s hangs\n' "$target" "$execs" "$crashes" "$hangs" >&2
+        if [ "$crashes" != 0 ] || [ "$hangs" != 0 ]; then
+            echo "fuzz target $target found crashes or hangs: $out/$target/default/{crashes,hangs}" >&2
+            failed=1
+        fi
+    done
+    return "$failed"
+}
+
 cmd="${1:-help}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -113,12 +154,18 @@ case "$cmd" in
         lint
         log "cargo test (rust/core)"
         cargo test --release -p pushstream-core --quiet
+        log "fuzzing: every target of rust/fuzz for 8 s"
+        fuzz 8 "$(mktemp -d)"
         log "pytest"
         exec "$PY" -m pytest "$@"
         ;;
     lint)
         setup
         lint
+        ;;
+    fuzz)
+        setup_system
+        fuzz "${1:-60}" "$CARGO_TARGET_DIR/fuzz-findings"
         ;;
     bench)
         setup

@@ -90,14 +90,19 @@ class SinkSet:
         environ: dict[str, Any] | None = None,
         ip: str = "",
         received_at_ns: int | None = None,
+        max_record_bytes: int | None = None,
+        max_row_bytes: int | None = None,
     ) -> tuple[int, list[tuple[str, str, int, str]]]:
         """Take one request (one record, or an ``application/x-ndjson`` / ``text/csv`` batch) into every sink.
 
         Returns ``(records, outcomes)``, one ``(sink_id, outcome, rows, message)`` per sink where
         ``outcome`` is ``processed``, ``accepted`` or an error kind (``malformed_body``,
-        ``unsupported_content_type``, ``missing_value``, ``template``, ``writer_closed``,
-        ``disk_full``, ``writer_failed``). Raises :class:`pushstream.BatchError` for a batch that cannot be
-        taken (nothing is written). The GIL is released for all the work.
+        ``unsupported_content_type``, ``missing_value``, ``template``, ``row_too_large``,
+        ``writer_closed``, ``disk_full``, ``writer_failed``). Raises :class:`pushstream.BatchError` for a batch
+        that cannot be taken (nothing is written), with ``too_large`` set when a record of it is
+        larger than ``max_record_bytes`` (default 1MB). A record that maps to a row larger than
+        ``max_row_bytes`` (default 8MB) in a sink fails that sink with ``row_too_large``.
+        The GIL is released for all the work.
         """
 
 @final

@@ -105,7 +105,8 @@ def main() -> None:
 @click.option(
     "--max-record-size",
     callback=lambda ctx, param, value: None if value is None else _size(param.name, value),
-    help="Largest accepted event, at most 4MB (env PUSHSTREAM_MAX_RECORD_SIZE, default 1MB).",
+    help="Largest accepted event (a body, an NDJSON line, a CSV row), at most 4MB "
+    "(env PUSHSTREAM_MAX_RECORD_SIZE, default 1MB).",
 )
 @click.option(
     "--max-batch-size",

@@ -48,13 +48,15 @@ class BatchError(PushstreamError, ValueError):
     """A batch request (NDJSON or CSV body) that cannot be taken: a line is not
     valid JSON, a CSV row does not match the header, ... Nothing of it was written.
 
-    ``line`` is the 1-based line of the request body.
+    ``line`` is the 1-based line of the request body; ``too_large`` says that the
+    record on that line is larger than the record limit.
     """
 
-    def __init__(self, message: str, line: int) -> None:
+    def __init__(self, message: str, line: int, too_large: bool = False) -> None:
         super().__init__(f"line {line}: {message}")
         self.message = message
         self.line = line
+        self.too_large = too_large
 
 
 class ApiError(PushstreamError):

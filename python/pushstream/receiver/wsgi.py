@@ -74,6 +74,7 @@ _SINK_ERRORS = {
     "malformed_body": (400, "stream.in.badRequest"),
     "missing_value": (400, "stream.in.badRequest"),
     "template": (400, "stream.in.badRequest"),
+    "row_too_large": (413, "stream.in.bodyTooLarge"),
     "unsupported_content_type": (415, "stream.in.unsupportedContentType"),
     "writer_failed": (500, "stream.in.internalError"),
     "writer_closed": (503, "stream.in.serviceUnavailable"),
@@ -218,13 +219,25 @@ class ReceiverApp:
             return _BranchResult(branch, [], "No enabled sink found.")
         try:
             if branch.needs_headers:
-                _, outcomes = branch.sink_set.ingest(body, environ=environ, ip=ip, received_at_ns=received_at_ns)
+                _, outcomes = branch.sink_set.ingest(
+                    body,
+                    environ=environ,
+                    ip=ip,
+                    received_at_ns=received_at_ns,
+                    max_record_bytes=self.options.max_record_bytes,
+                )
             else:
                 content_type = environ.get("CONTENT_TYPE")
                 headers = {"Content-Type": content_type} if content_type else None
-                _, outcomes = branch.sink_set.ingest(body, headers=headers, ip=ip, received_at_ns=received_at_ns)
+                _, outcomes = branch.sink_set.ingest(
+                    body,
+                    headers=headers,
+                    ip=ip,
+                    received_at_ns=received_at_ns,
+                    max_record_bytes=self.options.max_record_bytes,
+                )
         except BatchError as exc:
-            return _BranchResult(branch, [], str(exc), batch_error=True)
+            return _BranchResult(branch, [], str(exc), batch_error=413 if exc.too_large else 400)
         for outcome in outcomes:
             if outcome[1] == "writer_closed":
                 outcomes = self._rewrite_closed(branch, outcomes, body, environ, ip=ip, received_at_ns=received_at_ns)
@@ -252,7 +265,13 @@ class ReceiverApp:
             )
             if fresh is None:
                 break
-            _, retried = fresh.subset(closed).ingest(body, environ=environ, ip=ip, received_at_ns=received_at_ns)
+            _, retried = fresh.subset(closed).ingest(
+                body,
+                environ=environ,
+                ip=ip,
+                received_at_ns=received_at_ns,
+                max_record_bytes=self.options.max_record_bytes,
+            )
             by_id = {o[0]: o for o in retried}
             outcomes = [by_id.get(o[0], o) for o in outcomes]
             closed = {o[0] for o in outcomes if o[1] == "writer_closed"}
@@ -264,7 +283,8 @@ class _BranchResult:
     branch: BranchRoute
     outcomes: list[tuple[str, str, int, str]]
     message: str
-    batch_error: bool = False
+    #: The status of a batch that cannot be taken (400, or 413 for a record over the limit); 0 if none.
+    batch_error: int = 0
 
     def sink_json(self) -> list[dict[str, Any]]:
         sinks = []
@@ -302,7 +322,10 @@ def _respond(results: list[_BranchResult], verbose: bool) -> tuple[int, list[tup
     batch_errors = [r for r in results if r.batch_error]
     if batch_errors:
         # A batch that cannot be split is rejected as a whole, with the line that broke it.
-        return _error(400, "stream.in.badRequest", batch_errors[0].message)
+        first = batch_errors[0]
+        if first.batch_error == 413:
+            return _error(413, "stream.in.bodyTooLarge", first.message)
+        return _error(400, "stream.in.badRequest", first.message)
     sources = []
     written = total = 0
     for result in results:

@@ -4,6 +4,7 @@ use sonic_rs::Value;
 
 use crate::error::{MappingError, MappingErrorKind};
 use crate::json;
+use crate::limits::MAX_NESTING_DEPTH;
 
 /// How a record's body is read by `path` and `template` columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +60,12 @@ pub fn parse_form(body: &[u8]) -> Result<Value, MappingError> {
     let mut root = serde_json::Map::new();
     for (key, value) in form_urlencoded::parse(body) {
         let (base, brackets) = split_form_key(&key);
+        if brackets.len() >= MAX_NESTING_DEPTH {
+            return Err(MappingError::body(
+                MappingErrorKind::MalformedBody,
+                format!("malformed form body: key \"{base}\" is nested deeper than {MAX_NESTING_DEPTH} levels"),
+            ));
+        }
         insert_form_value(&mut root, base, &brackets, serde_json::Value::String(value.into_owned()));
     }
     // Built as text and parsed: sonic-rs keeps key order only in parsed documents.
@@ -89,36 +96,42 @@ fn split_form_key(key: &str) -> (&str, Vec<&str>) {
     (&key[..open], parts)
 }
 
+/// Inserts `value` at `key` followed by `brackets` (a loop, not recursion: the
+/// depth of a key is up to the client).
 fn insert_form_value(
-    target: &mut serde_json::Map<String, serde_json::Value>,
+    root: &mut serde_json::Map<String, serde_json::Value>,
     key: &str,
     brackets: &[&str],
     value: serde_json::Value,
 ) {
-    if brackets.is_empty() {
-        target.insert(key.to_owned(), value);
-        return;
-    }
-    let (next, rest) = (brackets[0], &brackets[1..]);
-    if next.is_empty() {
-        let slot = target.entry(key.to_owned()).or_insert_with(|| serde_json::Value::Array(Vec::new()));
-        if !slot.is_array() {
-            *slot = serde_json::Value::Array(Vec::new());
-        }
-        let array = slot.as_array_mut().expect("just made an array");
-        if rest.is_empty() {
-            array.push(value);
+    let (mut target, mut key, mut brackets) = (root, key, brackets);
+    loop {
+        let Some((&next, rest)) = brackets.split_first() else {
+            target.insert(key.to_owned(), value);
+            return;
+        };
+        if next.is_empty() {
+            let slot = target.entry(key.to_owned()).or_insert_with(|| serde_json::Value::Array(Vec::new()));
+            if !slot.is_array() {
+                *slot = serde_json::Value::Array(Vec::new());
+            }
+            let array = slot.as_array_mut().expect("just made an array");
+            let Some((&child_key, child_rest)) = rest.split_first() else {
+                array.push(value);
+                return;
+            };
+            array.push(serde_json::Value::Object(serde_json::Map::new()));
+            target = array.last_mut().and_then(serde_json::Value::as_object_mut).expect("just pushed an object");
+            (key, brackets) = (child_key, child_rest);
         } else {
-            let mut child = serde_json::Map::new();
-            insert_form_value(&mut child, rest[0], &rest[1..], value);
-            array.push(serde_json::Value::Object(child));
+            let slot =
+                target.entry(key.to_owned()).or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+            if !slot.is_object() {
+                *slot = serde_json::Value::Object(serde_json::Map::new());
+            }
+            target = slot.as_object_mut().expect("just made an object");
+            (key, brackets) = (next, rest);
         }
-    } else {
-        let slot = target.entry(key.to_owned()).or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
-        if !slot.is_object() {
-            *slot = serde_json::Value::Object(serde_json::Map::new());
-        }
-        insert_form_value(slot.as_object_mut().expect("just made an object"), next, rest, value);
     }
 }
 
@@ -152,5 +165,16 @@ mod tests {
         assert_eq!(form("a=1&a=2"), r#"{"a":"2"}"#);
         assert_eq!(form("weird[=1&[x]=2"), r#"{"weird[":"1","[x]":"2"}"#);
         assert_eq!(form(""), "{}");
+    }
+
+    #[test]
+    fn form_nesting_is_limited() {
+        let deep = format!("a{}=1", "[b]".repeat(MAX_NESTING_DEPTH - 1));
+        assert!(crate::limits::on_small_stack(move || parse_form(deep.as_bytes()).is_ok()));
+        let too_deep = format!("a{}=1", "[b]".repeat(MAX_NESTING_DEPTH));
+        let error = parse_form(too_deep.as_bytes()).unwrap_err();
+        assert_eq!(error.reason, "malformed form body: key \"a\" is nested deeper than 1000 levels");
+        let very_deep = format!("a{}=1", "[]".repeat(100_000));
+        assert!(parse_form(very_deep.as_bytes()).is_err());
     }
 }

@@ -34,6 +34,8 @@ pub enum MappingErrorKind {
     MissingValue,
     /// A template failed to evaluate (runtime error, budget exceeded, ...).
     Template,
+    /// The record maps to a row larger than the row limit.
+    RowTooLarge,
 }
 
 impl MappingErrorKind {
@@ -44,6 +46,7 @@ impl MappingErrorKind {
             MappingErrorKind::UnsupportedContentType => "unsupported_content_type",
             MappingErrorKind::MissingValue => "missing_value",
             MappingErrorKind::Template => "template",
+            MappingErrorKind::RowTooLarge => "row_too_large",
         }
     }
 }

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use crate::error::{MappingError, WriterError};
+use crate::error::{MappingError, MappingErrorKind, WriterError};
+use crate::limits::{format_size, RequestLimits, DEFAULT_MAX_ROW_BYTES};
 use crate::mapping::Mapping;
 use crate::record::{RecordContext, RecordMeta, RecordRef};
 use crate::request::{self, BatchError, BatchKind};
@@ -43,14 +44,17 @@ pub enum SinkOutcome {
 /// (NDJSON / CSV batches), checks that every record of a batch is valid JSON
 /// (a malformed line rejects the whole request, nothing is written), then maps
 /// and writes like [`write_batch`]. Returns the records count and the outcomes.
+/// A batch whose records exceed `limits.max_record_bytes` is rejected whole; a
+/// row over `limits.max_row_bytes` fails its sink (for the whole batch).
 pub fn write_request(
     meta: &RecordMeta,
     kind: BatchKind,
     body: &[u8],
     sinks: &[SinkTarget],
+    limits: RequestLimits,
 ) -> Result<(usize, Vec<SinkOutcome>), BatchError> {
-    let (bodies, format) = request::split(kind, meta.format(), body)?;
-    let mut encoder = Encoder::new(sinks, bodies.len(), body.len());
+    let (bodies, format) = request::split(kind, meta.format(), body, limits.max_record_bytes)?;
+    let mut encoder = Encoder::new(sinks, bodies.len(), body.len(), limits.max_row_bytes);
     // One record at a time: its parsed body is dropped before the next is parsed,
     // so a large batch is mapped in memory that stays in the cache. Nothing is
     // appended before every record has been checked.
@@ -64,7 +68,7 @@ pub fn write_request(
                     " at column ",
                     1,
                 );
-                return Err(BatchError { line, message });
+                return Err(BatchError::new(line, message));
             }
         }
         encoder.encode(index, &ctx);
@@ -76,7 +80,7 @@ pub fn write_request(
 /// then waits for the syncs (all sinks' syncs run in parallel).
 pub fn write_batch(records: &[RecordRef<'_>], sinks: &[SinkTarget], record_time_ns: i64) -> Vec<SinkOutcome> {
     let bytes = records.iter().map(|r| r.body.len()).sum();
-    let mut encoder = Encoder::new(sinks, records.len(), bytes);
+    let mut encoder = Encoder::new(sinks, records.len(), bytes, DEFAULT_MAX_ROW_BYTES);
     for (index, record) in records.iter().enumerate() {
         encoder.encode(index, &RecordContext::new(*record));
     }
@@ -90,22 +94,32 @@ struct Encoder<'s> {
     buffers: Vec<Result<Vec<u8>, SinkFailure>>,
     scratch: Vec<u8>,
     rows: u64,
+    max_row_bytes: usize,
 }
 
 impl<'s> Encoder<'s> {
-    fn new(sinks: &'s [SinkTarget], records: usize, body_bytes: usize) -> Self {
+    fn new(sinks: &'s [SinkTarget], records: usize, body_bytes: usize, max_row_bytes: usize) -> Self {
         // Room for the rows without growing (and copying) the buffer on the way in
         // the common shapes: a body column plus a few short ones. Unused capacity
         // costs no memory: its pages are never touched.
         let capacity = body_bytes + body_bytes / 4 + records * 128;
         let buffers = sinks.iter().map(|_| Ok(Vec::with_capacity(capacity))).collect();
-        Encoder { sinks, buffers, scratch: Vec::new(), rows: 0 }
+        Encoder { sinks, buffers, scratch: Vec::new(), rows: 0, max_row_bytes }
     }
 
     fn encode(&mut self, index: usize, ctx: &RecordContext<'_>) {
         for (sink, buffer) in self.sinks.iter().zip(self.buffers.iter_mut()) {
             let Ok(out) = buffer else { continue };
+            let start = out.len();
             if let Err(error) = sink.mapping.encode_row(ctx, out, &mut self.scratch) {
+                *buffer = Err(SinkFailure::Mapping { index, error });
+            } else if out.len() - start > self.max_row_bytes {
+                let reason = format!(
+                    "the row has {} bytes, more than the row limit of {}",
+                    out.len() - start,
+                    format_size(self.max_row_bytes)
+                );
+                let error = MappingError::body(MappingErrorKind::RowTooLarge, reason);
                 *buffer = Err(SinkFailure::Mapping { index, error });
             }
         }

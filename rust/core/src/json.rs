@@ -4,16 +4,77 @@
 //! into 64 bits stay integers, every other number is an IEEE double written in
 //! its shortest round-trip form, a duplicated key resolves to its last value (at
 //! the position of its first occurrence), lone surrogates are malformed JSON.
-//! One deliberate difference: a number beyond the double range (`1e400`) is
-//! valid JSON and is written as it was sent, where orjson rejects the document.
+//! Two deliberate differences keep numbers as they were sent where a double
+//! would lose them: an integer beyond 64 bits (`2**70`) keeps all its digits
+//! (orjson makes it a double), and a number beyond the double range (`1e400`)
+//! is valid JSON written as sent (orjson rejects the document).
 
 use sonic_rs::{JsonContainerTrait, JsonType, JsonValueTrait, Value};
+
+use crate::limits::MAX_NESTING_DEPTH;
 
 /// Parses a JSON document with sonic-rs (SIMD). Numbers are kept as their
 /// literal text (`arbitrary_precision`) and converted when written, so no
 /// information (such as the sign of `-0.0`) is lost in parsing.
+///
+/// Documents nested deeper than [`MAX_NESTING_DEPTH`] are refused before they
+/// are parsed: every later walk over the value (output, drop, templates) recurses.
 pub fn parse(body: &[u8]) -> Result<Value, String> {
+    check_nesting(body)?;
     sonic_rs::from_slice::<Value>(body).map_err(|e| sonic_message(&e))
+}
+
+/// Fails when the JSON text opens more than [`MAX_NESTING_DEPTH`] arrays and
+/// objects inside each other (brackets inside strings do not count). Called
+/// before parsing, on text that may not be valid JSON.
+pub fn check_nesting(text: &[u8]) -> Result<(), String> {
+    // Nesting deeper than the limit takes more brackets than the limit: short
+    // bodies need no look, and one SIMD count answers for almost every other.
+    if text.len() <= MAX_NESTING_DEPTH
+        || memchr::memchr2_iter(b'[', b'{', text).take(MAX_NESTING_DEPTH + 1).count() <= MAX_NESTING_DEPTH
+    {
+        return Ok(());
+    }
+    let mut depth = 0usize;
+    let mut pos = 0;
+    while let Some(i) = memchr::memchr3(b'"', b'[', b'{', &text[pos..]).map(|i| pos + i) {
+        // Closing brackets between `pos` and `i` lower the depth.
+        depth = depth.saturating_sub(count_closers(&text[pos..i]));
+        match text[i] {
+            b'"' => {
+                pos = skip_string(text, i + 1);
+                continue;
+            }
+            _ => {
+                depth += 1;
+                if depth > MAX_NESTING_DEPTH {
+                    return Err(format!("nested deeper than {MAX_NESTING_DEPTH} levels (the limit of arrays and objects inside each other)"));
+                }
+            }
+        }
+        pos = i + 1;
+    }
+    Ok(())
+}
+
+fn count_closers(text: &[u8]) -> usize {
+    memchr::memchr2_iter(b']', b'}', text).count()
+}
+
+/// The position after the closing quote of a string whose content starts at `pos`.
+fn skip_string(text: &[u8], mut pos: usize) -> usize {
+    while let Some(i) = memchr::memchr2(b'"', b'\\', &text[pos..]) {
+        let at = pos + i;
+        if text[at] == b'\\' {
+            pos = at + 2;
+            if pos >= text.len() {
+                return text.len();
+            }
+        } else {
+            return at + 1;
+        }
+    }
+    text.len()
 }
 
 fn sonic_message(error: &sonic_rs::Error) -> String {
@@ -32,8 +93,7 @@ pub enum NumberValue {
 }
 
 pub fn number_value(literal: &str) -> NumberValue {
-    let is_integer = !literal.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'));
-    if is_integer {
+    if is_integer_literal(literal) {
         if let Ok(i) = literal.parse::<i64>() {
             return NumberValue::Int(i);
         }
@@ -44,10 +104,17 @@ pub fn number_value(literal: &str) -> NumberValue {
     NumberValue::Float(literal.parse().unwrap_or(f64::NAN))
 }
 
+/// Whether a JSON number literal is written as an integer (no fraction, no exponent).
+pub fn is_integer_literal(literal: &str) -> bool {
+    !literal.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'))
+}
+
 fn write_number_literal(literal: &str, out: &mut Vec<u8>) {
     match number_value(literal) {
         NumberValue::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
         NumberValue::UInt(u) => out.extend_from_slice(itoa::Buffer::new().format(u).as_bytes()),
+        // An integer beyond 64 bits keeps all its digits, as sent.
+        NumberValue::Float(_) if is_integer_literal(literal) => out.extend_from_slice(literal.as_bytes()),
         NumberValue::Float(f) if f.is_finite() => write_f64(f, out),
         NumberValue::Float(_) => out.extend_from_slice(literal.as_bytes()),
     }
@@ -181,10 +248,12 @@ mod tests {
             ("1.5e-7", "1.5e-7"),
             ("123456789.123456789", "123456789.12345679"),
             ("18446744073709551615", "18446744073709551615"),
-            ("18446744073709551616", "1.8446744073709552e+19"),
+            ("18446744073709551616", "18446744073709551616"),
             ("-9223372036854775808", "-9223372036854775808"),
-            ("-9223372036854775809", "-9.223372036854776e+18"),
-            ("123456789012345678901234567890", "1.2345678901234568e+29"),
+            ("-9223372036854775809", "-9223372036854775809"),
+            ("123456789012345678901234567890", "123456789012345678901234567890"),
+            ("1180591620717411303424", "1180591620717411303424"),
+            ("-0.0e0", "-0.0"),
             ("1e400", "1e400"),
             ("-1E+400", "-1E+400"),
             ("1e-400", "0.0"),
@@ -192,6 +261,41 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(roundtrip(input).as_deref(), Ok(expected), "input {input}");
         }
+    }
+
+    fn nested(depth: usize) -> String {
+        format!("{}1{}", "{\"a\":[".repeat(depth / 2), "]}".repeat(depth / 2))
+    }
+
+    #[test]
+    fn nesting_is_limited() {
+        assert!(crate::limits::on_small_stack(|| parse(nested(MAX_NESTING_DEPTH).as_bytes()).is_ok()));
+        let error = parse(nested(MAX_NESTING_DEPTH + 2).as_bytes()).unwrap_err();
+        assert_eq!(error, "nested deeper than 1000 levels (the limit of arrays and objects inside each other)");
+        // Brackets in strings, escaped quotes and closed containers do not count.
+        let flat = format!("[{}]", vec![r#"{"s":"[[{\"[{"}"#; 5000].join(","));
+        assert!(parse(flat.as_bytes()).is_ok());
+        let wide = format!("[{}]", vec!["[[[]]]"; 5000].join(","));
+        assert!(parse(wide.as_bytes()).is_ok());
+        // Unparsable input deeper than the limit is refused just as well.
+        assert!(check_nesting("[".repeat(100_000).as_bytes()).is_err());
+        assert!(check_nesting("\"".repeat(3).as_bytes()).is_ok());
+    }
+
+    /// Parsing, writing and dropping a value at the nesting limit on a small stack.
+    #[test]
+    fn deep_values_fit_a_small_stack() {
+        let text = nested(MAX_NESTING_DEPTH);
+        let written = crate::limits::on_small_stack(move || {
+            let value = parse(text.as_bytes()).unwrap();
+            let mut out = Vec::new();
+            write_compact(&value, &mut out);
+            let path = crate::path::JsonPath::parse("a[0].".repeat(400).trim_end_matches('.')).unwrap();
+            assert!(path.lookup(&value).is_some());
+            drop(value);
+            out.len()
+        });
+        assert_eq!(written, nested(MAX_NESTING_DEPTH).len());
     }
 
     #[test]

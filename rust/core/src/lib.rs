@@ -15,6 +15,7 @@ pub mod csv;
 pub mod error;
 pub mod fanout;
 pub mod json;
+pub mod limits;
 pub mod mapping;
 pub mod path;
 pub mod record;

@@ -8,6 +8,7 @@ use std::fmt;
 
 use crate::body::BodyFormat;
 use crate::json;
+use crate::limits::format_size;
 
 /// How the body of a request is split into records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +40,22 @@ impl BatchKind {
 pub struct BatchError {
     pub line: u64,
     pub message: String,
+    /// The record on that line is larger than the record limit (413 rather than 400).
+    pub too_large: bool,
+}
+
+impl BatchError {
+    pub fn new(line: u64, message: impl Into<String>) -> BatchError {
+        BatchError { line, message: message.into(), too_large: false }
+    }
+
+    fn too_large(line: u64, bytes: usize, limit: usize) -> BatchError {
+        BatchError {
+            line,
+            message: format!("the record has {bytes} bytes, more than the record limit of {}", format_size(limit)),
+            too_large: true,
+        }
+    }
 }
 
 impl fmt::Display for BatchError {
@@ -77,24 +94,36 @@ impl Bodies<'_> {
 }
 
 /// Splits a request body into record bodies, and the format in which each
-/// record body is parsed.
-pub fn split(kind: BatchKind, request_format: BodyFormat, body: &[u8]) -> Result<(Bodies<'_>, BodyFormat), BatchError> {
+/// record body is parsed. A record of a batch larger than `max_record_bytes`
+/// rejects the batch (a single record is the whole body, which the caller limits).
+pub fn split(
+    kind: BatchKind,
+    request_format: BodyFormat,
+    body: &[u8],
+    max_record_bytes: usize,
+) -> Result<(Bodies<'_>, BodyFormat), BatchError> {
     match kind {
         BatchKind::Single => Ok((Bodies::Borrowed(vec![(1, body)]), request_format)),
-        BatchKind::Ndjson => Ok((Bodies::Borrowed(split_ndjson(body)), BodyFormat::Json)),
-        BatchKind::Csv => Ok((Bodies::Owned(csv_to_json(body)?), BodyFormat::Json)),
+        BatchKind::Ndjson => Ok((Bodies::Borrowed(split_ndjson(body, max_record_bytes)?), BodyFormat::Json)),
+        BatchKind::Csv => Ok((Bodies::Owned(csv_to_json(body, max_record_bytes)?), BodyFormat::Json)),
     }
 }
 
 /// Non-empty lines (a trailing `\r` and surrounding whitespace are not part of a record).
-fn split_ndjson(body: &[u8]) -> Vec<(u64, &[u8])> {
-    lines(body)
-        .enumerate()
-        .filter_map(|(i, line)| {
-            let line = line.trim_ascii();
-            (!line.is_empty()).then_some((i as u64 + 1, line))
-        })
-        .collect()
+fn split_ndjson(body: &[u8], max_record_bytes: usize) -> Result<Vec<(u64, &[u8])>, BatchError> {
+    let mut records = Vec::new();
+    for (i, line) in lines(body).enumerate() {
+        let line = line.trim_ascii();
+        if line.is_empty() {
+            continue;
+        }
+        let number = i as u64 + 1;
+        if line.len() > max_record_bytes {
+            return Err(BatchError::too_large(number, line.len(), max_record_bytes));
+        }
+        records.push((number, line));
+    }
+    Ok(records)
 }
 
 /// The lines of a text split at `\n` (SIMD search), like `text.split(|&b| b == b'\n')`.
@@ -136,14 +165,14 @@ pub fn check_ndjson(text: &[u8]) -> Result<(u64, u64), BatchError> {
             if let Err(error) = std::str::from_utf8(raw) {
                 let at = error.valid_up_to();
                 let message = format!("not valid UTF-8 (byte 0x{:02x} at column {})", raw[at], at + 1);
-                return Err(BatchError { line, message });
+                return Err(BatchError::new(line, message));
             }
         }
         let trimmed = raw.trim_ascii();
         if trimmed.is_empty() {
             continue;
         }
-        json::parse(trimmed).map_err(|message| BatchError { line, message })?;
+        json::parse(trimmed).map_err(|message| BatchError::new(line, message))?;
         records += 1;
     }
     Ok((records, breaks))
@@ -151,7 +180,7 @@ pub fn check_ndjson(text: &[u8]) -> Result<(u64, u64), BatchError> {
 
 /// A CSV body with a header row → one compact JSON object of strings per row,
 /// keys in header order.
-fn csv_to_json(body: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, BatchError> {
+fn csv_to_json(body: &[u8], max_record_bytes: usize) -> Result<Vec<(u64, Vec<u8>)>, BatchError> {
     let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
     let mut reader = ::csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(body);
     let csv_error = |e: ::csv::Error| {
@@ -163,16 +192,16 @@ fn csv_to_json(body: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, BatchError> {
             ::csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".to_owned(),
             _ => format!("malformed CSV: {e}"),
         };
-        BatchError { line, message }
+        BatchError::new(line, message)
     };
     let headers = reader.headers().map_err(csv_error)?.clone();
     if headers.is_empty() || headers.iter().all(str::is_empty) {
-        return Err(BatchError { line: 1, message: "a CSV body needs a header row".into() });
+        return Err(BatchError::new(1, "a CSV body needs a header row"));
     }
     let mut seen = std::collections::HashSet::new();
     for name in &headers {
         if !seen.insert(name) {
-            return Err(BatchError { line: 1, message: format!("duplicate column \"{name}\" in the header row") });
+            return Err(BatchError::new(1, format!("duplicate column \"{name}\" in the header row")));
         }
     }
     let mut records = Vec::new();
@@ -193,6 +222,9 @@ fn csv_to_json(body: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, BatchError> {
                     json::write_str(value, &mut out);
                 }
                 out.push(b'}');
+                if out.len() > max_record_bytes {
+                    return Err(BatchError::too_large(line, out.len(), max_record_bytes));
+                }
                 records.push((line, out));
             }
             Err(e) => return Err(csv_error(e)),
@@ -204,9 +236,10 @@ fn csv_to_json(body: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, BatchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::DEFAULT_MAX_RECORD_BYTES;
 
     fn bodies(kind: BatchKind, body: &str) -> Result<Vec<(u64, String)>, BatchError> {
-        let (bodies, _) = split(kind, BodyFormat::Unsupported, body.as_bytes())?;
+        let (bodies, _) = split(kind, BodyFormat::Unsupported, body.as_bytes(), DEFAULT_MAX_RECORD_BYTES)?;
         Ok(bodies.iter().map(|(l, b)| (l, String::from_utf8(b.to_vec()).unwrap())).collect())
     }
 
@@ -247,7 +280,7 @@ mod tests {
         assert_eq!(check_ndjson(b"{} {}").unwrap_err().line, 1);
         assert_eq!(
             check_ndjson(b"{}\n{\"a\":\"\xc3\xa9\xff\"}").unwrap_err(),
-            BatchError { line: 2, message: "not valid UTF-8 (byte 0xff at column 9)".into() }
+            BatchError::new(2, "not valid UTF-8 (byte 0xff at column 9)")
         );
     }
 
@@ -265,17 +298,33 @@ mod tests {
     }
 
     #[test]
+    fn records_over_the_limit_reject_the_batch() {
+        let ndjson = b"{\"a\":1}\n\n{\"a\":\"0123456789\"}\n";
+        assert!(split(BatchKind::Ndjson, BodyFormat::Json, ndjson, 18).is_ok());
+        let error = split(BatchKind::Ndjson, BodyFormat::Json, ndjson, 17).err().unwrap();
+        assert_eq!(error.line, 3);
+        assert!(error.too_large);
+        assert_eq!(error.message, "the record has 18 bytes, more than the record limit of 17B");
+        let csv = b"a\n1\n0123456789\n";
+        let error = split(BatchKind::Csv, BodyFormat::Json, csv, 16).err().unwrap();
+        assert_eq!((error.line, error.too_large), (3, true));
+        // A single record is the whole body: the caller limits it.
+        assert!(split(BatchKind::Single, BodyFormat::Json, csv, 1).is_ok());
+        assert_eq!(format_size(1 << 20), "1MB");
+    }
+
+    #[test]
     fn csv_errors_name_the_line() {
         assert_eq!(
             bodies(BatchKind::Csv, "a,b\n1,2\n3\n").unwrap_err(),
-            BatchError { line: 3, message: "expected 2 fields like the header row, found 1".into() }
+            BatchError::new(3, "expected 2 fields like the header row, found 1")
         );
         assert_eq!(
             bodies(BatchKind::Csv, "a,a\n1,2\n").unwrap_err().message,
             "duplicate column \"a\" in the header row"
         );
         assert_eq!(bodies(BatchKind::Csv, "").unwrap_err().line, 1);
-        let invalid_utf8 = split(BatchKind::Csv, BodyFormat::Unsupported, b"a\n\"\xff\"\n").err().unwrap();
-        assert_eq!(invalid_utf8, BatchError { line: 2, message: "not valid UTF-8".into() });
+        let invalid_utf8 = split(BatchKind::Csv, BodyFormat::Unsupported, b"a\n\"\xff\"\n", 100).err().unwrap();
+        assert_eq!(invalid_utf8, BatchError::new(2, "not valid UTF-8"));
     }
 }

@@ -57,9 +57,11 @@ pub fn writer_error(py: Python<'_>, error: &WriterError) -> PyErr {
 
 static BATCH_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
-/// `pushstream.errors.BatchError(message, line=...)`.
+/// `pushstream.errors.BatchError(message, line, too_large)`.
 pub fn batch_error(py: Python<'_>, error: &pushstream_core::request::BatchError) -> PyErr {
-    match class(py, &BATCH_ERROR, "BatchError").and_then(|c| c.bind(py).call1((error.message.as_str(), error.line))) {
+    match class(py, &BATCH_ERROR, "BatchError")
+        .and_then(|c| c.bind(py).call1((error.message.as_str(), error.line, error.too_large)))
+    {
         Ok(instance) => PyErr::from_value(instance),
         Err(e) => e,
     }

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use pushstream_core::fanout::{self, SinkFailure, SinkOutcome, SinkTarget};
+use pushstream_core::limits::RequestLimits;
 use pushstream_core::record::RecordMeta;
 use pushstream_core::request::BatchKind;
 use pushstream_core::WriterError;
@@ -81,10 +82,13 @@ impl SinkSet {
     /// Returns `(records, outcomes)` with one `(sink_id, outcome, rows, message)`
     /// per sink, `outcome` being `processed` (synced), `accepted` (written,
     /// not waited for) or an error kind (`malformed_body`,
-    /// `unsupported_content_type`, `missing_value`, `template`, `writer_closed`,
-    /// `disk_full`, `writer_failed`). Raises `pushstream.BatchError` when a batch cannot be
-    /// split or one of its records is not valid JSON (nothing is written).
-    #[pyo3(signature = (body, *, headers=None, environ=None, ip="", received_at_ns=None))]
+    /// `unsupported_content_type`, `missing_value`, `template`, `row_too_large`,
+    /// `writer_closed`, `disk_full`, `writer_failed`). Raises `pushstream.BatchError` when a
+    /// batch cannot be split, one of its records is not valid JSON or larger than
+    /// `max_record_bytes` (nothing is written). A record whose row in a sink is
+    /// larger than `max_row_bytes` fails that sink with `row_too_large`.
+    #[pyo3(signature = (body, *, headers=None, environ=None, ip="", received_at_ns=None, max_record_bytes=None, max_row_bytes=None))]
+    #[allow(clippy::too_many_arguments)]
     fn ingest(
         &self,
         py: Python<'_>,
@@ -93,7 +97,14 @@ impl SinkSet {
         environ: Option<&Bound<'_, PyDict>>,
         ip: &str,
         received_at_ns: Option<i64>,
+        max_record_bytes: Option<usize>,
+        max_row_bytes: Option<usize>,
     ) -> PyResult<(usize, Outcomes)> {
+        let defaults = RequestLimits::default();
+        let limits = RequestLimits {
+            max_record_bytes: max_record_bytes.unwrap_or(defaults.max_record_bytes),
+            max_row_bytes: max_row_bytes.unwrap_or(defaults.max_row_bytes),
+        };
         let mut header_list = extract_headers(headers)?;
         if let Some(environ) = environ {
             header_list.extend(headers_from_environ(environ)?);
@@ -102,7 +113,7 @@ impl SinkSet {
         let kind = BatchKind::from_content_type(meta.content_type());
         let targets = Arc::clone(&self.targets);
         // `body` borrows the request's bytes object: no copy of the body is made.
-        let result = py.detach(move || fanout::write_request(&meta, kind, &body, &targets));
+        let result = py.detach(move || fanout::write_request(&meta, kind, &body, &targets, limits));
         let (records, outcomes) = result.map_err(|e| errors::batch_error(py, &e))?;
         let outcomes = self
             .ids

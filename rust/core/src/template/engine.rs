@@ -14,7 +14,7 @@ use crate::record::RecordContext;
 
 use super::globals::{self, Globals};
 use super::rewrite::{first_import, rewrite, Rewritten};
-use super::{budget, value, Template, TIME_BUDGET};
+use super::{budget, stack, value, Template, TIME_BUDGET};
 
 struct Engine {
     state: State,
@@ -80,15 +80,21 @@ impl Engine {
 
 /// Syntax and static checks of a template source (not cached).
 pub(super) fn check(source: &str) -> Result<(), String> {
-    with_engine(|engine| engine.prepare(source).map(drop))
+    stack::run(|| with_engine(|engine| engine.prepare(source).map(drop)))
 }
 
 /// Prepares `template` for this thread.
 pub(super) fn prepare(template: &Template) -> Result<(), String> {
-    with_engine(|engine| engine.program(template).map(drop))
+    stack::run(|| with_engine(|engine| engine.program(template).map(drop)))
 }
 
 pub(super) fn evaluate(template: &Template, ctx: &RecordContext<'_>, out: &mut Vec<u8>) -> Result<(), MappingError> {
+    // Everything the evaluation made is dropped before `run` returns, so deep
+    // values are also taken apart on the evaluation stack.
+    stack::run(|| evaluate_here(template, ctx, out))
+}
+
+fn evaluate_here(template: &Template, ctx: &RecordContext<'_>, out: &mut Vec<u8>) -> Result<(), MappingError> {
     let (state, prepared) =
         with_engine(|engine| engine.program(template).map(|prepared| (engine.state.clone(), prepared)))
             .map_err(|reason| failure(MappingErrorKind::Template, reason))?;

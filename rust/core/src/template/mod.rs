@@ -46,6 +46,7 @@ mod budget;
 mod engine;
 mod globals;
 mod rewrite;
+mod stack;
 mod strftime;
 mod value;
 

@@ -3,6 +3,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::error::MappingErrorKind;
+use crate::limits::on_small_stack;
 use crate::mapping::Mapping;
 use crate::record::{Record, RecordMeta};
 
@@ -209,6 +210,46 @@ fn runaway_templates_fail_their_row() {
     assert!(started.elapsed() < TIME_BUDGET * 2 + Duration::from_millis(500), "{:?}", started.elapsed());
     // The thread evaluates normally afterwards.
     assert_eq!(ok("local f(n) = if n == 0 then 0 else 1 + f(n - 1); f(400)", "{}"), "400");
+}
+
+#[test]
+fn deep_values_built_by_a_template_do_not_overflow_the_stack() {
+    // A string concatenated a million times is a tree a million levels deep,
+    // which the engine flattens and drops recursively.
+    let result = on_small_stack(|| {
+        eval(r#"std.length(std.foldl(function(a, b) a + "xxxxxxxx", std.range(1, 1000000), ""))"#, "{}")
+    });
+    match result {
+        Ok(length) => assert_eq!(length, "8000000"),
+        Err(e) => assert_eq!(e.reason, "template evaluation exceeded its time budget of 250 ms"),
+    }
+    let result = on_small_stack(|| eval(r#"std.foldl(function(a, b) a + "xxxxxxxx", std.range(1, 3000), "")"#, "{}"));
+    assert_eq!(result.unwrap().len(), 24_002);
+    // Deep recursion of Jsonnet functions (each level is many native frames).
+    let result = on_small_stack(|| eval("local f(n) = if n == 0 then 0 else 1 + f(n - 1); f(450)", "{}"));
+    assert_eq!(result.unwrap(), "450");
+    // A body at the nesting limit, manifested whole: the engine counts each level
+    // against its depth limit and refuses; 400 levels are manifested.
+    let depth = crate::limits::MAX_NESTING_DEPTH;
+    let body = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+    let result = on_small_stack(move || eval("std.manifestJsonMinified(Body())", &body));
+    assert_eq!(result.unwrap_err().reason, "max stack frames exceeded.");
+    let body = format!("{}1{}", "[".repeat(400), "]".repeat(400));
+    let expected = body.clone();
+    let result = on_small_stack(move || eval("std.manifestJsonMinified(Body())", &body));
+    assert_eq!(serde_json::from_str::<String>(&result.unwrap()).unwrap(), expected);
+}
+
+#[test]
+fn loops_inside_comprehensions_keep_the_time_budget() {
+    // Each element indexes a million-character string (linear in the index): no
+    // function is called per element, so only the inserted check point can stop it.
+    let started = Instant::now();
+    let e = err(r#"local s = std.repeat("x", 1000000); std.length([s[i] for i in std.range(0, 999999)])"#, "{}");
+    assert_eq!(e.reason, "template evaluation exceeded its time budget of 250 ms");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    let e = err(r#"{[std.toString(i)]: std.repeat("x", i) for i in std.range(0, 999999)}"#, "{}");
+    assert!(e.reason.contains("time budget") || e.reason.contains("exceeds"), "{}", e.reason);
 }
 
 #[test]
