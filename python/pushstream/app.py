@@ -201,6 +201,7 @@ def load_front(config_json: str) -> ServerFront:
         body_timeout=config.body_timeout,
         max_ingest_requests=config.max_ingest_requests,
         ingest_threads=config.threads,
+        max_header_bytes=config.max_header_size,
     )
     board = InFlightBoard(board_path(config.data_dir, os.getpid()), config.threads)
     front = ServerFront(app, options, board)

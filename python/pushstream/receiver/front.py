@@ -82,6 +82,9 @@ class FrontOptions:
     #: Threads that process ingest requests (they wait for the group commit).
     ingest_threads: int = 64
     api_threads: int = API_THREADS
+    #: Largest request headers of an API request (``Name: value\r\n`` lines); ingest
+    #: requests are checked by the receiver, which answers ``stream.in.headerTooLarge``.
+    max_header_bytes: int = 64 << 10
 
 
 class _Pool:
@@ -225,6 +228,16 @@ class ServerFront:
             return
         ingest = scope["method"] == "POST" and scope["path"].startswith(INGEST_PREFIX)
         if not ingest:
+            header_bytes = sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+            if header_bytes > self.options.max_header_bytes:
+                limit = self.options.max_header_bytes
+                document = {
+                    "statusCode": 413,
+                    "error": "stream.api.headerTooLarge",
+                    "message": f'Request header size is over the maximum "{limit}B".',
+                }
+                await _answer(send, 413, document, [(b"connection", b"close")])
+                return
             await self._serve(scope, receive, send, self._api_pool, limit=self._api_limit(), ingest=False)
             return
         if self._ingest_requests >= self.options.max_ingest_requests:
