@@ -674,3 +674,72 @@ def test_tasks_of_every_source_change(s: Scenario) -> None:
     ):
         json = {"name": "My Source 2"} if suffix == "" else {} if method == "PATCH" else None
         _source_change(s, method, suffix, action, result, json=json)
+
+
+def _template_sink(s: Scenario, content: str) -> None:
+    s.api.run(
+        "POST",
+        f"{SRC}/sinks",
+        json={
+            "sinkId": "my-sink",
+            "name": "My Sink",
+            "type": "table",
+            "table": {
+                "type": "keboola",
+                "tableId": "in.c-my-bucket.my-table",
+                "mapping": {
+                    "columns": [
+                        {"type": "template", "name": "t", "template": {"language": "jsonnet", "content": content}}
+                    ]
+                },
+            },
+        },
+    )
+
+
+def _tables(value: str) -> dict[str, Any]:
+    row = {"columns": [{"name": "t", "value": value}]}
+    return {
+        "projectId": PROJECT_ID,
+        "branchId": BRANCH_ID,
+        "sourceId": "my-source",
+        "tables": [{"sinkId": "my-sink", "tableId": "in.c-my-bucket.my-table", "rows": [row]}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("content", "request_kwargs", "status", "expected"),
+    [
+        ("Body('a')", {"data": b'{"a":{"b":1}}', "content_type": "application/vnd.api+json"}, 200, '{"b":1}'),
+        ("Now()", {"data": b"{}", "content_type": "application/json"}, 200, '"%d-%d-%dT%d:%d:%d.%dZ"'),
+        ("BodyStr()", {"data": b"", "content_type": "application/json"}, 200, '""'),
+        ("Body()", {"data": b"", "content_type": "application/x-www-form-urlencoded"}, 200, "{}"),
+        (
+            "Body()",
+            {"data": b'{"a":1}'},
+            422,
+            'Cannot map the body for sink "my-sink": cannot parse request body:\n- unsupported content type "", '
+            "supported types: application/json and application/x-www-form-urlencoded.",
+        ),
+        (
+            "Body('foo1.foo2')",
+            {"data": b'{"a":1}', "content_type": "application/json"},
+            422,
+            'Invalid value for column "t" of sink "my-sink": path "foo1.foo2" not found in the body.',
+        ),
+        (
+            "Header('x-header-3')",
+            {"data": b'{"a":1}', "content_type": "application/json"},
+            422,
+            'Invalid value for column "t" of sink "my-sink": header "X-Header-3" not found.',
+        ),
+    ],
+)
+def test_test_endpoint_with_templates(
+    s: Scenario, content: str, request_kwargs: dict[str, Any], status: int, expected: str
+) -> None:
+    """The test endpoint maps as the receiver does; what a sink cannot map is a 422 naming sink and column."""
+    s.create_source()
+    _template_sink(s, content)
+    body = _tables(expected) if status == 200 else error(422, "unprocessableContent", expected)
+    s.step("POST", f"{SRC}/test", status, body, **request_kwargs)
