@@ -52,7 +52,7 @@ def test_public_urls_come_from_config(tmp_path: object) -> None:
 def test_health_check(api: Api) -> None:
     response = api.get("/health-check", token="")
     assert response.status_code == 200
-    assert response.data == b"OK\n"
+    assert response.data == b"OK"
     assert response.mimetype == "text/plain"
 
 
