@@ -203,7 +203,13 @@ def load_front(config_json: str) -> ServerFront:
         ingest_threads=config.threads,
         max_header_bytes=config.max_header_size,
     )
-    board = InFlightBoard(board_path(config.data_dir, os.getpid()), config.threads)
+    board: InFlightBoard | None
+    try:
+        board = InFlightBoard(board_path(config.data_dir, os.getpid()), config.threads)
+    except OSError as exc:  # a full disk: serve anyway, without the notes for crash logs
+        log.warning("no in-flight board for this worker (%s)", exc)
+        board = None
     front = ServerFront(app, options, board)
-    multiprocessing.util.Finalize(None, board.close, exitpriority=50)
+    if board is not None:
+        multiprocessing.util.Finalize(None, board.close, exitpriority=50)
     return front

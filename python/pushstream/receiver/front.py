@@ -161,7 +161,9 @@ class InFlightBoard:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.ftruncate(fd, self.SLOT * slots)
+            # Allocated, not sparse: a store into a page of a sparse file that the
+            # file system cannot back (a full disk) kills the process with SIGBUS.
+            os.posix_fallocate(fd, 0, self.SLOT * slots)
             self._map = mmap.mmap(fd, self.SLOT * slots)
         finally:
             os.close(fd)
