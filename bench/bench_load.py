@@ -474,7 +474,13 @@ def plot(scenarios: list[Scenario], path: Path, title: str) -> None:
     rates = [s.median("events_per_s") for s in shown]
     p50 = [s.median("p50_ms") for s in shown]
     p99 = [s.median("p99_ms") for s in shown]
-    colors = {"pushstream": "tab:blue", "noop": "tab:gray", "wsgi": "silver", "handwritten": "tab:orange"}
+    colors = {
+        "pushstream": "tab:blue",
+        "pushstream-direct": "tab:cyan",
+        "noop": "tab:gray",
+        "wsgi": "silver",
+        "handwritten": "tab:orange",
+    }
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 0.4 * len(names) + 2), sharey=True)
     y = list(range(len(names)))
     left.barh(y, rates, color=[colors[s.server] for s in shown])
@@ -488,7 +494,8 @@ def plot(scenarios: list[Scenario], path: Path, title: str) -> None:
     left.set_yticks(y, names, fontsize=8)
     left.legend(
         handles=[
-            Patch(color=colors["pushstream"], label="pushstream receiver"),
+            Patch(color=colors["pushstream"], label="pushstream receiver (guarded front)"),
+            Patch(color=colors["pushstream-direct"], label="pushstream receiver, --front direct"),
             Patch(color=colors["noop"], label="no-op Flask endpoint"),
             Patch(color=colors["wsgi"], label="no-op bare WSGI callable"),
             Patch(color=colors["handwritten"], label="hand-written Flask handler"),
@@ -566,7 +573,7 @@ def main() -> None:
             scenarios = [s for s in scenarios if args.only in s.name]
             measure(work, scenarios, seconds=args.seconds, repeat=args.repeat)
             title = (
-                f"Receiver load: granian WSGI, {args.workers} worker(s) x {args.threads} threads, "
+                f"Receiver load: {args.workers} worker(s) x {args.threads} threads, "
                 "wrk on the same machine"
                 f"\n{machine()}, {now()}, median of {args.repeat} runs of {args.seconds} s"
             )
