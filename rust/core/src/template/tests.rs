@@ -294,3 +294,49 @@ fn strftime_directives() {
         assert_eq!(strftime::format(format, ns), expected, "{format}");
     }
 }
+
+/// Loops inside native `std` functions over arrays or strings that were built
+/// lazily (no Jsonnet call per element) end at the budget or at a size limit.
+#[test]
+fn native_loops_over_lazily_built_values_keep_the_budget() {
+    let doubled = |seed: &str, times: u32| format!("std.foldl(function(a, b) a + a, std.range(1, {times}), {seed})");
+    let over_budget = [
+        format!(r#"std.join(",", {})"#, doubled(r#"["x"]"#, 30)),
+        format!(r#"std.length(std.join("", {}))"#, doubled(r#"["xxxxxxxx"]"#, 26)),
+        format!("std.length(std.sort({}))", doubled("[3, 1, 2]", 29)),
+        format!("std.length(std.map(std.length, {}))", doubled(r#"["x"]"#, 30)),
+        format!("std.count({}, 1)", doubled("[1]", 30)),
+        format!("std.length(std.manifestJson({}))", doubled(r#"["x"]"#, 30)),
+        format!("std.length(std.repeat({}, 2))", doubled(r#"["x"]"#, 30)),
+        r#"std.length(std.manifestJsonEx(std.makeArray(1000000, function(i) std.repeat("x", 300)), " "))"#.to_owned(),
+        r#"std.length(std.join(",", std.makeArray(1000000, std.toString)) + std.repeat("x", 16777216))"#.to_owned(),
+    ];
+    for template in &over_budget {
+        let started = Instant::now();
+        let e = err(template, "{}");
+        assert!(
+            e.reason.contains("time budget") || e.reason.contains("exceeds the limit"),
+            "{template}: {}",
+            e.reason
+        );
+        assert!(started.elapsed() < Duration::from_secs(20), "{template}: {:?}", started.elapsed());
+    }
+    // A chain of 100,000 concatenations: each element access walks the chain,
+    // so joining it takes billions of steps inside one native call.
+    let chained = r#"std.foldl(function(a, b) a + [b], std.range(1, 100000), [])"#;
+    for template in [format!("std.length(std.join(',', std.map(std.toString, {chained})))"), format!("std.sum({chained})")] {
+        let started = Instant::now();
+        let e = err(&template, "{}");
+        assert_eq!(e.reason, "template evaluation exceeded its time budget of 250 ms", "{template}");
+        assert!(started.elapsed() < Duration::from_secs(20), "{template}: {:?}", started.elapsed());
+    }
+    let e = err(&doubled(r#"["x"]"#, 30), "{}");
+    assert!(e.reason.contains("an array of 1048576 elements exceeds the limit of 1000000"), "{}", e.reason);
+    // Strings doubled by `+` stop at the string limit instead of being
+    // flattened into gigabytes.
+    let e = err(&format!("std.length({})", doubled(r#""xxxxxxxx""#, 30)), "{}");
+    assert!(e.reason.contains("bytes exceeds the limit of 16777216"), "{}", e.reason);
+    assert_eq!(ok(&format!("std.length({})", doubled(r#""xxxxxxxx""#, 21)), "{}"), "16777216");
+    // The thread evaluates normally afterwards.
+    assert_eq!(ok(&format!("std.length({})", doubled(r#"["x"]"#, 10)), "{}"), "1024");
+}
