@@ -354,3 +354,13 @@ fn native_loops_over_lazily_built_values_keep_the_budget() {
     // The thread evaluates normally afterwards.
     assert_eq!(ok(&format!("std.length({})", doubled(r#"["x"]"#, 10)), "{}"), "1024");
 }
+
+#[test]
+fn comprehensions_of_a_bare_outer_variable() {
+    // The engine read such a body from the wrong frame once a check point (an
+    // `if` clause) was added: `s` came out as the check point's function.
+    assert_eq!(ok(r#"local s = "x"; [s for i in [1, 2]]"#, "{}"), r#"["x","x"]"#);
+    assert_eq!(ok(r#"local s = "x", u = 1; [s for i in [1, 2] if u == 1]"#, "{}"), r#"["x","x"]"#);
+    assert_eq!(ok(r#"local s = "x"; std.join("", [s for i in [1, 2] for j in [1]])"#, "{}"), r#""xx""#);
+    assert_eq!(ok(r#"local s = "x"; {[s + i]: s for i in ["a", "b"]}"#, "{}"), r#"{"xa":"x","xb":"x"}"#);
+}

@@ -37,10 +37,9 @@ impl CompCollector for EagerArrCollector<'_> {
 			self.out.push(v);
 			return Ok(());
 		}
-		if let LExpr::Slot(slot) = self.value {
-			self.out.push(ctx.slot(*slot).evaluate()?);
-			return Ok(());
-		}
+		// pushstream: no shortcut for a body that is a bare variable: its slot
+		// is relative to the body's closure (`value_shape`), not to `ctx`, so
+		// `[s for i in a if u == 1]` gave `u` for `s`.
 		let env = Context::enter_using(&ctx, self.value_shape);
 		self.out.push(evaluate(env, self.value)?);
 		Ok(())
@@ -61,10 +60,9 @@ impl CompCollector for LazyArrCollector<'_> {
 			self.out.push(Thunk::evaluated(v));
 			return Ok(());
 		}
-		if let LExpr::Slot(slot) = self.value.as_ref() {
-			self.out.push(ctx.slot(*slot));
-			return Ok(());
-		}
+		// pushstream: no shortcut for a body that is a bare variable: its slot
+		// is relative to the body's closure (`value_shape`), not to `ctx`, so
+		// `[s for i in a if u == 1]` gave `u` for `s`.
 		let env = Context::enter_using(&ctx, self.value_shape);
 		let value_expr = self.value.clone();
 		self.out.push(Thunk!(move || evaluate(env, &value_expr)));
