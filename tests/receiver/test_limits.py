@@ -114,6 +114,48 @@ def test_loops_of_a_template_keep_its_time_budget(server: ServerProcess, stream:
     assert local_rows(server.data_dir, "slow") == []
 
 
+def doubled(seed: str, times: int) -> str:
+    """A value concatenated with itself `times` times: cheap to build, as the engine
+    concatenates lazily, but 2^times elements long."""
+    return f"std.foldl(function(a, b) a + a, std.range(1, {times}), {seed})"
+
+
+CHAINED = "std.foldl(function(a, b) a + [b], std.range(1, 100000), [])"
+
+
+@pytest.mark.parametrize(
+    ("content", "limit"),
+    [
+        ("std.join(',', " + doubled("['x']", 30) + ")", "exceeds the limit of 1000000"),
+        ("std.length(std.join('', " + doubled("['xxxxxxxx']", 26) + "))", "exceeds the limit of 1000000"),
+        (f"std.length(std.sort({doubled('[3, 1, 2]', 29)}))", "exceeds the limit of 1000000"),
+        (f"std.length(std.map(std.length, {doubled('[1]', 30)}))", "exceeds the limit of 1000000"),
+        (f"std.length(std.manifestJson({doubled('[1]', 30)}))", "exceeds the limit of 1000000"),
+        (f"std.length({doubled('[1]', 30)} + std.repeat([1], 1000000))", "exceeds the limit of 1000000"),
+        ("std.length(" + doubled("'xxxxxxxx'", 30) + ")", "exceeds the limit of 16777216"),
+        ('std.length(std.join(",", std.makeArray(1000000, std.toString)) + std.repeat("x", 16777216))', None),
+        (f"std.length(std.join(',', std.map(std.toString, {CHAINED})))", None),
+        (f"std.sum({CHAINED})", None),
+    ],
+)
+def test_native_loops_over_huge_lazy_values_keep_the_budget(
+    server: ServerProcess, stream: Stream, content: str, limit: str | None
+) -> None:
+    # Each of these loops inside a native std function (or builds its input
+    # without a Jsonnet call per element): they stop at a size limit where the
+    # value is built, or at the engine's own check points.
+    stream.sink("lazy", [template_column(content)])
+    response = stream.post("{}", verbose=True)
+    assert response.status_code == 400, response.text
+    (sink,) = response.json()["sources"][0]["sinks"]
+    message = sink["message"]
+    if limit is None:
+        assert message == 'column "t": template evaluation exceeded its time budget of 250 ms'
+    else:
+        assert limit in message, message
+    assert local_rows(server.data_dir, "lazy") == []
+
+
 def test_an_ndjson_line_over_the_record_limit_rejects_the_batch(server: ServerProcess, stream: Stream) -> None:
     stream.sink("user", USER)
     big = '{"user": "' + "x" * (2 << 20) + '"}'

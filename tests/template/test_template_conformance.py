@@ -55,6 +55,8 @@ STD = [
     "[x * 2 for x in [1, 2, 3] if x != 2]",
     '{[k]: k + "!" for k in ["a", "b"]}',
     '[[x, y] for x in [1, 2] for y in ["a", "b"]]',
+    'local s = "x", u = 1; [s for i in [1, 2] if u == 1]',
+    'local s = "x"; {[s + i]: s for i in ["a", "b"]}',
     "{a: 1, b: {c: 2}} + {b+: {d: 3}}",
     "{a: 1} + {a: 2}",
     "{a: {b: 1}} {a+: {c: 2}}",

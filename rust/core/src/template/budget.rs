@@ -1,14 +1,19 @@
 //! Stack depth and time budget of one evaluation.
 //!
-//! The engine has no step counter or interrupt, but it checks its call depth
-//! against a thread-local limit on every Jsonnet function call. A watchdog
-//! thread looks at the threads that evaluate templates every [`TIME_BUDGET`];
-//! a thread found in the same evaluation twice in a row is sent a signal whose
-//! handler (running on that thread) lowers the depth limit to the current
-//! depth, so the next call fails and the error unwinds the evaluation, which
-//! is then reported as over budget. Loops that call no Jsonnet function
-//! (a native `std` function iterating an array) end by themselves: arrays are
-//! bounded by the size caps of `globals` and by the body.
+//! The engine has no step counter or timer, but (patched, see
+//! `rust/vendor/README.md`) it consults a thread-local interrupt flag on every
+//! Jsonnet function call, every array element it visits and every lazy value
+//! it evaluates, so native loops (`std.join` over a lazily concatenated array
+//! of 2^30 elements) are check points too. A watchdog thread looks at the
+//! threads that evaluate templates every [`TIME_BUDGET`]; a thread found in
+//! the same evaluation twice in a row is sent a signal whose handler (running
+//! on that thread) sets the flag, so the next check point fails and the error
+//! unwinds the evaluation, which is then reported as over budget. The flag is
+//! cleared when the evaluation ends. The length limits of strings and arrays
+//! built by `+` ([`MAX_STRING_LENGTH`], [`MAX_ARRAY_LENGTH`]) are set here as
+//! well: a string or array doubled thirty times costs nothing to build, but
+//! flattening the string takes 8 GiB, and `std.map` over the array allocates
+//! 24 bytes per element up front (25 GiB: an allocation failure aborts).
 //!
 //! Per record this costs two relaxed atomic increments; the watchdog wakes
 //! [`TIME_BUDGET`]⁻¹ times a second while templates are in use.
@@ -17,9 +22,12 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use jrsonnet_evaluator::stack::{limit_stack_depth, set_stack_depth_limit, StackDepthLimitOverrideGuard};
+use jrsonnet_evaluator::stack::{
+    clear_interrupt, interrupt, limit_stack_depth, set_max_array_length, set_max_string_length,
+    StackDepthLimitOverrideGuard,
+};
 
-use super::{MAX_STACK_DEPTH, TIME_BUDGET};
+use super::{MAX_ARRAY_LENGTH, MAX_STACK_DEPTH, MAX_STRING_LENGTH, TIME_BUDGET};
 
 /// One thread that evaluates templates.
 struct Slot {
@@ -137,7 +145,7 @@ fn signal() -> Option<libc::c_int> {
 extern "C" fn on_signal(_signal: libc::c_int) {
     if ARMED.get() {
         TRIPPED.set(true);
-        set_stack_depth_limit(0);
+        interrupt();
     }
 }
 
@@ -153,6 +161,7 @@ struct Armed;
 impl Drop for Armed {
     fn drop(&mut self) {
         ARMED.set(false);
+        clear_interrupt();
         SLOT.with(|slot| {
             if let Some(slot) = &slot.0 {
                 slot.sequence.fetch_add(1, Ordering::Relaxed);
@@ -165,6 +174,9 @@ impl Drop for Armed {
 pub(super) fn start() -> Budget {
     let depth = limit_stack_depth(MAX_STACK_DEPTH);
     TRIPPED.set(false);
+    clear_interrupt();
+    set_max_string_length(MAX_STRING_LENGTH);
+    set_max_array_length(MAX_ARRAY_LENGTH);
     SLOT.with(|slot| {
         if let Some(slot) = &slot.0 {
             slot.sequence.fetch_add(1, Ordering::Relaxed);

@@ -105,12 +105,18 @@ fn evaluate_here(template: &Template, ctx: &RecordContext<'_>, out: &mut Vec<u8>
         .and_then(|value| value::write_result(&value, template.raw_string, out));
     drop(budget);
     drop(binding);
+    if result.is_ok() && budget::tripped() {
+        // Some std functions swallow errors (`std.makeArray` falls back to lazy
+        // elements when an eager call fails), so an interrupted evaluation can
+        // still produce a value: it is over budget all the same.
+        return Err(failure(MappingErrorKind::Template, over_budget()));
+    }
     result.map_err(|error| {
         if let Some(failure) = globals::take_failure() {
             return failure;
         }
         let reason = if budget::tripped() {
-            format!("template evaluation exceeded its time budget of {} ms", TIME_BUDGET.as_millis())
+            over_budget()
         } else if matches!(error.error(), ErrorKind::StackOverflow) {
             // Keboola's (go-jsonnet's) wording; the depth is MAX_STACK_DEPTH.
             "max stack frames exceeded.".to_owned()
@@ -119,6 +125,10 @@ fn evaluate_here(template: &Template, ctx: &RecordContext<'_>, out: &mut Vec<u8>
         };
         failure(MappingErrorKind::Template, reason)
     })
+}
+
+fn over_budget() -> String {
+    format!("template evaluation exceeded its time budget of {} ms", TIME_BUDGET.as_millis())
 }
 
 fn failure(kind: MappingErrorKind, reason: String) -> MappingError {

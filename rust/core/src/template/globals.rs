@@ -299,6 +299,55 @@ fn check_repeat(args: &[Option<Thunk<Val>>]) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a `std.join` (or `std.lines`) whose result would exceed the string
+/// or array limit before it is built: joining a million references to one
+/// 16 MiB string would otherwise allocate gigabytes within the time budget.
+fn check_joined(separator: Option<&Val>, items: &Val) -> Result<()> {
+    let Val::Arr(items) = items else { return Ok(()) };
+    let (separator_size, strings) = match separator {
+        None => (1, true),
+        Some(Val::Str(s)) => (s.len(), true),
+        Some(Val::Arr(a)) => (a.len() as usize, false),
+        Some(_) => return Ok(()),
+    };
+    let mut size = 0usize;
+    let mut joined = 0usize;
+    for item in items.iter() {
+        let item_size = match item? {
+            Val::Str(s) if strings => s.len(),
+            Val::Arr(a) if !strings => a.len() as usize,
+            _ => continue,
+        };
+        // `std.lines` ends every line with a newline, `std.join` separates items.
+        let separated = joined > 0 || separator.is_none();
+        size = size.saturating_add(item_size).saturating_add(if separated { separator_size } else { 0 });
+        joined += 1;
+        if strings && size > MAX_STRING_LENGTH {
+            return Err(over_limit(format!(
+                "std.join: a string of more than {MAX_STRING_LENGTH} bytes exceeds the limit"
+            )));
+        }
+        if !strings && size > MAX_ARRAY_LENGTH {
+            return Err(too_large("join", size as f64, MAX_ARRAY_LENGTH));
+        }
+    }
+    Ok(())
+}
+
+fn check_join(args: &[Option<Thunk<Val>>]) -> Result<()> {
+    match (args.first(), args.get(1)) {
+        (Some(Some(separator)), Some(Some(items))) => check_joined(Some(&separator.evaluate()?), &items.evaluate()?),
+        _ => Ok(()),
+    }
+}
+
+fn check_lines(args: &[Option<Thunk<Val>>]) -> Result<()> {
+    match args.first() {
+        Some(Some(items)) => check_joined(None, &items.evaluate()?),
+        _ => Ok(()),
+    }
+}
+
 /// `std.trace` would write to the receiver's stderr once per record.
 #[derive(Acyclic)]
 struct SilentTrace;
@@ -341,8 +390,13 @@ impl Globals {
 fn std_object(base: &ObjValue) -> ObjValue {
     let mut std = ObjValueBuilder::new();
     std.with_super(base.clone());
-    let capped: [(&str, SizeCheck); 3] =
-        [("range", check_range), ("makeArray", check_make_array), ("repeat", check_repeat)];
+    let capped: [(&str, SizeCheck); 5] = [
+        ("range", check_range),
+        ("makeArray", check_make_array),
+        ("repeat", check_repeat),
+        ("join", check_join),
+        ("lines", check_lines),
+    ];
     for (name, check) in capped {
         let inner = base
             .get(name.into())

@@ -38,7 +38,7 @@
 //! function calls nest at most [`MAX_STACK_DEPTH`] deep (unbounded recursion is
 //! the only way to loop forever in Jsonnet); a watchdog interrupts evaluations
 //! running longer than [`TIME_BUDGET`] (see `budget`); `std.range`,
-//! `std.makeArray` and `std.repeat` refuse results beyond
+//! `std.makeArray`, `std.repeat` and `+` refuse results beyond
 //! [`MAX_ARRAY_LENGTH`] elements / [`MAX_STRING_LENGTH`] bytes; the result is
 //! at most [`MAX_OUTPUT_BYTES`] and [`MAX_OUTPUT_DEPTH`] levels deep.
 
@@ -68,9 +68,9 @@ pub const MAX_STACK_DEPTH: usize = 500;
 /// Wall-clock time one record may spend in a template. Evaluations are
 /// interrupted between this and twice this time.
 pub const TIME_BUDGET: Duration = Duration::from_millis(250);
-/// Largest array `std.range`, `std.makeArray` and `std.repeat` may build.
+/// Largest array `std.range`, `std.makeArray`, `std.repeat` and `+` may build.
 pub const MAX_ARRAY_LENGTH: usize = 1_000_000;
-/// Largest string `std.repeat` may build, in bytes.
+/// Largest string `std.repeat` and `+` may build, in bytes.
 pub const MAX_STRING_LENGTH: usize = 16 << 20;
 /// Largest value a template may produce, in bytes of compact JSON.
 pub const MAX_OUTPUT_BYTES: usize = 16 << 20;

@@ -294,3 +294,73 @@ fn strftime_directives() {
         assert_eq!(strftime::format(format, ns), expected, "{format}");
     }
 }
+
+/// Loops inside native `std` functions over arrays or strings that were built
+/// lazily (no Jsonnet call per element) end at the budget or at a size limit.
+#[test]
+fn native_loops_over_lazily_built_values_keep_the_budget() {
+    let doubled = |seed: &str, times: u32| format!("std.foldl(function(a, b) a + a, std.range(1, {times}), {seed})");
+    let over_budget = [
+        format!(r#"std.join(",", {})"#, doubled(r#"["x"]"#, 30)),
+        format!(r#"std.length(std.join("", {}))"#, doubled(r#"["xxxxxxxx"]"#, 26)),
+        format!("std.length(std.sort({}))", doubled("[3, 1, 2]", 29)),
+        format!("std.length(std.map(std.length, {}))", doubled(r#"["x"]"#, 30)),
+        format!("std.count({}, 1)", doubled("[1]", 30)),
+        format!("std.length(std.manifestJson({}))", doubled(r#"["x"]"#, 30)),
+        format!("std.length(std.repeat({}, 2))", doubled(r#"["x"]"#, 30)),
+        r#"std.length(std.manifestJsonEx(std.makeArray(1000000, function(i) std.repeat("x", 300)), " "))"#.to_owned(),
+        r#"std.length(std.join(",", std.makeArray(1000000, std.toString)) + std.repeat("x", 16777216))"#.to_owned(),
+    ];
+    for template in &over_budget {
+        let started = Instant::now();
+        let e = err(template, "{}");
+        assert!(e.reason.contains("time budget") || e.reason.contains("exceeds the limit"), "{template}: {}", e.reason);
+        assert!(started.elapsed() < Duration::from_secs(20), "{template}: {:?}", started.elapsed());
+    }
+    // A chain of 100,000 concatenations: each element access walks the chain,
+    // so joining it takes billions of steps inside one native call.
+    let chained = r#"std.foldl(function(a, b) a + [b], std.range(1, 100000), [])"#;
+    for template in
+        [format!("std.length(std.join(',', std.map(std.toString, {chained})))"), format!("std.sum({chained})")]
+    {
+        let started = Instant::now();
+        let e = err(&template, "{}");
+        assert_eq!(e.reason, "template evaluation exceeded its time budget of 250 ms", "{template}");
+        assert!(started.elapsed() < Duration::from_secs(20), "{template}: {:?}", started.elapsed());
+    }
+    let e = err(&doubled(r#"["x"]"#, 30), "{}");
+    assert!(e.reason.contains("an array of 1048576 elements exceeds the limit of 1000000"), "{}", e.reason);
+    // Strings doubled by `+` stop at the string limit instead of being
+    // flattened into gigabytes.
+    let e = err(&format!("std.length({})", doubled(r#""xxxxxxxx""#, 30)), "{}");
+    assert!(e.reason.contains("bytes exceeds the limit of 16777216"), "{}", e.reason);
+    assert_eq!(ok(&format!("std.length({})", doubled(r#""xxxxxxxx""#, 21)), "{}"), "16777216");
+    // Joins are refused before they allocate beyond the limits.
+    let e =
+        err(r#"local s = std.repeat("x", 16777216); std.length(std.join("", std.makeArray(3, function(i) s)))"#, "{}");
+    assert!(e.reason.starts_with("std.join: a string of more than 16777216 bytes"), "{}", e.reason);
+    let e = err(r#"local a = std.range(1, 1000000); std.length(std.join([0], [a, a]))"#, "{}");
+    assert!(e.reason.starts_with("std.join: a result of 2000001 elements"), "{}", e.reason);
+    let e = err(r#"std.length(std.lines([std.repeat("x", 16777216)]))"#, "{}");
+    assert!(e.reason.starts_with("std.join: a string of more than"), "{}", e.reason);
+    assert_eq!(
+        ok(r#"[std.join(",", ["a", null, "b"]), std.join([0], [[1], [2]]), std.lines(["a", "b"])]"#, "{}"),
+        r#"["a,b",[1,0,2],"a\nb\n"]"#
+    );
+    // std.makeArray swallows the interrupt (its eager calls fail, it falls back
+    // to lazy elements): the evaluation is over budget all the same.
+    let e = err(r#"std.length(std.makeArray(1000000, function(i) std.length(std.repeat("x", 1000))))"#, "{}");
+    assert_eq!(e.reason, "template evaluation exceeded its time budget of 250 ms");
+    // The thread evaluates normally afterwards.
+    assert_eq!(ok(&format!("std.length({})", doubled(r#"["x"]"#, 10)), "{}"), "1024");
+}
+
+#[test]
+fn comprehensions_of_a_bare_outer_variable() {
+    // The engine read such a body from the wrong frame once a check point (an
+    // `if` clause) was added: `s` came out as the check point's function.
+    assert_eq!(ok(r#"local s = "x"; [s for i in [1, 2]]"#, "{}"), r#"["x","x"]"#);
+    assert_eq!(ok(r#"local s = "x", u = 1; [s for i in [1, 2] if u == 1]"#, "{}"), r#"["x","x"]"#);
+    assert_eq!(ok(r#"local s = "x"; std.join("", [s for i in [1, 2] for j in [1]])"#, "{}"), r#""xx""#);
+    assert_eq!(ok(r#"local s = "x"; {[s + i]: s for i in ["a", "b"]}"#, "{}"), r#"{"xa":"x","xb":"x"}"#);
+}
