@@ -31,43 +31,23 @@ from typing import Any
 
 import requests
 
-from common import QUIET_SETTINGS, free_port, machine, now, table
+from common import QUIET_SETTINGS, WRK_FIXED_RATE_LUA, free_port, machine, now, table
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 TOKEN = "bench-hostile-token"
 SOURCES = "/v1/branches/default/sources"
 EVENT = b'{"a":"b","c":{"d":"e","f":"g"},"h":"i","j":[1,2,3],"k":1}'
-LUA = r"""
+LUA = (
+    r"""
 wrk.method = os.getenv("BENCH_METHOD")
 if wrk.method == "POST" then
   wrk.body = os.getenv("BENCH_BODY")
   wrk.headers["Content-Type"] = "application/json"
 end
-local rate = tonumber(os.getenv("BENCH_RATE") or "0")
-if rate > 0 then
-  local ffi = require("ffi")
-  ffi.cdef[[
-    typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
-    int clock_gettime(int clock, bench_timespec *ts);
-  ]]
-  local ts = ffi.new("bench_timespec")
-  local function now_ms()
-    ffi.C.clock_gettime(1, ts)
-    return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
-  end
-  local interval = 1000 / rate
-  local next_at = nil
-  -- Each request gets the next slot of a fixed schedule; a free connection waits for it.
-  function delay()
-    local t = now_ms()
-    if next_at == nil then next_at = t end
-    local wait = next_at - t
-    next_at = next_at + interval
-    if wait < 0 then return 0 end
-    return wait
-  end
-end
+"""
+    + WRK_FIXED_RATE_LUA
+    + r"""
 
 function done(summary, latency, requests)
   local e = summary.errors
@@ -76,6 +56,7 @@ function done(summary, latency, requests)
     e.connect + e.read + e.write + e.status, e.timeout))
 end
 """
+)
 
 
 class Server:

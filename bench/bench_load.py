@@ -45,7 +45,7 @@ from typing import Any
 
 import requests
 
-from common import QUIET_SETTINGS, free_port, machine, now, table
+from common import QUIET_SETTINGS, WRK_FIXED_RATE_LUA, free_port, machine, now, table
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -76,37 +76,17 @@ COLUMNS = {
 }
 # One Lua script for every run: the body from a file, an optional fixed rate,
 # and the summary as one JSON line (latencies in microseconds).
-LUA = r"""
+LUA = (
+    r"""
 local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
 wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = os.getenv("BENCH_CONTENT_TYPE")
 
-local rate = tonumber(os.getenv("BENCH_RATE") or "0")
-if rate > 0 then
-  local ffi = require("ffi")
-  ffi.cdef[[
-    typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
-    int clock_gettime(int clock, bench_timespec *ts);
-  ]]
-  local ts = ffi.new("bench_timespec")
-  local function now_ms()
-    ffi.C.clock_gettime(1, ts)
-    return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
-  end
-  local interval = 1000 / rate
-  local next_at = nil
-  -- Each request gets the next slot of a fixed schedule; a free connection waits for it.
-  function delay()
-    local t = now_ms()
-    if next_at == nil then next_at = t end
-    local wait = next_at - t
-    next_at = next_at + interval
-    if wait < 0 then return 0 end
-    return wait
-  end
-end
+"""
+    + WRK_FIXED_RATE_LUA
+    + r"""
 
 function done(summary, latency, requests)
   local e = summary.errors
@@ -117,6 +97,7 @@ function done(summary, latency, requests)
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
 end
 """
+)
 
 
 def busy_cpu_seconds() -> float:

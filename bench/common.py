@@ -87,3 +87,32 @@ def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     body = ["| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
     return "\n".join([line, sep, *body])
+
+
+#: wrk Lua: with BENCH_RATE > 0, requests follow a fixed schedule (open loop) via `delay()`.
+WRK_FIXED_RATE_LUA = r"""
+local rate = tonumber(os.getenv("BENCH_RATE") or "0")
+if rate > 0 then
+  local ffi = require("ffi")
+  ffi.cdef[[
+    typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+    int clock_gettime(int clock, bench_timespec *ts);
+  ]]
+  local ts = ffi.new("bench_timespec")
+  local function now_ms()
+    ffi.C.clock_gettime(1, ts)
+    return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+  end
+  local interval = 1000 / rate
+  local next_at = nil
+  -- Each request gets the next slot of a fixed schedule; a free connection waits for it.
+  function delay()
+    local t = now_ms()
+    if next_at == nil then next_at = t end
+    local wait = next_at - t
+    next_at = next_at + interval
+    if wait < 0 then return 0 end
+    return wait
+  end
+end
+"""
