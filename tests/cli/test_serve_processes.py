@@ -135,7 +135,11 @@ def test_a_crash_is_logged_with_the_requests_it_was_processing(server_factory: A
     server: ServerProcess = server_factory()
     stream = Stream(server).create()
     stream.sink("rows", [{"type": "body", "name": "body"}])
-    for _ in range(5):  # under load, some request is nearly always being processed
+    # A template that runs until its time budget: every request is processed for a
+    # quarter of a second or more, so under load one is always in flight.
+    slow = {"language": "jsonnet", "content": "std.foldl(function(a, b) a + 1, std.range(1, 999999), 0)"}
+    stream.sink("slow", [{"type": "template", "name": "n", "template": slow}])
+    for _ in range(5):
         stop = threading.Event()
         threads = load(stream, stop, [], keep_going=True)
         time.sleep(1.0)
