@@ -128,6 +128,13 @@ def test_full_disk_refuses_with_503_and_recovers_without_restart(
             refused += 1
         n += 1
     assert refused == 20, "the full disk never refused a write"
+    # The API too: a change (written to the config store) is taken or refused with a 503, never a 500.
+    response = server.request("POST", "/v1/branches/default/sources", json={"name": "While full", "type": "http"})
+    assert response.status_code in (202, 503), response.text
+    if response.status_code == 503:
+        assert response.json()["error"] == "stream.api.serviceUnavailable"
+        assert response.headers["Retry-After"].isdigit()
+        assert str(data_dir) not in response.text
     # The coordinator meets the full disk too (rotation, upload) while it lasts.
     time.sleep(2)
     ballast.unlink()

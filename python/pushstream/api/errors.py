@@ -13,8 +13,12 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from pushstream.errors import ApiError
+from pushstream.storage.space import is_disk_full
 
 log = logging.getLogger(__name__)
+
+#: Seconds a client is asked to wait when the data dir's disk is full.
+DISK_FULL_RETRY_AFTER = 5
 
 
 def _respond(body: dict[str, object], status: int, headers: dict[str, str] | None = None) -> Response:
@@ -76,6 +80,19 @@ def handle_unexpected(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         return handle_http_exception(exc)
     exception_id = _exception_id()
+    if is_disk_full(exc):
+        # Clears by itself once space is freed: the client retries; no paths in the answer.
+        log.warning("%s %s failed (%s): the disk is full: %s", request.method, request.path, exception_id, exc)
+        return _respond(
+            {
+                "statusCode": 503,
+                "error": "stream.api.serviceUnavailable",
+                "message": "The server's disk is full, retry later.",
+                "exceptionId": exception_id,
+            },
+            503,
+            {"Retry-After": str(DISK_FULL_RETRY_AFTER)},
+        )
     log.exception("%s %s failed (%s)", request.method, request.path, exception_id)
     return _respond(
         {
