@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import signal
 import sys
 from types import FrameType
@@ -23,6 +24,8 @@ from pushstream.coordinator.pipeline import Coordinator
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+#: The pid of the `serve` process that started the coordinator (see :func:`main`).
+PARENT_PID_VARIABLE = "PUSHSTREAM_SERVE_PID"
 
 
 def die_with_parent(sig: int = signal.SIGTERM) -> None:
@@ -40,7 +43,12 @@ def main(config_json: str) -> int:
     from pushstream.storage.state import StorageState
     from pushstream.targets.base import open_target
 
-    die_with_parent()
+    # Killed outright when `serve` dies abruptly (it is crash-safe at any moment): a
+    # SIGTERM would wait for the current tick, which may block on a store or target.
+    die_with_parent(signal.SIGKILL)
+    expected_parent = os.environ.get(PARENT_PID_VARIABLE)
+    if expected_parent and int(expected_parent) != os.getppid():
+        return 1  # `serve` died before the request above took effect
     logs.configure("info")
     config = ServerConfig.from_json(config_json)
     config.data_dir.mkdir(parents=True, exist_ok=True)

@@ -9,9 +9,12 @@ which every user of the machine can read."""
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import threading
+
+from pushstream.coordinator.process import PARENT_PID_VARIABLE
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,8 @@ class CoordinatorSupervisor:
 
     def _spawn(self) -> None:
         with self._lock:
-            self._process = subprocess.Popen(self._command, stdin=subprocess.PIPE)
+            env = {**os.environ, PARENT_PID_VARIABLE: str(os.getpid())}
+            self._process = subprocess.Popen(self._command, stdin=subprocess.PIPE, env=env)
             assert self._process.stdin is not None
             try:
                 self._process.stdin.write(self._config_json.encode())
