@@ -164,6 +164,11 @@ class ServerConfig:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
 
 
+def env_variable(field_name: str) -> str:
+    """The environment variable of a :class:`ServerConfig` field (``port`` → ``PUSHSTREAM_PORT``)."""
+    return ENV_PREFIX + field_name.upper()
+
+
 def parse_size_flag(name: str, text: str) -> int:
     """``1MB``, ``512KB``, ``1048576`` → bytes (binary units, as the settings use)."""
     units = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
@@ -207,7 +212,7 @@ def load_config(
     values: dict[str, Any] = {}
 
     def get(name: str) -> str | None:
-        return env.get(ENV_PREFIX + name) or None
+        return env.get(env_variable(name)) or None
 
     if (v := get("DATA_DIR")) is not None:
         values["data_dir"] = Path(v)

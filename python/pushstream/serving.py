@@ -1,5 +1,8 @@
 """What ``pushstream serve`` does around granian: it refuses a port or a data dir
-that is in use, and keeps worker processes running whatever happens to them.
+that is in use (:func:`prepare_serve`), runs the worker processes and the
+coordinator process (:func:`run_server`), and keeps the workers running whatever
+happens to them. Both kinds of process build their components from the same
+configuration with :mod:`pushstream.wiring`.
 
 granian's own respawn gives up after two crashes of a worker within a few
 seconds ("Worker crash loop detected") and then stops the whole server; here a
@@ -11,6 +14,7 @@ worker's in-flight board, see :class:`pushstream.receiver.front.InFlightBoard`).
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import os
 import signal
@@ -19,10 +23,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from granian.constants import Interfaces
+from granian.http import HTTP1Settings
+from granian.log import LogLevels
 from granian.server.mp import MPServer
 
-from pushstream.errors import PushstreamError
+from pushstream import logs
+from pushstream.config import ServerConfig
+from pushstream.coordinator.supervisor import CoordinatorSupervisor
+from pushstream.errors import PushstreamError, StoreError
 from pushstream.receiver.front import InFlightBoard, board_path
+from pushstream.receiver.wsgi import HTTP_BUFFER_BYTES
+from pushstream.targets.base import TargetError
+from pushstream.wiring import prepare_data_dir
 
 log = logging.getLogger("pushstream.serve")
 
@@ -81,6 +94,63 @@ def clear_boards(data_dir: Path) -> None:
     """Removes in-flight boards left by workers of an earlier server."""
     for path in (data_dir / "run").glob("inflight-*"):
         path.unlink(missing_ok=True)
+
+
+def prepare_serve(config: ServerConfig) -> None:
+    """Takes the data dir for this process, checks the port is free and creates the
+    store and an embedded target database; raises :class:`ServeError`."""
+    try:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        # Held until this process and its workers are gone: one server per data dir.
+        lock_data_dir_for_serve(config.data_dir)
+        ensure_port_free(config.host, config.port)
+    except OSError as exc:
+        raise ServeError(str(exc)) from None
+    # Created once, before the workers and the coordinator open them at the same moment.
+    try:
+        prepare_data_dir(config)
+    except (OSError, StoreError, TargetError) as exc:
+        raise ServeError(f"cannot open the data dir {config.data_dir}: {exc}") from None
+    clear_boards(config.data_dir)
+
+
+def run_server(config: ServerConfig, log_level: str) -> None:
+    """Runs the coordinator process and the worker processes until SIGTERM or Ctrl+C."""
+    from pushstream.app import load_app, load_front
+
+    coordinator = CoordinatorSupervisor(config.to_json())
+    coordinator.start()
+    direct = config.front == "direct"
+    server = Server(
+        "pushstream.app:load_app" if direct else "pushstream.app:load_front",
+        data_dir=config.data_dir,
+        address=config.host,
+        port=config.port,
+        # guarded: the front (pushstream.receiver.front) receives bodies on the event
+        # loop and runs the WSGI app on thread pools of its own (--threads ingest threads);
+        # direct: granian's threads call the WSGI app and wait for the group commit.
+        interface=Interfaces.WSGI if direct else Interfaces.ASGINL,
+        blocking_threads=config.threads if direct else None,
+        workers=config.workers,
+        log_level=LogLevels(log_level),
+        log_dictconfig=logs.dict_config(log_level),
+        # Connections, not requests: room for the ingest requests of the gate plus API clients.
+        backpressure=config.max_ingest_requests + 1024,
+        # Headers over the receiver's limit must reach it to get a 413 (see HTTP_BUFFER_BYTES).
+        http1_settings=HTTP1Settings(
+            header_read_timeout=int(config.idle_timeout * 1000), max_buffer_size=HTTP_BUFFER_BYTES
+        ),
+        # A worker that dies (killed, out of memory, crashed) is started again under a
+        # new node id; the coordinator recovers the slices of the dead one.
+        respawn_failed_workers=True,
+        # A worker that does not stop within this time after SIGTERM is killed.
+        workers_kill_timeout=10,
+    )
+    try:
+        loader = load_app if direct else load_front
+        server.serve(target_loader=functools.partial(loader, config.to_json()), wrap_loader=False)
+    finally:
+        coordinator.stop()
 
 
 class Server(MPServer):

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from apitest import BASE, Api, error
 
-from pushstream.api.hooks import Change, SinkChange, SourceChange
 from pushstream.api.tasks import TASK_RETENTION_SECONDS, new_task_id
+from pushstream.store.events import Change, SinkChange, SourceChange
 from pushstream.store.models import Task, now
 
 SRC = f"{BASE}/my-source"

@@ -17,7 +17,7 @@ from flask import Flask
 from werkzeug.test import TestResponse
 
 from pgcluster import PgCluster
-from pushstream.app import close_app, create_app, roles
+from pushstream.app import close_app, components, create_app
 from pushstream.config import ServerConfig
 from pushstream.coordinator import Coordinator, CoordinatorOptions, retry_delay
 from pushstream.storage.layout import SinkKey
@@ -34,9 +34,9 @@ class Pipeline:
     def __init__(self, data_dir: Path, target: str | None = None, cluster: PgCluster | None = None) -> None:
         self.data_dir = data_dir
         self.app: Flask = create_app(ServerConfig(data_dir=data_dir, api_token=TOKEN, target=target))
-        self.raw = Raw(roles(self.app).target, cluster)
+        self.raw = Raw(components(self.app).target, cluster)
         self.client = self.app.test_client()
-        parts = roles(self.app)
+        parts = components(self.app)
         self.coordinator = Coordinator(
             self.app.extensions["pushstream.api"].store,
             parts.storage,
@@ -95,8 +95,8 @@ class Pipeline:
     def settle(self, ticks: int = 3) -> None:
         """Reports node statistics and ticks the coordinator until slices settle."""
         for _ in range(ticks):
-            roles(self.app).node.reload()
-            roles(self.app).node.report()
+            components(self.app).node.reload()
+            components(self.app).node.report()
             self.coordinator.tick()
 
     def flush(self, source_id: str) -> dict[str, Any]:
@@ -107,7 +107,7 @@ class Pipeline:
         return result
 
     def rows(self, table_id: str) -> list[tuple[str | None, ...]]:
-        target = roles(self.app).target
+        target = components(self.app).target
         if not target.table_exists(table_id):
             return []
         return target.tail(table_id, limit=1_000_000)[1]
@@ -119,7 +119,7 @@ class Pipeline:
     def age(self, source_id: str, sink_id: str, seconds: float) -> None:
         """Pretends the sink's writing file and slice were opened ``seconds`` ago."""
         key = SinkKey(1, source_id, sink_id)
-        with roles(self.app).storage.transaction() as db:
+        with components(self.app).storage.transaction() as db:
             for table in ("storage_files", "storage_slices"):
                 db.execute(
                     f"UPDATE {table} SET opened_ns = opened_ns - ?"
@@ -333,7 +333,7 @@ def test_imports_are_idempotent_after_a_crash_between_import_and_state(pipeline:
     pipeline.api("POST", f"{BASE}/s/flush")
     pipeline.settle(2)
     # Simulate a crash after the target committed but before the state said so.
-    with roles(pipeline.app).storage.transaction() as db:
+    with components(pipeline.app).storage.transaction() as db:
         db.execute("UPDATE storage_files SET state = 'importing', imported_ns = NULL WHERE state = 'imported'")
         db.execute("UPDATE storage_slices SET state = 'uploaded' WHERE state = 'imported'")
     pipeline.settle()
@@ -369,7 +369,7 @@ def test_empty_slices_are_dropped(pipeline: Pipeline) -> None:
     assert [f["state"] for f in result["files"]] == ["closing"]
     assert [f["state"] for f in pipeline.file_states("s", "k")] == ["writing", "imported"]
     assert list((pipeline.data_dir / "staging").rglob("*.zst")) == []
-    assert not roles(pipeline.app).target.table_exists("in.c-t.k") or pipeline.rows("in.c-t.k") == []
+    assert not components(pipeline.app).target.table_exists("in.c-t.k") or pipeline.rows("in.c-t.k") == []
 
 
 def test_file_statistics_shapes(pipeline: Pipeline) -> None:
@@ -401,7 +401,7 @@ def test_postgresql_sink_role_is_rotated_by_disable_and_enable(pg_pipeline: Pipe
 
     pg_pipeline.source("s")
     pg_pipeline.sink("s", "k", [{"type": "body", "name": "b"}], "in.c-t.k")
-    role = roles(pg_pipeline.app).target.role_name(SinkIdentity(1, "s", "k"))  # type: ignore[attr-defined]
+    role = components(pg_pipeline.app).target.role_name(SinkIdentity(1, "s", "k"))  # type: ignore[attr-defined]
     before = _rolpassword(pg_pipeline, role)
     assert before.startswith("SCRAM-SHA-256$")
     # The role may write its own table and nothing else.

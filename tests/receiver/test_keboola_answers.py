@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import requests
 
-from pushstream.app import open_store
 from pushstream.config import ServerConfig, load_config
 from pushstream.errors import ConfigError
+from pushstream.wiring import open_store
 from serverprocess import ServerProcess
 from streamclient import BASE, Stream, local_rows
 

@@ -2,9 +2,11 @@
 the service endpoints (``/``, ``/health-check``) and the documentation.
 
 :func:`init_api` installs it on a Flask app; :func:`api_services` gives the other
-roles of the same process the pieces they plug into: the store, the hooks
-(:class:`~pushstream.api.hooks.Hooks`) and the task runner. Statistics come from a
-provider set with :func:`~pushstream.api.statistics.set_statistics_provider`.
+components of the same process the pieces they plug into: the store, the registry
+of change events (:class:`~pushstream.store.events.Hooks`) and the task runner.
+Statistics come from a provider set with
+:func:`~pushstream.api.statistics.set_statistics_provider`, flushes go to a handler
+set with :func:`~pushstream.api.operator.set_flush_handler`.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ from dataclasses import dataclass
 
 from flask import Flask
 
-from pushstream.api.hooks import Hooks, SinkChange, SourceChange
 from pushstream.api.service import ConfigService
 from pushstream.api.statistics import StatisticsProvider, ZeroStatistics, set_statistics_provider
 from pushstream.api.tasks import TaskRunner
 from pushstream.config import ServerConfig
 from pushstream.store.base import ConfigStore
+from pushstream.store.events import Hooks
 
 _EXTENSION_KEY = "pushstream.api"
 
@@ -58,9 +60,6 @@ def api_services(app: Flask) -> ApiServices:
 __all__ = [
     "ApiServices",
     "ConfigService",
-    "Hooks",
-    "SinkChange",
-    "SourceChange",
     "StatisticsProvider",
     "TaskRunner",
     "ZeroStatistics",

@@ -18,7 +18,6 @@ import orjson
 
 from pushstream._core import Mapping, Record
 from pushstream.api import validation as v
-from pushstream.api.hooks import Change, ChangeKind, Hooks, SinkChange, SourceChange
 from pushstream.api.tasks import Outcome, TaskRunner
 from pushstream.config import ServerConfig
 from pushstream.errors import (
@@ -31,6 +30,7 @@ from pushstream.errors import (
 )
 from pushstream.store import settings as settings_registry
 from pushstream.store.base import ConfigStore, Reader, Transaction
+from pushstream.store.events import Change, ChangeKind, Hooks, SinkChange, SourceChange
 from pushstream.store.models import By, Disabled, Event, Sink, Source, Task, Version, now, state_hash
 
 MAX_SOURCES_PER_BRANCH = 100

@@ -21,9 +21,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from pushstream.api.hooks import Change, Hooks
 from pushstream.errors import ApiError
 from pushstream.store.base import ConfigStore, Transaction
+from pushstream.store.events import Change, Hooks
 from pushstream.store.models import Task, now
 
 log = logging.getLogger(__name__)

@@ -3,8 +3,9 @@
 Exactly one coordinator runs per data dir: it holds an exclusive ``flock`` on
 ``<data dir>/coordinator.lock`` for its lifetime (released by the kernel when the
 process dies, also on ``kill -9``). It stops on SIGTERM/SIGINT, and the kernel
-sends it SIGTERM when the server process that started it dies. It reads its
-configuration (JSON) from standard input.
+kills it when the server process that started it dies. It reads its
+configuration (JSON) from standard input and builds its components with
+:mod:`pushstream.wiring`, as the server's workers do (without Flask or the API).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from types import FrameType
 from pushstream import logs
 from pushstream.config import ServerConfig
 from pushstream.coordinator.lock import lock_data_dir
-from pushstream.coordinator.pipeline import Coordinator
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +38,7 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
 
 
 def main(config_json: str) -> int:
-    from pushstream.app import coordinator_options, open_store
-    from pushstream.storage.layout import Layout
-    from pushstream.storage.state import StorageState
-    from pushstream.targets.base import open_target
+    from pushstream.wiring import new_coordinator, open_data_plane, open_store
 
     # Killed outright when `serve` dies abruptly (it is crash-safe at any moment): a
     # SIGTERM would wait for the current tick, which may block on a store or target.
@@ -56,9 +53,8 @@ def main(config_json: str) -> int:
         log.error("another coordinator runs for %s; this one exits", config.data_dir)
         return 1
     store = open_store(config)
-    storage = StorageState(config.state_path)
-    target = open_target(config.target, config.data_dir)
-    coordinator = Coordinator(store, storage, Layout(config.data_dir), target, coordinator_options(config))
+    plane = open_data_plane(config)
+    coordinator = new_coordinator(config, store, plane)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         coordinator.stop_soon()
@@ -67,8 +63,7 @@ def main(config_json: str) -> int:
     signal.signal(signal.SIGINT, stop)
     log.info("coordinator started for %s", config.data_dir.resolve())
     coordinator.run()
-    target.close()
-    storage.close()
+    plane.close()
     store.close()
     log.info("coordinator stopped")
     return 0

@@ -1,6 +1,8 @@
-"""Keeps storage in step with configuration: hooks that run inside the task of a
-config change (same transaction), so that when the task reports success the
-sink already has the slice its new configuration writes to.
+"""Keeps storage in step with configuration: hooks on the change events of
+:mod:`pushstream.store.events` that run inside the task of a config change (same
+transaction), so that when the task reports success the sink already has the
+slice its new configuration writes to. :func:`pushstream.wiring.register_change_hooks`
+installs them, with the target's table check after them.
 
 - a sink is created, undeleted or enabled → it gets a writing file and slice;
 - its table or columns change → the writing file is closed (its rows are
@@ -18,10 +20,10 @@ from collections.abc import Callable
 
 import orjson
 
-from pushstream.api.hooks import Hooks, SinkChange
 from pushstream.storage.layout import SinkKey
 from pushstream.storage.state import close_file, ensure_writing, init_schema, rotate_file
 from pushstream.store.base import Transaction
+from pushstream.store.events import Hooks, SinkChange
 from pushstream.store.models import Sink
 
 

@@ -416,7 +416,7 @@ class SqliteTransaction(_SqliteReader):
 
     @property
     def connection(self) -> sqlite3.Connection:
-        """The SQLite connection of this transaction: other roles that keep their own
+        """The SQLite connection of this transaction: other components that keep their own
         tables in ``state.sqlite`` write through it to commit atomically with the change."""
         return self._connection
 

@@ -1,4 +1,5 @@
-"""Hooks: callbacks that other roles register to take part in configuration changes.
+"""Change events: what a configuration change reports to the components that
+take part in it, and the registry (:class:`Hooks`) they register their callbacks in.
 
 Every mutating API call runs as a task. Inside the task, the change is written in
 one store transaction; before it commits, the hooks registered for the change run
@@ -12,7 +13,9 @@ Hooks run while the store's write lock is held: keep them short, and write to th
 store only through ``change.tx`` (another connection would wait for the lock).
 ``after_commit`` callbacks run after the commit; their exceptions are logged only.
 
-Example (the storage pipeline creating destination tables)::
+The events live next to the store (not in the API that raises them) so that the
+data plane (:mod:`pushstream.storage.hooks`) can subscribe without depending on
+the API. Example (the storage components creating destination tables)::
 
     hooks = api_services(app).hooks
 

@@ -1,0 +1,142 @@
+"""Wiring: what a pushstream process builds from its :class:`~pushstream.config.ServerConfig`,
+in one place.
+
+``pushstream serve`` (:mod:`pushstream.serving`), its workers (:mod:`pushstream.app`),
+the coordinator process (:mod:`pushstream.coordinator.process`) and the ``token``
+commands all build their components here, so they agree on them:
+
+- the configuration store (:func:`open_store`): its schema, the default branch,
+  and the revision listener that announces every config change to the receivers
+  of all processes;
+- the data plane (:func:`open_data_plane`): the storage state, the layout of the
+  data dir and the target database (:func:`open_target`);
+- the change hooks that keep the data plane in step with the configuration,
+  inside the change's transaction (:func:`register_change_hooks`);
+- the options of the components: the receiver (:func:`receiver_options`), the
+  guarded front (:func:`front_options`) and the coordinator
+  (:func:`coordinator_options`, :func:`new_coordinator`).
+
+Nothing here imports Flask or the API: the coordinator process runs without them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pushstream.config import ServerConfig
+from pushstream.coordinator.pipeline import Coordinator, CoordinatorOptions, table_spec
+from pushstream.errors import BadRequestError
+from pushstream.receiver.front import FrontOptions
+from pushstream.receiver.wsgi import ReceiverOptions
+from pushstream.storage import hooks as storage_hooks
+from pushstream.storage.layout import Layout
+from pushstream.storage.revision import revision_file_of
+from pushstream.storage.state import StorageState
+from pushstream.store import SqliteStore
+from pushstream.store.base import ConfigStore
+from pushstream.store.events import Hooks, SinkChange
+from pushstream.targets.base import SinkIdentity, Target, TargetError
+from pushstream.targets.base import open_target as open_target_url
+
+
+def open_store(config: ServerConfig) -> SqliteStore:
+    """Opens (creating if needed) ``<data dir>/state.sqlite`` and makes sure the default branch exists.
+    Every config revision bump is announced to the receivers of all processes."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    store = SqliteStore(config.state_path, config.settings)
+    store.add_revision_listener(lambda db, revision: revision_file_of(db).announce(config=revision))
+    store.ensure_branch(config.project_id, config.default_branch_id, default=True)
+    return store
+
+
+def open_target(config: ServerConfig) -> Target:
+    """The target database of ``config`` (``--target``, default SQLite in the data dir)."""
+    return open_target_url(config.target, config.data_dir)
+
+
+def prepare_data_dir(config: ServerConfig) -> None:
+    """Creates the store (schema, default branch) and an embedded target database,
+    so that processes started at the same moment do not race to create them."""
+    open_store(config).close()
+    if config.target is None or config.target.startswith("sqlite:"):
+        open_target(config).close()
+
+
+@dataclass
+class DataPlane:
+    """The data components of a process: slices and files, where they lie, and the
+    database they are imported into."""
+
+    storage: StorageState
+    layout: Layout
+    target: Target
+
+    def close(self) -> None:
+        self.target.close()
+        self.storage.close()
+
+
+def open_data_plane(config: ServerConfig) -> DataPlane:
+    """Opens the storage state (``state.sqlite``), the data dir layout and the target."""
+    return DataPlane(StorageState(config.state_path), Layout(config.data_dir), open_target(config))
+
+
+def register_change_hooks(hooks: Hooks, target: Target) -> None:
+    """Subscribes the data plane to configuration changes: the storage hooks (slices,
+    files) and then the target's table check of an active sink."""
+    storage_hooks.register(hooks, extra=_table_hook(target))
+
+
+def _table_hook(target: Target) -> storage_hooks.SinkHook:
+    def ensure_table(change: SinkChange) -> None:
+        """Creates or checks the destination table of an active sink; a mismatch fails the task."""
+        sink = change.new
+        if sink is None or sink.is_deleted or not sink.enabled:
+            return
+        if change.kind not in ("created", "updated", "enabled", "undeleted"):
+            return
+        spec = table_spec(sink.table_id, storage_hooks.columns_json(sink))
+        identity = SinkIdentity(sink.branch_id, sink.source_id, sink.sink_id)
+        try:
+            target.ensure_table(spec)
+            target.prepare_sink(identity, spec)
+            if change.kind == "enabled":
+                target.rotate_sink_credentials(identity)
+        except TargetError as exc:
+            # An expected refusal: the task fails with this message (no traceback in the log).
+            raise BadRequestError(str(exc), error="stream.api.tableMismatch") from None
+
+    return ensure_table
+
+
+def receiver_options(config: ServerConfig) -> ReceiverOptions:
+    """The limits and the trust of the receiver (``/stream/...``)."""
+    return ReceiverOptions(
+        project_id=config.project_id,
+        max_record_bytes=config.max_record_size,
+        max_batch_bytes=config.max_batch_size,
+        max_header_bytes=config.max_header_size,
+        trust_forwarded_for=config.trust_proxy,
+    )
+
+
+def front_options(config: ServerConfig) -> FrontOptions:
+    """The limits, timeouts and thread pools of the guarded front (``--front guarded``)."""
+    return FrontOptions(
+        max_record_bytes=config.max_record_size,
+        max_batch_bytes=config.max_batch_size,
+        body_timeout=config.body_timeout,
+        max_ingest_requests=config.max_ingest_requests,
+        ingest_threads=config.threads,
+        max_header_bytes=config.max_header_size,
+    )
+
+
+def coordinator_options(config: ServerConfig) -> CoordinatorOptions:
+    return CoordinatorOptions(retry_base=config.import_retry_base)
+
+
+def new_coordinator(config: ServerConfig, store: ConfigStore, plane: DataPlane) -> Coordinator:
+    """The coordinator over ``store`` and ``plane`` (not started; the caller holds
+    the data dir's coordinator lock)."""
+    return Coordinator(store, plane.storage, plane.layout, plane.target, coordinator_options(config))

@@ -1,0 +1,126 @@
+"""The layers of the package stay layered: the data plane (store, storage, receiver,
+coordinator, targets, and the wiring that builds them) never depends on the
+Stream API, the Flask app or the command line, and the coordinator process runs
+without Flask.
+
+Imports are read from the source with :mod:`ast`, including the ones inside
+functions (imported lazily, they count all the same)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+import pushstream
+
+PACKAGE_DIR = Path(pushstream.__file__).parent
+
+#: Packages and modules of the data plane.
+DATA_PLANE = (
+    "pushstream.store",
+    "pushstream.storage",
+    "pushstream.receiver",
+    "pushstream.coordinator",
+    "pushstream.targets",
+    "pushstream.wiring",
+    "pushstream.config",
+)
+#: What the data plane must not import: the layers above it, and Flask.
+ABOVE_DATA_PLANE = (
+    "pushstream.api",
+    "pushstream.app",
+    "pushstream.cli",
+    "pushstream.client",
+    "pushstream.serving",
+    "flask",
+    "werkzeug",
+)
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+@cache
+def _modules() -> dict[str, Path]:
+    return {_module_name(path): path for path in sorted(PACKAGE_DIR.rglob("*.py"))}
+
+
+@cache
+def _imports(module: str) -> frozenset[str]:
+    """Every module that ``module`` imports, at its top or inside a function."""
+    path = _modules()[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{anchor}.{base}" if base else anchor
+            found.add(base)
+            # `from pushstream.store import events` imports a module too.
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return frozenset(found)
+
+
+def _within(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
+
+
+def _reachable(start: str) -> Iterator[tuple[str, str]]:
+    """``(importer, imported)`` for everything ``start`` imports, directly or through
+    other modules of the package."""
+    seen, todo = {start}, [start]
+    while todo:
+        module = todo.pop()
+        for imported in _imports(module):
+            yield module, imported
+            if imported in _modules() and imported not in seen:
+                seen.add(imported)
+                todo.append(imported)
+
+
+def test_the_layering_rule_sees_the_modules() -> None:
+    """The rule below would hold trivially if it found no modules or no imports."""
+    plane = [m for m in _modules() if _within(m, DATA_PLANE)]
+    assert "pushstream.storage.hooks" in plane
+    assert "pushstream.coordinator.process" in plane
+    assert "pushstream.store.events" in _imports("pushstream.storage.hooks")
+    assert "pushstream.wiring" in _imports("pushstream.coordinator.process")  # imported inside main()
+    assert "flask" in _imports("pushstream.app")
+
+
+@pytest.mark.parametrize("module", [m for m in _modules() if _within(m, DATA_PLANE)])
+def test_the_data_plane_does_not_import_the_layers_above(module: str) -> None:
+    wrong = sorted(name for name in _imports(module) if _within(name, ABOVE_DATA_PLANE))
+    assert wrong == [], f"{module} imports {', '.join(wrong)}"
+
+
+def test_the_coordinator_process_reaches_neither_flask_nor_the_api() -> None:
+    wrong = sorted(
+        f"{importer} imports {imported}"
+        for importer, imported in _reachable("pushstream.coordinator.process")
+        if _within(imported, ABOVE_DATA_PLANE)
+    )
+    assert wrong == []
+
+
+def test_the_coordinator_process_loads_without_flask() -> None:
+    """What the coordinator process loads when it starts (its `main` and the wiring)."""
+    script = (
+        "import sys, pushstream.coordinator.process, pushstream.wiring\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'werkzeug')"
+        " or m.startswith(('pushstream.api', 'pushstream.app')))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == ""
