@@ -1,30 +1,10 @@
 """Configuration of a pushstream server, from command-line flags and environment variables.
 
-Precedence: flag > environment variable > default.
-
-| flag | environment variable | default |
-|---|---|---|
-| ``--data-dir`` | ``PUSHSTREAM_DATA_DIR`` | ``./pushstream-data`` |
-| ``--host`` | ``PUSHSTREAM_HOST`` | ``127.0.0.1`` |
-| ``--port`` | ``PUSHSTREAM_PORT`` | ``8000`` |
-| ``--workers`` | ``PUSHSTREAM_WORKERS`` | ``1`` |
-| ``--project-id`` | ``PUSHSTREAM_PROJECT_ID`` | ``1`` |
-| ``--default-branch-id`` | ``PUSHSTREAM_DEFAULT_BRANCH_ID`` | ``1`` |
-| ``--api-public-url`` | ``PUSHSTREAM_API_PUBLIC_URL`` | ``http://<host>:<port>`` |
-| ``--source-public-url`` | ``PUSHSTREAM_SOURCE_PUBLIC_URL`` | the API public URL |
-| ``--api-token`` | ``PUSHSTREAM_API_TOKEN`` | none (an admin token accepted from the start) |
-| ``--setting KEY=VALUE`` (repeated) | ``PUSHSTREAM_SETTINGS`` (JSON object) | none |
-| ``--threads`` | ``PUSHSTREAM_THREADS`` | ``64`` request threads per worker |
-| ``--target`` | ``PUSHSTREAM_TARGET`` | ``sqlite:///<data dir>/tables.sqlite`` |
-| ``--max-record-size`` | ``PUSHSTREAM_MAX_RECORD_SIZE`` | ``1MB`` (at most ``4MB``) |
-| ``--max-batch-size`` | ``PUSHSTREAM_MAX_BATCH_SIZE`` | ``16MB`` (NDJSON / CSV requests) |
-| ``--max-header-size`` | ``PUSHSTREAM_MAX_HEADER_SIZE`` | ``64KB`` (request headers, at most ``1MB``) |
-| ``--trust-proxy`` | ``PUSHSTREAM_TRUST_PROXY`` | off: the client IP is the TCP peer, not ``X-Forwarded-For`` |
-| ``--import-retry-base`` | ``PUSHSTREAM_IMPORT_RETRY_BASE`` | ``120`` seconds (first retry of a failed import) |
-| ``--body-timeout`` | ``PUSHSTREAM_BODY_TIMEOUT`` | ``60`` seconds to receive a request body (then ``408``) |
-| ``--idle-timeout`` | ``PUSHSTREAM_IDLE_TIMEOUT`` | ``75`` seconds a connection may wait for request headers |
-| ``--max-ingest-requests`` | ``PUSHSTREAM_MAX_INGEST_REQUESTS`` | ``1024`` ingest requests per worker (then 503) |
-| ``--front`` | ``PUSHSTREAM_FRONT`` | ``guarded``; ``direct`` only behind a proxy that buffers request bodies |
+Precedence: flag > environment variable > default. Each field of
+:class:`ServerConfig` is a flag of ``pushstream serve`` named like it (``max_record_size``
+→ ``--max-record-size``) and an environment variable (:func:`env_variable`:
+``PUSHSTREAM_MAX_RECORD_SIZE``); ``pushstream serve --help`` lists them with the
+defaults of the fields.
 
 ``--setting``/``PUSHSTREAM_SETTINGS`` are the operator's overrides of the settings of
 every source and sink (see :mod:`pushstream.store.settings`), protected keys
@@ -51,7 +31,7 @@ FRONTS = ("guarded", "direct")
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """Everything a server process needs to know; passed to :func:`pushstream.app.create_app`."""
+    """Everything a server process needs to know; :mod:`pushstream.wiring` builds its components from it."""
 
     data_dir: Path = Path("pushstream-data")
     host: str = "127.0.0.1"
