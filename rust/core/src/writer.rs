@@ -308,8 +308,12 @@ impl SliceWriter {
         state.buffer.extend_from_slice(data);
         state.buffer_rows += rows;
         state.appended += data.len() as u64;
-        let entry = slice_index::encode_entry(state.appended, record_time_ns);
-        state.index.extend_from_slice(&entry);
+        if !data.is_empty() {
+            // An append without rows has no place in the receive order: an entry
+            // that does not move forward would end the part's indexed appends.
+            let entry = slice_index::encode_entry(state.appended, record_time_ns);
+            state.index.extend_from_slice(&entry);
+        }
         let ticket = Ticket { end: state.appended, round: state.rounds_started + 1 };
         let stats = &mut state.stats;
         stats.rows += rows;
@@ -804,11 +808,12 @@ mod tests {
         let path = dir.path().join("slice.csv");
         let (writer, _) = SliceWriter::open(&path, settings(true)).unwrap();
         writer.write(b"\"a\"\n\"b\"\n", 2, 100).unwrap();
+        writer.write(b"", 0, 75).unwrap();
         writer.write(b"\"c\"\n", 1, 50).unwrap();
         writer.close().unwrap();
         let index = std::fs::read(index_path(&path)).unwrap();
         let entries: Vec<(u64, i64)> = slice_index::entries(&index).collect();
-        assert_eq!(entries, vec![(8, 100), (12, 50)]);
+        assert_eq!(entries, vec![(8, 100), (12, 50)], "an append without rows leaves no entry");
         // A torn row is cut off; so are index entries past it.
         std::fs::write(&path, b"\"a\"\n\"b").unwrap();
         recover_slice(&path).unwrap();
