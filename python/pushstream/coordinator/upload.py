@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import zstandard
 
@@ -70,14 +71,18 @@ def upload(layout: Layout, ref: SliceRef) -> UploadResult:
     temporary = target.with_name(target.name + ".tmp")
     compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
     parts_with_rows = [(path, length) for path, length in recovered if length > 0]
+    if len(parts_with_rows) == 1:
+        ranges = [(path, 0, length) for path, length in parts_with_rows]
+    else:
+        ranges = interleave_parts(parts_with_rows)
     try:
-        with open(temporary, "wb") as out, compressor.stream_writer(out, closefd=False) as writer:
-            if len(parts_with_rows) == 1:
-                path, length = parts_with_rows[0]
-                _copy(path, 0, length, writer)
-            else:
-                for path, start, end in interleave_parts(parts_with_rows):
-                    _copy(path, start, end, writer)
+        with ExitStack() as files:
+            out = files.enter_context(open(temporary, "wb"))
+            writer = files.enter_context(compressor.stream_writer(out, closefd=False))
+            # Each part is opened once: a slice that several nodes took turns at has many ranges.
+            sources = {path: files.enter_context(open(path, "rb")) for path, _ in parts_with_rows}
+            for path, start, end in ranges:
+                _copy(sources[path], start, end, writer)
         fd = os.open(temporary, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -93,16 +98,15 @@ def upload(layout: Layout, ref: SliceRef) -> UploadResult:
     return UploadResult(records, uncompressed, target.stat().st_size, truncated, target)
 
 
-def _copy(path: Path, start: int, end: int, writer: Any) -> None:
-    with open(path, "rb") as source:
-        source.seek(start)
-        remaining = end - start
-        while remaining > 0:
-            chunk = source.read(min(_CHUNK, remaining))
-            if not chunk:
-                break
-            writer.write(chunk)
-            remaining -= len(chunk)
+def _copy(source: BinaryIO, start: int, end: int, writer: Any) -> None:
+    source.seek(start)
+    remaining = end - start
+    while remaining > 0:
+        chunk = source.read(min(_CHUNK, remaining))
+        if not chunk:
+            break
+        writer.write(chunk)
+        remaining -= len(chunk)
 
 
 def remove_local(layout: Layout, ref: SliceRef) -> None:
