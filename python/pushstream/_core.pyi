@@ -3,11 +3,44 @@
 import os
 from collections.abc import Iterable, Sequence
 from collections.abc import Mapping as MappingABC
-from typing import Any, TypeAlias, final
+from typing import Any, Final, Literal, TypeAlias, TypeVar, final
 
 from pushstream.errors import MappingError
 
 __version__: str
+
+#: The column types a mapping compiles, as the Stream API names them (``id`` is ``uuid`` by another name).
+COLUMN_TYPES: Final[tuple[str, ...]]
+
+SinkOutcome: TypeAlias = Literal[
+    "processed",
+    "accepted",
+    "malformed_body",
+    "unsupported_content_type",
+    "missing_value",
+    "template",
+    "row_too_large",
+    "writer_closed",
+    "disk_full",
+    "writer_failed",
+]
+"""What happened to a request in one sink (:meth:`SinkSet.ingest`): ``processed`` (written and
+synced), ``accepted`` (written, the sync not waited for), why a record could not be mapped
+(the ``kind`` of a :class:`pushstream.MappingError`, ``row_too_large`` included), or why the
+slice writer refused the rows (``writer_closed``: the slice rotated meanwhile; ``disk_full``;
+``writer_failed``)."""
+
+#: Every :data:`SinkOutcome`, as the core names them.
+SINK_OUTCOMES: Final[tuple[SinkOutcome, ...]]
+
+#: Default largest record (a body, an NDJSON line, a CSV row as JSON), in bytes: 1MB, Keboola's default.
+DEFAULT_MAX_RECORD_BYTES: Final[int]
+#: Largest record limit a server may be configured with, in bytes (4MB).
+MAX_RECORD_BYTES_LIMIT: Final[int]
+#: Default largest batch request (NDJSON, CSV), in bytes (16MB).
+DEFAULT_MAX_BATCH_BYTES: Final[int]
+#: Default largest CSV row one record may map to in one sink, in bytes (8MB).
+DEFAULT_MAX_ROW_BYTES: Final[int]
 
 _Headers: TypeAlias = MappingABC[str, str] | Iterable[tuple[str, str]]
 _CsvValue: TypeAlias = str | int | float | bool | None
@@ -64,7 +97,12 @@ class Mapping:
     @property
     def primary_key(self) -> list[str]: ...
     @property
-    def needs_parsed_body(self) -> bool: ...
+    def needs_parsed_body(self) -> bool:
+        """Whether a column reads the parsed body (``path``, ``template``)."""
+    @property
+    def needs_headers(self) -> bool:
+        """Whether a column may read request headers other than ``Content-Type`` (``headers``,
+        ``template``): without one, :meth:`SinkSet.ingest` needs only the ``Content-Type``."""
     @property
     def columns_json(self) -> str: ...
     def map(self, record: Record) -> list[str]:
@@ -92,17 +130,15 @@ class SinkSet:
         received_at_ns: int | None = None,
         max_record_bytes: int | None = None,
         max_row_bytes: int | None = None,
-    ) -> tuple[int, list[tuple[str, str, int, str]]]:
-        """Take one request (one record, or an ``application/x-ndjson`` / ``text/csv`` batch) into every sink.
+    ) -> tuple[int, list[tuple[str, SinkOutcome, int, str]]]:
+        """Take one request (one record, or a batch: see :func:`is_batch_content_type`) into every sink.
 
-        Returns ``(records, outcomes)``, one ``(sink_id, outcome, rows, message)`` per sink where
-        ``outcome`` is ``processed``, ``accepted`` or an error kind (``malformed_body``,
-        ``unsupported_content_type``, ``missing_value``, ``template``, ``row_too_large``,
-        ``writer_closed``, ``disk_full``, ``writer_failed``). Raises :class:`pushstream.BatchError` for a batch
+        Returns ``(records, outcomes)``, one ``(sink_id, outcome, rows, message)`` per sink (see
+        :data:`SinkOutcome`). Raises :class:`pushstream.BatchError` for a batch
         that cannot be taken (nothing is written), with ``too_large`` set when a record of it is
-        larger than ``max_record_bytes`` (default 1MB). A record that maps to a row larger than
-        ``max_row_bytes`` (default 8MB) in a sink fails that sink with ``row_too_large``.
-        The GIL is released for all the work.
+        larger than ``max_record_bytes`` (default :data:`DEFAULT_MAX_RECORD_BYTES`). A record that
+        maps to a row larger than ``max_row_bytes`` (default :data:`DEFAULT_MAX_ROW_BYTES`) in a
+        sink fails that sink with ``row_too_large``. The GIL is released for all the work.
         """
 
 @final
@@ -208,6 +244,25 @@ def check_ndjson(text: bytes | bytearray | memoryview) -> tuple[int, int]:
     source parses it; return (records, line breaks).
 
     Raises :class:`pushstream.errors.BatchError` naming the first bad line (1-based).
+    """
+
+def is_batch_content_type(content_type: str | None) -> bool:
+    """Whether a request with this ``Content-Type`` is a batch of records, as :meth:`SinkSet.ingest`
+    splits it: ``application/x-ndjson`` (or ``application/ndjson``, ``application/jsonl``,
+    ``application/x-jsonlines``) or ``text/csv``, in any case, parameters ignored."""
+
+_P = TypeVar("_P", bound=str | os.PathLike[str])
+
+def interleave_parts(parts: Sequence[tuple[_P, int]]) -> list[tuple[_P, int, int]]:
+    """The byte ranges of the node parts of one slice in the order their rows were received.
+
+    Takes ``(path, length)`` per part (its length after :func:`recover_slice`) and returns
+    ``(path, start, end)`` ranges, ``path`` being the object given, read from each part's
+    ``.idx`` (written by :class:`SliceWriter`). Ranges are ordered by receive time, then by
+    the order of the parts given, then by position in the part; consecutive ranges of one part
+    are merged. Rows that the index does not cover (its tail is lost after a power loss) keep
+    their place after the part's last indexed append. A missing index reads as empty; an index
+    that cannot be read raises :class:`OSError`. The GIL is released while reading.
     """
 
 def validate_template(content: str) -> str | None:

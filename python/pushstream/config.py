@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from pushstream._core import DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_RECORD_BYTES, MAX_RECORD_BYTES_LIMIT
 from pushstream.errors import ConfigError
 from pushstream.store.settings import SettingValueError, parse_operator_settings
 
@@ -45,8 +46,8 @@ class ServerConfig:
     settings: Mapping[str, Any] = field(default_factory=dict)
     threads: int = 64
     target: str | None = None
-    max_record_size: int = 1 << 20
-    max_batch_size: int = 16 << 20
+    max_record_size: int = DEFAULT_MAX_RECORD_BYTES
+    max_batch_size: int = DEFAULT_MAX_BATCH_BYTES
     max_header_size: int = 64 << 10
     trust_proxy: bool = False
     import_retry_base: float = 120.0
@@ -78,8 +79,9 @@ class ServerConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "port" else 1):
                 raise ConfigError(f"{name} must be a positive integer, found {value!r}")
-        if self.max_record_size > 4 << 20:
-            raise ConfigError(f"max_record_size must be at most 4MB, found {self.max_record_size} bytes")
+        if self.max_record_size > MAX_RECORD_BYTES_LIMIT:
+            limit = MAX_RECORD_BYTES_LIMIT >> 20
+            raise ConfigError(f"max_record_size must be at most {limit}MB, found {self.max_record_size} bytes")
         if self.max_header_size > 1 << 20:
             raise ConfigError(f"max_header_size must be at most 1MB, found {self.max_header_size} bytes")
         if self.max_batch_size < self.max_record_size:

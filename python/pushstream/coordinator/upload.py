@@ -1,9 +1,9 @@
 """Slice upload: a closed slice (one CSV per node that wrote it) becomes one
 compressed staging file.
 
-Several nodes' parts are interleaved append by append in receive order (from
-each part's ``.idx``), so that a primary key's last write is the last received
-one, whichever node took it.
+Several nodes' parts are interleaved append by append in receive order (the
+core reads each part's ``.idx``: :func:`pushstream._core.interleave_parts`), so
+that a primary key's last write is the last received one, whichever node took it.
 
 Crash safety: node parts are recovered first (a torn trailing row of a node that
 died is cut off), the staging file is written to a temporary name, fsync'd and
@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import struct
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import zstandard
 
 from pushstream import recover_slice
+from pushstream._core import interleave_parts
 from pushstream.storage.layout import Layout
 from pushstream.storage.state import SliceRef
 
@@ -70,14 +71,18 @@ def upload(layout: Layout, ref: SliceRef) -> UploadResult:
     temporary = target.with_name(target.name + ".tmp")
     compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
     parts_with_rows = [(path, length) for path, length in recovered if length > 0]
+    if len(parts_with_rows) == 1:
+        ranges = [(path, 0, length) for path, length in parts_with_rows]
+    else:
+        ranges = interleave_parts(parts_with_rows)
     try:
-        with open(temporary, "wb") as out, compressor.stream_writer(out, closefd=False) as writer:
-            if len(parts_with_rows) == 1:
-                path, length = parts_with_rows[0]
-                _copy(path, 0, length, writer)
-            else:
-                for path, start, end in _interleave(parts_with_rows):
-                    _copy(path, start, end, writer)
+        with ExitStack() as files:
+            out = files.enter_context(open(temporary, "wb"))
+            writer = files.enter_context(compressor.stream_writer(out, closefd=False))
+            # Each part is opened once: a slice that several nodes took turns at has many ranges.
+            sources = {path: files.enter_context(open(path, "rb")) for path, _ in parts_with_rows}
+            for path, start, end in ranges:
+                _copy(sources[path], start, end, writer)
         fd = os.open(temporary, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -93,53 +98,15 @@ def upload(layout: Layout, ref: SliceRef) -> UploadResult:
     return UploadResult(records, uncompressed, target.stat().st_size, truncated, target)
 
 
-def _copy(path: Path, start: int, end: int, writer: Any) -> None:
-    with open(path, "rb") as source:
-        source.seek(start)
-        remaining = end - start
-        while remaining > 0:
-            chunk = source.read(min(_CHUNK, remaining))
-            if not chunk:
-                break
-            writer.write(chunk)
-            remaining -= len(chunk)
-
-
-def _appends(path: Path, length: int) -> list[tuple[int, int, int]]:
-    """(receive time, start, end) of every append of a part, from its index. Rows
-    the index does not cover (its tail is lost after a power loss) keep their
-    place after the part's last indexed append."""
-    index = path.with_suffix(".idx")  # written by the core's SliceWriter next to its slice
-    raw = index.read_bytes() if index.exists() else b""
-    appends = []
-    start = 0
-    time_ns = 0
-    for end, time_ns in struct.iter_unpack("<Qq", raw[: len(raw) // 16 * 16]):
-        if end > length or end <= start:
+def _copy(source: BinaryIO, start: int, end: int, writer: Any) -> None:
+    source.seek(start)
+    remaining = end - start
+    while remaining > 0:
+        chunk = source.read(min(_CHUNK, remaining))
+        if not chunk:
             break
-        appends.append((time_ns, start, end))
-        start = end
-    if start < length:
-        appends.append((time_ns, start, length))
-    return appends
-
-
-def _interleave(parts: list[tuple[Path, int]]) -> list[tuple[Path, int, int]]:
-    """Byte ranges of several parts in receive order (stable within a part);
-    consecutive appends of one part are merged into one range."""
-    appends = sorted(
-        (time_ns, part, start, end)
-        for part, (path, length) in enumerate(parts)
-        for time_ns, start, end in _appends(path, length)
-    )
-    ranges: list[tuple[Path, int, int]] = []
-    for _, part, start, end in appends:
-        path = parts[part][0]
-        if ranges and ranges[-1][0] == path and ranges[-1][2] == start:
-            ranges[-1] = (path, ranges[-1][1], end)
-        else:
-            ranges.append((path, start, end))
-    return ranges
+        writer.write(chunk)
+        remaining -= len(chunk)
 
 
 def remove_local(layout: Layout, ref: SliceRef) -> None:

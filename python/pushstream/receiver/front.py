@@ -41,6 +41,8 @@ from typing import Any
 
 import orjson
 
+from pushstream._core import is_batch_content_type
+
 log = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -53,9 +55,6 @@ API_THREADS = 16
 #: Seconds a client is asked to wait after a ``503`` for too many ingest requests.
 RETRY_AFTER_SECONDS = 1
 
-_BATCH_TYPES = frozenset(
-    {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines", "text/csv"}
-)
 _BASE_ENVIRON: dict[str, Any] = {
     "SCRIPT_NAME": "",
     "SERVER_SOFTWARE": "pushstream",
@@ -261,8 +260,8 @@ class ServerFront:
             self._ingest_requests -= 1
 
     def _ingest_limit(self, scope: dict[str, Any]) -> int:
-        content_type = _header(scope, b"content-type").split(";", 1)[0].strip().lower()
-        return self.options.max_batch_bytes if content_type in _BATCH_TYPES else self.options.max_record_bytes
+        is_batch = is_batch_content_type(_header(scope, b"content-type"))
+        return self.options.max_batch_bytes if is_batch else self.options.max_record_bytes
 
     def _api_limit(self) -> int:
         return self.options.max_batch_bytes

@@ -35,9 +35,6 @@ REPORT_INTERVAL = 1.0
 
 SYNC = "storage.level.local.encoding.sync."
 
-#: Column types that read request headers other than Content-Type (a template may call ``Header()``).
-_HEADER_COLUMN_TYPES = frozenset({"headers", "template"})
-
 
 def sync_settings(settings: dict[str, Any]) -> SyncSettings:
     """The writer settings of a sink from its effective settings (typed form)."""
@@ -188,9 +185,7 @@ class ReceiverNode:
                     state=source.state,
                     sinks=tuple(sinks),
                     sink_set=SinkSet([(s.sink_id, s.mapping, s.writer) for s in sinks]),
-                    needs_headers=any(
-                        kind in _HEADER_COLUMN_TYPES for s in sinks for _, kind in s.mapping.column_types
-                    ),
+                    needs_headers=any(s.mapping.needs_headers for s in sinks),
                 )
             )
         return tuple(branches)

@@ -16,10 +16,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import orjson
 
+from pushstream._core import DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_RECORD_BYTES, SinkOutcome, is_batch_content_type
 from pushstream.errors import BatchError
 from pushstream.receiver.node import BranchRoute, ReceiverNode
 from pushstream.storage.space import is_disk_full
@@ -31,11 +32,6 @@ PREFIX = "/stream/"
 #: ``/stream`` itself belongs to the ingest side too (it answers ``routeNotFound``).
 ROOT = PREFIX[:-1]
 
-#: Default and largest accepted size of one record (Keboola's limits).
-DEFAULT_MAX_RECORD_BYTES = 1 << 20
-MAX_RECORD_BYTES_LIMIT = 4 << 20
-#: Default size limit of a batch request (NDJSON, CSV).
-DEFAULT_MAX_BATCH_BYTES = 16 << 20
 #: Default and largest accepted size of the request headers (``Name: value`` lines).
 DEFAULT_MAX_HEADER_BYTES = 64 << 10
 MAX_HEADER_BYTES_LIMIT = 1 << 20
@@ -59,18 +55,12 @@ _OK_HEADERS = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length",
 #: Headers that WSGI passes without the ``HTTP_`` prefix.
 _BODY_HEADERS = ("CONTENT_TYPE", "CONTENT_LENGTH")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+#: What :meth:`pushstream.SinkSet.ingest` says happened in each sink: ``(sink_id, outcome, rows, message)``.
+_Outcomes: TypeAlias = list[tuple[str, SinkOutcome, int, str]]
 _ROUTE_NOT_FOUND = "Not found, please send data using POST /stream/<projectID>/<sourceID>/<secret>"
 _NO_SOURCE_FOUND = "The specified combination of projectID, sourceID and secret was not found."
-_BATCH_TYPES = (
-    "application/x-ndjson",
-    "application/ndjson",
-    "application/jsonl",
-    "application/x-jsonlines",
-    "text/csv",
-)
-
 #: Outcome of a sink (from the core) → HTTP status and error name.
-_SINK_ERRORS = {
+_SINK_ERRORS: dict[SinkOutcome, tuple[int, str]] = {
     "malformed_body": (400, "stream.in.badRequest"),
     "missing_value": (400, "stream.in.badRequest"),
     "template": (400, "stream.in.badRequest"),
@@ -178,8 +168,7 @@ class ReceiverApp:
         if not active:
             return _error(404, "stream.in.disabledSource", "The specified source is disabled in all branches.")
 
-        content_type = environ.get("CONTENT_TYPE", "")
-        is_batch = content_type.split(";", 1)[0].strip().lower() in _BATCH_TYPES
+        is_batch = is_batch_content_type(environ.get("CONTENT_TYPE"))
         limit = self.options.max_batch_bytes if is_batch else self.options.max_record_bytes
         length_text = environ.get("CONTENT_LENGTH") or ""
         stream = environ["wsgi.input"]
@@ -247,13 +236,13 @@ class ReceiverApp:
     def _rewrite_closed(
         self,
         branch: BranchRoute,
-        outcomes: list[tuple[str, str, int, str]],
+        outcomes: _Outcomes,
         body: bytes,
         environ: dict[str, Any],
         *,
         ip: str,
         received_at_ns: int,
-    ) -> list[tuple[str, str, int, str]]:
+    ) -> _Outcomes:
         closed = {o[0] for o in outcomes if o[1] == "writer_closed"}
         for _ in range(3):
             if not closed:
@@ -281,7 +270,7 @@ class ReceiverApp:
 @dataclass(slots=True)
 class _BranchResult:
     branch: BranchRoute
-    outcomes: list[tuple[str, str, int, str]]
+    outcomes: _Outcomes
     message: str
     #: The status of a batch that cannot be taken (400, or 413 for a record over the limit); 0 if none.
     batch_error: int = 0

@@ -39,6 +39,15 @@ pub enum MappingErrorKind {
 }
 
 impl MappingErrorKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [MappingErrorKind; 5] = [
+        MappingErrorKind::MalformedBody,
+        MappingErrorKind::UnsupportedContentType,
+        MappingErrorKind::MissingValue,
+        MappingErrorKind::Template,
+        MappingErrorKind::RowTooLarge,
+    ];
+
     /// Stable snake-case name, used by the Python binding and in messages.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -110,4 +119,36 @@ pub enum WriterError {
     /// itself: a new writer of the slice works once there is space again.
     #[error("the server's disk is full, the rows were not stored")]
     DiskFull { path: String },
+}
+
+impl WriterError {
+    /// Stable snake-case name of what went wrong, as a sink write reports it:
+    /// `writer_closed`, `disk_full` or `writer_failed`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            WriterError::Closed { .. } => "writer_closed",
+            WriterError::DiskFull { .. } => "disk_full",
+            WriterError::Io { .. } | WriterError::Failed { .. } => "writer_failed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_mapping_error_kind() {
+        // Fails to compile when a kind is added without a place in `ALL`.
+        let position = |kind: MappingErrorKind| match kind {
+            MappingErrorKind::MalformedBody => 0,
+            MappingErrorKind::UnsupportedContentType => 1,
+            MappingErrorKind::MissingValue => 2,
+            MappingErrorKind::Template => 3,
+            MappingErrorKind::RowTooLarge => 4,
+        };
+        for (index, kind) in MappingErrorKind::ALL.into_iter().enumerate() {
+            assert_eq!(position(kind), index);
+        }
+    }
 }

@@ -11,9 +11,10 @@ use crate::record::{RecordContext, RecordMeta, RecordRef};
 use crate::request::{self, BatchError, BatchKind};
 use crate::writer::{SliceWriter, Ticket};
 
-/// One enabled sink: its compiled mapping and its open slice.
+/// One enabled sink ready to take rows: its compiled mapping and the writer of
+/// its open slice. (Not a target database: that is where slices go later.)
 #[derive(Clone)]
-pub struct SinkTarget {
+pub struct OpenSink {
     pub mapping: Arc<Mapping>,
     pub writer: Arc<SliceWriter>,
 }
@@ -40,6 +41,36 @@ pub enum SinkOutcome {
     Failed(SinkFailure),
 }
 
+/// Every kind of [`SinkOutcome`] by its stable name (see [`SinkOutcome::kind`]):
+/// written and synced, written without waiting, a mapping error kind, a writer error kind.
+pub const SINK_OUTCOMES: [&str; 10] = [
+    "processed",
+    "accepted",
+    "malformed_body",
+    "unsupported_content_type",
+    "missing_value",
+    "template",
+    "row_too_large",
+    "writer_closed",
+    "disk_full",
+    "writer_failed",
+];
+
+impl SinkOutcome {
+    /// The stable name of the outcome, one of [`SINK_OUTCOMES`]: `processed`
+    /// (written and synced), `accepted` (written, the sync not waited for), the
+    /// [`MappingErrorKind`] of a record that could not be mapped, or the
+    /// [`WriterError::kind`] of a failed write.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SinkOutcome::Written { synced: true, .. } => "processed",
+            SinkOutcome::Written { synced: false, .. } => "accepted",
+            SinkOutcome::Failed(SinkFailure::Mapping { error, .. }) => error.kind.as_str(),
+            SinkOutcome::Failed(SinkFailure::Writer(error)) => error.kind(),
+        }
+    }
+}
+
 /// One request into all sinks of a source: splits the body into records
 /// (NDJSON / CSV batches), checks that every record of a batch is valid JSON
 /// (a malformed line rejects the whole request, nothing is written), then maps
@@ -50,7 +81,7 @@ pub fn write_request(
     meta: &RecordMeta,
     kind: BatchKind,
     body: &[u8],
-    sinks: &[SinkTarget],
+    sinks: &[OpenSink],
     limits: RequestLimits,
 ) -> Result<(usize, Vec<SinkOutcome>), BatchError> {
     let (bodies, format) = request::split(kind, meta.format(), body, limits.max_record_bytes)?;
@@ -78,7 +109,7 @@ pub fn write_request(
 
 /// Maps `records` into every sink and appends each sink's rows to its slice,
 /// then waits for the syncs (all sinks' syncs run in parallel).
-pub fn write_batch(records: &[RecordRef<'_>], sinks: &[SinkTarget], record_time_ns: i64) -> Vec<SinkOutcome> {
+pub fn write_batch(records: &[RecordRef<'_>], sinks: &[OpenSink], record_time_ns: i64) -> Vec<SinkOutcome> {
     let bytes = records.iter().map(|r| r.body.len()).sum();
     let mut encoder = Encoder::new(sinks, records.len(), bytes, DEFAULT_MAX_ROW_BYTES);
     for (index, record) in records.iter().enumerate() {
@@ -89,7 +120,7 @@ pub fn write_batch(records: &[RecordRef<'_>], sinks: &[SinkTarget], record_time_
 
 /// The rows of one batch for every sink, built record by record.
 struct Encoder<'s> {
-    sinks: &'s [SinkTarget],
+    sinks: &'s [OpenSink],
     /// Per sink: its rows so far, or why it cannot take the batch.
     buffers: Vec<Result<Vec<u8>, SinkFailure>>,
     scratch: Vec<u8>,
@@ -98,7 +129,7 @@ struct Encoder<'s> {
 }
 
 impl<'s> Encoder<'s> {
-    fn new(sinks: &'s [SinkTarget], records: usize, body_bytes: usize, max_row_bytes: usize) -> Self {
+    fn new(sinks: &'s [OpenSink], records: usize, body_bytes: usize, max_row_bytes: usize) -> Self {
         // Room for the rows without growing (and copying) the buffer on the way in
         // the common shapes: a body column plus a few short ones. Unused capacity
         // costs no memory: its pages are never touched.
@@ -160,10 +191,46 @@ mod tests {
     use crate::record::{Record, RecordMeta};
     use crate::writer::SyncSettings;
 
+    /// One outcome of every kind the core returns.
+    fn every_outcome() -> Vec<SinkOutcome> {
+        let path = || "slice.csv".to_owned();
+        let writer_errors = vec![
+            WriterError::Closed { path: path() },
+            WriterError::DiskFull { path: path() },
+            WriterError::Io { path: path(), source: std::io::Error::other("x") },
+            WriterError::Failed { path: path(), message: "x".into() },
+        ];
+        for error in &writer_errors {
+            // Fails to compile when a writer error is added without a place above.
+            match error {
+                WriterError::Closed { .. }
+                | WriterError::Io { .. }
+                | WriterError::Failed { .. }
+                | WriterError::DiskFull { .. } => {}
+            }
+        }
+        let mut outcomes =
+            vec![SinkOutcome::Written { rows: 1, synced: true }, SinkOutcome::Written { rows: 1, synced: false }];
+        outcomes.extend(
+            MappingErrorKind::ALL.into_iter().map(|kind| {
+                SinkOutcome::Failed(SinkFailure::Mapping { index: 0, error: MappingError::body(kind, "x") })
+            }),
+        );
+        outcomes.extend(writer_errors.into_iter().map(|e| SinkOutcome::Failed(SinkFailure::Writer(e))));
+        outcomes
+    }
+
+    #[test]
+    fn sink_outcomes_lists_every_kind_once() {
+        let mut kinds: Vec<&str> = every_outcome().iter().map(SinkOutcome::kind).collect();
+        kinds.dedup();
+        assert_eq!(kinds, SINK_OUTCOMES);
+    }
+
     #[test]
     fn fans_out_all_or_nothing_per_sink() {
         let dir = tempfile::tempdir().unwrap();
-        let open = |name: &str, columns: &str| SinkTarget {
+        let open = |name: &str, columns: &str| OpenSink {
             mapping: Arc::new(Mapping::from_json(columns).unwrap()),
             writer: Arc::new(SliceWriter::open(dir.path().join(name), SyncSettings::default()).unwrap().0),
         };

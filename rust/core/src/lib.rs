@@ -5,6 +5,8 @@
 //! - [`path`], [`json`], [`body`], [`record`]: the pieces a mapping reads from;
 //! - [`csv`]: Keboola's CSV encoding and recovery scanning;
 //! - [`writer`]: durable append-only slices with eager group commit;
+//! - [`slice_index`]: the receive-time index of a slice, and the merge of the
+//!   parts that several nodes wrote of one slice;
 //! - [`request`], [`fanout`]: one request (one record, or an NDJSON / CSV
 //!   batch) into all sinks of a source.
 //!
@@ -20,10 +22,11 @@ pub mod mapping;
 pub mod path;
 pub mod record;
 pub mod request;
+pub mod slice_index;
 pub mod template;
 pub mod writer;
 
 pub use error::{ConfigError, MappingError, MappingErrorKind, WriterError};
-pub use mapping::{ColumnDef, Mapping};
+pub use mapping::{ColumnDef, Mapping, COLUMN_TYPES};
 pub use record::{Record, RecordContext, RecordMeta, RecordRef};
 pub use writer::{SliceWriter, SyncMode, SyncSettings};

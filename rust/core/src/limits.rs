@@ -27,6 +27,14 @@ pub const DEFAULT_MAX_ROW_BYTES: usize = 8 << 20;
 /// bytes: Keboola's default.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
 
+/// Largest record limit a server may be configured with, in bytes.
+pub const MAX_RECORD_BYTES_LIMIT: usize = 4 << 20;
+
+/// Default largest body of a batch request (NDJSON, CSV; see
+/// [`crate::request::BatchKind::is_batch`]), in bytes. A single record's request
+/// is bounded by the record limit instead.
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 16 << 20;
+
 /// The size limits of one request, applied before anything is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestLimits {

@@ -13,6 +13,10 @@ use crate::template::Template;
 /// Most columns one sink may have.
 pub const MAX_COLUMNS: usize = 100;
 
+/// The column types a mapping compiles, as the Stream API names them (`id` is
+/// another name of `uuid`).
+pub const COLUMN_TYPES: [&str; 8] = ["uuid", "id", "datetime", "ip", "body", "headers", "path", "template"];
+
 /// A column definition as it appears in the Stream API (`table.mapping.columns[]`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -78,6 +82,7 @@ impl Column {
 pub struct Mapping {
     columns: Vec<Column>,
     needs_parsed_body: bool,
+    needs_headers: bool,
 }
 
 impl Mapping {
@@ -109,7 +114,8 @@ impl Mapping {
             columns.push(compile_column(def)?);
         }
         let needs_parsed_body = columns.iter().any(|c| matches!(c.kind, Kind::Path { .. } | Kind::Template(_)));
-        Ok(Mapping { columns, needs_parsed_body })
+        let needs_headers = columns.iter().any(|c| matches!(c.kind, Kind::Headers | Kind::Template(_)));
+        Ok(Mapping { columns, needs_parsed_body, needs_headers })
     }
 
     pub fn columns(&self) -> &[Column] {
@@ -119,6 +125,13 @@ impl Mapping {
     /// True when a column reads the parsed body (`path`, `template`).
     pub fn needs_parsed_body(&self) -> bool {
         self.needs_parsed_body
+    }
+
+    /// True when a column may read request headers other than `Content-Type`
+    /// (`headers`; `template`, whose content may call `Header()`). A mapping
+    /// without such a column maps the same rows from the `Content-Type` alone.
+    pub fn needs_headers(&self) -> bool {
+        self.needs_headers
     }
 
     /// Appends one CSV row for the record to `out`. On error `out` is left as
@@ -286,12 +299,12 @@ fn compile_column(def: &ColumnDef) -> Result<Column, ConfigError> {
             )
         }
         other => {
+            // `id` is left out: it is `uuid` by another name.
+            let expected: Vec<&str> = COLUMN_TYPES.into_iter().filter(|t| *t != "id").collect();
             return Err(ConfigError::column(
                 name,
-                format!(
-                "unknown column type \"{other}\", expected one of uuid, datetime, ip, body, headers, path, template"
-            ),
-            ))
+                format!("unknown column type \"{other}\", expected one of {}", expected.join(", ")),
+            ));
         }
     };
     if !matches!(kind, Kind::Path { .. } | Kind::Template(_)) {
@@ -388,6 +401,35 @@ mod tests {
         let mut out = b"previous\n".to_vec();
         assert!(mapping.encode_row(&RecordContext::new(rec.view()), &mut out, &mut Vec::new()).is_err());
         assert_eq!(out, b"previous\n");
+    }
+
+    #[test]
+    fn every_column_type_compiles() {
+        for column_type in COLUMN_TYPES {
+            let extra = match column_type {
+                "path" => r#","path":"a""#,
+                "template" => r#","template":{"language":"jsonnet","content":"Ip()"}"#,
+                _ => "",
+            };
+            let json = format!(r#"[{{"type":"{column_type}","name":"c"{extra}}}]"#);
+            let mapping = Mapping::from_json(&json).unwrap_or_else(|e| panic!("{column_type}: {e}"));
+            let canonical = if column_type == "id" { "uuid" } else { column_type };
+            assert_eq!(mapping.columns()[0].type_name(), canonical);
+        }
+    }
+
+    #[test]
+    fn what_a_mapping_reads() {
+        let reads = |columns: &str| {
+            let mapping = Mapping::from_json(columns).unwrap();
+            (mapping.needs_parsed_body(), mapping.needs_headers())
+        };
+        let statics = r#"[{"type":"id","name":"a"},{"type":"datetime","name":"b"},{"type":"ip","name":"c"},{"type":"body","name":"d"}]"#;
+        assert_eq!(reads(statics), (false, false));
+        assert_eq!(reads(r#"[{"type":"headers","name":"h"}]"#), (false, true));
+        assert_eq!(reads(r#"[{"type":"path","name":"p","path":"a"}]"#), (true, false));
+        let template = r#"[{"type":"template","name":"t","template":{"language":"jsonnet","content":"Body()"}}]"#;
+        assert_eq!(reads(template), (true, true));
     }
 
     #[test]

@@ -33,6 +33,11 @@ impl BatchKind {
             _ => BatchKind::Single,
         }
     }
+
+    /// Whether a body of this kind holds many records (so the batch size limit applies).
+    pub fn is_batch(self) -> bool {
+        self != BatchKind::Single
+    }
 }
 
 /// A batch that cannot be split: names the 1-based line of the body.
@@ -249,6 +254,14 @@ mod tests {
         assert_eq!(BatchKind::from_content_type(Some("text/csv")), BatchKind::Csv);
         assert_eq!(BatchKind::from_content_type(Some("application/json")), BatchKind::Single);
         assert_eq!(BatchKind::from_content_type(None), BatchKind::Single);
+        for batch in
+            ["application/x-ndjson", " Application/NDJSON ;x=1", "application/jsonl", "application/x-jsonlines"]
+        {
+            assert!(BatchKind::from_content_type(Some(batch)).is_batch(), "{batch}");
+        }
+        for single in ["", "application/json", "text/csvx", "text/plain; text/csv"] {
+            assert!(!BatchKind::from_content_type(Some(single)).is_batch(), "{single}");
+        }
     }
 
     #[test]

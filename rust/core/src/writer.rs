@@ -12,8 +12,8 @@
 //! rows of writers that do *not* wait may stay in memory.
 //!
 //! Next to each slice, `<slice>.idx` records where every append ends and the
-//! receive time of its rows (16 bytes each: end offset, time, little-endian).
-//! When several nodes write parts of one slice, the coordinator interleaves the
+//! receive time of its rows (see [`crate::slice_index`], which reads it). When
+//! several nodes write parts of one slice, the coordinator interleaves the
 //! parts' appends by receive time with it, so "last write wins" on a primary
 //! key follows the order in which requests arrived, whichever node took them.
 //! The index is written with the data but not fsync'd: after a power loss its
@@ -36,6 +36,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::csv;
 use crate::error::WriterError;
+use crate::slice_index;
 
 /// Above this many buffered bytes an append waits for the sync, whatever the
 /// settings say, so a slow disk slows writers down instead of growing memory.
@@ -307,9 +308,12 @@ impl SliceWriter {
         state.buffer.extend_from_slice(data);
         state.buffer_rows += rows;
         state.appended += data.len() as u64;
-        let end = state.appended;
-        state.index.extend_from_slice(&end.to_le_bytes());
-        state.index.extend_from_slice(&record_time_ns.to_le_bytes());
+        if !data.is_empty() {
+            // An append without rows has no place in the receive order: an entry
+            // that does not move forward would end the part's indexed appends.
+            let entry = slice_index::encode_entry(state.appended, record_time_ns);
+            state.index.extend_from_slice(&entry);
+        }
         let ticket = Ticket { end: state.appended, round: state.rounds_started + 1 };
         let stats = &mut state.stats;
         stats.rows += rows;
@@ -661,12 +665,7 @@ fn is_disk_full(error: &std::io::Error) -> bool {
 
 /// Bytes of an index whose entries end at or before `data_len` (whole entries only).
 fn kept_index_bytes(index: &[u8], data_len: u64) -> u64 {
-    let whole = index.len() / 16 * 16;
-    (index[..whole]
-        .chunks_exact(16)
-        .take_while(|entry| u64::from_le_bytes(entry[..8].try_into().expect("8 bytes")) <= data_len)
-        .count()
-        * 16) as u64
+    (slice_index::entries(index).take_while(|&(end, _)| end <= data_len).count() * slice_index::ENTRY_BYTES) as u64
 }
 
 /// Running with fewer flushers is slower but still correct.
@@ -809,14 +808,12 @@ mod tests {
         let path = dir.path().join("slice.csv");
         let (writer, _) = SliceWriter::open(&path, settings(true)).unwrap();
         writer.write(b"\"a\"\n\"b\"\n", 2, 100).unwrap();
+        writer.write(b"", 0, 75).unwrap();
         writer.write(b"\"c\"\n", 1, 50).unwrap();
         writer.close().unwrap();
         let index = std::fs::read(index_path(&path)).unwrap();
-        let entries: Vec<(u64, i64)> = index
-            .chunks_exact(16)
-            .map(|e| (u64::from_le_bytes(e[..8].try_into().unwrap()), i64::from_le_bytes(e[8..].try_into().unwrap())))
-            .collect();
-        assert_eq!(entries, vec![(8, 100), (12, 50)]);
+        let entries: Vec<(u64, i64)> = slice_index::entries(&index).collect();
+        assert_eq!(entries, vec![(8, 100), (12, 50)], "an append without rows leaves no entry");
         // A torn row is cut off; so are index entries past it.
         std::fs::write(&path, b"\"a\"\n\"b").unwrap();
         recover_slice(&path).unwrap();

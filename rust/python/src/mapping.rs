@@ -68,9 +68,17 @@ impl Mapping {
         self.inner.columns().iter().filter(|c| c.primary_key()).map(|c| c.name().to_owned()).collect()
     }
 
+    /// Whether a column reads the parsed body (`path`, `template`).
     #[getter]
     fn needs_parsed_body(&self) -> bool {
         self.inner.needs_parsed_body()
+    }
+
+    /// Whether a column may read request headers other than `Content-Type`
+    /// (`headers`, `template`): without one, only the `Content-Type` is needed.
+    #[getter]
+    fn needs_headers(&self) -> bool {
+        self.inner.needs_headers()
     }
 
     /// The column definitions as JSON, as given.

@@ -1,4 +1,5 @@
-//! Checks of request bodies that clients run before sending them.
+//! Request bodies: how a content type splits them, and the checks that clients
+//! run before sending them.
 
 use pushstream_core::request;
 use pyo3::buffer::PyBuffer;
@@ -25,4 +26,12 @@ pub fn check_ndjson(py: Python<'_>, text: PyBuffer<u8>) -> PyResult<(u64, u64)> 
     });
     drop(text);
     result.map_err(|e| errors::batch_error(py, &e))
+}
+
+/// Whether a request with this `Content-Type` is a batch of records (NDJSON,
+/// CSV), as the core splits it: the media type, case-insensitive, parameters
+/// ignored.
+#[pyfunction]
+pub fn is_batch_content_type(content_type: Option<&str>) -> bool {
+    request::BatchKind::from_content_type(content_type).is_batch()
 }

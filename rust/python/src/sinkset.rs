@@ -1,10 +1,9 @@
 use std::sync::Arc;
 
-use pushstream_core::fanout::{self, SinkFailure, SinkOutcome, SinkTarget};
+use pushstream_core::fanout::{self, OpenSink, SinkFailure, SinkOutcome};
 use pushstream_core::limits::RequestLimits;
 use pushstream_core::record::RecordMeta;
 use pushstream_core::request::BatchKind;
-use pushstream_core::WriterError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyDict, PyString};
@@ -22,7 +21,7 @@ type Outcomes = Vec<(String, &'static str, u64, String)>;
 #[pyclass(frozen, module = "pushstream._core")]
 pub struct SinkSet {
     ids: Vec<String>,
-    targets: Arc<Vec<SinkTarget>>,
+    sinks: Arc<Vec<OpenSink>>,
 }
 
 /// Request headers from a WSGI environ: `HTTP_X_FOO` → `X-Foo`, plus
@@ -54,14 +53,14 @@ impl SinkSet {
     #[new]
     fn new(sinks: Vec<(String, Bound<'_, Mapping>, Bound<'_, SliceWriter>)>) -> Self {
         let ids = sinks.iter().map(|(id, _, _)| id.clone()).collect();
-        let targets = sinks
+        let open = sinks
             .iter()
-            .map(|(_, mapping, writer)| SinkTarget {
+            .map(|(_, mapping, writer)| OpenSink {
                 mapping: Arc::clone(&mapping.get().inner),
                 writer: Arc::clone(&writer.get().inner),
             })
             .collect();
-        SinkSet { ids, targets: Arc::new(targets) }
+        SinkSet { ids, sinks: Arc::new(open) }
     }
 
     #[getter]
@@ -80,10 +79,8 @@ impl SinkSet {
     /// waiting for the group commit.
     ///
     /// Returns `(records, outcomes)` with one `(sink_id, outcome, rows, message)`
-    /// per sink, `outcome` being `processed` (synced), `accepted` (written,
-    /// not waited for) or an error kind (`malformed_body`,
-    /// `unsupported_content_type`, `missing_value`, `template`, `row_too_large`,
-    /// `writer_closed`, `disk_full`, `writer_failed`). Raises `pushstream.BatchError` when a
+    /// per sink, `outcome` being one of `SINK_OUTCOMES`: `processed` (synced),
+    /// `accepted` (written, not waited for) or an error kind. Raises `pushstream.BatchError` when a
     /// batch cannot be split, one of its records is not valid JSON or larger than
     /// `max_record_bytes` (nothing is written). A record whose row in a sink is
     /// larger than `max_row_bytes` fails that sink with `row_too_large`.
@@ -111,32 +108,23 @@ impl SinkSet {
         }
         let meta = RecordMeta::new(header_list, ip.to_owned(), received_at_ns.unwrap_or_else(now_ns));
         let kind = BatchKind::from_content_type(meta.content_type());
-        let targets = Arc::clone(&self.targets);
+        let sinks = Arc::clone(&self.sinks);
         // `body` borrows the request's bytes object: no copy of the body is made.
-        let result = py.detach(move || fanout::write_request(&meta, kind, &body, &targets, limits));
+        let result = py.detach(move || fanout::write_request(&meta, kind, &body, &sinks, limits));
         let (records, outcomes) = result.map_err(|e| errors::batch_error(py, &e))?;
         let outcomes = self
             .ids
             .iter()
             .zip(outcomes)
             .map(|(id, outcome)| {
-                let (kind, rows, message) = match outcome {
-                    SinkOutcome::Written { rows, synced: true } => ("processed", rows, String::new()),
-                    SinkOutcome::Written { rows, synced: false } => ("accepted", rows, String::new()),
+                let (rows, message) = match &outcome {
+                    SinkOutcome::Written { rows, .. } => (*rows, String::new()),
                     SinkOutcome::Failed(SinkFailure::Mapping { index, error }) => {
-                        let message =
-                            if records > 1 { format!("record {}: {error}", index + 1) } else { error.to_string() };
-                        (error.kind.as_str(), 0, message)
+                        (0, if records > 1 { format!("record {}: {error}", index + 1) } else { error.to_string() })
                     }
-                    SinkOutcome::Failed(SinkFailure::Writer(e @ WriterError::Closed { .. })) => {
-                        ("writer_closed", 0, e.to_string())
-                    }
-                    SinkOutcome::Failed(SinkFailure::Writer(e @ WriterError::DiskFull { .. })) => {
-                        ("disk_full", 0, e.to_string())
-                    }
-                    SinkOutcome::Failed(SinkFailure::Writer(e)) => ("writer_failed", 0, e.to_string()),
+                    SinkOutcome::Failed(SinkFailure::Writer(e)) => (0, e.to_string()),
                 };
-                (id.clone(), kind, rows, message)
+                (id.clone(), outcome.kind(), rows, message)
             })
             .collect();
         Ok((records, outcomes))
