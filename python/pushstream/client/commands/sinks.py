@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from pushstream._core import COLUMN_TYPES
 from pushstream.client.commands.common import (
     Failure,
     api_options,
@@ -39,18 +40,15 @@ def sinks() -> None:
     """
 
 
-_COLUMN_TYPES = ("uuid", "id", "datetime", "ip", "body", "headers", "path", "template")
-
-
 def parse_column(spec: str) -> dict[str, Any]:
     """``name:type[:arg]`` → a column definition of the Stream API. ``arg`` is the
     path of a ``path`` column (default: the name) or the Jsonnet of a ``template``."""
     name, sep, rest = spec.partition(":")
     kind, _, arg = rest.partition(":")
     kind = kind.strip().lower()
-    if not sep or not name or kind not in _COLUMN_TYPES:
+    if not sep or not name or kind not in COLUMN_TYPES:
         raise UsageError(
-            f'invalid --column "{spec}": expected NAME:TYPE[:ARG] with TYPE one of {", ".join(_COLUMN_TYPES)}'
+            f'invalid --column "{spec}": expected NAME:TYPE[:ARG] with TYPE one of {", ".join(COLUMN_TYPES)}'
         )
     column: dict[str, Any] = {"name": name, "type": kind}
     if kind == "path":
