@@ -15,6 +15,7 @@ import orjson
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.routing import BaseConverter
 
+from pushstream import wire
 from pushstream.api import api_services, serialize
 from pushstream.api import validation as v
 from pushstream.api.operator import MAX_WAIT as MAX_FLUSH_WAIT
@@ -226,8 +227,8 @@ def update_source_settings(branch: str, source_id: str) -> Response:
 def test_source(branch: str, source_id: str) -> Response:
     branch_id, source_id, _ = _ids(branch, source_id)
     signal = request.args.get("signal")
-    if signal and signal not in v.SIGNALS:
-        raise v.invalid_enum("signal", signal, v.SIGNALS)
+    if signal and signal not in wire.SIGNALS:
+        raise v.invalid_enum("signal", signal, wire.SIGNALS)
     # The token is the caller's credential, not part of the event.
     headers = [(k, val) for k, val in request.headers.items() if k.lower() != TOKEN_HEADER.lower()]
     rows = service().test_source(

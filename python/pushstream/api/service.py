@@ -244,7 +244,7 @@ class ConfigService:
 
     def update_source(self, branch_id: int, source_id: str, body: dict[str, Any], by: By) -> Task:
         fields = v.source_fields(body, create=False)
-        change_description = v.get_str(body, "changeDescription", "body")
+        change_description = fields.change_description
         self._source(self.store, branch_id, source_id)
 
         def apply(tx: Transaction, task_id: str) -> Outcome:
@@ -502,7 +502,7 @@ class ConfigService:
 
     def update_sink(self, branch_id: int, source_id: str, sink_id: str, body: dict[str, Any], by: By) -> Task:
         fields = v.sink_fields(body, create=False)
-        change_description = v.get_str(body, "changeDescription", "body")
+        change_description = fields.change_description
         self._sink(self.store, branch_id, source_id, sink_id)
 
         def apply(tx: Transaction, task_id: str) -> Outcome:
