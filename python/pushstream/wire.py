@@ -20,10 +20,13 @@ when not set. This module imports nothing of the API or the store, so both (and
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
+
+if TYPE_CHECKING:
+    from pushstream.store import models
 
 # Limits and patterns.
 
@@ -190,6 +193,11 @@ class DeletedEntity(Event, frozen=True):
     at: Annotated[Time, Meta(description="When it was deleted.")]
 
 
+# An entity's events are Events; the document names their schemas by role.
+Created = Annotated[Event, Meta(extra={"component": "CreatedEntity"})]
+Deleted = Annotated[Event, Meta(extra={"component": "DeletedEntity"})]
+
+
 class Disabled(_Record, frozen=True):
     """Present only on disabled entities."""
 
@@ -210,8 +218,14 @@ class Disabled(_Record, frozen=True):
 class Version(_Record, frozen=True):
     """A version of a source or sink. Every change makes a new one; the last 1000 are kept."""
 
-    number: Annotated[Int64, Meta(ge=1, description="Version number, counted from 1.")]
-    hash: Annotated[str, Meta(pattern="^[0-9a-f]{16}$", description="Hash of the entity's state (16 hex digits).")]
+    # What the service makes, stated for the document (the store reads versions without checking them again).
+    number: Annotated[Int64, Meta(description="Version number, counted from 1.", extra_json_schema={"minimum": 1})]
+    hash: Annotated[
+        str,
+        Meta(
+            description="Hash of the entity's state (16 hex digits).", extra_json_schema={"pattern": "^[0-9a-f]{16}$"}
+        ),
+    ]
     description: Annotated[str, Meta(description="Description of the change.")]
     at: Annotated[Time, Meta(description="When the version was made.")]
     by: By
@@ -282,7 +296,13 @@ class Task(_Body, kw_only=True):
         Annotated[str, Meta(description="Outcome message (the error message when the task failed).")] | UnsetType
     ) = UNSET
     error: Annotated[str, Meta(description="Error message of a failed task.")] | UnsetType = UNSET
-    outputs: Annotated[TaskOutputs, Meta(description="Present once the task has finished.")] | UnsetType = UNSET
+    # A TaskOutputs, as the task keeps it.
+    outputs: (
+        Annotated[
+            dict[str, Any], Meta(description="Present once the task has finished.", extra={"component": "TaskOutputs"})
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 # Sources.
@@ -311,9 +331,9 @@ class Source(_Body, kw_only=True):
     description: Description
     http: HTTPSource
     version: Version
-    created: CreatedEntity
+    created: Created
     disabled: Disabled | UnsetType = UNSET
-    deleted: DeletedEntity | UnsetType = UNSET
+    deleted: Deleted | UnsetType = UNSET
 
 
 class SourcesList(_Body, kw_only=True):
@@ -451,11 +471,11 @@ class Sink(_Body, kw_only=True):
     name: Name
     description: Description
     allowed_signals: Signals | UnsetType = UNSET
-    table: TableSink | UnsetType = UNSET
+    table: Annotated[dict[str, Any], Meta(extra={"component": "TableSink"})] | UnsetType = UNSET
     version: Version
-    created: CreatedEntity
+    created: Created
     disabled: Disabled | UnsetType = UNSET
-    deleted: DeletedEntity | UnsetType = UNSET
+    deleted: Deleted | UnsetType = UNSET
 
 
 class SinksList(_Body, kw_only=True):
@@ -677,7 +697,19 @@ class TestResult(_Body, kw_only=True):
     tables: Annotated[list[TestResultTable], Meta(description="One per enabled sink.")]
 
 
-# The aggregation endpoint's shapes extend Source and Sink; the document states them with allOf.
+# The aggregation endpoint's shapes extend Source and Sink (the document states them with allOf).
+
+
+class AggregatedSink(Sink, kw_only=True):
+    """A sink with its statistics."""
+
+    statistics: AggregatedStatistics
+
+
+class AggregatedSource(Source, kw_only=True):
+    """A source with its sinks."""
+
+    sinks: list[AggregatedSink]
 
 
 class AggregatedSourcesResult(_Body, kw_only=True):
@@ -686,10 +718,7 @@ class AggregatedSourcesResult(_Body, kw_only=True):
     project_id: ProjectId
     branch_id: BranchId
     page: PaginatedResponse
-    sources: list[Any]
-
-    #: Item schemas the document states by name (see :mod:`pushstream.api.openapi`).
-    items: ClassVar[dict[str, str]] = {"sources": "AggregatedSource"}
+    sources: list[AggregatedSource]
 
 
 #: Every schema of the document's components, in its order.
@@ -793,4 +822,122 @@ def aggregated_statistics(sink_totals: SinkStatisticsTotalResult, files: Iterabl
     """The ``statistics`` block of a sink in the aggregation endpoint."""
     return AggregatedStatistics(
         total=sink_totals.total, levels=sink_totals.levels, rejected=sink_totals.rejected, files=list(files)
+    )
+
+
+#: What a guest token sees in place of a source's secret in its ingest URL.
+HIDDEN_SECRET = "********"
+
+
+def source(record: models.Source, url: str) -> Source:
+    """A source as the API shows it; ``url`` is its ingest URL (with the secret, or :data:`HIDDEN_SECRET`)."""
+    return Source(
+        project_id=record.project_id,
+        branch_id=record.branch_id,
+        source_id=record.source_id,
+        type="http",
+        name=record.name,
+        description=record.description,
+        http=HTTPSource(url=url),
+        version=record.version,
+        created=record.created,
+        disabled=UNSET if record.disabled is None else record.disabled,
+        deleted=UNSET if record.deleted is None else record.deleted,
+    )
+
+
+def sink(record: models.Sink) -> Sink:
+    """A sink as the API shows it (``allowedSignals`` only when set)."""
+    return Sink(
+        project_id=record.project_id,
+        branch_id=record.branch_id,
+        source_id=record.source_id,
+        sink_id=record.sink_id,
+        type="table",
+        name=record.name,
+        description=record.description,
+        allowed_signals=record.allowed_signals or UNSET,
+        table=record.table,
+        version=record.version,
+        created=record.created,
+        disabled=UNSET if record.disabled is None else record.disabled,
+        deleted=UNSET if record.deleted is None else record.deleted,
+    )
+
+
+def aggregated_sink(record: models.Sink, statistics: AggregatedStatistics) -> AggregatedSink:
+    body = sink(record)
+    return AggregatedSink(**msgspec.structs.asdict(body), statistics=statistics)
+
+
+def aggregated_source(body: Source, sinks: list[AggregatedSink]) -> AggregatedSource:
+    return AggregatedSource(**msgspec.structs.asdict(body), sinks=sinks)
+
+
+def task(record: models.Task, url: str) -> Task:
+    """A task; ``url`` is its own URL. Keboola's tasks carry their outputs only once they have finished."""
+    return Task(
+        task_id=record.task_id,
+        type=record.type,
+        url=url,
+        status=record.status,
+        is_finished=record.is_finished,
+        created_at=record.created_at,
+        finished_at=UNSET if record.finished_at is None else record.finished_at,
+        duration=UNSET if record.duration_ms is None else record.duration_ms,
+        result=UNSET if record.result is None else record.result,
+        error=UNSET if record.error is None else record.error,
+        outputs=record.outputs if record.outputs and record.is_finished else UNSET,
+    )
+
+
+def page(limit: int, total: int, after_id: str, last_id: str) -> PaginatedResponse:
+    return PaginatedResponse(limit=limit, total_count=total, after_id=after_id, last_id=last_id)
+
+
+def sink_file(
+    state: str,
+    opened_at: str,
+    statistics: SinkStatisticsTotalResult,
+    *,
+    closing_at: str | None,
+    importing_at: str | None,
+    imported_at: str | None,
+    retry_attempt: int,
+    retry_reason: str,
+    retry_after: str | None,
+) -> SinkFile:
+    """A file of a sink; the retry fields only after a failed attempt, ``retryAfter`` only while not imported."""
+    retried = bool(retry_attempt)
+    return SinkFile(
+        state=msgspec.convert(state, FileState),
+        opened_at=opened_at,
+        closing_at=UNSET if closing_at is None else closing_at,
+        importing_at=UNSET if importing_at is None else importing_at,
+        imported_at=UNSET if imported_at is None else imported_at,
+        retry_attempt=retry_attempt if retried else UNSET,
+        retry_reason=retry_reason if retried else UNSET,
+        retry_after=retry_after if retried and retry_after is not None and state != "imported" else UNSET,
+        statistics=SinkFileStatistics(**msgspec.structs.asdict(statistics)),
+    )
+
+
+def flushed_file(sink_id: str, file_id: str, state: str, retry_attempt: int, retry_reason: str) -> FlushedFile:
+    """A file of a flush; the retries only of a file not imported yet."""
+    retried = state != "imported" and bool(retry_attempt)
+    return FlushedFile(
+        sink_id=sink_id,
+        file_id=file_id,
+        state=msgspec.convert(state, FileState),
+        retry_attempt=retry_attempt if retried else UNSET,
+        retry_reason=retry_reason if retried else UNSET,
+    )
+
+
+def flush_result(branch_id: int, source_id: str, files: list[FlushedFile]) -> FlushResult:
+    return FlushResult(
+        branch_id=branch_id,
+        source_id=source_id,
+        imported=all(f.state == "imported" for f in files),
+        files=files,
     )

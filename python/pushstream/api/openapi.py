@@ -75,7 +75,8 @@ def _limits(schema: Schema, **limits: Any) -> Schema:
 def _schema(info: mi.Type) -> Schema:
     """The OpenAPI 3.0 schema of a field type of :mod:`pushstream.wire`."""
     if isinstance(info, mi.Metadata):
-        inner = _schema(info.type)
+        component = (info.extra or {}).get("component")
+        inner = ref(component) if component else _schema(info.type)
         if "$ref" in inner and info.extra_json_schema:
             # OpenAPI 3.0 ignores siblings of $ref other than a description for readers.
             return {**inner, "description": info.extra_json_schema.get("description", "")}
@@ -103,14 +104,10 @@ def _component(struct: type[Any]) -> Schema:
     info = mi.type_info(struct)
     assert isinstance(info, mi.StructType)
     always = getattr(struct, "always", ())
-    items: dict[str, str] = getattr(struct, "items", {})
     properties: dict[str, Schema] = {}
     required = []
     for field in info.fields:
-        schema = _schema(field.type)
-        if field.name in items:
-            schema = {"type": "array", "items": ref(items[field.name])}
-        properties[field.encode_name] = schema
+        properties[field.encode_name] = _schema(field.type)
         if field.required or field.name in always:
             required.append(field.encode_name)
     out: Schema = {"type": "object", "properties": properties}

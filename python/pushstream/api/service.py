@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from pushstream import wire
 from pushstream._core import Mapping, Record
 from pushstream.api import validation as v
 from pushstream.api.hooks import Change, ChangeKind, Hooks, SinkChange, SourceChange
@@ -145,21 +146,23 @@ class ConfigService:
         return f"{self.config.source_url}/stream/{source.project_id}/{source.source_id}/{shown}"
 
     def _source_outputs(self, branch_id: int, source_id: str) -> dict[str, Any]:
-        return {
-            "url": self.source_url(branch_id, source_id),
-            "projectId": self.config.project_id,
-            "branchId": branch_id,
-            "sourceId": source_id,
-        }
+        outputs = wire.TaskOutputs(
+            url=self.source_url(branch_id, source_id),
+            project_id=self.config.project_id,
+            branch_id=branch_id,
+            source_id=source_id,
+        )
+        return dict(wire.to_builtins(outputs))
 
     def _sink_outputs(self, branch_id: int, source_id: str, sink_id: str) -> dict[str, Any]:
-        return {
-            "url": self.sink_url(branch_id, source_id, sink_id),
-            "projectId": self.config.project_id,
-            "branchId": branch_id,
-            "sourceId": source_id,
-            "sinkId": sink_id,
-        }
+        outputs = wire.TaskOutputs(
+            url=self.sink_url(branch_id, source_id, sink_id),
+            project_id=self.config.project_id,
+            branch_id=branch_id,
+            source_id=source_id,
+            sink_id=sink_id,
+        )
+        return dict(wire.to_builtins(outputs))
 
     @staticmethod
     def _source(reader: Reader, branch_id: int, source_id: str) -> Source:

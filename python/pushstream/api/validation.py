@@ -459,7 +459,7 @@ class SinkFields:
     description: str | None
     type: str | None
     table: dict[str, Any] | None
-    allowed_signals: tuple[str, ...] | None
+    allowed_signals: tuple[wire.Signal, ...] | None
     change_description: str | None = None
 
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import orjson
 
-from pushstream.wire import By, Disabled, Event, TaskStatus, Version
+from pushstream.wire import By, Disabled, Event, Signal, TaskStatus, Version
 
 __all__ = [
     "ROLES",
@@ -126,7 +126,7 @@ class Sink:
     created: Event
     type: str = "table"
     description: str = ""
-    allowed_signals: tuple[str, ...] = ()
+    allowed_signals: tuple[Signal, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)
     disabled: Disabled | None = None
     deleted: Event | None = None
