@@ -1,6 +1,10 @@
 """Validation of request payloads, path and query parameters.
 
-Errors are :class:`~pushstream.errors.BadRequestError` named by kind, with the
+Request bodies are checked against their declarations in :mod:`pushstream.wire`
+(:func:`check_body`: types, lengths, enums, patterns and required fields are read
+from the structures); the rules beyond them (a column name without control
+characters, templates, the mapping as the core compiles it, settings values) and
+the wording of every error live here. Errors are :class:`~pushstream.errors.BadRequestError` named by kind, with the
 messages of Keboola's API (which come from its goa validators), naming the field
 (``body.name``, ``versionNumber``, ...):
 
@@ -39,7 +43,7 @@ RESERVED_IDS = ("deleted",)
 # Go's strconv.ParseInt of a 64-bit integer.
 _INT64 = re.compile(r"[+-]?[0-9]{1,19}")
 _INT64_MAX = 2**63 - 1
-_ListError = Callable[[str, list[Any]], PushstreamError]
+_ListError = Callable[[str, list[Any], int], PushstreamError]
 
 
 def _sentence(message: str) -> str:
@@ -70,7 +74,7 @@ def invalid(message: str) -> BadRequestError:
     return BadRequestError(message)
 
 
-def invalid_length(field: str, value: str, limit: int, *, minimum: bool) -> BadRequestError:
+def invalid_length(field: str, value: str | list[Any], limit: int, *, minimum: bool) -> BadRequestError:
     relation = "greater" if minimum else "lesser"
     return BadRequestError(
         f"Length of {field} must be {relation} or equal than {limit} but got value {_quoted(value)} (len={len(value)})",
@@ -151,24 +155,6 @@ def get_str(
         raise invalid_length(field, value, min_len, minimum=True)
     if max_len is not None and len(value) > max_len:
         raise invalid_length(field, value, max_len, minimum=False)
-    return value
-
-
-def get_bool(body: dict[str, Any], key: str, where: str) -> bool | None:
-    if key not in body:
-        return None
-    value = body[key]
-    if not isinstance(value, bool):
-        raise invalid_field_type(f"{where}.{key}", value, "boolean")
-    return value
-
-
-def get_enum(
-    body: dict[str, Any], key: str, where: str, choices: tuple[str, ...], *, required: bool = False
-) -> str | None:
-    value = get_str(body, key, where, required=required)
-    if value is not None and value not in choices:
-        raise invalid_enum(f"{where}.{key}", value, choices)
     return value
 
 
@@ -256,12 +242,12 @@ _PATTERN_MESSAGES = {
 }
 
 
-def _too_few_columns(field: str, value: list[Any]) -> PushstreamError:
+def _too_few_columns(field: str, value: list[Any], limit: int) -> PushstreamError:
     return invalid(f'"{field}" must contain at least one column.')
 
 
-def _too_many_columns(field: str, value: list[Any]) -> PushstreamError:
-    return ResourceLimitError(f"Maximum number of columns per sink is {wire.MAX_COLUMNS}, found {len(value)}.")
+def _too_many_columns(field: str, value: list[Any], limit: int) -> PushstreamError:
+    return ResourceLimitError(f"Maximum number of columns per sink is {limit}, found {len(value)}.")
 
 
 # Keboola's errors for lists out of their bounds, by (struct, field): (too few, too many).
@@ -359,9 +345,9 @@ def _check_value(info: mi.Type, value: Any, field: str, owner: tuple[type[Any], 
             raise invalid_field_type(field, value, "array")
         too_few, too_many = _LIST_LIMIT_ERRORS.get(owner, (_list_too_short, _list_too_long))
         if info.min_length is not None and len(value) < info.min_length:
-            raise too_few(field, value)
+            raise too_few(field, value, info.min_length)
         if info.max_length is not None and len(value) > info.max_length:
-            raise too_many(field, value)
+            raise too_many(field, value, info.max_length)
         return [_check_value(info.item_type, x, f"{field}[{i}]", owner, item=True) for i, x in enumerate(value)]
     if isinstance(info, mi.AnyType):
         return value
@@ -373,18 +359,12 @@ def _pattern(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-def _list_too_short(field: str, value: list[Any]) -> PushstreamError:
-    return BadRequestError(
-        f"Length of {field} must be greater or equal than the minimum but got {len(value)} items",
-        error="stream.api.invalidLength",
-    )
+def _list_too_short(field: str, value: list[Any], limit: int) -> PushstreamError:
+    return invalid_length(field, value, limit, minimum=True)
 
 
-def _list_too_long(field: str, value: list[Any]) -> PushstreamError:
-    return BadRequestError(
-        f"Length of {field} must be lesser or equal than the maximum but got {len(value)} items",
-        error="stream.api.invalidLength",
-    )
+def _list_too_long(field: str, value: list[Any], limit: int) -> PushstreamError:
+    return invalid_length(field, value, limit, minimum=False)
 
 
 # Rules beyond the declarations: on one field once it is checked, and on a struct once its fields are.
