@@ -210,6 +210,10 @@ OPERATIONS: dict[str, Callable[[Server, int, int], float]] = {
 }
 
 
+def _spread(rates: list[float]) -> str:
+    return f"{min(rates):,.0f}–{max(rates):,.0f}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", type=Path, help="a pushstream executable to compare with (another build)")
@@ -246,13 +250,13 @@ def main() -> int:
     rows = []
     for name in OPERATIONS:
         current = statistics.median(rates["current", name])
-        row = [name, f"{current:,.0f}"]
+        row = [name, f"{current:,.0f}", _spread(rates["current", name])]
         if args.baseline:
             baseline = statistics.median(rates["baseline", name])
-            row += [f"{baseline:,.0f}", f"{current / baseline:.2f}x"]
+            row += [f"{baseline:,.0f}", _spread(rates["baseline", name]), f"{current / baseline:.2f}x"]
         rows.append(tuple(row))
-    header = ("operation", "current req/s", "baseline req/s", "current / baseline")
-    print(table(rows, header if args.baseline else header[:2]))
+    header = ("operation", "current req/s", "runs", "baseline req/s", "runs", "current / baseline")
+    print(table(rows, header if args.baseline else header[:3]))
     return 0
 
 
