@@ -153,12 +153,13 @@ def _stored_names(record_type: type[Any]) -> tuple[tuple[str, str], ...]:
     return tuple((f.name, _STORED_NAMES.get(f.name) or _camel(f.name)) for f in dataclasses.fields(record_type))
 
 
+_STRUCT_ENCODER = msgspec.json.Encoder()
 _STORED_KEYS = {record_type: _stored_names(record_type) for record_type in (Source, Sink, Task)}
 
 
 def _to_data(record: Source | Sink | Task) -> bytes:
-    values = msgspec.to_builtins(record)
-    return _dumps({key: values[name] for name, key in _STORED_KEYS[type(record)]})
+    # By attribute: a record made by msgspec.convert holds its defaults on the class only.
+    return _STRUCT_ENCODER.encode({key: getattr(record, name) for name, key in _STORED_KEYS[type(record)]})
 
 
 def _from_data(record_type: type[R], data: bytes) -> R:
