@@ -20,6 +20,7 @@ import orjson
 import yaml
 
 from pushstream import wire
+from pushstream.api.operator import MAX_WAIT as MAX_FLUSH_WAIT
 from pushstream.store.settings import SETTINGS
 
 JSON = "application/json"
@@ -159,20 +160,20 @@ SOURCE = {
     "in": "path",
     "required": True,
     "description": "Id of the source.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 48, "pattern": ID_PATTERN, "example": "github-events"},
+    "schema": {**_schema(mi.type_info(wire.EntityId)), "pattern": ID_PATTERN, "example": "github-events"},
 }
 FLUSH_WAIT = {
     "name": "wait",
     "in": "query",
-    "description": "Seconds to wait for the imports (0–600); 0 answers at once.",
-    "schema": {"type": "number", "minimum": 0, "maximum": 600, "default": 0},
+    "description": f"Seconds to wait for the imports (0–{MAX_FLUSH_WAIT:g}); 0 answers at once.",
+    "schema": {"type": "number", "minimum": 0, "maximum": MAX_FLUSH_WAIT, "default": 0},
 }
 SINK = {
     "name": "sinkId",
     "in": "path",
     "required": True,
     "description": "Id of the sink.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 48, "pattern": ID_PATTERN, "example": "pull-requests"},
+    "schema": {**_schema(mi.type_info(wire.EntityId)), "pattern": ID_PATTERN, "example": "pull-requests"},
 }
 VERSION = {
     "name": "versionNumber",
@@ -194,7 +195,13 @@ PAGING = [
         "in": "query",
         "description": "Maximum number of records returned.",
         "allowEmptyValue": True,
-        "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 100, "default": 100},
+        "schema": {
+            "type": "integer",
+            "format": "int64",
+            "minimum": 1,
+            "maximum": wire.MAX_PAGE_LIMIT,
+            "default": wire.MAX_PAGE_LIMIT,
+        },
     },
 ]
 
@@ -432,7 +439,7 @@ def _paths() -> dict[str, Any]:
                             "in": "query",
                             "description": "Accepted for compatibility; HTTP sources ignore it.",
                             "allowEmptyValue": True,
-                            "schema": {"type": "string", "enum": ["logs", "metrics", "traces"]},
+                            "schema": {"type": "string", "enum": list(wire.SIGNALS)},
                         },
                     ],
                     errors={
