@@ -13,14 +13,17 @@ rest of the service reads them from here:
   ``by``, ``version`` and the entity events in these shapes too.
 
 A field typed ``X | UnsetType = UNSET`` is optional: it is left out of the JSON
-when not set. This module imports nothing of the API or the store, so both (and
-:mod:`pushstream.storage`) may import it.
+when not set; ``always`` names fields that have a default yet are always on the
+wire (the document lists them as required). At run time this module imports
+nothing of the API or the store, so both (and :mod:`pushstream.storage`) may
+import it. Settings (:mod:`pushstream.store.settings`) and errors
+(:mod:`pushstream.errors`) make their own JSON.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self, get_args
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
@@ -114,6 +117,15 @@ class _Body(Struct, rename="camel", omit_defaults=True, kw_only=True):
 class _Record(Struct, rename="camel", frozen=True):
     """Base of the parts the store keeps as they are on the wire (positional, immutable)."""
 
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object (as dicts) of the wire."""
+        out: dict[str, Any] = msgspec.to_builtins(self)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        return msgspec.convert(data, cls)
+
 
 # Service.
 
@@ -144,7 +156,7 @@ class ServiceDetail(_Body, kw_only=True):
 
 
 class By(_Record, frozen=True, omit_defaults=True):
-    """Who made a change."""
+    """Who made a change (empty fields are left out of the JSON)."""
 
     type: Annotated[ByType, Meta(description="Who acted: `user` (an API token) or `system`.")] = msgspec.field(
         default_factory=lambda: "system"
@@ -157,28 +169,12 @@ class By(_Record, frozen=True, omit_defaults=True):
     #: On the wire also when it is the default (``default_factory`` keeps it from being omitted).
     always: ClassVar[tuple[str, ...]] = ("type",)
 
-    def to_json(self) -> dict[str, Any]:
-        """Keboola's ``by`` block; empty fields are left out."""
-        out: dict[str, Any] = msgspec.to_builtins(self)
-        return out
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> By:
-        return msgspec.convert(data, cls)
-
 
 class Event(_Record, frozen=True):
     """When and by whom an entity was created or deleted."""
 
     at: Annotated[Time, Meta(description="When it happened.")]
     by: By
-
-    def to_json(self) -> dict[str, Any]:
-        return {"at": self.at, "by": self.by.to_json()}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Event:
-        return msgspec.convert(data, cls)
 
 
 class CreatedEntity(Event, frozen=True):
@@ -207,13 +203,6 @@ class Disabled(_Record, frozen=True):
 
     always: ClassVar[tuple[str, ...]] = ("reason",)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"at": self.at, "by": self.by.to_json(), "reason": self.reason}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Disabled:
-        return msgspec.convert(data, cls)
-
 
 class Version(_Record, frozen=True):
     """A version of a source or sink. Every change makes a new one; the last 1000 are kept."""
@@ -229,19 +218,6 @@ class Version(_Record, frozen=True):
     description: Annotated[str, Meta(description="Description of the change.")]
     at: Annotated[Time, Meta(description="When the version was made.")]
     by: By
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "number": self.number,
-            "hash": self.hash,
-            "description": self.description,
-            "at": self.at,
-            "by": self.by.to_json(),
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Version:
-        return msgspec.convert(data, cls)
 
 
 class PaginatedResponse(_Body, kw_only=True):
