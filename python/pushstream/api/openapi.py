@@ -9,14 +9,18 @@ prints the JSON.
 from __future__ import annotations
 
 import copy
+import inspect
 import sys
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec.inspect as mi
 import orjson
 import yaml
 
+from pushstream import wire
+from pushstream.api.operator import MAX_WAIT as MAX_FLUSH_WAIT
 from pushstream.store.settings import SETTINGS
 
 JSON = "application/json"
@@ -49,470 +53,97 @@ def ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _string(description: str, **extra: Any) -> Schema:
-    return {"type": "string", "description": description, **extra}
+# Ids are kebab-case; "deleted" names the lists of deleted entities.
+ID_PATTERN = "^(?!deleted$)[a-z0-9]+(-[a-z0-9]+)*$"
 
 
-def _int(description: str, **extra: Any) -> Schema:
-    return {"type": "integer", "format": "int64", "description": description, **extra}
+def _describe(schema: Schema, extra_json_schema: dict[str, Any] | None) -> Schema:
+    """``schema`` with the JSON Schema keywords of a field's ``Meta``; ``examples`` become
+    OpenAPI 3.0's single ``example``."""
+    for key, value in (extra_json_schema or {}).items():
+        if key == "examples":
+            schema["example"] = value[0]
+        else:
+            schema[key] = value
+    return schema
 
 
-def _obj(properties: dict[str, Schema], required: list[str] | None = None, description: str = "") -> Schema:
+def _limits(schema: Schema, **limits: Any) -> Schema:
+    schema.update({key: value for key, value in limits.items() if value is not None})
+    return schema
+
+
+def _schema(info: mi.Type) -> Schema:
+    """The OpenAPI 3.0 schema of a field type of :mod:`pushstream.wire`."""
+    if isinstance(info, mi.Metadata):
+        component = (info.extra or {}).get("component")
+        inner = ref(component) if component else _schema(info.type)
+        if "$ref" in inner and info.extra_json_schema:
+            # OpenAPI 3.0 ignores siblings of $ref other than a description for readers.
+            return {**inner, "description": info.extra_json_schema.get("description", "")}
+        return _describe(inner, info.extra_json_schema)
+    if isinstance(info, mi.StructType):
+        return ref(wire.component_name(info.cls))
+    if isinstance(info, mi.StrType):
+        return _limits({"type": "string"}, minLength=info.min_length, maxLength=info.max_length, pattern=info.pattern)
+    if isinstance(info, mi.LiteralType):
+        return {"type": "string", "enum": list(wire.enum_values(info.values))}
+    if isinstance(info, mi.BoolType):
+        return {"type": "boolean"}
+    if isinstance(info, mi.IntType):
+        return _limits({"type": "integer"}, minimum=info.ge, maximum=info.le)
+    if isinstance(info, mi.ListType | mi.VarTupleType):
+        items = _schema(info.item_type)
+        return _limits({"type": "array", "items": items}, minItems=info.min_length, maxItems=info.max_length)
+    if isinstance(info, mi.AnyType):
+        return {}
+    raise TypeError(f"no OpenAPI schema for {info!r}")
+
+
+def _component(struct: type[Any]) -> Schema:
+    """The schema of a body: its fields (by their wire names), the fields always present, its docstring."""
+    info = mi.type_info(struct)
+    assert isinstance(info, mi.StructType)
+    always = getattr(struct, "always", ())
+    properties: dict[str, Schema] = {}
+    required = []
+    for field in info.fields:
+        properties[field.encode_name] = _schema(field.type)
+        if field.required or field.name in always:
+            required.append(field.encode_name)
     out: Schema = {"type": "object", "properties": properties}
     if required:
         out["required"] = required
-    if description:
-        out["description"] = description
+    if struct.__doc__:
+        out["description"] = " ".join(inspect.cleandoc(struct.__doc__).split())
     return out
 
 
-# Ids are kebab-case; "deleted" names the lists of deleted entities.
-ID_PATTERN = "^(?!deleted$)[a-z0-9]+(-[a-z0-9]+)*$"
-DATE = "2024-05-06T10:20:30.123Z"
-BY_EXAMPLE = {"type": "user", "tokenId": "1", "tokenDesc": "admin", "userName": "Jane Doe"}
-
-
 def _schemas() -> dict[str, Schema]:
-    source_id = _string("Id of the source, unique in the branch.", minLength=1, maxLength=48, example="github-events")
-    sink_id = _string("Id of the sink, unique in the source.", minLength=1, maxLength=48, example="pull-requests")
-    name = _string("Human readable name.", minLength=1, maxLength=40, example="GitHub events")
-    description = _string("Free-form description.", maxLength=4096, example="Webhooks of our repositories.")
-    project_id = _int("Id of the project.", example=1)
-    branch_id = _int("Id of the branch.", example=1)
-    signals = {
-        "type": "array",
-        "items": {"type": "string", "enum": ["logs", "metrics", "traces"]},
-        "description": "OTLP signals the sink accepts (kept for compatibility; HTTP sources ignore it).",
+    schemas = {wire.component_name(struct): _component(struct) for struct in wire.COMPONENTS}
+    # Only keys an API call may change are offered; the others answer 400 or 403.
+    schemas["SettingPatch"]["properties"]["key"]["enum"] = [s.key for s in SETTINGS if not s.protected]
+    schemas["SinkFiles"] = _schema(mi.type_info(wire.SinkFiles))
+    # The aggregation endpoint extends Source and Sink.
+    schemas["AggregatedSink"] = {
+        "allOf": [
+            ref("Sink"),
+            {"type": "object", "properties": {"statistics": ref("AggregatedStatistics")}, "required": ["statistics"]},
+        ],
+        "description": "A sink with its statistics.",
     }
-    level = _obj(
-        {
-            "firstRecordAt": _string("Time of the first record.", format="date-time"),
-            "lastRecordAt": _string("Time of the last record.", format="date-time"),
-            "recordsCount": _int("Number of records."),
-            "compressedSize": _int("Compressed size in bytes."),
-            "uncompressedSize": _int("Uncompressed size in bytes."),
-        },
-        ["recordsCount", "compressedSize", "uncompressedSize"],
-        "Statistics of records on one storage level, or in total.",
-    )
-    column_types = ["uuid", "id", "datetime", "ip", "body", "headers", "path", "template"]
-    column = _obj(
-        {
-            "type": _string(
-                "How the value is made: `uuid` (alias `id`) a new UUIDv7, `datetime` the receive time, `ip` the "
-                "client IP, `body` the raw body, `headers` the headers as JSON, `path` a value of the JSON body, "
-                "`template` a Jsonnet template.",
-                enum=column_types,
-            ),
-            "name": _string("Column name, unique in the sink.", minLength=1, maxLength=64),
-            "primaryKey": {
-                "type": "boolean",
-                "description": "Part of the table's primary key: rows with the same key are deduplicated.",
+    schemas["AggregatedSource"] = {
+        "allOf": [
+            ref("Source"),
+            {
+                "type": "object",
+                "properties": {"sinks": {"type": "array", "items": ref("AggregatedSink")}},
+                "required": ["sinks"],
             },
-            "path": _string("For `path` columns: the path in the JSON body, e.g. `a.b[0].c`.", minLength=1),
-            "defaultValue": _string("For `path` columns: the value used when the path is missing."),
-            "rawString": {
-                "type": "boolean",
-                "description": "For `path` and `template` columns: write a string value without JSON quotes.",
-            },
-            "template": ref("TableColumnTemplate"),
-        },
-        ["type", "name"],
-        "One column of the destination table and how its value is made from an event.",
-    )
-    table_props = {
-        "type": _string("Kind of destination.", enum=["keboola"]),
-        "tableId": _string(
-            "Destination table, `<stage>.c-<bucket>.<table>`.",
-            pattern=r"^(in|out)\.c-[0-9A-Za-z_-]{1,96}\.[0-9A-Za-z_-]{1,96}$",
-            example="in.c-github.pull-requests",
-        ),
-        "mapping": ref("TableMapping"),
+        ],
+        "description": "A source with its sinks.",
     }
-    setting_types = ["string", "int", "float", "bool", "[]string", "[]int", "[]float"]
-    return {
-        "GenericError": _obj(
-            {
-                "statusCode": _int("HTTP status code."),
-                "error": _string("Name of the error, `stream.api.<name>`.", example="stream.api.sourceNotFound"),
-                "message": _string("What went wrong.", example='Source "github-events" not found in the branch.'),
-                "exceptionId": _string("Id of a server error in the server log (5xx only)."),
-            },
-            ["statusCode", "error", "message"],
-            "An error.",
-        ),
-        "ServiceDetail": _obj(
-            {
-                "api": _string("Name of the API.", example="stream"),
-                "documentation": _string("URL of the documentation."),
-            },
-            ["api", "documentation"],
-            "Name of the API and where its documentation is.",
-        ),
-        "By": _obj(
-            {
-                "type": _string("Who acted: `user` (an API token) or `system`.", enum=["system", "user"]),
-                "tokenId": _string("Id of the token."),
-                "tokenDesc": _string("Description of the token."),
-                "userId": _string("Id of the token's user."),
-                "userName": _string("Name of the token's user."),
-            },
-            ["type"],
-            "Who made a change.",
-        ),
-        "CreatedEntity": _obj(
-            {"at": _string("When it was created.", format="date-time"), "by": ref("By")},
-            ["at", "by"],
-            "Creation of the entity.",
-        ),
-        "DeletedEntity": _obj(
-            {"at": _string("When it was deleted.", format="date-time"), "by": ref("By")},
-            ["at", "by"],
-            "Deletion of the entity (present only on deleted entities).",
-        ),
-        "DisabledEntity": _obj(
-            {
-                "at": _string("When it was disabled.", format="date-time"),
-                "by": ref("By"),
-                "reason": _string("Why it was disabled."),
-            },
-            ["at", "by", "reason"],
-            "Present only on disabled entities.",
-        ),
-        "Version": _obj(
-            {
-                "number": _int("Version number, counted from 1.", minimum=1),
-                "hash": _string("Hash of the entity's state (16 hex digits).", pattern="^[0-9a-f]{16}$"),
-                "description": _string("Description of the change."),
-                "at": _string("When the version was made.", format="date-time"),
-                "by": ref("By"),
-            },
-            ["number", "hash", "description", "at", "by"],
-            "A version of a source or sink. Every change makes a new one; the last 1000 are kept.",
-        ),
-        "PaginatedResponse": _obj(
-            {
-                "limit": _int("The limit of the request."),
-                "totalCount": _int(
-                    "Number of all records, on every page; for versions, the number of versions after `afterId`."
-                ),
-                "afterId": _string("The `afterId` of the request."),
-                "lastId": _string("Id of the last record of this page (the `afterId` of the next one)."),
-            },
-            ["limit", "totalCount", "afterId", "lastId"],
-            "Position of a page of records.",
-        ),
-        "Task": _obj(
-            {
-                "taskId": _string("Id of the task.", example="api.create.source/1/github-events/" + DATE + "_k3x9q"),
-                "type": _string(
-                    "Kind of task, the prefix of its id (`api.create.source`, `api.update.sinkSettings`, "
-                    "`api.rollback.sourceVersion`, ...).",
-                    example="api.create.source",
-                ),
-                "url": _string("URL of the task."),
-                "status": _string("State of the task.", enum=["processing", "success", "error"]),
-                "isFinished": {"type": "boolean", "description": 'True when `status` is not "processing".'},
-                "createdAt": _string("When the task started.", format="date-time"),
-                "finishedAt": _string("When the task finished.", format="date-time"),
-                "duration": _int("How long the task took, in milliseconds."),
-                "result": _string("Outcome message (the error message when the task failed)."),
-                "error": _string("Error message of a failed task."),
-                "outputs": {**ref("TaskOutputs"), "description": "Present once the task has finished."},
-            },
-            ["taskId", "type", "url", "status", "isFinished", "createdAt"],
-            "An asynchronous task of a configuration change.",
-        ),
-        "TaskOutputs": _obj(
-            {
-                "url": _string("API URL of the entity the task changes."),
-                "projectId": project_id,
-                "branchId": branch_id,
-                "sourceId": source_id,
-                "sinkId": sink_id,
-            },
-            description="What the task works on.",
-        ),
-        "HTTPSource": _obj(
-            {
-                "url": _string(
-                    "URL to send events to; it contains the source's secret. A guest (read-only) token sees "
-                    "`********` in place of the secret."
-                )
-            },
-            ["url"],
-            'Details of a source of type "http".',
-        ),
-        "Source": _obj(
-            {
-                "projectId": project_id,
-                "branchId": branch_id,
-                "sourceId": source_id,
-                "type": _string("Kind of source.", enum=["http"]),
-                "name": name,
-                "description": description,
-                "http": ref("HTTPSource"),
-                "version": ref("Version"),
-                "created": ref("CreatedEntity"),
-                "disabled": ref("DisabledEntity"),
-                "deleted": ref("DeletedEntity"),
-            },
-            ["projectId", "branchId", "sourceId", "type", "name", "description", "http", "version", "created"],
-            "A source of events; at most 100 per branch.",
-        ),
-        "SourcesList": _obj(
-            {
-                "projectId": project_id,
-                "branchId": branch_id,
-                "page": ref("PaginatedResponse"),
-                "sources": {"type": "array", "items": ref("Source")},
-            },
-            ["projectId", "branchId", "page", "sources"],
-            "A page of sources.",
-        ),
-        "CreateSourceRequestBody": _obj(
-            {
-                "sourceId": _string(
-                    "Id of the new source; made from `name` when missing. It is normalised to kebab-case "
-                    "(accents stripped) and cannot be changed later.",
-                    minLength=1,
-                    maxLength=48,
-                ),
-                "type": _string("Kind of source.", enum=["http"]),
-                "name": name,
-                "description": description,
-            },
-            ["type", "name"],
-        ),
-        "UpdateSourceRequestBody": _obj(
-            {
-                "changeDescription": _string("Description of the change (of the new version)."),
-                "type": _string("Kind of source.", enum=["http"]),
-                "name": name,
-                "description": description,
-            }
-        ),
-        "TableColumnTemplate": _obj(
-            {
-                "language": _string("Template language.", enum=["jsonnet"]),
-                "content": _string("The template.", minLength=1, maxLength=4096),
-            },
-            ["language", "content"],
-            'Template of a column of type "template".',
-        ),
-        "TableColumn": column,
-        "TableMapping": _obj(
-            {
-                "columns": {
-                    "type": "array",
-                    "items": ref("TableColumn"),
-                    "minItems": 1,
-                    "maxItems": 100,
-                    "description": "Columns of the table, at most 100.",
-                }
-            },
-            ["columns"],
-            "How an event becomes a row.",
-        ),
-        "TableSink": _obj(table_props, ["type", "tableId", "mapping"], 'Details of a sink of type "table".'),
-        "TableSinkCreate": _obj(table_props, ["type", "tableId", "mapping"], 'Details of a sink of type "table".'),
-        "TableSinkUpdate": _obj(table_props, description="Fields of the table to change; the others stay."),
-        "Sink": _obj(
-            {
-                "projectId": project_id,
-                "branchId": branch_id,
-                "sourceId": source_id,
-                "sinkId": sink_id,
-                "type": _string("Kind of sink.", enum=["table"]),
-                "name": name,
-                "description": description,
-                "allowedSignals": signals,
-                "table": ref("TableSink"),
-                "version": ref("Version"),
-                "created": ref("CreatedEntity"),
-                "disabled": ref("DisabledEntity"),
-                "deleted": ref("DeletedEntity"),
-            },
-            ["projectId", "branchId", "sourceId", "sinkId", "type", "name", "description", "version", "created"],
-            "A mapping of the events of a source into a table; at most 100 per source.",
-        ),
-        "SinksList": _obj(
-            {
-                "projectId": project_id,
-                "branchId": branch_id,
-                "sourceId": source_id,
-                "page": ref("PaginatedResponse"),
-                "sinks": {"type": "array", "items": ref("Sink")},
-            },
-            ["projectId", "branchId", "sourceId", "page", "sinks"],
-            "A page of sinks.",
-        ),
-        "CreateSinkRequestBody": _obj(
-            {
-                "sinkId": _string(
-                    "Id of the new sink; made from `name` when missing. Normalised like a source id.",
-                    minLength=1,
-                    maxLength=48,
-                ),
-                "type": _string("Kind of sink.", enum=["table"]),
-                "name": name,
-                "description": description,
-                "allowedSignals": signals,
-                "table": ref("TableSinkCreate"),
-            },
-            ["type", "name", "table"],
-        ),
-        "UpdateSinkRequestBody": _obj(
-            {
-                "changeDescription": _string("Description of the change (of the new version)."),
-                "type": _string("Kind of sink.", enum=["table"]),
-                "name": name,
-                "description": description,
-                "allowedSignals": signals,
-                "table": ref("TableSinkUpdate"),
-            }
-        ),
-        "EntityVersions": _obj(
-            {"versions": {"type": "array", "items": ref("Version")}, "page": ref("PaginatedResponse")},
-            ["versions", "page"],
-            "A page of versions, oldest first; `afterId` and `lastId` are version numbers "
-            "(`lastId` zero-padded to 10 digits, `0000000003`, as Keboola keys versions).",
-        ),
-        "SettingPatch": _obj(
-            {
-                "key": _string("Settings key.", minLength=1, enum=[s.key for s in SETTINGS if not s.protected]),
-                "value": {"description": "The new value; `null` resets the key to the inherited value."},
-            },
-            ["key"],
-            "A new value of one key.",
-        ),
-        "UpdateSettingsRequestBody": _obj(
-            {
-                "changeDescription": _string("Description of the change (of the new version)."),
-                "settings": {"type": "array", "items": ref("SettingPatch")},
-            }
-        ),
-        "SettingResult": _obj(
-            {
-                "key": _string("Settings key."),
-                "type": _string("Type of the value.", enum=setting_types),
-                "description": _string("What the key does."),
-                "value": {"description": "The value in effect."},
-                "defaultValue": {"description": "The value without this entity's own override (inherited)."},
-                "overwritten": {"type": "boolean", "description": "True when this entity overrides the key."},
-                "protected": {"type": "boolean", "description": "True when only the server's operator may change it."},
-                "validation": _string(
-                    "Allowed values as Keboola writes them, e.g. `required,min=1,max=100` or "
-                    "`required,minDuration=1s,maxDuration=30m`; `required` means not zero or empty."
-                ),
-            },
-            ["key", "type", "description", "value", "defaultValue", "overwritten", "protected"],
-            "One settings key.",
-        ),
-        "SettingsResult": _obj(
-            {"settings": {"type": "array", "items": ref("SettingResult")}}, ["settings"], "Every settings key."
-        ),
-        "Level": level,
-        "Levels": _obj(
-            {"local": ref("Level"), "staging": ref("Level"), "target": ref("Level")},
-            description="Statistics per storage level (levels without records are left out).",
-        ),
-        "Rejected": _obj(
-            {"recordsCount": _int("Rows the target refused; kept in the data dir, listed by `pushstream rejected`.")},
-            ["recordsCount"],
-            "Beyond Keboola, present only when there are any: rows of imported files that the target database"
-            " refused (the rest of their files was imported).",
-        ),
-        "SinkStatisticsTotalResult": _obj(
-            {"total": ref("Level"), "levels": ref("Levels"), "rejected": ref("Rejected")}, ["total", "levels"]
-        ),
-        "SinkFileStatistics": _obj(
-            {"total": ref("Level"), "levels": ref("Levels"), "rejected": ref("Rejected")}, ["total", "levels"]
-        ),
-        "SinkFile": _obj(
-            {
-                "state": _string("State of the file.", enum=["writing", "closing", "importing", "imported"]),
-                "openedAt": _string("When the file was opened.", format="date-time"),
-                "closingAt": _string("When the file started closing.", format="date-time"),
-                "importingAt": _string("When the import started.", format="date-time"),
-                "importedAt": _string("When the file was imported.", format="date-time"),
-                "retryAttempt": _int("Failed import attempts."),
-                "retryReason": _string("Why the last attempt failed."),
-                "retryAfter": _string("When the next attempt is due.", format="date-time"),
-                "statistics": ref("SinkFileStatistics"),
-            },
-            ["state", "openedAt"],
-            "A file of records on its way to the table.",
-        ),
-        "SinkFiles": {"type": "array", "items": ref("SinkFile"), "description": "Recent files of the sink."},
-        "FlushedFile": _obj(
-            {
-                "sinkId": {"type": "string"},
-                "fileId": {"type": "string", "description": "Id of the file (the time it was opened)."},
-                "state": {"type": "string", "enum": ["writing", "closing", "importing", "imported"]},
-                "retryAttempt": {"type": "integer", "description": "Failed import attempts so far."},
-                "retryReason": {"type": "string", "description": "Why the last import attempt failed."},
-            },
-            ["sinkId", "fileId", "state"],
-        ),
-        "FlushResult": _obj(
-            {
-                "branchId": {"type": "integer"},
-                "sourceId": {"type": "string"},
-                "imported": {"type": "boolean", "description": "True when every file of the flush is imported."},
-                "files": {"type": "array", "items": ref("FlushedFile")},
-            },
-            ["branchId", "sourceId", "imported", "files"],
-            "Files closed or waiting when the flush was asked for, and their state when it answered.",
-        ),
-        "SinkStatisticsFilesResult": _obj({"files": ref("SinkFiles")}, ["files"]),
-        "AggregatedStatistics": _obj(
-            {"total": ref("Level"), "levels": ref("Levels"), "rejected": ref("Rejected"), "files": ref("SinkFiles")},
-            ["total", "levels", "files"],
-        ),
-        "AggregatedSink": {
-            "allOf": [ref("Sink"), _obj({"statistics": ref("AggregatedStatistics")}, ["statistics"])],
-            "description": "A sink with its statistics.",
-        },
-        "AggregatedSource": {
-            "allOf": [ref("Source"), _obj({"sinks": {"type": "array", "items": ref("AggregatedSink")}}, ["sinks"])],
-            "description": "A source with its sinks.",
-        },
-        "AggregatedSourcesResult": _obj(
-            {
-                "projectId": project_id,
-                "branchId": branch_id,
-                "page": ref("PaginatedResponse"),
-                "sources": {"type": "array", "items": ref("AggregatedSource")},
-            },
-            ["projectId", "branchId", "page", "sources"],
-            "A page of sources with their sinks and statistics.",
-        ),
-        "TestResultColumn": _obj(
-            {"name": _string("Column name."), "value": _string("The value, as written to the table.")},
-            ["name", "value"],
-        ),
-        "TestResultRow": _obj({"columns": {"type": "array", "items": ref("TestResultColumn")}}, ["columns"]),
-        "TestResultTable": _obj(
-            {
-                "sinkId": sink_id,
-                "tableId": _string("Destination table."),
-                "rows": {"type": "array", "items": ref("TestResultRow")},
-            },
-            ["sinkId", "tableId", "rows"],
-            "The row one sink makes of the request.",
-        ),
-        "TestResult": _obj(
-            {
-                "projectId": project_id,
-                "branchId": branch_id,
-                "sourceId": source_id,
-                "tables": {"type": "array", "items": ref("TestResultTable"), "description": "One per enabled sink."},
-            },
-            ["projectId", "branchId", "sourceId", "tables"],
-            "What the sinks of the source would write for the request.",
-        ),
-    }
+    return schemas
 
 
 # Parameters.
@@ -529,20 +160,20 @@ SOURCE = {
     "in": "path",
     "required": True,
     "description": "Id of the source.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 48, "pattern": ID_PATTERN, "example": "github-events"},
+    "schema": {**_schema(mi.type_info(wire.EntityId)), "pattern": ID_PATTERN, "example": "github-events"},
 }
 FLUSH_WAIT = {
     "name": "wait",
     "in": "query",
-    "description": "Seconds to wait for the imports (0–600); 0 answers at once.",
-    "schema": {"type": "number", "minimum": 0, "maximum": 600, "default": 0},
+    "description": f"Seconds to wait for the imports (0–{MAX_FLUSH_WAIT:g}); 0 answers at once.",
+    "schema": {"type": "number", "minimum": 0, "maximum": MAX_FLUSH_WAIT, "default": 0},
 }
 SINK = {
     "name": "sinkId",
     "in": "path",
     "required": True,
     "description": "Id of the sink.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 48, "pattern": ID_PATTERN, "example": "pull-requests"},
+    "schema": {**_schema(mi.type_info(wire.EntityId)), "pattern": ID_PATTERN, "example": "pull-requests"},
 }
 VERSION = {
     "name": "versionNumber",
@@ -564,7 +195,13 @@ PAGING = [
         "in": "query",
         "description": "Maximum number of records returned.",
         "allowEmptyValue": True,
-        "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 100, "default": 100},
+        "schema": {
+            "type": "integer",
+            "format": "int64",
+            "minimum": 1,
+            "maximum": wire.MAX_PAGE_LIMIT,
+            "default": wire.MAX_PAGE_LIMIT,
+        },
     },
 ]
 
@@ -802,7 +439,7 @@ def _paths() -> dict[str, Any]:
                             "in": "query",
                             "description": "Accepted for compatibility; HTTP sources ignore it.",
                             "allowEmptyValue": True,
-                            "schema": {"type": "string", "enum": ["logs", "metrics", "traces"]},
+                            "schema": {"type": "string", "enum": list(wire.SIGNALS)},
                         },
                     ],
                     errors={

@@ -8,16 +8,16 @@ routes live with the others in :mod:`pushstream.api.routes`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from flask import Flask
 
+from pushstream import wire
 from pushstream.errors import ApiError
 
 _EXTENSION_KEY = "pushstream.flush"
 
 #: ``handler(branch_id, source_id, sink_id or None, wait_seconds) -> response body``
-FlushHandler = Callable[[int, str, str | None, float], dict[str, Any]]
+FlushHandler = Callable[[int, str, str | None, float], wire.FlushResult]
 
 #: Longest a flush request waits for its imports.
 MAX_WAIT = 600.0

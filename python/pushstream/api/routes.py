@@ -11,18 +11,18 @@ import hmac
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.routing import BaseConverter
 
-from pushstream.api import api_services, serialize
+from pushstream import wire
+from pushstream.api import api_services
 from pushstream.api import validation as v
 from pushstream.api.operator import MAX_WAIT as MAX_FLUSH_WAIT
 from pushstream.api.operator import get_flush_handler
 from pushstream.api.service import ConfigService, version_key
 from pushstream.api.statistics import get_statistics_provider, sink_statistics
 from pushstream.errors import BadRequestError, ForbiddenError, UnauthorizedError
-from pushstream.store.models import By, Source, Token
+from pushstream.store.models import By, Source, Task, Token
 from pushstream.store.sqlite import hash_token
 
 TOKEN_HEADER = "X-StorageApi-Token"
@@ -46,7 +46,8 @@ class EntityIdConverter(BaseConverter):
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status=status, mimetype="application/json")
+    """``body`` (bodies of :mod:`pushstream.wire`, or plain values) as JSON."""
+    return Response(wire.encode(body), status=status, mimetype="application/json")
 
 
 def route(rule: str, methods: list[str]) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
@@ -68,10 +69,12 @@ def _by() -> By:
     return token.by()
 
 
-def _source_json(source: Source) -> dict[str, Any]:
+def _source_body(source: Source) -> wire.Source:
     """A source as the caller may see it: a guest token gets the ingest URL without its secret."""
     token: Token = g.pushstream_token
-    return serialize.source_json(service(), source, reveal_secret=token.can_write)
+    svc = service()
+    url = svc.ingest_url(source) if token.can_write else svc.ingest_url(source, secret=wire.HIDDEN_SECRET)
+    return wire.source(source, url)
 
 
 @bp.before_request
@@ -121,8 +124,12 @@ def _body() -> dict[str, Any]:
     return v.parse_json_body(raw)
 
 
-def _task(task: Any) -> Response:
-    return json_response(serialize.task_json(service(), task), 202)
+def _task_body(task: Task) -> wire.Task:
+    return wire.task(task, f"{service().config.api_url}/v1/tasks/{task.task_id}")
+
+
+def _task(task: Task) -> Response:
+    return json_response(_task_body(task), 202)
 
 
 # Service.
@@ -130,7 +137,7 @@ def _task(task: Any) -> Response:
 
 @route("/v1/tasks/<path:task_id>", ["GET"])
 def get_task(task_id: str) -> Response:
-    return json_response(serialize.task_json(service(), service().get_task(task_id)))
+    return json_response(_task_body(service().get_task(task_id)))
 
 
 # Sources.
@@ -152,12 +159,12 @@ def _sources_page(branch: str, *, deleted: bool) -> Response:
     sources, total = service().list_sources(branch_id, deleted=deleted, after_id=after_id, limit=limit)
     svc = service()
     return json_response(
-        {
-            "projectId": svc.config.project_id,
-            "branchId": branch_id,
-            "page": serialize.page_json(limit, total, after_id, sources[-1].source_id if sources else ""),
-            "sources": [_source_json(s) for s in sources],
-        }
+        wire.SourcesList(
+            project_id=svc.config.project_id,
+            branch_id=branch_id,
+            page=wire.page(limit, total, after_id, sources[-1].source_id if sources else ""),
+            sources=[_source_body(s) for s in sources],
+        )
     )
 
 
@@ -170,7 +177,7 @@ def create_source(branch: str) -> Response:
 @route(_SOURCE, ["GET"])
 def get_source(branch: str, source_id: str) -> Response:
     branch_id, source_id, _ = _ids(branch, source_id)
-    return json_response(_source_json(service().get_source(branch_id, source_id)))
+    return json_response(_source_body(service().get_source(branch_id, source_id)))
 
 
 @route(_SOURCE, ["PATCH"])
@@ -207,7 +214,7 @@ def undelete_source(branch: str, source_id: str) -> Response:
 @route(_SOURCE + "/rotate-secret", ["POST"])
 def rotate_source_secret(branch: str, source_id: str) -> Response:
     branch_id, source_id, _ = _ids(branch, source_id)
-    return json_response(_source_json(service().rotate_secret(branch_id, source_id)))
+    return json_response(_source_body(service().rotate_secret(branch_id, source_id)))
 
 
 @route(_SOURCE + "/settings", ["GET"])
@@ -226,33 +233,34 @@ def update_source_settings(branch: str, source_id: str) -> Response:
 def test_source(branch: str, source_id: str) -> Response:
     branch_id, source_id, _ = _ids(branch, source_id)
     signal = request.args.get("signal")
-    if signal and signal not in v.SIGNALS:
-        raise v.invalid_enum("signal", signal, v.SIGNALS)
+    if signal and signal not in wire.SIGNALS:
+        raise v.invalid_enum("signal", signal, wire.SIGNALS)
     # The token is the caller's credential, not part of the event.
     headers = [(k, val) for k, val in request.headers.items() if k.lower() != TOKEN_HEADER.lower()]
     rows = service().test_source(
         branch_id, source_id, request.get_data(cache=False), headers, request.remote_addr or ""
     )
     return json_response(
-        {
-            "projectId": service().config.project_id,
-            "branchId": branch_id,
-            "sourceId": source_id,
-            "tables": [
-                {
-                    "sinkId": sink.sink_id,
-                    "tableId": sink.table_id,
-                    "rows": [
-                        {
-                            "columns": [
-                                {"name": c["name"], "value": val} for c, val in zip(sink.columns, row, strict=True)
+        wire.TestResult(
+            project_id=service().config.project_id,
+            branch_id=branch_id,
+            source_id=source_id,
+            tables=[
+                wire.TestResultTable(
+                    sink_id=sink.sink_id,
+                    table_id=sink.table_id,
+                    rows=[
+                        wire.TestResultRow(
+                            columns=[
+                                wire.TestResultColumn(name=c["name"], value=val)
+                                for c, val in zip(sink.columns, row, strict=True)
                             ]
-                        }
+                        )
                     ],
-                }
+                )
                 for sink, row in rows
             ],
-        }
+        )
     )
 
 
@@ -281,10 +289,10 @@ def _versions_page(branch_id: int, source_id: str, sink_id: str) -> Response:
     after_id, limit = _paging()
     versions, total = service().list_versions(branch_id, source_id, sink_id, after_id=after_id, limit=limit)
     return json_response(
-        {
-            "versions": [ver.to_json() for ver in versions],
-            "page": serialize.page_json(limit, total, after_id, version_key(versions[-1].number) if versions else ""),
-        }
+        wire.EntityVersions(
+            versions=versions,
+            page=wire.page(limit, total, after_id, version_key(versions[-1].number) if versions else ""),
+        )
     )
 
 
@@ -292,14 +300,14 @@ def _versions_page(branch_id: int, source_id: str, sink_id: str) -> Response:
 def get_source_version(branch: str, source_id: str, number: str) -> Response:
     branch_id, source_id, _ = _ids(branch, source_id)
     version = service().get_version(branch_id, source_id, "", v.parse_version_number(number))
-    return json_response(version.to_json())
+    return json_response(version)
 
 
 @route(_SINK + "/versions/<number>", ["GET"])
 def get_sink_version(branch: str, source_id: str, sink_id: str, number: str) -> Response:
     branch_id, source_id, sink_id = _ids(branch, source_id, sink_id)
     version = service().get_version(branch_id, source_id, sink_id, v.parse_version_number(number))
-    return json_response(version.to_json())
+    return json_response(version)
 
 
 @route(_SOURCE + "/versions/<number>/rollback", ["PUT"])
@@ -332,13 +340,13 @@ def _sinks_page(branch: str, source_id: str, *, deleted: bool) -> Response:
     after_id, limit = _paging()
     sinks, total = service().list_sinks(branch_id, source_id, deleted=deleted, after_id=after_id, limit=limit)
     return json_response(
-        {
-            "projectId": service().config.project_id,
-            "branchId": branch_id,
-            "sourceId": source_id,
-            "page": serialize.page_json(limit, total, after_id, sinks[-1].sink_id if sinks else ""),
-            "sinks": [serialize.sink_json(s) for s in sinks],
-        }
+        wire.SinksList(
+            project_id=service().config.project_id,
+            branch_id=branch_id,
+            source_id=source_id,
+            page=wire.page(limit, total, after_id, sinks[-1].sink_id if sinks else ""),
+            sinks=[wire.sink(s) for s in sinks],
+        )
     )
 
 
@@ -351,7 +359,7 @@ def create_sink(branch: str, source_id: str) -> Response:
 @route(_SINK, ["GET"])
 def get_sink(branch: str, source_id: str, sink_id: str) -> Response:
     branch_id, source_id, sink_id = _ids(branch, source_id, sink_id)
-    return json_response(serialize.sink_json(service().get_sink(branch_id, source_id, sink_id)))
+    return json_response(wire.sink(service().get_sink(branch_id, source_id, sink_id)))
 
 
 @route(_SINK, ["PATCH"])
@@ -400,9 +408,7 @@ def update_sink_settings(branch: str, source_id: str, sink_id: str) -> Response:
 def sink_statistics_total(branch: str, source_id: str, sink_id: str) -> Response:
     branch_id, source_id, sink_id = _ids(branch, source_id, sink_id)
     service().get_sink(branch_id, source_id, sink_id)
-    totals = get_statistics_provider(current_app).sink_totals(branch_id, source_id, sink_id)
-    # "rejected" (beyond Keboola) only when the target refused rows.
-    return json_response({name: totals[name] for name in ("total", "levels", "rejected") if name in totals})
+    return json_response(get_statistics_provider(current_app).sink_totals(branch_id, source_id, sink_id))
 
 
 @route(_SINK + "/statistics/files", ["GET"])
@@ -411,7 +417,7 @@ def sink_statistics_files(branch: str, source_id: str, sink_id: str) -> Response
     failed_only = v.parse_query_bool(request.args.get("failedFiles"), "failedFiles")
     service().get_sink(branch_id, source_id, sink_id)
     files = get_statistics_provider(current_app).sink_files(branch_id, source_id, sink_id, failed_only=failed_only)
-    return json_response({"files": files})
+    return json_response(wire.SinkStatisticsFilesResult(files=files))
 
 
 @route(_SINK + "/statistics/clear", ["DELETE"])
@@ -455,21 +461,17 @@ def aggregation_sources(branch: str) -> Response:
     sources, total = svc.list_sources(branch_id, after_id=after_id, limit=limit)
     out = []
     for source in sources:
-        item = _source_json(source)
         sinks, _ = svc.store.page_sinks(branch_id, source.source_id)
-        item["sinks"] = [
-            {
-                **serialize.sink_json(sink),
-                "statistics": sink_statistics(current_app, branch_id, source.source_id, sink.sink_id),
-            }
+        aggregated = [
+            wire.aggregated_sink(sink, sink_statistics(current_app, branch_id, source.source_id, sink.sink_id))
             for sink in sinks
         ]
-        out.append(item)
+        out.append(wire.aggregated_source(_source_body(source), aggregated))
     return json_response(
-        {
-            "projectId": svc.config.project_id,
-            "branchId": branch_id,
-            "page": serialize.page_json(limit, total, after_id, sources[-1].source_id if sources else ""),
-            "sources": out,
-        }
+        wire.AggregatedSourcesResult(
+            project_id=svc.config.project_id,
+            branch_id=branch_id,
+            page=wire.page(limit, total, after_id, sources[-1].source_id if sources else ""),
+            sources=out,
+        )
     )

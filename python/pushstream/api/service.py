@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from pushstream import wire
 from pushstream._core import Mapping, Record
 from pushstream.api import validation as v
 from pushstream.api.tasks import Outcome, TaskRunner
@@ -145,21 +146,23 @@ class ConfigService:
         return f"{self.config.source_url}/stream/{source.project_id}/{source.source_id}/{shown}"
 
     def _source_outputs(self, branch_id: int, source_id: str) -> dict[str, Any]:
-        return {
-            "url": self.source_url(branch_id, source_id),
-            "projectId": self.config.project_id,
-            "branchId": branch_id,
-            "sourceId": source_id,
-        }
+        outputs = wire.TaskOutputs(
+            url=self.source_url(branch_id, source_id),
+            project_id=self.config.project_id,
+            branch_id=branch_id,
+            source_id=source_id,
+        )
+        return dict(wire.to_builtins(outputs))
 
     def _sink_outputs(self, branch_id: int, source_id: str, sink_id: str) -> dict[str, Any]:
-        return {
-            "url": self.sink_url(branch_id, source_id, sink_id),
-            "projectId": self.config.project_id,
-            "branchId": branch_id,
-            "sourceId": source_id,
-            "sinkId": sink_id,
-        }
+        outputs = wire.TaskOutputs(
+            url=self.sink_url(branch_id, source_id, sink_id),
+            project_id=self.config.project_id,
+            branch_id=branch_id,
+            source_id=source_id,
+            sink_id=sink_id,
+        )
+        return dict(wire.to_builtins(outputs))
 
     @staticmethod
     def _source(reader: Reader, branch_id: int, source_id: str) -> Source:
@@ -244,7 +247,7 @@ class ConfigService:
 
     def update_source(self, branch_id: int, source_id: str, body: dict[str, Any], by: By) -> Task:
         fields = v.source_fields(body, create=False)
-        change_description = v.get_str(body, "changeDescription", "body")
+        change_description = fields.change_description
         self._source(self.store, branch_id, source_id)
 
         def apply(tx: Transaction, task_id: str) -> Outcome:
@@ -502,7 +505,7 @@ class ConfigService:
 
     def update_sink(self, branch_id: int, source_id: str, sink_id: str, body: dict[str, Any], by: By) -> Task:
         fields = v.sink_fields(body, create=False)
-        change_description = v.get_str(body, "changeDescription", "body")
+        change_description = fields.change_description
         self._sink(self.store, branch_id, source_id, sink_id)
 
         def apply(tx: Transaction, task_id: str) -> Outcome:

@@ -17,24 +17,28 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+import msgspec
 from flask import Flask
+
+from pushstream import wire
 
 _EXTENSION_KEY = "pushstream.statistics"
 
 
 def empty_level() -> dict[str, Any]:
     """A level without records."""
-    return {"recordsCount": 0, "compressedSize": 0, "uncompressedSize": 0}
+    level: dict[str, Any] = wire.to_builtins(wire.level(0, 0, 0))
+    return level
 
 
 class StatisticsProvider(Protocol):
-    """What the API asks the storage pipeline about statistics."""
+    """What the API asks the storage pipeline about statistics (bodies of :mod:`pushstream.wire`)."""
 
-    def sink_totals(self, branch_id: int, source_id: str, sink_id: str) -> dict[str, Any]:
-        """``{"total": level, "levels": {...}}`` of one sink."""
+    def sink_totals(self, branch_id: int, source_id: str, sink_id: str) -> wire.SinkStatisticsTotalResult:
+        """``{"total": level, "levels": {...}, "rejected"?}`` of one sink."""
         ...
 
-    def sink_files(self, branch_id: int, source_id: str, sink_id: str, *, failed_only: bool) -> list[dict[str, Any]]:
+    def sink_files(self, branch_id: int, source_id: str, sink_id: str, *, failed_only: bool) -> list[wire.SinkFile]:
         """Recent files of one sink (only those not imported, with ``failed_only``)."""
         ...
 
@@ -50,10 +54,10 @@ class StatisticsProvider(Protocol):
 class ZeroStatistics:
     """The provider used until the storage pipeline registers one: everything is zero."""
 
-    def sink_totals(self, branch_id: int, source_id: str, sink_id: str) -> dict[str, Any]:
-        return {"total": empty_level(), "levels": {}}
+    def sink_totals(self, branch_id: int, source_id: str, sink_id: str) -> wire.SinkStatisticsTotalResult:
+        return wire.empty_totals()
 
-    def sink_files(self, branch_id: int, source_id: str, sink_id: str, *, failed_only: bool) -> list[dict[str, Any]]:
+    def sink_files(self, branch_id: int, source_id: str, sink_id: str, *, failed_only: bool) -> list[wire.SinkFile]:
         return []
 
     def clear_sink(self, branch_id: int, source_id: str, sink_id: str) -> None:
@@ -77,12 +81,9 @@ def get_statistics_provider(app: Flask) -> StatisticsProvider:
     return provider
 
 
-def sink_statistics(app: Flask, branch_id: int, source_id: str, sink_id: str) -> dict[str, Any]:
+def sink_statistics(app: Flask, branch_id: int, source_id: str, sink_id: str) -> wire.AggregatedStatistics:
     """The ``statistics`` block of a sink in the aggregation endpoint: totals plus files."""
     provider = get_statistics_provider(app)
-    totals = provider.sink_totals(branch_id, source_id, sink_id)
-    statistics = {"total": totals["total"], "levels": totals["levels"]}
-    if "rejected" in totals:
-        statistics["rejected"] = totals["rejected"]
-    statistics["files"] = provider.sink_files(branch_id, source_id, sink_id, failed_only=False)
-    return statistics
+    totals = msgspec.convert(provider.sink_totals(branch_id, source_id, sink_id), wire.SinkStatisticsTotalResult)
+    files = msgspec.convert(provider.sink_files(branch_id, source_id, sink_id, failed_only=False), list[wire.SinkFile])
+    return wire.aggregated_statistics(totals, files)

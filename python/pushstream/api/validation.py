@@ -1,6 +1,10 @@
 """Validation of request payloads, path and query parameters.
 
-Errors are :class:`~pushstream.errors.BadRequestError` named by kind, with the
+Request bodies are checked against their declarations in :mod:`pushstream.wire`
+(:func:`check_body`: types, lengths, enums, patterns and required fields are read
+from the structures); the rules beyond them (a column name without control
+characters, templates, the mapping as the core compiles it, settings values) and
+the wording of every error live here. Errors are :class:`~pushstream.errors.BadRequestError` named by kind, with the
 messages of Keboola's API (which come from its goa validators), naming the field
 (``body.name``, ``versionNumber``, ...):
 
@@ -16,29 +20,21 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
+import msgspec
+import msgspec.inspect as mi
 import orjson
 
-from pushstream import _core
+from pushstream import _core, wire
 from pushstream._core import Mapping
-from pushstream.errors import BadRequestError, ConfigError, ForbiddenError, ResourceLimitError
+from pushstream.errors import BadRequestError, ConfigError, ForbiddenError, PushstreamError, ResourceLimitError
 from pushstream.store.settings import SETTINGS_BY_KEY, SETTINGS_ORDER, SettingValueError
 
-MAX_ID_LENGTH = 48
-MAX_NAME_LENGTH = 40
-MAX_DESCRIPTION_LENGTH = 4096
-MAX_COLUMN_NAME_LENGTH = 64
-MAX_TEMPLATE_LENGTH = 4096
-MAX_COLUMNS = 100
-MAX_LIMIT = 100
 MISSING_FIELD = "stream.api.missingField"
-COLUMN_TYPES = ("uuid", "id", "datetime", "ip", "body", "headers", "path", "template")
-SIGNALS = ("logs", "metrics", "traces")
-SOURCE_TYPES = ("http", "otlp")
-# Keboola's table id: stage, bucket (with the "c-" prefix) and table name; always matched in full.
-TABLE_ID = re.compile(r"(in|out)\.c-[0-9A-Za-z_-]{1,96}\.[0-9A-Za-z_-]{1,96}")
 BRANCH_PATTERN = re.compile(r"default|[0-9]{1,18}")
 # Control characters (C0, DEL, C1) cannot be part of a column name: targets refuse them.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -47,6 +43,7 @@ RESERVED_IDS = ("deleted",)
 # Go's strconv.ParseInt of a 64-bit integer.
 _INT64 = re.compile(r"[+-]?[0-9]{1,19}")
 _INT64_MAX = 2**63 - 1
+_ListError = Callable[[str, list[Any], int], PushstreamError]
 
 
 def _sentence(message: str) -> str:
@@ -77,7 +74,7 @@ def invalid(message: str) -> BadRequestError:
     return BadRequestError(message)
 
 
-def invalid_length(field: str, value: str, limit: int, *, minimum: bool) -> BadRequestError:
+def invalid_length(field: str, value: str | list[Any], limit: int, *, minimum: bool) -> BadRequestError:
     relation = "greater" if minimum else "lesser"
     return BadRequestError(
         f"Length of {field} must be {relation} or equal than {limit} but got value {_quoted(value)} (len={len(value)})",
@@ -161,24 +158,6 @@ def get_str(
     return value
 
 
-def get_bool(body: dict[str, Any], key: str, where: str) -> bool | None:
-    if key not in body:
-        return None
-    value = body[key]
-    if not isinstance(value, bool):
-        raise invalid_field_type(f"{where}.{key}", value, "boolean")
-    return value
-
-
-def get_enum(
-    body: dict[str, Any], key: str, where: str, choices: tuple[str, ...], *, required: bool = False
-) -> str | None:
-    value = get_str(body, key, where, required=required)
-    if value is not None and value not in choices:
-        raise invalid_enum(f"{where}.{key}", value, choices)
-    return value
-
-
 def normalize_id(text: str) -> str:
     """An id from a name or a requested id: accents stripped, every run of other
     characters than ASCII letters and digits turned into one ``-``, lower case,
@@ -186,12 +165,12 @@ def normalize_id(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     ascii_only = "".join(c for c in decomposed if not unicodedata.combining(c))
     kebab = re.sub(r"[^A-Za-z0-9]+", "-", ascii_only).strip("-").lower()
-    return kebab[:MAX_ID_LENGTH].strip("-")
+    return kebab[: wire.MAX_ID_LENGTH].strip("-")
 
 
 def entity_id(body: dict[str, Any], id_key: str, name: str, label: str) -> str:
     """The id of a new source or sink: ``body[id_key]`` if given, else from ``name``, normalised."""
-    requested = get_str(body, id_key, "body", min_len=1, max_len=MAX_ID_LENGTH)
+    requested = get_str(body, id_key, "body", min_len=1, max_len=wire.MAX_ID_LENGTH)
     base = requested if requested else name
     result = normalize_id(base)
     if not result:
@@ -206,8 +185,8 @@ def check_path_id(value: str, label: str) -> str:
     """A ``sourceId``/``sinkId`` path parameter: 1–48 characters."""
     if len(value) < 1:
         raise invalid_length(label, value, 1, minimum=True)
-    if len(value) > MAX_ID_LENGTH:
-        raise invalid_length(label, value, MAX_ID_LENGTH, minimum=False)
+    if len(value) > wire.MAX_ID_LENGTH:
+        raise invalid_length(label, value, wire.MAX_ID_LENGTH, minimum=False)
     return value
 
 
@@ -226,8 +205,8 @@ def parse_version_number(value: str) -> int:
 def parse_limit(value: str | None) -> int:
     """The ``limit`` query parameter: 1–100, default 100 (also when empty)."""
     if value is None or value == "":
-        return MAX_LIMIT
-    return parse_integer("limit", value, minimum=1, maximum=MAX_LIMIT)
+        return wire.MAX_PAGE_LIMIT
+    return parse_integer("limit", value, minimum=1, maximum=wire.MAX_PAGE_LIMIT)
 
 
 def parse_flush_wait(value: str | None, maximum: float) -> float:
@@ -254,6 +233,185 @@ def parse_query_bool(value: str | None, name: str) -> bool:
     raise invalid(f'"query.{name}" must be a boolean, found "{value}".')
 
 
+# Checking a body against its declaration in pushstream.wire.
+
+# Keboola's words for values that do not match a pattern, by pattern (goa's own message otherwise).
+_PATTERN_MESSAGES = {
+    wire.TABLE_ID_PATTERN: '"{field}" must look like "in.c-bucket.table" (stage "in" or "out", bucket with the "c-" '
+    'prefix, letters, digits, "_" and "-"), found "{value}".',
+}
+
+
+def _too_few_columns(field: str, value: list[Any], limit: int) -> PushstreamError:
+    return invalid(f'"{field}" must contain at least one column.')
+
+
+def _too_many_columns(field: str, value: list[Any], limit: int) -> PushstreamError:
+    return ResourceLimitError(f"Maximum number of columns per sink is {limit}, found {len(value)}.")
+
+
+# Keboola's errors for lists out of their bounds, by (struct, field): (too few, too many).
+_LIST_LIMIT_ERRORS: dict[tuple[type[Any], str], tuple[_ListError, _ListError]] = {
+    (wire.TableMapping, "columns"): (_too_few_columns, _too_many_columns),
+}
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    key: str
+    info: mi.Type
+    required: bool
+
+    @property
+    def is_object(self) -> bool:
+        info = self.info.type if isinstance(self.info, mi.Metadata) else self.info
+        return isinstance(info, mi.StructType)
+
+
+@cache
+def _fields(struct: type[msgspec.Struct]) -> tuple[_Field, ...]:
+    info = mi.type_info(struct)
+    assert isinstance(info, mi.StructType)
+    return tuple(_Field(f.name, f.encode_name, f.type, f.required) for f in info.fields)
+
+
+def check_body(struct: type[msgspec.Struct], body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` checked against ``struct`` (a request body of :mod:`pushstream.wire`): the
+    required values first, as Keboola's validators do (a missing object is reported in its
+    turn), then each field in declared order. Returns the known fields that were given, in
+    declared order (the canonical form)."""
+    for field in _fields(struct):
+        if field.required and not field.is_object and field.key not in body:
+            raise missing(f"body.{field.key}")
+    return _check_struct(struct, body, "body")
+
+
+def _check_struct(struct: type[msgspec.Struct], raw: dict[str, Any], where: str) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for field in _fields(struct):
+        if field.key not in raw:
+            if field.required:
+                raise missing(f"{where}.{field.key}")
+            continue
+        at = f"{where}.{field.key}"
+        value = _check_value(field.info, raw[field.key], at, (struct, field.name))
+        field_rule = _FIELD_RULES.get((struct, field.name))
+        if field_rule is not None:
+            field_rule(value)
+        result[field.key] = value
+    struct_rule = _STRUCT_RULES.get(struct)
+    if struct_rule is not None:
+        struct_rule(result, where)
+    return result
+
+
+def _check_value(info: mi.Type, value: Any, field: str, owner: tuple[type[Any], str], *, item: bool = False) -> Any:
+    if isinstance(info, mi.Metadata):
+        return _check_value(info.type, value, field, owner, item=item)
+    if isinstance(info, mi.StructType):
+        if not isinstance(value, dict):
+            raise invalid_field_type(field, value, "object")
+        return _check_struct(info.cls, value, field)
+    if isinstance(info, mi.LiteralType):
+        choices = wire.enum_values(info.values)
+        # Items of a list are only compared with the choices (goa checks their type with the list's).
+        if not item and not isinstance(value, str):
+            raise invalid_field_type(field, value, "string")
+        if value not in choices:
+            raise invalid_enum(field, value, choices)
+        return value
+    if isinstance(info, mi.StrType):
+        if not isinstance(value, str):
+            raise invalid_field_type(field, value, "string")
+        if info.min_length is not None and len(value) < info.min_length:
+            raise invalid_length(field, value, info.min_length, minimum=True)
+        if info.max_length is not None and len(value) > info.max_length:
+            raise invalid_length(field, value, info.max_length, minimum=False)
+        if info.pattern is not None and not _pattern(info.pattern).fullmatch(value):
+            message = _PATTERN_MESSAGES.get(
+                info.pattern, "{field} must match the regexp {pattern} but got value {quoted}"
+            )
+            raise invalid(
+                message.format(field=field, value=value, pattern=_quoted(info.pattern), quoted=_quoted(value))
+            )
+        return value
+    if isinstance(info, mi.BoolType):
+        if not isinstance(value, bool):
+            raise invalid_field_type(field, value, "boolean")
+        return value
+    if isinstance(info, mi.ListType | mi.VarTupleType):
+        if not isinstance(value, list):
+            raise invalid_field_type(field, value, "array")
+        too_few, too_many = _LIST_LIMIT_ERRORS.get(owner, (_list_too_short, _list_too_long))
+        if info.min_length is not None and len(value) < info.min_length:
+            raise too_few(field, value, info.min_length)
+        if info.max_length is not None and len(value) > info.max_length:
+            raise too_many(field, value, info.max_length)
+        return [_check_value(info.item_type, x, f"{field}[{i}]", owner, item=True) for i, x in enumerate(value)]
+    if isinstance(info, mi.AnyType):
+        return value
+    raise TypeError(f"cannot check {info!r}")
+
+
+@cache
+def _pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _list_too_short(field: str, value: list[Any], limit: int) -> PushstreamError:
+    return invalid_length(field, value, limit, minimum=True)
+
+
+def _list_too_long(field: str, value: list[Any], limit: int) -> PushstreamError:
+    return invalid_length(field, value, limit, minimum=False)
+
+
+# Rules beyond the declarations: on one field once it is checked, and on a struct once its fields are.
+
+
+def _check_column_name(name: str) -> None:
+    if _CONTROL.search(name):
+        raise invalid(f"Column name {_quoted(name)} contains a control character.")
+
+
+def _check_column(column: dict[str, Any], where: str) -> None:
+    template = column.get("template")
+    if template is not None:
+        problem = _validate_template(template["content"])
+        if problem:
+            raise invalid(f'Column "{column["name"]}" template is invalid: {problem}.')
+
+
+def _check_mapping(mapping: dict[str, Any], where: str) -> None:
+    columns = mapping["columns"]
+    _check_names_differ_in_more_than_case(columns)
+    try:
+        Mapping(columns)
+    except ConfigError as exc:
+        prefix = f'Invalid column "{exc.column}": ' if exc.column else "Invalid columns: "
+        raise invalid(prefix + exc.message + ".") from None
+
+
+def _check_source_type(source: dict[str, Any], where: str) -> None:
+    if source.get("type") == "otlp":
+        raise invalid('Sources of type "otlp" are not supported by pushstream; use "http".')
+
+
+_FIELD_RULES: dict[tuple[type[Any], str], Callable[[Any], None]] = {
+    (wire.TableColumn, "name"): _check_column_name,
+}
+_STRUCT_RULES: dict[type[Any], Callable[[dict[str, Any], str], None]] = {
+    wire.TableColumn: _check_column,
+    wire.TableMapping: _check_mapping,
+    wire.CreateSourceRequestBody: _check_source_type,
+    wire.UpdateSourceRequestBody: _check_source_type,
+}
+
+
+# The bodies of the operations.
+
+
 @dataclass(frozen=True)
 class SourceFields:
     """Validated fields of a source create/update payload (``None`` = not given)."""
@@ -261,26 +419,16 @@ class SourceFields:
     name: str | None
     description: str | None
     type: str | None
-
-
-def _check_required(body: dict[str, Any], *keys: str) -> None:
-    for key in keys:
-        if key not in body:
-            raise missing(f"body.{key}")
+    change_description: str | None = None
 
 
 def source_fields(body: dict[str, Any], *, create: bool) -> SourceFields:
-    """The fields of a source payload, checked in the order of Keboola's validators:
-    required fields, then ``sourceId``, ``type``, ``name``, ``description``."""
-    if create:
-        _check_required(body, "type", "name")
-        get_str(body, "sourceId", "body", min_len=1, max_len=MAX_ID_LENGTH)
-    source_type = get_enum(body, "type", "body", SOURCE_TYPES)
-    name = get_str(body, "name", "body", min_len=1, max_len=MAX_NAME_LENGTH)
-    description = get_str(body, "description", "body", max_len=MAX_DESCRIPTION_LENGTH)
-    if source_type == "otlp":
-        raise invalid('Sources of type "otlp" are not supported by pushstream; use "http".')
-    return SourceFields(name, description, source_type)
+    """The fields of a source payload (:class:`~pushstream.wire.CreateSourceRequestBody` or
+    :class:`~pushstream.wire.UpdateSourceRequestBody`)."""
+    fields = check_body(wire.CreateSourceRequestBody if create else wire.UpdateSourceRequestBody, body)
+    return SourceFields(
+        fields.get("name"), fields.get("description"), fields.get("type"), fields.get("changeDescription")
+    )
 
 
 @dataclass(frozen=True)
@@ -291,117 +439,23 @@ class SinkFields:
     description: str | None
     type: str | None
     table: dict[str, Any] | None
-    allowed_signals: tuple[str, ...] | None
+    allowed_signals: tuple[wire.Signal, ...] | None
+    change_description: str | None = None
 
 
 def sink_fields(body: dict[str, Any], *, create: bool) -> SinkFields:
-    """The fields of a sink payload, checked in the order of Keboola's validators:
-    required fields, then ``sinkId``, ``type``, ``name``, ``description``, the rest."""
-    if create:
-        _check_required(body, "type", "name")
-        get_str(body, "sinkId", "body", min_len=1, max_len=MAX_ID_LENGTH)
-    sink_type = get_enum(body, "type", "body", ("table",))
-    name = get_str(body, "name", "body", min_len=1, max_len=MAX_NAME_LENGTH)
-    description = get_str(body, "description", "body", max_len=MAX_DESCRIPTION_LENGTH)
-    signals: tuple[str, ...] | None = None
-    if "allowedSignals" in body:
-        raw = body["allowedSignals"]
-        if not isinstance(raw, list):
-            raise invalid_field_type("body.allowedSignals", raw, "array")
-        for index, item in enumerate(raw):
-            if item not in SIGNALS:
-                raise invalid_enum(f"body.allowedSignals[{index}]", item, SIGNALS)
-        signals = tuple(dict.fromkeys(raw))
-    table: dict[str, Any] | None = None
-    if "table" in body:
-        table = table_fields(body["table"], create=create)
-    elif create:
-        raise missing("body.table")
-    return SinkFields(name, description, sink_type, table, signals)
-
-
-def table_fields(raw: Any, *, create: bool) -> dict[str, Any]:
-    """The ``table`` object of a sink; on update every field is optional (merged later)."""
-    if not isinstance(raw, dict):
-        raise invalid_field_type("body.table", raw, "object")
-    result: dict[str, Any] = {}
-    table_type = get_enum(raw, "type", "body.table", ("keboola",), required=create)
-    if table_type is not None:
-        result["type"] = table_type
-    table_id = get_str(raw, "tableId", "body.table", required=create)
-    if table_id is not None:
-        if not TABLE_ID.fullmatch(table_id):
-            raise invalid(
-                f'"body.table.tableId" must look like "in.c-bucket.table" (stage "in" or "out", bucket with the "c-" '
-                f'prefix, letters, digits, "_" and "-"), found "{table_id}".'
-            )
-        result["tableId"] = table_id
-    if "mapping" in raw:
-        mapping = raw["mapping"]
-        if not isinstance(mapping, dict):
-            raise invalid_field_type("body.table.mapping", mapping, "object")
-        if "columns" not in mapping:
-            raise missing("body.table.mapping.columns")
-        result["mapping"] = {"columns": columns(mapping["columns"])}
-    elif create:
-        raise missing("body.table.mapping")
-    return result
-
-
-def columns(raw: Any) -> list[dict[str, Any]]:
-    """Validates ``table.mapping.columns`` and returns them in canonical form
-    (known fields only, in a fixed order). The column definitions are compiled
-    with the Rust core (:class:`pushstream.Mapping`), which checks paths and templates."""
-    where = "body.table.mapping.columns"
-    if not isinstance(raw, list):
-        raise invalid_field_type(where, raw, "array")
-    if not raw:
-        raise invalid(f'"{where}" must contain at least one column.')
-    if len(raw) > MAX_COLUMNS:
-        raise ResourceLimitError(f"Maximum number of columns per sink is {MAX_COLUMNS}, found {len(raw)}.")
-    result = []
-    for index, column in enumerate(raw):
-        at = f"{where}[{index}]"
-        if not isinstance(column, dict):
-            raise invalid_field_type(at, column, "object")
-        column_type = get_enum(column, "type", at, COLUMN_TYPES, required=True)
-        name = get_str(column, "name", at, required=True, min_len=1, max_len=MAX_COLUMN_NAME_LENGTH)
-        assert name is not None
-        if _CONTROL.search(name):
-            raise invalid(f"Column name {_quoted(name)} contains a control character.")
-        canonical: dict[str, Any] = {"type": column_type, "name": name}
-        primary_key = get_bool(column, "primaryKey", at)
-        if primary_key is not None:
-            canonical["primaryKey"] = primary_key
-        path = get_str(column, "path", at, min_len=1)
-        if path is not None:
-            canonical["path"] = path
-        default_value = get_str(column, "defaultValue", at)
-        if default_value is not None:
-            canonical["defaultValue"] = default_value
-        raw_string = get_bool(column, "rawString", at)
-        if raw_string is not None:
-            canonical["rawString"] = raw_string
-        if "template" in column:
-            template = column["template"]
-            if not isinstance(template, dict):
-                raise invalid_field_type(f"{at}.template", template, "object")
-            language = get_enum(template, "language", f"{at}.template", ("jsonnet",), required=True)
-            content = get_str(
-                template, "content", f"{at}.template", required=True, min_len=1, max_len=MAX_TEMPLATE_LENGTH
-            )
-            canonical["template"] = {"language": language, "content": content}
-            problem = _validate_template(content or "")
-            if problem:
-                raise invalid(f'Column "{name}" template is invalid: {problem}.')
-        result.append(canonical)
-    _check_names_differ_in_more_than_case(result)
-    try:
-        Mapping(result)
-    except ConfigError as exc:
-        prefix = f'Invalid column "{exc.column}": ' if exc.column else "Invalid columns: "
-        raise invalid(prefix + exc.message + ".") from None
-    return result
+    """The fields of a sink payload (:class:`~pushstream.wire.CreateSinkRequestBody` or
+    :class:`~pushstream.wire.UpdateSinkRequestBody`); ``table`` in canonical form."""
+    fields = check_body(wire.CreateSinkRequestBody if create else wire.UpdateSinkRequestBody, body)
+    signals = fields.get("allowedSignals")
+    return SinkFields(
+        fields.get("name"),
+        fields.get("description"),
+        fields.get("type"),
+        fields.get("table"),
+        None if signals is None else tuple(dict.fromkeys(signals)),
+        fields.get("changeDescription"),
+    )
 
 
 def _check_names_differ_in_more_than_case(columns: list[dict[str, Any]]) -> None:
@@ -436,18 +490,9 @@ class SettingsPatch:
 def settings_patch(body: dict[str, Any]) -> SettingsPatch:
     """Validates ``{"settings": [{"key", "value"}], "changeDescription"}``: unknown keys
     and invalid values → 400, protected keys → 403."""
-    change_description = get_str(body, "changeDescription", "body")
-    raw = body.get("settings", [])
-    if not isinstance(raw, list):
-        raise invalid_field_type("body.settings", raw, "array")
-    parsed: list[tuple[str, Any]] = []
-    for index, item in enumerate(raw):
-        at = f"body.settings[{index}]"
-        if not isinstance(item, dict):
-            raise invalid_field_type(at, item, "object")
-        key = get_str(item, "key", at, required=True, min_len=1)
-        assert key is not None
-        parsed.append((key, item.get("value")))
+    fields = check_body(wire.UpdateSettingsRequestBody, body)
+    change_description = fields.get("changeDescription")
+    parsed = [(item["key"], item.get("value")) for item in fields.get("settings", [])]
     unknown = [key for key, _ in parsed if key not in SETTINGS_BY_KEY]
     if unknown:
         names = ", ".join(f'"{k}"' for k in dict.fromkeys(unknown))

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pushstream import wire
 from pushstream.storage.state import StorageState, file_states, flush
 
 _POLL = 0.05
@@ -16,7 +17,7 @@ def flush_handler(storage: StorageState, coordinator_running: Callable[[], bool]
     """The handler of ``POST .../flush`` (see :mod:`pushstream.api.operator`).
     Waiting only makes sense while a coordinator runs; without one it answers at once."""
 
-    def handle(branch_id: int, source_id: str, sink_id: str | None, wait: float) -> dict[str, Any]:
+    def handle(branch_id: int, source_id: str, sink_id: str | None, wait: float) -> wire.FlushResult:
         with storage.transaction() as db:
             files = flush(db, branch_id, source_id, sink_id)
             attempts = {f: a for f, (_, a, _) in zip(files, file_states(db, files), strict=True)}
@@ -30,18 +31,10 @@ def flush_handler(storage: StorageState, coordinator_running: Callable[[], bool]
             if settled or time.monotonic() >= deadline:
                 break
             time.sleep(_POLL)
-        items = []
-        for (key, file_id), (state, attempt, reason) in zip(files, states, strict=True):
-            item: dict[str, Any] = {"sinkId": key.sink_id, "fileId": file_id, "state": state}
-            if state != "imported" and attempt:
-                item["retryAttempt"] = attempt
-                item["retryReason"] = reason or ""
-            items.append(item)
-        return {
-            "branchId": branch_id,
-            "sourceId": source_id,
-            "imported": all(i["state"] == "imported" for i in items),
-            "files": items,
-        }
+        items = [
+            wire.flushed_file(key.sink_id, file_id, state, attempt, reason or "")
+            for (key, file_id), (state, attempt, reason) in zip(files, states, strict=True)
+        ]
+        return wire.flush_result(branch_id, source_id, items)
 
     return handle

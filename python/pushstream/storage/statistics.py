@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pushstream import wire
 from pushstream.storage.layout import SinkKey
 from pushstream.storage.state import StorageState
 from pushstream.store.models import format_time
@@ -20,16 +21,20 @@ from pushstream.store.models import format_time
 MAX_FILES = 100
 
 
-def _level(records: int, compressed: int, uncompressed: int, first: int | None, last: int | None) -> dict[str, Any]:
-    level: dict[str, Any] = {}
-    if records and first is not None and last is not None:
-        level["firstRecordAt"] = format_time(first)
-        level["lastRecordAt"] = format_time(last)
-    level.update({"recordsCount": records, "compressedSize": compressed, "uncompressedSize": uncompressed})
-    return level
+_Counts = tuple[int, int, int, int | None, int | None]
 
 
-def _sum(levels: list[tuple[int, int, int, int | None, int | None]]) -> dict[str, Any]:
+def _level(records: int, compressed: int, uncompressed: int, first: int | None, last: int | None) -> wire.Level:
+    return wire.level(
+        records,
+        compressed,
+        uncompressed,
+        None if first is None else format_time(first),
+        None if last is None else format_time(last),
+    )
+
+
+def _sum(levels: list[_Counts]) -> wire.Level:
     firsts = [lv[3] for lv in levels if lv[0] and lv[3] is not None]
     lasts = [lv[4] for lv in levels if lv[0] and lv[4] is not None]
     return _level(
@@ -41,15 +46,18 @@ def _sum(levels: list[tuple[int, int, int, int | None, int | None]]) -> dict[str
     )
 
 
+def _time(ns: int | None) -> str | None:
+    return None if ns is None else format_time(ns)
+
+
 class StorageStatistics:
-    """The API's :class:`~pushstream.api.statistics.StatisticsProvider` over the storage state."""
+    """The API's :class:`~pushstream.api.statistics.StatisticsProvider` over the storage state
+    (its bodies are made by :mod:`pushstream.wire`)."""
 
     def __init__(self, storage: StorageState) -> None:
         self.storage = storage
 
-    def _levels(
-        self, key: SinkKey, file_id: str | None = None
-    ) -> dict[str, tuple[int, int, int, int | None, int | None]]:
+    def _levels(self, key: SinkKey, file_id: str | None = None) -> dict[str, _Counts]:
         file_filter = " AND s.file_id = ?" if file_id else ""
         params: tuple[Any, ...] = (*key.parts(), file_id) if file_id else key.parts()
         with self.storage.snapshot() as db:
@@ -77,14 +85,10 @@ class StorageStatistics:
             ).fetchone()
         return {"local": tuple(local), "staging": tuple(staging), "target": tuple(target)}
 
-    def _totals(self, key: SinkKey, file_id: str | None = None) -> dict[str, Any]:
+    def _totals(self, key: SinkKey, file_id: str | None = None) -> wire.SinkStatisticsTotalResult:
         levels = self._levels(key, file_id)
         present = {name: _level(*values) for name, values in levels.items() if values[0]}
-        totals: dict[str, Any] = {"total": _sum(list(levels.values())), "levels": present}
-        rejected = self._rejected(key, file_id)
-        if rejected:
-            totals["rejected"] = {"recordsCount": rejected}
-        return totals
+        return wire.totals(_sum(list(levels.values())), present, self._rejected(key, file_id))
 
     def _rejected(self, key: SinkKey, file_id: str | None) -> int:
         """Rows of imported files the target refused (beyond Keboola; they are
@@ -102,10 +106,10 @@ class StorageStatistics:
         )
         return int(row[0])
 
-    def sink_totals(self, branch_id: int, source_id: str, sink_id: str) -> dict[str, Any]:
+    def sink_totals(self, branch_id: int, source_id: str, sink_id: str) -> wire.SinkStatisticsTotalResult:
         return self._totals(SinkKey(branch_id, source_id, sink_id))
 
-    def sink_files(self, branch_id: int, source_id: str, sink_id: str, *, failed_only: bool) -> list[dict[str, Any]]:
+    def sink_files(self, branch_id: int, source_id: str, sink_id: str, *, failed_only: bool) -> list[wire.SinkFile]:
         key = SinkKey(branch_id, source_id, sink_id)
         condition = " AND state != 'imported' AND retry_attempt > 0" if failed_only else ""
         rows = (
@@ -119,20 +123,20 @@ class StorageStatistics:
             )
             .fetchall()
         )
-        files = []
-        for file_id, state, opened, closing, importing, imported, attempt, reason, retry_after in rows:
-            item: dict[str, Any] = {"state": state, "openedAt": format_time(opened)}
-            for name, value in (("closingAt", closing), ("importingAt", importing), ("importedAt", imported)):
-                if value is not None:
-                    item[name] = format_time(value)
-            if attempt:
-                item["retryAttempt"] = attempt
-                item["retryReason"] = reason or ""
-                if retry_after is not None and state != "imported":
-                    item["retryAfter"] = format_time(retry_after)
-            item["statistics"] = self._totals(key, file_id)
-            files.append(item)
-        return files
+        return [
+            wire.sink_file(
+                state,
+                format_time(opened),
+                self._totals(key, file_id),
+                closing_at=_time(closing),
+                importing_at=_time(importing),
+                imported_at=_time(imported),
+                retry_attempt=attempt,
+                retry_reason=reason or "",
+                retry_after=_time(retry_after),
+            )
+            for file_id, state, opened, closing, importing, imported, attempt, reason, retry_after in rows
+        ]
 
     def clear_sink(self, branch_id: int, source_id: str, sink_id: str) -> None:
         """Forgets imported files (the target level); data not yet imported is kept."""

@@ -1,5 +1,8 @@
 """Records of the configuration store. Immutable; changes go through a
-:class:`~pushstream.store.base.Transaction`."""
+:class:`~pushstream.store.base.Transaction`.
+
+``by`` blocks, versions and the created/deleted/disabled events are the structures
+of the API's wire format (:mod:`pushstream.wire`), kept as they are."""
 
 from __future__ import annotations
 
@@ -11,7 +14,27 @@ from typing import Any, Literal
 
 import orjson
 
-TaskStatus = Literal["processing", "success", "error"]
+from pushstream.wire import By, Disabled, Event, Signal, TaskStatus, Version
+
+__all__ = [
+    "ROLES",
+    "By",
+    "Disabled",
+    "Event",
+    "IngestSink",
+    "IngestSource",
+    "Role",
+    "Sink",
+    "Source",
+    "Task",
+    "TaskStatus",
+    "Token",
+    "Version",
+    "format_time",
+    "now",
+    "state_hash",
+]
+
 Role = Literal["admin", "guest"]
 ROLES: tuple[Role, ...] = ("admin", "guest")
 
@@ -25,101 +48,6 @@ def format_time(ns: int) -> str:
 def now() -> str:
     """The current time as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (UTC)."""
     return format_time(time.time_ns())
-
-
-@dataclass(frozen=True)
-class By:
-    """Who did something: ``type`` is ``user`` (an API token) or ``system``."""
-
-    type: str = "system"
-    token_id: str = ""
-    token_desc: str = ""
-    user_id: str = ""
-    user_name: str = ""
-
-    def to_json(self) -> dict[str, str]:
-        """Keboola's ``by`` block; empty fields are left out."""
-        out = {"type": self.type}
-        for key, value in (
-            ("tokenId", self.token_id),
-            ("tokenDesc", self.token_desc),
-            ("userId", self.user_id),
-            ("userName", self.user_name),
-        ):
-            if value:
-                out[key] = value
-        return out
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> By:
-        return cls(
-            type=data.get("type", "system"),
-            token_id=data.get("tokenId", ""),
-            token_desc=data.get("tokenDesc", ""),
-            user_id=data.get("userId", ""),
-            user_name=data.get("userName", ""),
-        )
-
-
-@dataclass(frozen=True)
-class Event:
-    """When and by whom an entity was created or deleted."""
-
-    at: str
-    by: By
-
-    def to_json(self) -> dict[str, Any]:
-        return {"at": self.at, "by": self.by.to_json()}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Event:
-        return cls(at=data["at"], by=By.from_json(data["by"]))
-
-
-@dataclass(frozen=True)
-class Disabled:
-    """When, by whom and why an entity was disabled."""
-
-    at: str
-    by: By
-    reason: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"at": self.at, "by": self.by.to_json(), "reason": self.reason}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Disabled:
-        return cls(at=data["at"], by=By.from_json(data["by"]), reason=data.get("reason", ""))
-
-
-@dataclass(frozen=True)
-class Version:
-    """One version of a source or sink: a number counted from 1, a 16-hex hash of the state, and who made it."""
-
-    number: int
-    hash: str
-    description: str
-    at: str
-    by: By
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "number": self.number,
-            "hash": self.hash,
-            "description": self.description,
-            "at": self.at,
-            "by": self.by.to_json(),
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Version:
-        return cls(
-            number=data["number"],
-            hash=data["hash"],
-            description=data["description"],
-            at=data["at"],
-            by=By.from_json(data["by"]),
-        )
 
 
 def state_hash(state: dict[str, Any]) -> str:
@@ -198,7 +126,7 @@ class Sink:
     created: Event
     type: str = "table"
     description: str = ""
-    allowed_signals: tuple[str, ...] = ()
+    allowed_signals: tuple[Signal, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)
     disabled: Disabled | None = None
     deleted: Event | None = None

@@ -8,6 +8,7 @@ Entities are stored as JSON documents next to the columns that queries filter on
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import os
@@ -21,8 +22,9 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 import orjson
 
 from pushstream.errors import StoreError
@@ -31,8 +33,6 @@ from pushstream.store.base import MAX_VERSIONS
 from pushstream.store.connections import ThreadConnections
 from pushstream.store.models import (
     ROLES,
-    Disabled,
-    Event,
     IngestSink,
     IngestSource,
     Role,
@@ -136,117 +136,64 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+# Entities are stored as the JSON of their records: camelCase keys (the API's) made from the field
+# names, and by, version and events in their wire shapes (pushstream.wire). Only the task's duration
+# is stored under another name (Keboola's).
+_STORED_NAMES = {"duration_ms": "duration"}
+R = TypeVar("R", Source, Sink, Task)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _stored_names(record_type: type[Any]) -> tuple[tuple[str, str], ...]:
+    """(field name, stored key) of a record type."""
+    return tuple((f.name, _STORED_NAMES.get(f.name) or _camel(f.name)) for f in dataclasses.fields(record_type))
+
+
+_STRUCT_ENCODER = msgspec.json.Encoder()
+_STORED_KEYS = {record_type: _stored_names(record_type) for record_type in (Source, Sink, Task)}
+
+
+def _to_data(record: Source | Sink | Task) -> bytes:
+    # By attribute: a record made by msgspec.convert holds its defaults on the class only.
+    return _STRUCT_ENCODER.encode({key: getattr(record, name) for name, key in _STORED_KEYS[type(record)]})
+
+
+def _from_data(record_type: type[R], data: bytes) -> R:
+    stored = orjson.loads(data)
+    values = {name: stored[key] for name, key in _STORED_KEYS[record_type] if stored.get(key) is not None}
+    return msgspec.convert(values, record_type)
+
+
 def _source_to_data(source: Source) -> bytes:
-    return _dumps(
-        {
-            "projectId": source.project_id,
-            "branchId": source.branch_id,
-            "sourceId": source.source_id,
-            "type": source.type,
-            "name": source.name,
-            "description": source.description,
-            "secret": source.secret,
-            "settings": source.settings,
-            "version": source.version.to_json(),
-            "created": source.created.to_json(),
-            "disabled": source.disabled.to_json() if source.disabled else None,
-            "deleted": source.deleted.to_json() if source.deleted else None,
-        }
-    )
+    return _to_data(source)
 
 
 def _source_from_data(data: bytes) -> Source:
-    d = orjson.loads(data)
-    return Source(
-        project_id=d["projectId"],
-        branch_id=d["branchId"],
-        source_id=d["sourceId"],
-        type=d["type"],
-        name=d["name"],
-        description=d["description"],
-        secret=d["secret"],
-        settings=d["settings"],
-        version=Version.from_json(d["version"]),
-        created=Event.from_json(d["created"]),
-        disabled=Disabled.from_json(d["disabled"]) if d.get("disabled") else None,
-        deleted=Event.from_json(d["deleted"]) if d.get("deleted") else None,
-    )
+    return _from_data(Source, data)
 
 
 def _sink_to_data(sink: Sink) -> bytes:
-    return _dumps(
-        {
-            "projectId": sink.project_id,
-            "branchId": sink.branch_id,
-            "sourceId": sink.source_id,
-            "sinkId": sink.sink_id,
-            "type": sink.type,
-            "name": sink.name,
-            "description": sink.description,
-            "table": sink.table,
-            "allowedSignals": list(sink.allowed_signals),
-            "settings": sink.settings,
-            "version": sink.version.to_json(),
-            "created": sink.created.to_json(),
-            "disabled": sink.disabled.to_json() if sink.disabled else None,
-            "deleted": sink.deleted.to_json() if sink.deleted else None,
-            "deletedWithSource": sink.deleted_with_source,
-        }
-    )
+    return _to_data(sink)
 
 
 def _sink_from_data(data: bytes) -> Sink:
-    d = orjson.loads(data)
-    return Sink(
-        project_id=d["projectId"],
-        branch_id=d["branchId"],
-        source_id=d["sourceId"],
-        sink_id=d["sinkId"],
-        type=d["type"],
-        name=d["name"],
-        description=d["description"],
-        table=d["table"],
-        allowed_signals=tuple(d.get("allowedSignals") or ()),
-        settings=d["settings"],
-        version=Version.from_json(d["version"]),
-        created=Event.from_json(d["created"]),
-        disabled=Disabled.from_json(d["disabled"]) if d.get("disabled") else None,
-        deleted=Event.from_json(d["deleted"]) if d.get("deleted") else None,
-        deleted_with_source=bool(d.get("deletedWithSource")),
-    )
+    return _from_data(Sink, data)
 
 
 def _task_to_data(task: Task) -> bytes:
-    return _dumps(
-        {
-            "taskId": task.task_id,
-            "type": task.type,
-            "status": task.status,
-            "createdAt": task.created_at,
-            "outputs": task.outputs,
-            "finishedAt": task.finished_at,
-            "duration": task.duration_ms,
-            "result": task.result,
-            "error": task.error,
-        }
-    )
+    return _to_data(task)
 
 
 def _task_from_data(data: bytes) -> Task:
-    d = orjson.loads(data)
-    task_type: str = d["type"]
-    return Task(
-        task_id=d["taskId"],
+    task = _from_data(Task, data)
+    if not task.type.startswith("api."):
         # Tasks stored before the types carried Keboola's "api." prefix.
-        type=task_type if task_type.startswith("api.") else f"api.{task_type}",
-        status=d["status"],
-        created_at=d["createdAt"],
-        outputs=d.get("outputs") or {},
-        finished_at=d.get("finishedAt"),
-        duration_ms=d.get("duration"),
-        result=d.get("result"),
-        error=d.get("error"),
-    )
+        task = replace(task, type=f"api.{task.type}")
+    return task
 
 
 def _token_from_row(token_id: str, role: str, data: bytes) -> Token:
