@@ -140,3 +140,12 @@ def test_limits_are_the_cores() -> None:
     ServerConfig(max_record_size=_core.MAX_RECORD_BYTES_LIMIT, max_batch_size=_core.MAX_RECORD_BYTES_LIMIT)
     with pytest.raises(pushstream.ConfigError, match="at most 4MB"):
         ServerConfig(max_record_size=_core.MAX_RECORD_BYTES_LIMIT + 1, max_batch_size=16 << 20)
+
+
+def test_the_api_declares_the_cores_column_types() -> None:
+    # The Stream API's enum is a Literal for msgspec and the OpenAPI document; it
+    # must list exactly the column types the core compiles, in the core's order.
+    from pushstream import wire
+
+    assert get_args(wire.ColumnType) == tuple(_core.COLUMN_TYPES)
+    assert wire.COLUMN_TYPES == tuple(_core.COLUMN_TYPES)
