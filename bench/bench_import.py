@@ -44,10 +44,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from pgcluster import PgCluster, unavailable_reason  # noqa: E402
-from pushstream.targets._staging import dedup_last, read_staging  # noqa: E402
 from pushstream.targets.base import ImportRequest, SinkIdentity, TableSpec  # noqa: E402
 from pushstream.targets.postgresql import PostgresTarget  # noqa: E402
+from pushstream.targets.rows import dedup_last  # noqa: E402
 from pushstream.targets.sqlite import SqliteTarget  # noqa: E402
+from pushstream.targets.staging_csv import read_staging  # noqa: E402
 
 COLUMNS = ("id", "received_at", "ip", "body", "headers", "user_agent")
 PLAIN = TableSpec("in.c-bench.events", COLUMNS)

@@ -35,8 +35,8 @@ from pushstream.storage.state import StorageState
 from pushstream.store import SqliteStore
 from pushstream.store.base import ConfigStore
 from pushstream.store.events import Hooks, SinkChange
+from pushstream.targets import open_target as open_target_url
 from pushstream.targets.base import SinkIdentity, Target, TargetError
-from pushstream.targets.base import open_target as open_target_url
 
 
 def open_store(config: ServerConfig) -> SqliteStore:

@@ -401,7 +401,7 @@ def test_postgresql_sink_role_is_rotated_by_disable_and_enable(pg_pipeline: Pipe
 
     pg_pipeline.source("s")
     pg_pipeline.sink("s", "k", [{"type": "body", "name": "b"}], "in.c-t.k")
-    role = components(pg_pipeline.app).target.role_name(SinkIdentity(1, "s", "k"))  # type: ignore[attr-defined]
+    role = components(pg_pipeline.app).target.sink_user(SinkIdentity(1, "s", "k"))  # type: ignore[attr-defined]
     before = _rolpassword(pg_pipeline, role)
     assert before.startswith("SCRAM-SHA-256$")
     # The role may write its own table and nothing else.

@@ -15,7 +15,8 @@ from targethelpers import Staging
 
 from pgcluster import PgCluster
 from pushstream.targets.base import SinkIdentity, TableSpec, TargetError, TargetUnavailableError
-from pushstream.targets.postgresql import PostgresTarget, scram_verifier
+from pushstream.targets.postgresql import PostgresTarget
+from pushstream.targets.postgresql.sink_users import scram_verifier
 
 SINK_A = SinkIdentity(1, "web", "clicks")
 SINK_B = SinkIdentity(1, "web", "users")
@@ -32,7 +33,7 @@ def as_superuser(cluster: PgCluster, target: PostgresTarget, sql: str) -> list[t
 
 
 def credentials(cluster: PgCluster, target: PostgresTarget, sink: SinkIdentity) -> tuple[str, str]:
-    role = target.role_name(sink)
+    role = target.sink_user(sink)
     rows = as_superuser(cluster, target, f"SELECT password FROM pushstream.sinks WHERE role = '{role}'")
     assert rows, f"no stored password for {role}"
     return role, str(rows[0][0])
@@ -103,12 +104,12 @@ def test_prepare_sink_creates_a_login_role_with_a_stored_password(
     comment = as_superuser(pg_cluster, pg_target, f"SELECT shobj_description('{role}'::regrole, 'pg_authid')")
     assert comment == [("pushstream sink 1/web/clicks",)]
     # Another sink, another role; same ids in another database, another role too.
-    assert pg_target.role_name(SINK_B) != role
+    assert pg_target.sink_user(SINK_B) != role
 
 
 def test_imports_run_as_the_sink_role(pg_cluster: PgCluster, pg_target: PostgresTarget, staging: Staging) -> None:
     pg_target.import_files(staging.request(PLAIN, [["1", "/a"]], sink=SINK_A))
-    role = pg_target.role_name(SINK_A)
+    role = pg_target.sink_user(SINK_A)
     owner = as_superuser(pg_cluster, pg_target, "SELECT sink_role FROM pushstream.imports")
     assert owner == [(role,)]
     active = as_superuser(pg_cluster, pg_target, f"SELECT count(*) FROM pg_stat_activity WHERE usename = '{role}'")
@@ -150,7 +151,7 @@ def test_sink_role_privileges_with_key(pg_target: PostgresTarget, session_as: An
     b.denied("""INSERT INTO "in.c-web".clicks VALUES ('2', '/b')""")
     b.denied('CREATE TABLE "in.c-web".mine (x text)')
     # Its staging table only: another sink's staging table is out of reach.
-    staging_b = "stage_" + pg_target.role_name(SINK_B).removeprefix("pushstream_sink_")
+    staging_b = "stage_" + pg_target.sink_user(SINK_B).removeprefix("pushstream_sink_")
     assert b.run(f"SELECT count(*) FROM pushstream.{staging_b}") == [(0,)]
     b.denied(f"DROP TABLE pushstream.{staging_b}")
     b.denied(f"ALTER TABLE pushstream.{staging_b} ADD COLUMN x text")
@@ -162,7 +163,7 @@ def test_import_bookkeeping_is_per_role(pg_target: PostgresTarget, session_as: A
     a = session_as(SINK_A)
     assert a.run("SELECT import_id FROM pushstream.imports") == [("a-1",)]
     # It cannot mark another sink's file as imported (row-level security).
-    role_b = pg_target.role_name(SINK_B)
+    role_b = pg_target.sink_user(SINK_B)
     with pytest.raises(adbc_driver_manager.Error, match="row-level security"):
         a.run(
             "INSERT INTO pushstream.imports (sink_role, import_id, table_id, row_count)"
@@ -221,7 +222,7 @@ def test_drop_sink_drops_the_role_and_keeps_the_rows(
     pg_cluster: PgCluster, pg_target: PostgresTarget, staging: Staging
 ) -> None:
     pg_target.import_files(staging.request(KEYED, [["1", "x"]], sink=SINK_B))
-    role = pg_target.role_name(SINK_B)
+    role = pg_target.sink_user(SINK_B)
     pg_target.drop_sink(SINK_B)
     pg_target.drop_sink(SINK_B)  # idempotent
     assert as_superuser(pg_cluster, pg_target, f"SELECT count(*) FROM pg_roles WHERE rolname = '{role}'") == [(0,)]
@@ -312,7 +313,7 @@ def test_restart_in_the_middle_of_an_import(pg_cluster: PgCluster, staging: Stag
             target.import_files(staging.request(spec, [["0", "seed"]], sink=SINK_A))
             rows = [[str(i), f"value {i}" * 10] for i in range(1, 300_001)]
             request = staging.request(spec, rows, sink=SINK_A, import_id="big")
-            role = target.role_name(SINK_A)
+            role = target.sink_user(SINK_A)
 
             def restart_while_writing() -> None:
                 deadline = time.monotonic() + 60

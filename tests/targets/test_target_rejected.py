@@ -11,9 +11,9 @@ import pyarrow as pa
 import pytest
 from targethelpers import Staging
 
-from pushstream.targets._staging import write_bisecting
 from pushstream.targets.base import RejectedRow, TableSpec, TargetError
 from pushstream.targets.postgresql import PostgresTarget
+from pushstream.targets.rows import write_bisecting
 from pushstream.targets.sqlite import SqliteTarget
 from rawsql import Raw
 

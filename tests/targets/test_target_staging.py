@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from targethelpers import write_staging
 
-from pushstream.targets._staging import StagingStream, dedup_last, read_staging
 from pushstream.targets.base import TargetError
+from pushstream.targets.rows import dedup_last
+from pushstream.targets.staging_csv import StagingStream, read_staging
 
 
 def reference(rows: list[tuple[str, ...]], key: int | tuple[int, ...]) -> list[tuple[str, ...]]:

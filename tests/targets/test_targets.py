@@ -9,13 +9,13 @@ import pytest
 import zstandard
 from targethelpers import Staging, encode_rows
 
+from pushstream.targets import open_target
 from pushstream.targets.base import (
     ImportRequest,
     SinkIdentity,
     TableMismatchError,
     TableSpec,
     TargetError,
-    open_target,
     parse_table_id,
 )
 from pushstream.targets.postgresql import PostgresTarget

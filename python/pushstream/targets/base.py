@@ -2,9 +2,10 @@
 
 A target is any database reachable through an ADBC driver. The coordinator only
 talks to this interface; SQLite (the embedded default) and PostgreSQL implement
-it. Table ids are Keboola's ``in.c-<bucket>.<table>``: the bucket maps to a schema
-(PostgreSQL) or a name prefix (SQLite). Every column is text; the primary key is
-the mapping's ``primaryKey`` columns.
+it (this module imports neither: :func:`pushstream.targets.open_target` picks
+one). Table ids are Keboola's ``in.c-<bucket>.<table>``: the bucket maps to a
+schema (PostgreSQL) or a name prefix (SQLite). Every column is text; the primary
+key is the mapping's ``primaryKey`` columns.
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ class TargetUnavailableError(TargetError):
     """The database cannot be reached (network, restart); retried with backoff."""
 
 
+class TargetMissingError(TargetError):
+    """An embedded target database that does not exist was opened only to be read."""
+
+
+def format_names(names: Sequence[str]) -> str:
+    """Column names as messages show them: ``[a, b]``."""
+    return "[" + ", ".join(names) + "]"
+
+
 @dataclass(frozen=True)
 class TableSpec:
     """The shape a sink needs: its table, columns in mapping order, primary key."""
@@ -38,10 +48,45 @@ class TableSpec:
     columns: tuple[str, ...]
     primary_key: tuple[str, ...] = ()
 
+    def validate(self) -> None:
+        """Rejects specs no table can have: no columns, duplicate names, key not a column."""
+        if not self.columns:
+            raise TargetError(f'table "{self.table_id}": a table needs at least one column')
+        seen: set[str] = set()
+        for name in self.columns:
+            if name in seen:
+                raise TargetError(f'table "{self.table_id}": column "{name}" appears twice')
+            seen.add(name)
+        for name in self.primary_key:
+            if name not in seen:
+                raise TargetError(f'table "{self.table_id}": primary key column "{name}" is not a column')
+        if len(set(self.primary_key)) != len(self.primary_key):
+            raise TargetError(
+                f'table "{self.table_id}": primary key {format_names(self.primary_key)} names a column twice'
+            )
+
+    def check_matches(self, columns: Sequence[str], key: Sequence[str]) -> None:
+        """Raises :class:`TableMismatchError` unless the existing table, with
+        ``columns`` and primary key ``key``, has exactly the spec's columns (names
+        and order) and primary key (the same set of columns)."""
+        if list(columns) != list(self.columns):
+            raise TableMismatchError(
+                f'table "{self.table_id}" has columns {format_names(columns)},'
+                f" the sink needs {format_names(self.columns)}"
+            )
+        if sorted(key) != sorted(self.primary_key):
+            if not key:
+                detail = f"has no primary key, the sink needs primary key {format_names(self.primary_key)}"
+            elif not self.primary_key:
+                detail = f"has primary key {format_names(key)}, the sink needs no primary key"
+            else:
+                detail = f"has primary key {format_names(key)}, the sink needs {format_names(self.primary_key)}"
+            raise TableMismatchError(f'table "{self.table_id}" {detail}')
+
 
 @dataclass(frozen=True)
 class SinkIdentity:
-    """The sink an import or a credential belongs to (PostgreSQL keeps one role per sink)."""
+    """The sink an import or a credential belongs to (PostgreSQL keeps one sink user per sink)."""
 
     branch_id: int
     source_id: str
@@ -114,8 +159,8 @@ class Target(Protocol):
     def table_exists(self, table_id: str) -> bool: ...
 
     def prepare_sink(self, sink: SinkIdentity, spec: TableSpec) -> None:
-        """Sets up what imports of the sink need (PostgreSQL: a role that may only
-        write its table). Idempotent."""
+        """Sets up what imports of the sink need (PostgreSQL: a sink user that may
+        only write its table). Idempotent."""
         ...
 
     def rotate_sink_credentials(self, sink: SinkIdentity) -> None:
@@ -136,18 +181,3 @@ def parse_table_id(table_id: str) -> tuple[str, str]:
     if not sep or not sep2 or stage not in ("in", "out") or not bucket.startswith("c-") or len(bucket) < 3 or not table:
         raise ValueError(f'invalid table id "{table_id}", expected "in.c-<bucket>.<table>"')
     return f"{stage}.{bucket}", table
-
-
-def open_target(url: str | None, data_dir: Path) -> Target:
-    """The target for a URL: ``None`` or ``sqlite:///path`` → SQLite (default
-    ``<data dir>/tables.sqlite``), ``postgresql://...`` → PostgreSQL."""
-    if url is None or url.startswith("sqlite:"):
-        from pushstream.targets.sqlite import SqliteTarget
-
-        path = data_dir / "tables.sqlite" if url in (None, "sqlite:", "sqlite://") else Path(url.split("://", 1)[1])
-        return SqliteTarget(path)
-    if url.startswith(("postgresql://", "postgres://")):
-        from pushstream.targets.postgresql import PostgresTarget
-
-        return PostgresTarget(url)
-    raise TargetError(f'unsupported target "{url}", expected sqlite:///path or postgresql://...')

@@ -52,25 +52,20 @@ import adbc_driver_sqlite.dbapi as sqlite_dbapi
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 
-from pushstream.targets._staging import (
-    StagingStream,
-    check_shape,
-    dedup_order,
-    gather,
-    quote_ident,
-    read_staging,
-    validate_spec,
-    write_bisecting,
-)
+from pushstream.targets import sql
 from pushstream.targets.base import (
     ImportRequest,
     ImportResult,
     SinkIdentity,
     TableSpec,
     TargetError,
+    TargetMissingError,
     TargetUnavailableError,
     parse_table_id,
 )
+from pushstream.targets.rows import dedup_order, gather, write_bisecting
+from pushstream.targets.sql import quote_ident
+from pushstream.targets.staging_csv import StagingStream, read_staging
 
 _IMPORTS = "_pushstream_imports"
 #: How long a writer waits for the write lock (another import, a table being
@@ -130,12 +125,17 @@ def _use_wal(cur: Any, timeout: float = 30.0) -> None:
 
 
 class SqliteTarget:
-    """A SQLite database file as the target (see the module docstring)."""
+    """A SQLite database file as the target (see the module docstring).
+
+    The file is created when missing, unless ``create`` is false (a reader):
+    then a missing file raises :class:`TargetMissingError`."""
 
     kind = "sqlite"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise TargetMissingError(f"no target database at {self.path}")
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[Any] = []
@@ -227,15 +227,13 @@ class SqliteTarget:
     def _create_sql(self, spec: TableSpec) -> str:
         # Key columns are NOT NULL (SQLite would otherwise allow NULL keys); no
         # staged value is ever NULL, but other writers of the table may leave gaps.
-        columns = ", ".join(
-            quote_ident(c) + (" TEXT NOT NULL" if c in spec.primary_key else " TEXT") for c in spec.columns
+        return sql.create_table(
+            quote_ident(self.table_name(spec.table_id)), spec, column_type="TEXT", key_column_type="TEXT NOT NULL"
         )
-        key = f", PRIMARY KEY ({', '.join(quote_ident(c) for c in spec.primary_key)})" if spec.primary_key else ""
-        return f"CREATE TABLE {quote_ident(self.table_name(spec.table_id))} ({columns}{key})"
 
     def _validate(self, spec: TableSpec) -> None:
         self.table_name(spec.table_id)
-        validate_spec(spec.columns, spec.primary_key, spec.table_id)
+        spec.validate()
         folded = [c.casefold() for c in spec.columns]
         if len(set(folded)) != len(folded):
             raise TargetError(
@@ -247,7 +245,7 @@ class SqliteTarget:
         if shape is None:
             cur.execute(self._create_sql(spec))
             return
-        check_shape(spec.table_id, shape[0], shape[1], spec.columns, spec.primary_key)
+        spec.check_matches(shape[0], shape[1])
 
     def ensure_table(self, spec: TableSpec) -> None:
         """Creates the table (``TEXT`` columns, primary key) or checks it exactly."""
@@ -257,7 +255,7 @@ class SqliteTarget:
                 # The common case (the table exists) only reads: no write lock.
                 shape = self._shape(cur, spec.table_id)
             if shape is not None:
-                check_shape(spec.table_id, shape[0], shape[1], spec.columns, spec.primary_key)
+                spec.check_matches(shape[0], shape[1])
                 return
             with self._write_transaction() as cur:
                 self._ensure_in_transaction(cur, spec)
@@ -377,18 +375,10 @@ class SqliteTarget:
         return ImportResult(rows_read=data.num_rows, rejected=len(refused))
 
     def _upsert(self, cur: Any, name: str, spec: TableSpec, rows: pa.RecordBatchReader) -> None:
-        columns = ", ".join(quote_ident(c) for c in spec.columns)
         params = ", ".join("?" for _ in spec.columns)
-        key = ", ".join(quote_ident(c) for c in spec.primary_key)
-        others = [c for c in spec.columns if c not in spec.primary_key]
-        action = (
-            "DO UPDATE SET " + ", ".join(f"{quote_ident(c)} = excluded.{quote_ident(c)}" for c in others)
-            if others
-            else "DO NOTHING"
-        )
         # One prepared statement, stepped by the driver for every row of the bound
         # Arrow stream (no Python per row).
-        cur.executemany(f"INSERT INTO {name} ({columns}) VALUES ({params}) ON CONFLICT ({key}) {action}", rows)
+        cur.executemany(sql.upsert(name, spec, f"VALUES ({params})"), rows)
 
     # -- reading -----------------------------------------------------------
 
@@ -404,9 +394,9 @@ class SqliteTarget:
                 if shape is None:
                     raise TargetError(f'table "{table_id}" does not exist')
                 columns = shape[0]
-                select = ", ".join(quote_ident(c) for c in columns)
+                select = sql.column_list(columns)
                 # A table created WITHOUT ROWID by hand has no import order: newest key first.
-                order = "rowid" if self._has_rowid(cur, table_id) else ", ".join(quote_ident(c) for c in shape[1])
+                order = "rowid" if self._has_rowid(cur, table_id) else sql.column_list(shape[1])
                 cur.execute(
                     f"SELECT {select} FROM {name} ORDER BY {order} DESC LIMIT ? OFFSET ?", parameters=(limit, skip)
                 )

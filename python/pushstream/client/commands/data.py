@@ -61,7 +61,8 @@ def tail(*, table: str, limit: int, skip: int, output: str, data_dir: Path | Non
     from pushstream.client import render
     from pushstream.config import load_config
     from pushstream.errors import ConfigError
-    from pushstream.targets.base import TargetError, open_target, parse_table_id
+    from pushstream.targets import open_target
+    from pushstream.targets.base import TargetError, TargetMissingError, parse_table_id
 
     try:
         parse_table_id(table)
@@ -71,20 +72,14 @@ def tail(*, table: str, limit: int, skip: int, output: str, data_dir: Path | Non
         config = load_config(data_dir=data_dir, target=target)
     except ConfigError as exc:
         raise Failure(str(exc), 2) from None
-    url = config.target
-    if url is None or url.startswith("sqlite:"):
-        path = (
-            config.data_dir / "tables.sqlite" if url in (None, "sqlite:", "sqlite://") else Path(url.split("://", 1)[1])
-        )
-        if not path.is_file():
-            # Opening would create an empty database; say what is missing instead.
-            raise ClientError(f"no target database at {path} (nothing imported yet, or another --data-dir?)")
     try:
-        opened = open_target(url, config.data_dir)
+        opened = open_target(config.target, config.data_dir, create=False)
         try:
             columns, rows = opened.tail(table, limit=limit, skip=skip)
         finally:
             opened.close()
+    except TargetMissingError as exc:
+        raise ClientError(f"{exc} (nothing imported yet, or another --data-dir?)") from None
     except TargetError as exc:
         raise ClientError(str(exc)) from None
     out(render.rows_text(output, columns, rows))
