@@ -16,6 +16,7 @@ from pushstream.targets.base import (
     TableMismatchError,
     TableSpec,
     TargetError,
+    TargetMissingError,
     parse_table_id,
 )
 from pushstream.targets.postgresql import PostgresTarget
@@ -330,6 +331,18 @@ def test_open_target(tmp_path: Path, pg_admin_url: str) -> None:
     pg.close()
     with pytest.raises(TargetError, match="unsupported target"):
         open_target("mysql://x", tmp_path)
+
+
+def test_open_target_to_read_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    with pytest.raises(TargetMissingError, match=f"^no target database at {missing / 'tables.sqlite'}$"):
+        open_target(None, missing, create=False)
+    with pytest.raises(TargetMissingError):
+        open_target(f"sqlite://{missing}/x.sqlite", tmp_path, create=False)
+    assert not missing.exists()
+    open_target(None, tmp_path).close()
+    reader = open_target(None, tmp_path, create=False)
+    reader.close()
 
 
 def test_parse_table_id() -> None:

@@ -580,19 +580,9 @@ class PostgresTarget:
         # even from two processes.
         cur.execute(f"LOCK TABLE {qstaging} IN ACCESS EXCLUSIVE MODE")
         cur.adbc_ingest(staging, rows, mode="append", db_schema_name=SCHEMA)
-        columns = ", ".join(quote_ident(c) for c in spec.columns)
-        key = ", ".join(quote_ident(c) for c in spec.primary_key)
-        others = [c for c in spec.columns if c not in spec.primary_key]
-        action = (
-            "DO UPDATE SET " + ", ".join(f"{quote_ident(c)} = excluded.{quote_ident(c)}" for c in others)
-            if others
-            else "DO NOTHING"
-        )
         # The staged rows are unique and sorted by key (dedup_order), so the upsert
         # walks the key's B-tree in order.
-        cur.execute(
-            f"INSERT INTO {qualified} ({columns}) SELECT {columns} FROM {qstaging} ON CONFLICT ({key}) {action}"
-        )
+        cur.execute(sql.upsert(qualified, spec, f"SELECT {sql.column_list(spec.columns)} FROM {qstaging}"))
         cur.execute(f"TRUNCATE {qstaging}")
 
     def close(self) -> None:
