@@ -304,15 +304,7 @@ class SqliteTarget:
                     rows_read = stream.rows
                 elif len(order):
                     self._upsert(cur, name, spec, gather(data, order))
-                cur.execute(
-                    f"INSERT INTO {_IMPORTS} (import_id, table_id, row_count, imported_at) VALUES (?, ?, ?, ?)",
-                    parameters=(
-                        request.import_id,
-                        spec.table_id,
-                        rows_read,
-                        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    ),
-                )
+                self._record_import(cur, request, rows_read)
         except TargetError:
             raise
         except adbc_driver_manager.Error as exc:
@@ -359,20 +351,25 @@ class SqliteTarget:
                 refused = write_bisecting(rows, lambda part: attempt(cur, part), reason)
                 if refused:
                     request.reject(refused)
-                cur.execute(
-                    f"INSERT INTO {_IMPORTS} (import_id, table_id, row_count, imported_at) VALUES (?, ?, ?, ?)",
-                    parameters=(
-                        request.import_id,
-                        spec.table_id,
-                        data.num_rows,
-                        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    ),
-                )
+                self._record_import(cur, request, data.num_rows)
         except TargetError:
             raise
         except adbc_driver_manager.Error as exc:
             raise _db_error(exc, f'import "{request.import_id}" into "{spec.table_id}" failed') from exc
         return ImportResult(rows_read=data.num_rows, rejected=len(refused))
+
+    @staticmethod
+    def _record_import(cur: Any, request: ImportRequest, rows_read: int) -> None:
+        """Records the import id, in the import's transaction."""
+        cur.execute(
+            f"INSERT INTO {_IMPORTS} (import_id, table_id, row_count, imported_at) VALUES (?, ?, ?, ?)",
+            parameters=(
+                request.import_id,
+                request.spec.table_id,
+                rows_read,
+                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            ),
+        )
 
     def _upsert(self, cur: Any, name: str, spec: TableSpec, rows: pa.RecordBatchReader) -> None:
         params = ", ".join("?" for _ in spec.columns)

@@ -85,6 +85,12 @@ class _Connection:
             self.raw.close()
 
 
+def _recorded(cur: Any, import_id: str) -> bool:
+    """Whether the sink user of ``cur`` recorded ``import_id`` (row-level security
+    shows it its own imports only)."""
+    return bool(fetch(cur, f"SELECT 1 FROM {SCHEMA}.imports WHERE import_id = $1", (import_id,)))
+
+
 class PostgresTarget:
     """A PostgreSQL database as the target (see the module docstring).
 
@@ -457,7 +463,7 @@ class PostgresTarget:
             conn, fresh = self._sink_connection(user)
             try:
                 with conn.cursor() as cur:
-                    done = fetch(cur, f"SELECT 1 FROM {SCHEMA}.imports WHERE import_id = $1", (import_id,))
+                    done = _recorded(cur, import_id)
                 return None if done else conn
             except adbc_driver_manager.Error as exc:
                 self._drop_connection(user)
@@ -523,7 +529,7 @@ class PostgresTarget:
         # Holds off ALTER TABLE (and DROP) until we commit: the shape checked
         # below is the shape written to.
         cur.execute(f"LOCK TABLE {qualified} IN ROW EXCLUSIVE MODE")
-        if fetch(cur, f"SELECT 1 FROM {SCHEMA}.imports WHERE import_id = $1", (request.import_id,)):
+        if _recorded(cur, request.import_id):
             cur.execute("ROLLBACK")
             return False
         shape = table_shape(cur, qualified)
