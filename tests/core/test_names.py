@@ -148,4 +148,4 @@ def test_the_api_declares_the_cores_column_types() -> None:
     from pushstream import wire
 
     assert get_args(wire.ColumnType) == tuple(_core.COLUMN_TYPES)
-    assert wire.COLUMN_TYPES == tuple(_core.COLUMN_TYPES)
+    assert tuple(_core.COLUMN_TYPES) == wire.COLUMN_TYPES
