@@ -23,7 +23,7 @@ PACKAGE_DIR = Path(pushstream.__file__).parent
 
 #: Packages and modules of the data plane.
 DATA_PLANE = (
-    "pushstream.store",
+    "pushstream.catalog",
     "pushstream.storage",
     "pushstream.receiver",
     "pushstream.coordinator",
@@ -68,7 +68,7 @@ def _imports(module: str) -> frozenset[str]:
                 anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
                 base = f"{anchor}.{base}" if base else anchor
             found.add(base)
-            # `from pushstream.store import events` imports a module too.
+            # `from pushstream.catalog import events` imports a module too.
             found.update(f"{base}.{alias.name}" for alias in node.names)
     return frozenset(found)
 
@@ -95,7 +95,7 @@ def test_the_layering_rule_sees_the_modules() -> None:
     plane = [m for m in _modules() if _within(m, DATA_PLANE)]
     assert "pushstream.storage.hooks" in plane
     assert "pushstream.coordinator.process" in plane
-    assert "pushstream.store.events" in _imports("pushstream.storage.hooks")
+    assert "pushstream.catalog.events" in _imports("pushstream.storage.hooks")
     assert "pushstream.wiring" in _imports("pushstream.coordinator.process")  # imported inside main()
     assert "flask" in _imports("pushstream.app")
 

@@ -1,6 +1,6 @@
 """The WSGI application: composes the components of one pushstream process on Flask.
 
-``create_app(config)`` opens the configuration store and the data plane (built by
+``create_app(config)`` opens the catalog and the data plane (built by
 :mod:`pushstream.wiring`, as every process builds them), and puts together:
 
 - the Stream API (``/v1``, service endpoints, documentation) on Flask;
@@ -31,6 +31,7 @@ from flask import Flask
 from pushstream.api import api_services, init_api
 from pushstream.api.operator import set_flush_handler
 from pushstream.api.statistics import set_statistics_provider
+from pushstream.catalog.base import Catalog
 from pushstream.config import ServerConfig
 from pushstream.coordinator.lock import coordinator_running, lock_data_dir
 from pushstream.coordinator.pipeline import Coordinator
@@ -43,14 +44,13 @@ from pushstream.storage.layout import Layout
 from pushstream.storage.revision import revision_file
 from pushstream.storage.state import StorageState
 from pushstream.storage.statistics import StorageStatistics
-from pushstream.store.base import ConfigStore
 from pushstream.targets.base import Target
 from pushstream.wiring import (
     DataPlane,
     front_options,
     new_coordinator,
+    open_catalog,
     open_data_plane,
-    open_store,
     receiver_options,
     register_change_hooks,
 )
@@ -83,21 +83,21 @@ class Components:
 
 
 def create_app(
-    config: ServerConfig, *, store: ConfigStore | None = None, coordinator: bool = False, served: bool = False
+    config: ServerConfig, *, catalog: Catalog | None = None, coordinator: bool = False, served: bool = False
 ) -> Flask:
-    """A Flask app serving ``config`` (API and receiver); ``store`` defaults to
-    :func:`~pushstream.wiring.open_store`.
+    """A Flask app serving ``config`` (API and receiver); ``catalog`` defaults to
+    :func:`~pushstream.wiring.open_catalog`.
 
     ``coordinator`` runs the coordinator in this process; ``served`` says the app is
     a worker of ``pushstream serve``, whose coordinator runs in a process of its own
     (flushes then wait for it even while it restarts)."""
-    store = store if store is not None else open_store(config)
-    failed = store.fail_orphaned_tasks()
+    catalog = catalog if catalog is not None else open_catalog(config)
+    failed = catalog.fail_orphaned_tasks()
     if failed:
         log.warning("%d task(s) were interrupted by a stop of the server and are marked as failed", failed)
     app = Flask("pushstream")
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    services = init_api(app, config, store)
+    services = init_api(app, config, catalog)
 
     plane = open_data_plane(config)
     register_change_hooks(services.hooks, plane.target)
@@ -105,7 +105,7 @@ def create_app(
     probe = functools.partial(coordinator_running, config.data_dir)
     set_flush_handler(app, flush_handler(plane.storage, (lambda: True) if served else probe))
 
-    node = ReceiverNode(store, plane.storage, plane.layout, revision_file(config.data_dir))
+    node = ReceiverNode(catalog, plane.storage, plane.layout, revision_file(config.data_dir))
     node.start()
     app.wsgi_app = ReceiverApp(node, app.wsgi_app, receiver_options(config))  # type: ignore[method-assign]
 
@@ -114,7 +114,7 @@ def create_app(
         lock = lock_data_dir(config.data_dir)
         if lock is None:
             raise ConfigError(f"another coordinator runs for {config.data_dir}")
-        pipeline = new_coordinator(config, store, plane)
+        pipeline = new_coordinator(config, catalog, plane)
         pipeline.start()
     app.extensions[_EXTENSION_KEY] = Components(plane, node, pipeline, lock)
     # A worker process that exits normally syncs and closes its slices. Server
@@ -143,7 +143,7 @@ def close_app(app: Flask, *, timeout: float = 30.0) -> None:
     parts.node.close()
     atexit.unregister(parts.node.close)
     parts.plane.close()
-    services.store.close()
+    services.catalog.close()
 
 
 def _die_with_server() -> None:

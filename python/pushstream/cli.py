@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 import click
 
 from pushstream import logs
+from pushstream.catalog.settings import format_size
 from pushstream.client.commands import COMMANDS, ExitCodeGroup, server_config
 from pushstream.client.commands.common import DATA_DIR, DATA_DIR_HELP
 from pushstream.config import FRONTS, ServerConfig, env_variable, parse_size_flag
 from pushstream.errors import ConfigError
-from pushstream.store.settings import format_size
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -7,7 +7,7 @@ Precedence: flag > environment variable > default. Each field of
 defaults of the fields.
 
 ``--setting``/``PUSHSTREAM_SETTINGS`` are the operator's overrides of the settings of
-every source and sink (see :mod:`pushstream.store.settings`), protected keys
+every source and sink (see :mod:`pushstream.catalog.settings`), protected keys
 included; flags win over the JSON object key by key.
 """
 
@@ -22,8 +22,10 @@ from typing import Any
 import orjson
 
 from pushstream._core import DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_RECORD_BYTES, MAX_RECORD_BYTES_LIMIT
+from pushstream.catalog.settings import SettingValueError, parse_operator_settings
 from pushstream.errors import ConfigError
-from pushstream.store.settings import SettingValueError, parse_operator_settings
+from pushstream.targets import target_kind
+from pushstream.targets.base import TargetError
 
 ENV_PREFIX = "PUSHSTREAM_"
 #: The ways ``serve`` receives requests (see :attr:`ServerConfig.front`).
@@ -91,8 +93,10 @@ class ServerConfig:
                 raise ConfigError(f"{name} must be a positive number of seconds, found {getattr(self, name)}")
         if self.front not in FRONTS:
             raise ConfigError(f'front must be one of {", ".join(FRONTS)}, found "{self.front}"')
-        if self.target is not None and not self.target.startswith(("sqlite:", "postgresql://", "postgres://")):
-            raise ConfigError(f'target must be sqlite:///path or postgresql://..., found "{self.target}"')
+        try:
+            target_kind(self.target)
+        except TargetError:
+            raise ConfigError(f'target must be sqlite:///path or postgresql://..., found "{self.target}"') from None
         if self.port > 65535:
             raise ConfigError(f"port must be at most 65535, found {self.port}")
         for name in ("api_public_url", "source_public_url"):
@@ -108,7 +112,7 @@ class ServerConfig:
 
     @property
     def state_path(self) -> Path:
-        """The configuration store, ``<data dir>/state.sqlite``."""
+        """The catalog file, ``<data dir>/state.sqlite``."""
         return self.data_dir / "state.sqlite"
 
     @property

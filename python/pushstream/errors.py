@@ -125,8 +125,8 @@ class ResourceLimitError(ApiError):
     error = "stream.api.resourceLimitReached"
 
 
-class StoreError(PushstreamError):
-    """The configuration store cannot do what was asked (wrong use, not a user error)."""
+class CatalogError(PushstreamError):
+    """The catalog cannot do what was asked (wrong use, not a user error)."""
 
 
 __all__ = [
@@ -134,13 +134,13 @@ __all__ = [
     "ApiError",
     "BadRequestError",
     "BatchError",
+    "CatalogError",
     "ConfigError",
     "ForbiddenError",
     "MappingError",
     "NotFoundError",
     "PushstreamError",
     "ResourceLimitError",
-    "StoreError",
     "UnauthorizedError",
     "WriterClosedError",
     "WriterError",

@@ -31,7 +31,7 @@ from granian.server.mp import MPServer
 from pushstream import logs
 from pushstream.config import ServerConfig
 from pushstream.coordinator.supervisor import CoordinatorSupervisor
-from pushstream.errors import PushstreamError, StoreError
+from pushstream.errors import CatalogError, PushstreamError
 from pushstream.receiver.front import InFlightBoard, board_path
 from pushstream.receiver.wsgi import HTTP_BUFFER_BYTES
 from pushstream.targets.base import TargetError
@@ -98,7 +98,7 @@ def clear_boards(data_dir: Path) -> None:
 
 def prepare_serve(config: ServerConfig) -> None:
     """Takes the data dir for this process, checks the port is free and creates the
-    store and an embedded target database; raises :class:`ServeError`."""
+    catalog and an embedded target database; raises :class:`ServeError`."""
     try:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         # Held until this process and its workers are gone: one server per data dir.
@@ -109,7 +109,7 @@ def prepare_serve(config: ServerConfig) -> None:
     # Created once, before the workers and the coordinator open them at the same moment.
     try:
         prepare_data_dir(config)
-    except (OSError, StoreError, TargetError) as exc:
+    except (OSError, CatalogError, TargetError) as exc:
         raise ServeError(f"cannot open the data dir {config.data_dir}: {exc}") from None
     clear_boards(config.data_dir)
 

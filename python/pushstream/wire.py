@@ -9,14 +9,14 @@ rest of the service reads them from here:
 * :mod:`pushstream.api.validation` checks request bodies against the same
   structures and words the errors as Keboola's API does;
 * the encoders at the end of this module produce the JSON the API answers
-  (the storage pipeline's statistics and flushes included), and the store keeps
+  (the storage pipeline's statistics and flushes included), and the catalog keeps
   ``by``, ``version`` and the entity events in these shapes too.
 
 A field typed ``X | UnsetType = UNSET`` is optional: it is left out of the JSON
 when not set; ``always`` names fields that have a default yet are always on the
 wire (the document lists them as required). At run time this module imports
-nothing of the API or the store, so both (and :mod:`pushstream.storage`) may
-import it. Settings (:mod:`pushstream.store.settings`) and errors
+nothing of the API or the catalog, so both (and :mod:`pushstream.storage`) may
+import it. Settings (:mod:`pushstream.catalog.settings`) and errors
 (:mod:`pushstream.errors`) make their own JSON.
 """
 
@@ -29,7 +29,7 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 if TYPE_CHECKING:
-    from pushstream.store import models
+    from pushstream.catalog import models
 
 # Limits and patterns.
 
@@ -115,7 +115,7 @@ class _Body(Struct, rename="camel", omit_defaults=True, kw_only=True):
 
 
 class _Record(Struct, rename="camel", frozen=True):
-    """Base of the parts the store keeps as they are on the wire (positional, immutable)."""
+    """Base of the parts the catalog keeps as they are on the wire (positional, immutable)."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object (as dicts) of the wire."""
@@ -207,7 +207,7 @@ class Disabled(_Record, frozen=True):
 class Version(_Record, frozen=True):
     """A version of a source or sink. Every change makes a new one; the last 1000 are kept."""
 
-    # What the service makes, stated for the document (the store reads versions without checking them again).
+    # What the service makes, stated for the document (the catalog reads versions without checking them again).
     number: Annotated[Int64, Meta(description="Version number, counted from 1.", extra_json_schema={"minimum": 1})]
     hash: Annotated[
         str,

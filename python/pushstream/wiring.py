@@ -5,7 +5,7 @@ in one place.
 the coordinator process (:mod:`pushstream.coordinator.process`) and the ``token``
 commands all build their components here, so they agree on them:
 
-- the configuration store (:func:`open_store`): its schema, the default branch,
+- the catalog (:func:`open_catalog`): its schema, the default branch,
   and the revision listener that announces every config change to the receivers
   of all processes;
 - the data plane (:func:`open_data_plane`): the storage state, the layout of the
@@ -23,6 +23,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pushstream.catalog import SqliteCatalog
+from pushstream.catalog.base import Catalog
+from pushstream.catalog.events import Hooks, SinkChange
 from pushstream.config import ServerConfig
 from pushstream.coordinator.pipeline import Coordinator, CoordinatorOptions, table_spec
 from pushstream.errors import BadRequestError
@@ -32,21 +35,19 @@ from pushstream.storage import hooks as storage_hooks
 from pushstream.storage.layout import Layout
 from pushstream.storage.revision import revision_file_of
 from pushstream.storage.state import StorageState
-from pushstream.store import SqliteStore
-from pushstream.store.base import ConfigStore
-from pushstream.store.events import Hooks, SinkChange
 from pushstream.targets import open_target as open_target_url
+from pushstream.targets import target_kind
 from pushstream.targets.base import SinkIdentity, Target, TargetError
 
 
-def open_store(config: ServerConfig) -> SqliteStore:
+def open_catalog(config: ServerConfig) -> SqliteCatalog:
     """Opens (creating if needed) ``<data dir>/state.sqlite`` and makes sure the default branch exists.
     Every config revision bump is announced to the receivers of all processes."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    store = SqliteStore(config.state_path, config.settings)
-    store.add_revision_listener(lambda db, revision: revision_file_of(db).announce(config=revision))
-    store.ensure_branch(config.project_id, config.default_branch_id, default=True)
-    return store
+    catalog = SqliteCatalog(config.state_path, config.settings)
+    catalog.add_revision_listener(lambda db, revision: revision_file_of(db).announce(config=revision))
+    catalog.ensure_branch(config.project_id, config.default_branch_id, default=True)
+    return catalog
 
 
 def open_target(config: ServerConfig) -> Target:
@@ -55,10 +56,10 @@ def open_target(config: ServerConfig) -> Target:
 
 
 def prepare_data_dir(config: ServerConfig) -> None:
-    """Creates the store (schema, default branch) and an embedded target database,
+    """Creates the catalog (schema, default branch) and an embedded target database,
     so that processes started at the same moment do not race to create them."""
-    open_store(config).close()
-    if config.target is None or config.target.startswith("sqlite:"):
+    open_catalog(config).close()
+    if target_kind(config.target) == "sqlite":
         open_target(config).close()
 
 
@@ -136,7 +137,7 @@ def coordinator_options(config: ServerConfig) -> CoordinatorOptions:
     return CoordinatorOptions(retry_base=config.import_retry_base)
 
 
-def new_coordinator(config: ServerConfig, store: ConfigStore, plane: DataPlane) -> Coordinator:
-    """The coordinator over ``store`` and ``plane`` (not started; the caller holds
+def new_coordinator(config: ServerConfig, catalog: Catalog, plane: DataPlane) -> Coordinator:
+    """The coordinator over ``catalog`` and ``plane`` (not started; the caller holds
     the data dir's coordinator lock)."""
-    return Coordinator(store, plane.storage, plane.layout, plane.target, coordinator_options(config))
+    return Coordinator(catalog, plane.storage, plane.layout, plane.target, coordinator_options(config))

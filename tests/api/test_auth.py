@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from apitest import BASE, SECRET, Api, error
 
-from pushstream.store import SqliteStore
-from pushstream.store.sqlite import hash_token
+from pushstream.catalog import SqliteCatalog
+from pushstream.catalog.sqlite import hash_token
 
 MISSING = error(400, "missingField", '"X-StorageApi-Token" is missing from header.')
 UNAUTHORIZED = error(401, "unauthorized", "The token is not valid.")
@@ -71,8 +71,8 @@ def test_unknown_token_is_401(api: Api, method: str, path: str, write: bool) -> 
 
 
 def _guest(api: Api) -> str:
-    store: SqliteStore = api.services.store  # type: ignore[assignment]
-    _, secret = store.create_token("read only", "guest")
+    catalog: SqliteCatalog = api.services.catalog  # type: ignore[assignment]
+    _, secret = catalog.create_token("read only", "guest")
     return secret
 
 
@@ -121,8 +121,8 @@ def test_guest_lists_sources_without_secrets(api: Api, source: dict[str, Any]) -
 
 
 def test_stored_admin_token_writes_and_signs_changes(api: Api) -> None:
-    store: SqliteStore = api.services.store  # type: ignore[assignment]
-    token, secret = store.create_token("ci", "admin", user_id="42", user_name="Jane Doe")
+    catalog: SqliteCatalog = api.services.catalog  # type: ignore[assignment]
+    token, secret = catalog.create_token("ci", "admin", user_id="42", user_name="Jane Doe")
     assert secret.startswith(f"{token.token_id}-") and len(secret) == len(token.token_id) + 41
     api.token = secret
     source = api.create_source("Signed")
@@ -132,11 +132,11 @@ def test_stored_admin_token_writes_and_signs_changes(api: Api) -> None:
 
 
 def test_tokens_are_stored_as_hashes(api: Api) -> None:
-    store: SqliteStore = api.services.store  # type: ignore[assignment]
-    _, secret = store.create_token("x", "admin")
-    raw = store.path.read_bytes() + (
-        store.path.with_name(store.path.name + "-wal").read_bytes()
-        if store.path.with_name(store.path.name + "-wal").exists()
+    catalog: SqliteCatalog = api.services.catalog  # type: ignore[assignment]
+    _, secret = catalog.create_token("x", "admin")
+    raw = catalog.path.read_bytes() + (
+        catalog.path.with_name(catalog.path.name + "-wal").read_bytes()
+        if catalog.path.with_name(catalog.path.name + "-wal").exists()
         else b""
     )
     assert secret.encode() not in raw
@@ -144,13 +144,13 @@ def test_tokens_are_stored_as_hashes(api: Api) -> None:
 
 
 def test_deleted_token_stops_working(api: Api) -> None:
-    store: SqliteStore = api.services.store  # type: ignore[assignment]
-    token, secret = store.create_token("temp", "admin")
+    catalog: SqliteCatalog = api.services.catalog  # type: ignore[assignment]
+    token, secret = catalog.create_token("temp", "admin")
     assert api.get(BASE, token=secret).status_code == 200
-    assert store.delete_token(token.token_id)
-    assert not store.delete_token(token.token_id)
+    assert catalog.delete_token(token.token_id)
+    assert not catalog.delete_token(token.token_id)
     assert api.get(BASE, token=secret).json == UNAUTHORIZED
-    assert [t.token_id for t in store.list_tokens()] == []
+    assert [t.token_id for t in catalog.list_tokens()] == []
 
 
 def test_service_endpoints_need_no_token(api: Api) -> None:

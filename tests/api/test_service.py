@@ -56,13 +56,13 @@ def test_health_check(api: Api) -> None:
     assert response.mimetype == "text/plain"
 
 
-def test_health_check_fails_when_the_store_is_broken(app: Flask) -> None:
+def test_health_check_fails_when_the_catalog_is_broken(app: Flask) -> None:
     api = Api(app)
 
     def broken() -> int:
         raise OSError("disk gone")
 
-    api_services(app).store.revision = broken  # type: ignore[method-assign]
+    api_services(app).catalog.revision = broken  # type: ignore[method-assign]
     response = api.get("/health-check")
     assert response.status_code == 503
     assert response.json == error(503, "unavailable", "The configuration store cannot be read.")
@@ -102,7 +102,7 @@ def test_unexpected_exception_is_500_with_exception_id(app: Flask) -> None:
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    api_services(app).store.page_sources = boom  # type: ignore[method-assign]
+    api_services(app).catalog.page_sources = boom  # type: ignore[method-assign]
     response = api.get("/v1/branches/default/sources")
     assert response.status_code == 500
     body = response.json

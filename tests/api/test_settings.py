@@ -9,7 +9,7 @@ import pytest
 from apitest import BASE, Api, error, make_app
 
 from pushstream.app import close_app
-from pushstream.store import settings as registry
+from pushstream.catalog import settings as registry
 
 SRC = f"{BASE}/my-source"
 SINK = f"{SRC}/sinks/my-sink"
@@ -118,7 +118,7 @@ def test_patch_source_settings(api: Api, source: dict[str, Any]) -> None:
     source_now = api.get(SRC).json
     assert source_now is not None
     assert source_now["version"]["number"] == 2 and source_now["version"]["description"] == "Updated settings."
-    assert api.services.store.effective_settings(1, "my-source") | {} == {
+    assert api.services.catalog.effective_settings(1, "my-source") | {} == {
         **registry.resolve(),
         COUNT: 500,
         INTERVAL: 90.0,
@@ -237,9 +237,9 @@ def test_sink_settings_override_source_settings(api: Api, source: dict[str, Any]
         "validation": "required,min=1,max=10000000",
     }
     assert items[INTERVAL]["value"] == "10s"
-    effective = api.services.store.effective_settings(1, "my-source", "my-sink")
+    effective = api.services.catalog.effective_settings(1, "my-source", "my-sink")
     assert effective[COUNT] == 5 and effective[INTERVAL] == 10.0
-    (ingest,) = api.services.store.list_sinks(1, "my-source")
+    (ingest,) = api.services.catalog.list_sinks(1, "my-source")
     assert ingest.settings == effective
     # The source's own settings do not show the sink's override.
     assert _settings(api, SRC)[COUNT]["value"] == 100
@@ -260,7 +260,7 @@ def test_operator_settings(tmp_path: Path) -> None:
         assert items[INTERVAL]["value"] == "45s"
         _patch(api, SRC, (COUNT, 300))
         assert _settings(api, SINK)[COUNT]["defaultValue"] == 300
-        assert api.services.store.effective_settings(1, "my-source", "my-sink")[MODE] == "cache"
+        assert api.services.catalog.effective_settings(1, "my-source", "my-sink")[MODE] == "cache"
     finally:
         close_app(app)
 
@@ -293,7 +293,7 @@ def test_keys_without_effect_are_stored_validated_and_returned(tmp_path: Path) -
         assert items[COMPRESSION]["value"] == "none"
         assert items[GZIP_LEVEL]["value"] == 9
         assert items[INPUT_BUFFER]["value"] == "0B"
-        effective = api.services.store.effective_settings(1, "my-source")
+        effective = api.services.catalog.effective_settings(1, "my-source")
         assert effective[PREFERRED] == ["ssd", "hdd"] and effective[INPUT_BUFFER] == 0
         # Protected like Keboola's: the API does not change them.
         response = api.patch(f"{SRC}/settings", json={"settings": [{"key": PREFERRED, "value": ["x"]}]})

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from apitest import ADMIN_BY, BASE, HASH, TIME, Api, error
 
-from pushstream.store.models import Task, now
+from pushstream.catalog.models import Task, now
 
 SINKS = f"{BASE}/my-source/sinks"
 COLUMNS = [
@@ -397,8 +397,8 @@ def test_disable_enable_delete_undelete_sink(api: Api, source: dict[str, Any]) -
     assert body is not None
     assert body["disabled"]["reason"] == "API" and body["disabled"]["by"] == ADMIN_BY
     assert body["version"]["description"] == "Disabled."
-    assert api.services.store.list_sinks(1, "my-source") == []
-    assert [s.sink_id for s in api.services.store.list_sinks(1, "my-source", enabled_only=False)] == ["events"]
+    assert api.services.catalog.list_sinks(1, "my-source") == []
+    assert [s.sink_id for s in api.services.catalog.list_sinks(1, "my-source", enabled_only=False)] == ["events"]
     api.run("PUT", f"{SINKS}/events/enable")
     enabled = api.get(f"{SINKS}/events").json
     assert enabled is not None and "disabled" not in enabled
@@ -439,7 +439,7 @@ def test_sinks_follow_their_source(api: Api, source: dict[str, Any]) -> None:
     assert api.get(f"{SINKS}/a").json == gone
     # A sink is not undeleted without its source.
     assert api.put(f"{SINKS}/a/undelete").json == gone
-    assert api.services.store.list_sinks(1, "my-source", enabled_only=False) == []
+    assert api.services.catalog.list_sinks(1, "my-source", enabled_only=False) == []
     api.run("PUT", f"{BASE}/my-source/undelete")
     # Undeleting the source restores the sinks deleted with it, not the one deleted before.
     assert [s["sinkId"] for s in api.get(SINKS).json["sinks"]] == ["a"]  # type: ignore[index]
@@ -455,7 +455,7 @@ def test_create_sink_after_its_source_is_gone_fails_the_task(api: Api, source: d
     checks fails the task, and nothing of the task's change is committed."""
     from dataclasses import replace
 
-    from pushstream.store.models import By, Event, now
+    from pushstream.catalog.models import By, Event, now
 
     runner = api.services.runner
     original = runner.start
@@ -488,7 +488,7 @@ def test_duplicate_sink_is_409_at_request_time(api: Api, source: dict[str, Any])
     running = Task(
         "api.create.sink/1/my-source/other/2024-01-01T00:00:00.000Z_abcde", "api.create.sink", "processing", now()
     )
-    api.services.store.create_task(running)
+    api.services.catalog.create_task(running)
     response = api.post(SINKS, json={"name": "Other", "type": "table", "table": TABLE})
     assert response.status_code == 409
     assert response.json == error(409, "sinkAlreadyExists", 'Sink "1/1/my-source/other" already exists in the source.')

@@ -8,7 +8,7 @@ import pytest
 from apitest import ADMIN_BY, BASE, HASH, SECRET, TIME, Api, error
 
 from pushstream.api.validation import normalize_id
-from pushstream.store.models import Task, now
+from pushstream.catalog.models import Task, now
 
 
 def _source_body(
@@ -247,13 +247,13 @@ def test_create_of_an_id_being_created_is_409_at_once(api: Api) -> None:
     running = Task(
         "api.create.source/1/my-source/2024-01-01T00:00:00.000Z_abcde", "api.create.source", "processing", now()
     )
-    api.services.store.create_task(running)
+    api.services.catalog.create_task(running)
     response = api.post(BASE, json={"name": "My Source", "type": "http"})
     assert response.status_code == 409
     assert response.json == error(409, "sourceAlreadyExists", 'Source "1/1/my-source" already exists in the branch.')
     # Another id is free; a finished task reserves nothing.
     assert api.post(BASE, json={"name": "My Source 2", "type": "http"}).status_code == 202
-    api.services.store.finish_task(running.task_id, "error", result="x", error="x")
+    api.services.catalog.finish_task(running.task_id, "error", result="x", error="x")
     api.run("POST", BASE, json={"name": "My Source", "type": "http"})
 
 
@@ -465,7 +465,7 @@ def test_disable_and_enable_source(api: Api, source: dict[str, Any]) -> None:
 
 
 def test_rotate_secret(api: Api, source: dict[str, Any]) -> None:
-    revision = api.services.store.revision()
+    revision = api.services.catalog.revision()
     response = api.post(f"{BASE}/my-source/rotate-secret")
     assert response.status_code == 200
     body = response.json
@@ -476,8 +476,8 @@ def test_rotate_secret(api: Api, source: dict[str, Any]) -> None:
     assert SECRET.match(new_url.rsplit("/", 1)[1])
     assert body == {**source, "http": {"url": new_url}}
     assert api.get(f"{BASE}/my-source").json == body
-    assert api.services.store.revision() == revision + 1
-    ingest = api.services.store.get_source_for_ingest(1, "my-source")
+    assert api.services.catalog.revision() == revision + 1
+    ingest = api.services.catalog.get_source_for_ingest(1, "my-source")
     assert ingest is not None and ingest.secret == new_url.rsplit("/", 1)[1]
 
 
@@ -551,7 +551,7 @@ def test_source_limit_per_branch(api: Api) -> None:
     tasks = [api.post(BASE, json={"name": f"s{i:03d}", "type": "http"}).json for i in range(100)]
     for task in tasks:
         assert api.wait_task(task)["status"] == "success"  # type: ignore[arg-type]
-    assert api.services.store.count_sources(1) == 100
+    assert api.services.catalog.count_sources(1) == 100
     response = api.post(BASE, json={"name": "one too many", "type": "http"})
     assert response.status_code == 422
     assert response.json == error(422, "resourceLimitReached", "Maximum number of sources per branch is 100.")

@@ -14,8 +14,8 @@ import pytest
 from apitest import BASE, Api, error
 
 from pushstream.api.tasks import TASK_RETENTION_SECONDS, new_task_id
-from pushstream.store.events import Change, SinkChange, SourceChange
-from pushstream.store.models import Task, now
+from pushstream.catalog.events import Change, SinkChange, SourceChange
+from pushstream.catalog.models import Task, now
 
 SRC = f"{BASE}/my-source"
 SINK = f"{SRC}/sinks/my-sink"
@@ -36,12 +36,12 @@ def test_task_id_format() -> None:
 
 
 def test_every_committed_change_bumps_the_revision(api: Api) -> None:
-    store = api.services.store
-    revisions = [store.revision()]
+    catalog = api.services.catalog
+    revisions = [catalog.revision()]
 
     def step(method: str, path: str, **kwargs: Any) -> None:
         api.run(method, path, **kwargs)
-        revisions.append(store.revision())
+        revisions.append(catalog.revision())
 
     step("POST", BASE, json={"name": "My Source", "type": "http"})
     step("PATCH", SRC, json={"name": "x"})
@@ -80,24 +80,24 @@ def test_every_committed_change_bumps_the_revision(api: Api) -> None:
     assert revisions == list(range(revisions[0], revisions[0] + len(revisions)))
     # No change, no new revision.
     api.run("PUT", f"{SRC}/enable")
-    assert store.revision() == revisions[-1]
+    assert catalog.revision() == revisions[-1]
 
 
 def test_task_succeeds_only_after_commit(api: Api) -> None:
     """A reader that sees the task succeed sees the change and the new revision."""
-    store = api.services.store
-    before = store.revision()
+    catalog = api.services.catalog
+    before = catalog.revision()
     response = api.post(BASE, json={"name": "Fast", "type": "http"})
     task = response.json
     assert task is not None
     while True:
-        current = store.get_task(task["taskId"])
+        current = catalog.get_task(task["taskId"])
         assert current is not None
         if current.is_finished:
             break
-        assert store.get_source(1, "fast") is None or store.revision() > before
-    assert store.get_source(1, "fast") is not None
-    assert store.revision() == before + 1
+        assert catalog.get_source(1, "fast") is None or catalog.revision() > before
+    assert catalog.get_source(1, "fast") is not None
+    assert catalog.revision() == before + 1
 
 
 def test_hooks_see_changes_inside_the_transaction(api: Api) -> None:
@@ -144,7 +144,7 @@ def test_hooks_see_changes_inside_the_transaction(api: Api) -> None:
         ("source", "deleted", "My Source", None, "api.delete.source/1/"),
         ("sink", "deleted", "my-sink", None, "source"),
     ]
-    revision = api.services.store.revision()
+    revision = api.services.catalog.revision()
     assert [kinds for kinds, _ in after] == [
         ["created"],
         ["created"],
@@ -156,13 +156,13 @@ def test_hooks_see_changes_inside_the_transaction(api: Api) -> None:
     assert after[-1][1] == revision
 
 
-def test_hooks_may_read_through_the_store(api: Api, source: dict[str, Any]) -> None:
+def test_hooks_may_read_through_the_catalog(api: Api, source: dict[str, Any]) -> None:
     """Inside a hook the store's reads run on the task's transaction (they see the change)."""
     seen: list[list[str]] = []
 
     @api.services.hooks.on_sink_change
     def read(change: SinkChange) -> None:
-        seen.append([s.sink_id for s in api.services.store.list_sinks(1, "my-source")])
+        seen.append([s.sink_id for s in api.services.catalog.list_sinks(1, "my-source")])
 
     api.create_sink("my-source")
     assert seen == [["my-sink"]]
@@ -170,8 +170,8 @@ def test_hooks_may_read_through_the_store(api: Api, source: dict[str, Any]) -> N
 
 def test_failing_hook_fails_the_task_and_rolls_back(api: Api, source: dict[str, Any]) -> None:
     api.create_sink("my-source")
-    store = api.services.store
-    revision = store.revision()
+    catalog = api.services.catalog
+    revision = catalog.revision()
 
     @api.services.hooks.on_sink_change
     def refuse(change: SinkChange) -> None:
@@ -186,7 +186,7 @@ def test_failing_hook_fails_the_task_and_rolls_back(api: Api, source: dict[str, 
     assert task["isFinished"] is True and "finishedAt" in task and "duration" in task
     assert api.get(SINK).json["name"] == "My Sink"  # type: ignore[index]
     assert api.get(SINK).json["version"]["number"] == 1  # type: ignore[index]
-    assert store.revision() == revision
+    assert catalog.revision() == revision
     # Other changes still work.
     api.run("PUT", f"{SINK}/disable")
 
@@ -219,48 +219,48 @@ def test_tasks_run_in_the_background(api: Api) -> None:
 
 def test_orphaned_tasks_are_failed(api: Api) -> None:
     """A task whose process died is reported as failed, not as processing forever."""
-    store = api.services.store
+    catalog = api.services.catalog
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True)
     dead_pid = int(dead.stdout)
     task = Task(task_id="api.create.source/1/x/orphan", type="create.source", status="processing", created_at=now())
-    store.create_task(task)
-    connection = store._db()  # type: ignore[attr-defined]
+    catalog.create_task(task)
+    connection = catalog._db()  # type: ignore[attr-defined]
     host = __import__("socket").gethostname()
     connection.execute("UPDATE tasks SET owner = ? WHERE task_id = ?", (f"{host}:{dead_pid}", task.task_id))
     live = Task(task_id="api.create.source/1/y/live", type="create.source", status="processing", created_at=now())
-    store.create_task(live)
+    catalog.create_task(live)
     found = api.get(f"/v1/tasks/{task.task_id}").json
     assert found is not None
     assert found["status"] == "error"
     assert found["error"] == "The task was interrupted: the server process stopped before it finished."
-    assert store.fail_orphaned_tasks() == 0
+    assert catalog.fail_orphaned_tasks() == 0
     assert api.get(f"/v1/tasks/{live.task_id}").json["status"] == "processing"  # type: ignore[index]
     assert os.getpid() != dead_pid
 
 
 def test_a_create_task_of_a_dead_process_reserves_nothing(api: Api) -> None:
     """The id of a create whose process died is free: no 409 for ever."""
-    store = api.services.store
+    catalog = api.services.catalog
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True)
     task_id = "api.create.source/1/my-source/2024-01-01T00:00:00.000Z_abcde"
-    store.create_task(Task(task_id=task_id, type="api.create.source", status="processing", created_at=now()))
-    assert store.has_processing_task("api.create.source/1/my-source/")
-    assert not store.has_processing_task("api.create.source/1/my-source-2/")
-    connection = store._db()  # type: ignore[attr-defined]
+    catalog.create_task(Task(task_id=task_id, type="api.create.source", status="processing", created_at=now()))
+    assert catalog.has_processing_task("api.create.source/1/my-source/")
+    assert not catalog.has_processing_task("api.create.source/1/my-source-2/")
+    connection = catalog._db()  # type: ignore[attr-defined]
     host = __import__("socket").gethostname()
     connection.execute("UPDATE tasks SET owner = ? WHERE task_id = ?", (f"{host}:{int(dead.stdout)}", task_id))
-    assert not store.has_processing_task("api.create.source/1/my-source/")
+    assert not catalog.has_processing_task("api.create.source/1/my-source/")
     api.run("POST", BASE, json={"name": "My Source", "type": "http"})
 
 
 def test_old_tasks_are_purged(api: Api) -> None:
-    store = api.services.store
+    catalog = api.services.catalog
     task = api.run("POST", BASE, json={"name": "x", "type": "http"})
-    connection = store._db()  # type: ignore[attr-defined]
+    connection = catalog._db()  # type: ignore[attr-defined]
     old_ns = time.time_ns() - int((TASK_RETENTION_SECONDS + 60) * 1e9)
     connection.execute("UPDATE tasks SET created_ns = ? WHERE task_id = ?", (old_ns, task["taskId"]))
     recent = api.run("POST", BASE, json={"name": "y", "type": "http"})
-    assert store.purge_tasks(TASK_RETENTION_SECONDS) == 1
+    assert catalog.purge_tasks(TASK_RETENTION_SECONDS) == 1
     assert api.get(f"/v1/tasks/{task['taskId']}").status_code == 404
     assert api.get(f"/v1/tasks/{recent['taskId']}").status_code == 200
 

@@ -148,9 +148,9 @@ def test_sink_versions_and_rollback(api: Api, source: dict[str, Any]) -> None:
 def test_history_keeps_the_last_1000_versions(
     api: Api, source: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pushstream.store.sqlite as sqlite_store
+    import pushstream.catalog.sqlite as sqlite_catalog
 
-    monkeypatch.setattr(sqlite_store, "MAX_VERSIONS", 3)
+    monkeypatch.setattr(sqlite_catalog, "MAX_VERSIONS", 3)
     for i in range(4):
         api.run("PATCH", SRC, json={"description": f"d{i}"})
     body = _versions(api, SRC)

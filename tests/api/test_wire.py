@@ -13,8 +13,8 @@ from apitest import ADMIN_BY, BASE, Api, error
 
 from pushstream import wire
 from pushstream.api.openapi import openapi3
-from pushstream.store import STATE_FILE, SqliteStore
-from pushstream.store.models import By, Disabled, Event, Version
+from pushstream.catalog import STATE_FILE, SqliteCatalog
+from pushstream.catalog.models import By, Disabled, Event, Version
 
 BY = {"type": "user", "tokenId": "1", "tokenDesc": "admin"}
 VERSION = {
@@ -99,37 +99,37 @@ def test_request_limits_are_the_declared_ones(api: Api, field: str, limit: int) 
     assert api.post(BASE, json=body).status_code == 202
 
 
-def test_store_reads_records_of_the_previous_codec(tmp_path: Path) -> None:
+def test_catalog_reads_records_of_the_previous_codec(tmp_path: Path) -> None:
     path = tmp_path / STATE_FILE
-    store = SqliteStore(path)
-    store.ensure_branch(1, 1, default=True)
-    store.close()
+    catalog = SqliteCatalog(path)
+    catalog.ensure_branch(1, 1, default=True)
+    catalog.close()
     with sqlite3.connect(path) as db:
         db.execute("INSERT INTO sources VALUES (1, 'old', 1, 0, ?)", (orjson.dumps(STORED_SOURCE),))
         db.execute("INSERT INTO sinks VALUES (1, 'old', 'k', 0, 1, ?)", (orjson.dumps(STORED_SINK),))
         db.execute(
             "INSERT INTO tasks VALUES (?, 'success', 0, 'h:1', ?)", (STORED_TASK["taskId"], orjson.dumps(STORED_TASK))
         )
-    store = SqliteStore(path)
+    catalog = SqliteCatalog(path)
     try:
-        source = store.get_source(1, "old")
+        source = catalog.get_source(1, "old")
         assert source is not None
         by = By("user", "1", "admin")
         assert source.version == Version(2, "0123456789abcdef", "Updated.", "2024-05-06T10:20:30.123Z", by)
         assert source.created == Event("2024-05-06T10:20:30.123Z", By())
         assert source.disabled == Disabled("2024-05-06T10:20:31.000Z", by, "API")
         assert source.deleted is None and source.secret == "s" * 48
-        sink = store.get_sink(1, "old", "k")
+        sink = catalog.get_sink(1, "old", "k")
         assert sink is not None and sink.table == STORED_SINK["table"] and sink.allowed_signals == ()
         assert wire.to_builtins(wire.sink(sink)) == {
             key: value
             for key, value in STORED_SINK.items()
             if key not in ("allowedSignals", "settings", "deletedWithSource") and value is not None
         }
-        task = store.get_task(STORED_TASK["taskId"])
+        task = catalog.get_task(STORED_TASK["taskId"])
         assert task is not None and task.type == "api.create.source" and task.duration_ms == 77
         # Written again, a record keeps the keys it had.
-        with store.transaction() as tx:
+        with catalog.transaction() as tx:
             tx.put_sink(sink)
             tx.put_source(source)
         with sqlite3.connect(path) as db:
@@ -138,7 +138,7 @@ def test_store_reads_records_of_the_previous_codec(tmp_path: Path) -> None:
         assert orjson.loads(sink_data) == STORED_SINK
         assert orjson.loads(source_data) == STORED_SOURCE
     finally:
-        store.close()
+        catalog.close()
 
 
 def test_answers_leave_out_what_is_not_set(api: Api, source: dict[str, Any]) -> None:
@@ -154,7 +154,7 @@ def test_answers_leave_out_what_is_not_set(api: Api, source: dict[str, Any]) -> 
         "created",
     ]
     assert source["created"]["by"] == ADMIN_BY
-    system = api.services.store.get_source(1, "my-source")
+    system = api.services.catalog.get_source(1, "my-source")
     assert system is not None and wire.to_builtins(system.created.by) == ADMIN_BY
     sink = api.create_sink("my-source")
     assert "allowedSignals" not in sink and "disabled" not in sink and "deleted" not in sink

@@ -38,7 +38,7 @@ class Pipeline:
         self.client = self.app.test_client()
         parts = components(self.app)
         self.coordinator = Coordinator(
-            self.app.extensions["pushstream.api"].store,
+            self.app.extensions["pushstream.api"].catalog,
             parts.storage,
             parts.layout,
             parts.target,

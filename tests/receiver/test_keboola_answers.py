@@ -14,7 +14,7 @@ import requests
 
 from pushstream.config import ServerConfig, load_config
 from pushstream.errors import ConfigError
-from pushstream.wiring import open_store
+from pushstream.wiring import open_catalog
 from serverprocess import ServerProcess
 from streamclient import BASE, Stream, local_rows
 
@@ -200,14 +200,14 @@ def test_verbose_answers_list_every_branch(server_factory: Any, tmp_path: Path) 
     second = server_factory(data_dir, args=("--default-branch-id", "2"))
     Stream(second).create()
     second.stop()
-    store = open_store(ServerConfig(data_dir=data_dir, default_branch_id=2))
+    catalog = open_catalog(ServerConfig(data_dir=data_dir, default_branch_id=2))
     try:
-        with store.transaction() as tx:
+        with catalog.transaction() as tx:
             main, other = tx.get_source(1, "events"), tx.get_source(2, "events")
             assert main is not None and other is not None
             tx.put_source(replace(other, secret=main.secret))
     finally:
-        store.close()
+        catalog.close()
     second.start()
     url = stream.url.replace(f":{first.port}/", f":{second.port}/")
     response = Stream(second).post("{}", url=url, verbose=True)

@@ -2,8 +2,8 @@
 the service endpoints (``/``, ``/health-check``) and the documentation.
 
 :func:`init_api` installs it on a Flask app; :func:`api_services` gives the other
-components of the same process the pieces they plug into: the store, the registry
-of change events (:class:`~pushstream.store.events.Hooks`) and the task runner.
+components of the same process the pieces they plug into: the catalog, the registry
+of change events (:class:`~pushstream.catalog.events.Hooks`) and the task runner.
 Statistics come from a provider set with
 :func:`~pushstream.api.statistics.set_statistics_provider`, flushes go to a handler
 set with :func:`~pushstream.api.operator.set_flush_handler`.
@@ -18,9 +18,9 @@ from flask import Flask
 from pushstream.api.service import ConfigService
 from pushstream.api.statistics import StatisticsProvider, ZeroStatistics, set_statistics_provider
 from pushstream.api.tasks import TaskRunner
+from pushstream.catalog.base import Catalog
+from pushstream.catalog.events import Hooks
 from pushstream.config import ServerConfig
-from pushstream.store.base import ConfigStore
-from pushstream.store.events import Hooks
 
 _EXTENSION_KEY = "pushstream.api"
 
@@ -30,19 +30,19 @@ class ApiServices:
     """The API's collaborators in one process."""
 
     config: ServerConfig
-    store: ConfigStore
+    catalog: Catalog
     hooks: Hooks
     runner: TaskRunner
     service: ConfigService
 
 
-def init_api(app: Flask, config: ServerConfig, store: ConfigStore) -> ApiServices:
+def init_api(app: Flask, config: ServerConfig, catalog: Catalog) -> ApiServices:
     """Registers the API's blueprints and error handlers on ``app``."""
     from pushstream.api import docs, errors, routes
 
     hooks = Hooks()
-    runner = TaskRunner(store, hooks)
-    services = ApiServices(config, store, hooks, runner, ConfigService(config, store, hooks, runner))
+    runner = TaskRunner(catalog, hooks)
+    services = ApiServices(config, catalog, hooks, runner, ConfigService(config, catalog, hooks, runner))
     app.extensions[_EXTENSION_KEY] = services
     app.url_map.converters["entity"] = routes.EntityIdConverter
     app.register_blueprint(docs.bp)

@@ -68,7 +68,7 @@ def index() -> Response:
 
 def health_check() -> Response:
     try:
-        api_services(current_app).store.revision()
+        api_services(current_app).catalog.revision()
     except Exception:
         current_app.logger.exception("health check: the configuration store cannot be read")
         body = {

@@ -21,7 +21,7 @@ import yaml
 
 from pushstream import wire
 from pushstream.api.operator import MAX_WAIT as MAX_FLUSH_WAIT
-from pushstream.store.settings import SETTINGS
+from pushstream.catalog.settings import SETTINGS
 
 JSON = "application/json"
 Schema = dict[str, Any]

@@ -21,9 +21,9 @@ from pushstream.api.operator import MAX_WAIT as MAX_FLUSH_WAIT
 from pushstream.api.operator import get_flush_handler
 from pushstream.api.service import ConfigService, version_key
 from pushstream.api.statistics import get_statistics_provider, sink_statistics
+from pushstream.catalog.models import By, Source, Task, Token
+from pushstream.catalog.sqlite import hash_token
 from pushstream.errors import BadRequestError, ForbiddenError, UnauthorizedError
-from pushstream.store.models import By, Source, Task, Token
-from pushstream.store.sqlite import hash_token
 
 TOKEN_HEADER = "X-StorageApi-Token"
 # The admin token of the server configuration appears in "by" blocks as token "0" of user "0" ("admin").
@@ -93,7 +93,7 @@ def authenticate() -> None:
     if configured and hmac.compare_digest(hash_token(secret), hash_token(configured)):
         token = CONFIG_TOKEN
     else:
-        token = services.store.authenticate(secret)
+        token = services.catalog.authenticate(secret)
     if token is None:
         raise UnauthorizedError("The token is not valid.")
     is_read = request.method in ("GET", "HEAD") or request.endpoint == "stream_api.test_source"
@@ -461,7 +461,7 @@ def aggregation_sources(branch: str) -> Response:
     sources, total = svc.list_sources(branch_id, after_id=after_id, limit=limit)
     out = []
     for source in sources:
-        sinks, _ = svc.store.page_sinks(branch_id, source.source_id)
+        sinks, _ = svc.catalog.page_sinks(branch_id, source.source_id)
         aggregated = [
             wire.aggregated_sink(sink, sink_statistics(current_app, branch_id, source.source_id, sink.sink_id))
             for sink in sinks

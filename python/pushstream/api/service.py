@@ -2,7 +2,7 @@
 
 Each mutating operation validates its input and checks what it can right away
 (404, 409, 422 answer synchronously), then starts a task whose change re-checks
-everything inside the store transaction — so two concurrent creates of one id end
+everything inside the catalog transaction — so two concurrent creates of one id end
 with one success and one failed task, never two sources.
 """
 
@@ -20,6 +20,10 @@ from pushstream import wire
 from pushstream._core import Mapping, Record
 from pushstream.api import validation as v
 from pushstream.api.tasks import Outcome, TaskRunner
+from pushstream.catalog import settings as settings_registry
+from pushstream.catalog.base import Catalog, Reader, Transaction
+from pushstream.catalog.events import Change, ChangeKind, Hooks, SinkChange, SourceChange
+from pushstream.catalog.models import By, Disabled, Event, Sink, Source, Task, Version, now, state_hash
 from pushstream.config import ServerConfig
 from pushstream.errors import (
     AlreadyExistsError,
@@ -29,10 +33,6 @@ from pushstream.errors import (
     NotFoundError,
     ResourceLimitError,
 )
-from pushstream.store import settings as settings_registry
-from pushstream.store.base import ConfigStore, Reader, Transaction
-from pushstream.store.events import Change, ChangeKind, Hooks, SinkChange, SourceChange
-from pushstream.store.models import By, Disabled, Event, Sink, Source, Task, Version, now, state_hash
 
 MAX_SOURCES_PER_BRANCH = 100
 MAX_SINKS_PER_SOURCE = 100
@@ -117,11 +117,11 @@ def _compiled(columns_json: str) -> Mapping:
 
 
 class ConfigService:
-    """The Stream API's operations on one store. ``by`` is who makes a change."""
+    """The Stream API's operations on one catalog. ``by`` is who makes a change."""
 
-    def __init__(self, config: ServerConfig, store: ConfigStore, hooks: Hooks, runner: TaskRunner) -> None:
+    def __init__(self, config: ServerConfig, catalog: Catalog, hooks: Hooks, runner: TaskRunner) -> None:
         self.config = config
-        self.store = store
+        self.catalog = catalog
         self.hooks = hooks
         self.runner = runner
 
@@ -130,7 +130,7 @@ class ConfigService:
     def branch_id(self, branch: str | int) -> int:
         """The numeric id of a branch (``"default"`` → the default branch); 404 if it does not exist."""
         branch_id = self.config.default_branch_id if branch == "default" else int(branch)
-        if not self.store.branch_exists(branch_id):
+        if not self.catalog.branch_exists(branch_id):
             raise NotFoundError(f'Branch "{branch}" not found.', error="stream.api.branchNotFound")
         return branch_id
 
@@ -182,7 +182,7 @@ class ConfigService:
     # Tasks.
 
     def get_task(self, task_id: str) -> Task:
-        task = self.store.get_task(task_id)
+        task = self.catalog.get_task(task_id)
         if task is None:
             raise task_not_found(task_id)
         return task
@@ -192,10 +192,10 @@ class ConfigService:
     def list_sources(
         self, branch_id: int, *, deleted: bool = False, after_id: str = "", limit: int = 100
     ) -> tuple[list[Source], int]:
-        return self.store.page_sources(branch_id, deleted=deleted, after_id=after_id, limit=limit)
+        return self.catalog.page_sources(branch_id, deleted=deleted, after_id=after_id, limit=limit)
 
     def get_source(self, branch_id: int, source_id: str) -> Source:
-        return self._source(self.store, branch_id, source_id)
+        return self._source(self.catalog, branch_id, source_id)
 
     def create_source(self, branch_id: int, body: dict[str, Any], by: By) -> Task:
         fields = v.source_fields(body, create=True)
@@ -248,7 +248,7 @@ class ConfigService:
     def update_source(self, branch_id: int, source_id: str, body: dict[str, Any], by: By) -> Task:
         fields = v.source_fields(body, create=False)
         change_description = fields.change_description
-        self._source(self.store, branch_id, source_id)
+        self._source(self.catalog, branch_id, source_id)
 
         def apply(tx: Transaction, task_id: str) -> Outcome:
             current = self._source(tx, branch_id, source_id)
@@ -271,7 +271,7 @@ class ConfigService:
 
     def delete_source(self, branch_id: int, source_id: str, by: By, *, cascade: bool = False) -> Task:
         """Soft-deletes a source and its sinks; ``cascade`` hard-deletes them (hooks get ``purge=True``)."""
-        self._source(self.store, branch_id, source_id)
+        self._source(self.catalog, branch_id, source_id)
 
         def apply(tx: Transaction, task_id: str) -> Outcome:
             current = self._source(tx, branch_id, source_id)
@@ -300,7 +300,7 @@ class ConfigService:
 
     def undelete_source(self, branch_id: int, source_id: str, by: By) -> Task:
         """Restores a deleted source with the sinks that were deleted with it."""
-        self._check_undelete_source(self.store, branch_id, source_id)
+        self._check_undelete_source(self.catalog, branch_id, source_id)
 
         def apply(tx: Transaction, task_id: str) -> Outcome:
             current = self._check_undelete_source(tx, branch_id, source_id)
@@ -332,7 +332,7 @@ class ConfigService:
 
     def set_source_enabled(self, branch_id: int, source_id: str, enabled: bool, by: By) -> Task:
         """Enables or disables a source (a new version; nothing changes if it already is)."""
-        self._source(self.store, branch_id, source_id)
+        self._source(self.catalog, branch_id, source_id)
         verb: ChangeKind = "enabled" if enabled else "disabled"
 
         def apply(tx: Transaction, task_id: str) -> Outcome:
@@ -353,7 +353,7 @@ class ConfigService:
 
     def rotate_secret(self, branch_id: int, source_id: str) -> Source:
         """Replaces the secret of a source at once (no task, no new version); the old one stops working."""
-        with self.store.transaction() as tx:
+        with self.catalog.transaction() as tx:
             current = self._source(tx, branch_id, source_id)
             new = replace(current, secret=new_secret())
             tx.put_source(new)
@@ -361,12 +361,12 @@ class ConfigService:
         return new
 
     def source_settings(self, branch_id: int, source_id: str) -> list[dict[str, Any]]:
-        source = self._source(self.store, branch_id, source_id)
+        source = self._source(self.catalog, branch_id, source_id)
         return settings_registry.describe([self.config.settings], source.settings)
 
     def patch_source_settings(self, branch_id: int, source_id: str, body: dict[str, Any], by: By) -> Task:
         patch = v.settings_patch(body)
-        self._source(self.store, branch_id, source_id)
+        self._source(self.catalog, branch_id, source_id)
 
         def apply(tx: Transaction, task_id: str) -> Outcome:
             current = self._source(tx, branch_id, source_id)
@@ -397,22 +397,22 @@ class ConfigService:
         self, branch_id: int, source_id: str, sink_id: str = "", *, after_id: str = "", limit: int = 100
     ) -> tuple[list[Version], int]:
         if sink_id:
-            self._sink(self.store, branch_id, source_id, sink_id)
+            self._sink(self.catalog, branch_id, source_id, sink_id)
         else:
-            self._source(self.store, branch_id, source_id)
+            self._source(self.catalog, branch_id, source_id)
         after = 0
         if after_id:
             if not after_id.isdigit() or len(after_id) > 18:
                 raise BadRequestError(f'"query.afterId" must be a version number, found "{after_id}".')
             after = int(after_id)
-        return self.store.page_versions(branch_id, source_id, sink_id, after=after, limit=limit)
+        return self.catalog.page_versions(branch_id, source_id, sink_id, after=after, limit=limit)
 
     def get_version(self, branch_id: int, source_id: str, sink_id: str, number: int) -> Version:
         if sink_id:
-            self._sink(self.store, branch_id, source_id, sink_id)
+            self._sink(self.catalog, branch_id, source_id, sink_id)
         else:
-            self._source(self.store, branch_id, source_id)
-        found = self.store.get_version(branch_id, source_id, sink_id, number)
+            self._source(self.catalog, branch_id, source_id)
+        found = self.catalog.get_version(branch_id, source_id, sink_id, number)
         if found is None:
             raise version_not_found(source_id, sink_id, number)
         return found[0]
@@ -443,11 +443,11 @@ class ConfigService:
     def list_sinks(
         self, branch_id: int, source_id: str, *, deleted: bool = False, after_id: str = "", limit: int = 100
     ) -> tuple[list[Sink], int]:
-        self._source(self.store, branch_id, source_id)
-        return self.store.page_sinks(branch_id, source_id, deleted=deleted, after_id=after_id, limit=limit)
+        self._source(self.catalog, branch_id, source_id)
+        return self.catalog.page_sinks(branch_id, source_id, deleted=deleted, after_id=after_id, limit=limit)
 
     def get_sink(self, branch_id: int, source_id: str, sink_id: str) -> Sink:
-        return self._sink(self.store, branch_id, source_id, sink_id)
+        return self._sink(self.catalog, branch_id, source_id, sink_id)
 
     def create_sink(self, branch_id: int, source_id: str, body: dict[str, Any], by: By) -> Task:
         # The payload is validated first, as Keboola's generated validators run before the operation.
@@ -506,7 +506,7 @@ class ConfigService:
     def update_sink(self, branch_id: int, source_id: str, sink_id: str, body: dict[str, Any], by: By) -> Task:
         fields = v.sink_fields(body, create=False)
         change_description = fields.change_description
-        self._sink(self.store, branch_id, source_id, sink_id)
+        self._sink(self.catalog, branch_id, source_id, sink_id)
 
         def apply(tx: Transaction, task_id: str) -> Outcome:
             current = self._sink(tx, branch_id, source_id, sink_id)
@@ -530,7 +530,7 @@ class ConfigService:
         )
 
     def delete_sink(self, branch_id: int, source_id: str, sink_id: str, by: By) -> Task:
-        self._sink(self.store, branch_id, source_id, sink_id)
+        self._sink(self.catalog, branch_id, source_id, sink_id)
 
         def apply(tx: Transaction, task_id: str) -> Outcome:
             current = self._sink(tx, branch_id, source_id, sink_id)
@@ -543,7 +543,7 @@ class ConfigService:
         )
 
     def undelete_sink(self, branch_id: int, source_id: str, sink_id: str, by: By) -> Task:
-        self._check_undelete_sink(self.store, branch_id, source_id, sink_id)
+        self._check_undelete_sink(self.catalog, branch_id, source_id, sink_id)
 
         def apply(tx: Transaction, task_id: str) -> Outcome:
             current = self._check_undelete_sink(tx, branch_id, source_id, sink_id)
@@ -571,7 +571,7 @@ class ConfigService:
         return current
 
     def set_sink_enabled(self, branch_id: int, source_id: str, sink_id: str, enabled: bool, by: By) -> Task:
-        self._sink(self.store, branch_id, source_id, sink_id)
+        self._sink(self.catalog, branch_id, source_id, sink_id)
         verb: ChangeKind = "enabled" if enabled else "disabled"
 
         def apply(tx: Transaction, task_id: str) -> Outcome:
@@ -593,13 +593,13 @@ class ConfigService:
         )
 
     def sink_settings(self, branch_id: int, source_id: str, sink_id: str) -> list[dict[str, Any]]:
-        sink = self._sink(self.store, branch_id, source_id, sink_id)
-        source = self._source(self.store, branch_id, source_id)
+        sink = self._sink(self.catalog, branch_id, source_id, sink_id)
+        source = self._source(self.catalog, branch_id, source_id)
         return settings_registry.describe([self.config.settings, source.settings], sink.settings)
 
     def patch_sink_settings(self, branch_id: int, source_id: str, sink_id: str, body: dict[str, Any], by: By) -> Task:
         patch = v.settings_patch(body)
-        self._sink(self.store, branch_id, source_id, sink_id)
+        self._sink(self.catalog, branch_id, source_id, sink_id)
 
         def apply(tx: Transaction, task_id: str) -> Outcome:
             current = self._sink(tx, branch_id, source_id, sink_id)
@@ -656,8 +656,8 @@ class ConfigService:
         (a body that cannot be parsed, an unsupported content type, a missing value,
         a failing template).
         """
-        self._source(self.store, branch_id, source_id)
-        sinks, _ = self.store.page_sinks(branch_id, source_id)
+        self._source(self.catalog, branch_id, source_id)
+        sinks, _ = self.catalog.page_sinks(branch_id, source_id)
         record = Record(body, headers, ip)
         result = []
         for sink in sinks:

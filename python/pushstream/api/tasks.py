@@ -2,10 +2,10 @@
 is made in the background by a small thread pool of the process that took the call.
 
 A task is stored (``processing``) before the call answers. Its change runs in one
-store transaction: the change is written, the hooks run, the config revision is
+catalog transaction: the change is written, the hooks run, the config revision is
 bumped and the task is marked ``success`` — one commit. If anything raises, the
 transaction rolls back and the task is marked ``error`` with the message. Tasks
-whose process died are failed by :meth:`ConfigStore.fail_orphaned_tasks`. Finished
+whose process died are failed by :meth:`Catalog.fail_orphaned_tasks`. Finished
 tasks are kept for :data:`TASK_RETENTION_SECONDS`.
 """
 
@@ -21,10 +21,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from pushstream.catalog.base import Catalog, Transaction
+from pushstream.catalog.events import Change, Hooks
+from pushstream.catalog.models import Task, now
 from pushstream.errors import ApiError
-from pushstream.store.base import ConfigStore, Transaction
-from pushstream.store.events import Change, Hooks
-from pushstream.store.models import Task, now
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,8 @@ def new_task_id(task_type: str, *key: object) -> str:
 class TaskRunner:
     """Runs task changes on a thread pool; see the module docstring."""
 
-    def __init__(self, store: ConfigStore, hooks: Hooks, *, workers: int = 2) -> None:
-        self._store = store
+    def __init__(self, catalog: Catalog, hooks: Hooks, *, workers: int = 2) -> None:
+        self._catalog = catalog
         self._hooks = hooks
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pushstream-task")
         self._lock = threading.Lock()
@@ -85,7 +85,7 @@ class TaskRunner:
             created_at=now(),
             outputs=outputs,
         )
-        with self._store.transaction() as tx:
+        with self._catalog.transaction() as tx:
             if reserve is not None:
                 reserve(tx)
             tx.create_task(task)
@@ -106,7 +106,7 @@ class TaskRunner:
 
     def _run(self, task_id: str, apply: Apply) -> None:
         try:
-            with self._store.transaction() as tx:
+            with self._catalog.transaction() as tx:
                 outcome = apply(tx, task_id)
                 self._hooks.run(outcome.changes)
                 revision = tx.bump_revision() if outcome.changes else tx.revision()
@@ -123,7 +123,7 @@ class TaskRunner:
 
     def _fail(self, task_id: str, message: str) -> None:
         try:
-            self._store.finish_task(task_id, "error", result=message, error=message)
+            self._catalog.finish_task(task_id, "error", result=message, error=message)
         except Exception:
             log.exception("could not record the failure of task %s", task_id)
 
@@ -133,7 +133,7 @@ class TaskRunner:
             return
         self._last_purge = current
         try:
-            self._store.purge_tasks(TASK_RETENTION_SECONDS)
+            self._catalog.purge_tasks(TASK_RETENTION_SECONDS)
         except Exception:
             log.exception("purging old tasks failed")
 

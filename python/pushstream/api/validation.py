@@ -31,8 +31,8 @@ import orjson
 
 from pushstream import _core, wire
 from pushstream._core import Mapping
+from pushstream.catalog.settings import SETTINGS_BY_KEY, SETTINGS_ORDER, SettingValueError
 from pushstream.errors import BadRequestError, ConfigError, ForbiddenError, PushstreamError, ResourceLimitError
-from pushstream.store.settings import SETTINGS_BY_KEY, SETTINGS_ORDER, SettingValueError
 
 MISSING_FIELD = "stream.api.missingField"
 BRANCH_PATTERN = re.compile(r"default|[0-9]{1,18}")

@@ -30,12 +30,12 @@ from typing import Any
 
 import orjson
 
+from pushstream.catalog.base import Catalog
 from pushstream.coordinator import upload as uploads
 from pushstream.storage.layout import Layout, SinkKey
 from pushstream.storage.rejected import count_rejected, write_rejected
 from pushstream.storage.space import is_disk_full
 from pushstream.storage.state import SliceRef, StorageState, rotate_file, rotate_slice
-from pushstream.store.base import ConfigStore
 from pushstream.targets.base import ImportRequest, RejectedRow, SinkIdentity, TableSpec, Target
 
 log = logging.getLogger(__name__)
@@ -82,13 +82,13 @@ class Coordinator:
 
     def __init__(
         self,
-        store: ConfigStore,
+        catalog: Catalog,
         storage: StorageState,
         layout: Layout,
         target: Target,
         options: CoordinatorOptions | None = None,
     ) -> None:
-        self.store = store
+        self.catalog = catalog
         self.storage = storage
         self.layout = layout
         self.target = target
@@ -160,7 +160,7 @@ class Coordinator:
         ).fetchall()
         for branch_id, source_id, sink_id, file_id, _slice_id, slice_opened, file_opened, records, size in writing:
             key = SinkKey(branch_id, source_id, sink_id)
-            settings = self.store.effective_settings(branch_id, source_id, sink_id)
+            settings = self.catalog.effective_settings(branch_id, source_id, sink_id)
             file_records, file_size = self._file_totals(key, file_id, records, size)
             if file_records and _triggered(settings, IMPORT, file_records, file_size, now - file_opened):
                 with self.storage.transaction() as tx:

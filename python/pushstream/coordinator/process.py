@@ -38,10 +38,10 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
 
 
 def main(config_json: str) -> int:
-    from pushstream.wiring import new_coordinator, open_data_plane, open_store
+    from pushstream.wiring import new_coordinator, open_catalog, open_data_plane
 
     # Killed outright when `serve` dies abruptly (it is crash-safe at any moment): a
-    # SIGTERM would wait for the current tick, which may block on a store or target.
+    # SIGTERM would wait for the current tick, which may block on the catalog or a target.
     die_with_parent(signal.SIGKILL)
     expected_parent = os.environ.get(PARENT_PID_VARIABLE)
     if expected_parent and int(expected_parent) != os.getppid():
@@ -52,9 +52,9 @@ def main(config_json: str) -> int:
     if lock_data_dir(config.data_dir) is None:
         log.error("another coordinator runs for %s; this one exits", config.data_dir)
         return 1
-    store = open_store(config)
+    catalog = open_catalog(config)
     plane = open_data_plane(config)
-    coordinator = new_coordinator(config, store, plane)
+    coordinator = new_coordinator(config, catalog, plane)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         coordinator.stop_soon()
@@ -64,7 +64,7 @@ def main(config_json: str) -> int:
     log.info("coordinator started for %s", config.data_dir.resolve())
     coordinator.run()
     plane.close()
-    store.close()
+    catalog.close()
     log.info("coordinator stopped")
     return 0
 

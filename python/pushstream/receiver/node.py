@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pushstream import ConfigError, Mapping, SinkSet, SliceWriter, SyncSettings, WriterError
+from pushstream.catalog.base import Catalog
+from pushstream.catalog.models import IngestSink
 from pushstream.storage.layout import Layout, SinkKey
 from pushstream.storage.revision import RevisionFile
 from pushstream.storage.state import NodeSliceStats, SliceRef, StorageState, ensure_writing, writing_slice
-from pushstream.store.base import ConfigStore
-from pushstream.store.models import IngestSink
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class ReceiverNode:
 
     def __init__(
         self,
-        store: ConfigStore,
+        catalog: Catalog,
         storage: StorageState,
         layout: Layout,
         revision_file: RevisionFile,
@@ -108,7 +108,7 @@ class ReceiverNode:
         node_id: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.store = store
+        self.catalog = catalog
         self.storage = storage
         self.layout = layout
         self.revision_file = revision_file
@@ -146,7 +146,7 @@ class ReceiverNode:
             current = self._routes
             if not force and not _moved(self.revision_file.read(), current.revisions):
                 return current
-            revisions = (self.store.revision(), self.storage.revision())
+            revisions = (self.catalog.revision(), self.storage.revision())
             routes = _Routes(revisions)
             for project_id, source_id in current.sources:
                 routes.sources[(project_id, source_id)] = self._build_source(project_id, source_id)
@@ -169,10 +169,10 @@ class ReceiverNode:
 
     def _build_source(self, project_id: int, source_id: str) -> tuple[BranchRoute, ...]:
         branches = []
-        for source in self.store.get_sources_for_ingest(project_id, source_id):
+        for source in self.catalog.get_sources_for_ingest(project_id, source_id):
             sinks: list[SinkRoute] = []
             if source.state == "enabled":
-                for sink in self.store.list_sinks(source.branch_id, source_id, enabled_only=True):
+                for sink in self.catalog.list_sinks(source.branch_id, source_id, enabled_only=True):
                     route = self._sink_route(sink)
                     if route is not None:
                         sinks.append(route)

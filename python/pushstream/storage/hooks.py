@@ -1,5 +1,5 @@
 """Keeps storage in step with configuration: hooks on the change events of
-:mod:`pushstream.store.events` that run inside the task of a config change (same
+:mod:`pushstream.catalog.events` that run inside the task of a config change (same
 transaction), so that when the task reports success the sink already has the
 slice its new configuration writes to. :func:`pushstream.wiring.register_change_hooks`
 installs them, with the target's table check after them.
@@ -20,15 +20,15 @@ from collections.abc import Callable
 
 import orjson
 
+from pushstream.catalog.base import Transaction
+from pushstream.catalog.events import Hooks, SinkChange
+from pushstream.catalog.models import Sink
 from pushstream.storage.layout import SinkKey
 from pushstream.storage.state import close_file, ensure_writing, init_schema, rotate_file
-from pushstream.store.base import Transaction
-from pushstream.store.events import Hooks, SinkChange
-from pushstream.store.models import Sink
 
 
 def columns_json(sink: Sink) -> str:
-    """The columns of a sink as the store hands them to the data plane."""
+    """The columns of a sink as the catalog hands them to the data plane."""
     return orjson.dumps(sink.columns).decode()
 
 

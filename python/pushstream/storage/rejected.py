@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from pushstream.store.models import format_time
+from pushstream.catalog.models import format_time
 from pushstream.targets.base import RejectedRow
 
 

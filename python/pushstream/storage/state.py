@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pushstream.catalog.connections import ThreadConnections
 from pushstream.storage.layout import SinkKey, new_id
 from pushstream.storage.revision import revision_file_of
-from pushstream.store.connections import ThreadConnections
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS storage_meta (

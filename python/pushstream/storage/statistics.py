@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from pushstream import wire
+from pushstream.catalog.models import format_time
 from pushstream.storage.layout import SinkKey
 from pushstream.storage.state import StorageState
-from pushstream.store.models import format_time
 
 #: Files listed by ``statistics/files`` (most recent first).
 MAX_FILES = 100

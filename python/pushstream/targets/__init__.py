@@ -20,19 +20,28 @@ from pathlib import Path
 from pushstream.targets.base import Target, TargetError
 
 
+def target_kind(url: str | None) -> str:
+    """``"sqlite"`` or ``"postgresql"``: which implementation a target URL names
+    (``None`` is the embedded SQLite default). Any other URL: :class:`TargetError`."""
+    if url is None or url.startswith("sqlite:"):
+        return "sqlite"
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql"
+    raise TargetError(f'unsupported target "{url}", expected sqlite:///path or postgresql://...')
+
+
 def open_target(url: str | None, data_dir: Path, *, create: bool = True) -> Target:
     """The target for a URL: ``None`` or ``sqlite:///path`` → SQLite (default
     ``<data dir>/tables.sqlite``), ``postgresql://...`` → PostgreSQL.
 
     With ``create=False`` (a reader such as ``pushstream tail``) a SQLite file
     that does not exist is not created: :class:`~pushstream.targets.base.TargetMissingError`."""
-    if url is None or url.startswith("sqlite:"):
+    if target_kind(url) == "sqlite":
         from pushstream.targets.sqlite import SqliteTarget
 
         path = data_dir / "tables.sqlite" if url in (None, "sqlite:", "sqlite://") else Path(url.split("://", 1)[1])
         return SqliteTarget(path, create=create)
-    if url.startswith(("postgresql://", "postgres://")):
-        from pushstream.targets.postgresql import PostgresTarget
+    from pushstream.targets.postgresql import PostgresTarget
 
-        return PostgresTarget(url)
-    raise TargetError(f'unsupported target "{url}", expected sqlite:///path or postgresql://...')
+    assert url is not None
+    return PostgresTarget(url)

@@ -1,5 +1,5 @@
 """``pushstream token``: create, list and delete API tokens in the data dir's
-store (directly, not through the API: it works while the server runs, and before
+catalog (directly, not through the API: it works while the server runs, and before
 any token exists)."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import click
 from pushstream.client.commands.common import DATA_DIR, DATA_DIR_HELP, server_config
 
 if TYPE_CHECKING:
-    from pushstream.store import SqliteStore
-    from pushstream.store.models import Role
+    from pushstream.catalog import SqliteCatalog
+    from pushstream.catalog.models import Role
 
 
 @click.group()
@@ -29,10 +29,10 @@ def token() -> None:
     """
 
 
-def _store(data_dir: Path | None) -> SqliteStore:
-    from pushstream.wiring import open_store
+def _catalog(data_dir: Path | None) -> SqliteCatalog:
+    from pushstream.wiring import open_catalog
 
-    return open_store(server_config(data_dir=data_dir))
+    return open_catalog(server_config(data_dir=data_dir))
 
 
 @token.command("create")
@@ -55,11 +55,11 @@ def token_create(data_dir: Path | None, description: str, role: Role, user_id: s
       export PUSHSTREAM_API_TOKEN=$(pushstream token create --data-dir ./data --description "CI")
       pushstream token create --data-dir ./data --role guest --description dashboard
     """
-    store = _store(data_dir)
+    catalog = _catalog(data_dir)
     try:
-        created, secret = store.create_token(description, role, user_id, user_name)
+        created, secret = catalog.create_token(description, role, user_id, user_name)
     finally:
-        store.close()
+        catalog.close()
     click.echo(f"token {created.token_id} ({created.role}) created", err=True)
     click.echo(secret)
 
@@ -73,11 +73,11 @@ def token_list(data_dir: Path | None) -> None:
     Example:
       pushstream token list --data-dir ./data
     """
-    store = _store(data_dir)
+    catalog = _catalog(data_dir)
     try:
-        tokens = store.list_tokens()
+        tokens = catalog.list_tokens()
     finally:
-        store.close()
+        catalog.close()
     if not tokens:
         click.echo("no tokens", err=True)
         return
@@ -96,11 +96,11 @@ def token_delete(data_dir: Path | None, token_id: str) -> None:
     Example:
       pushstream token delete --data-dir ./data 2
     """
-    store = _store(data_dir)
+    catalog = _catalog(data_dir)
     try:
-        deleted = store.delete_token(token_id)
+        deleted = catalog.delete_token(token_id)
     finally:
-        store.close()
+        catalog.close()
     if not deleted:
         click.echo(f'token "{token_id}" not found', err=True)
         sys.exit(1)

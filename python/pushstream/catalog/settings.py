@@ -4,7 +4,7 @@ inheritance ``defaults < operator config < source overrides < sink overrides``.
 Three representations of a value are used:
 
 * **API form** (what ``GET .../settings`` shows and ``PATCH`` accepts, and what the
-  store keeps in a source's or sink's state): ``bool``, ``int``, a list of strings,
+  catalog keeps in a source's or sink's state): ``bool``, ``int``, a list of strings,
   or a string — durations as Go duration strings (``"30s"``, ``"1m0s"``), sizes as ``"5MB"``.
 * **internal form**: ``bool``, ``int``, ``str``, ``list[str]``; durations as integer
   nanoseconds, sizes as integer bytes.

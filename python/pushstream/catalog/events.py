@@ -2,18 +2,18 @@
 take part in it, and the registry (:class:`Hooks`) they register their callbacks in.
 
 Every mutating API call runs as a task. Inside the task, the change is written in
-one store transaction; before it commits, the hooks registered for the change run
-in the same thread with the :class:`Transaction <pushstream.store.base.Transaction>`
+one catalog transaction; before it commits, the hooks registered for the change run
+in the same thread with the :class:`Transaction <pushstream.catalog.base.Transaction>`
 at hand (``change.tx``). A hook that raises fails the task — ``status: "error"``,
 ``result`` and ``error`` = the exception's message — and the change is rolled back.
 Only when every hook passed is the change committed, the config revision bumped
 and the task marked ``success`` (all in the same commit).
 
-Hooks run while the store's write lock is held: keep them short, and write to the
-store only through ``change.tx`` (another connection would wait for the lock).
+Hooks run while the catalog's write lock is held: keep them short, and write to the
+catalog only through ``change.tx`` (another connection would wait for the lock).
 ``after_commit`` callbacks run after the commit; their exceptions are logged only.
 
-The events live next to the store (not in the API that raises them) so that the
+The events live next to the catalog (not in the API that raises them) so that the
 data plane (:mod:`pushstream.storage.hooks`) can subscribe without depending on
 the API. Example (the storage components creating destination tables)::
 
@@ -33,8 +33,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from pushstream.store.base import Transaction
-from pushstream.store.models import Sink, Source
+from pushstream.catalog.base import Transaction
+from pushstream.catalog.models import Sink, Source
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """One SQLite connection per thread to one database file, with exclusive write
-transactions. The config store and the storage state (both in ``state.sqlite``)
+transactions. The catalog and the storage state (both in ``state.sqlite``)
 share this."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pushstream.errors import StoreError
+from pushstream.errors import CatalogError
 
 
 class ThreadConnections:
@@ -27,7 +27,7 @@ class ThreadConnections:
     def db(self) -> sqlite3.Connection:
         """This thread's connection."""
         if self._closed:
-            raise StoreError(f"{self.path} is closed")
+            raise CatalogError(f"{self.path} is closed")
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
             connection = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
@@ -44,7 +44,7 @@ class ThreadConnections:
         of the block, rolls back when it raises."""
         db = self.db()
         if db.in_transaction:
-            raise StoreError("a transaction of this thread is already open; nested transactions are not supported")
+            raise CatalogError("a transaction of this thread is already open; nested transactions are not supported")
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
@@ -72,7 +72,7 @@ class ThreadConnections:
             db.execute("COMMIT")
 
     def close(self) -> None:
-        """Closes the connections of every thread; later use raises :class:`StoreError`."""
+        """Closes the connections of every thread; later use raises :class:`CatalogError`."""
         with self._lock:
             self._closed = True
             connections, self._connections = self._connections, []

@@ -1,5 +1,5 @@
-"""Records of the configuration store. Immutable; changes go through a
-:class:`~pushstream.store.base.Transaction`.
+"""Records of the catalog. Immutable; changes go through a
+:class:`~pushstream.catalog.base.Transaction`.
 
 ``by`` blocks, versions and the created/deleted/disabled events are the structures
 of the API's wire format (:mod:`pushstream.wire`), kept as they are."""
@@ -60,7 +60,7 @@ class Source:
     """A source: an HTTP endpoint receiving events.
 
     ``settings`` holds this source's own overrides in API form (see
-    :mod:`pushstream.store.settings`). The versioned part of a source is
+    :mod:`pushstream.catalog.settings`). The versioned part of a source is
     :meth:`state`; the secret is not versioned (a rollback keeps the current one).
     """
 

@@ -1,4 +1,4 @@
-"""The configuration store on one SQLite file (``state.sqlite`` in the data dir).
+"""The catalog on one SQLite file (``state.sqlite`` in the data dir).
 
 WAL mode, ``synchronous=FULL`` (a committed change survives a power loss), one
 connection per thread, and ``BEGIN IMMEDIATE`` for writes so that writers in
@@ -27,11 +27,10 @@ from typing import Any, TypeVar
 import msgspec
 import orjson
 
-from pushstream.errors import StoreError
-from pushstream.store import settings as settings_registry
-from pushstream.store.base import MAX_VERSIONS
-from pushstream.store.connections import ThreadConnections
-from pushstream.store.models import (
+from pushstream.catalog import settings as settings_registry
+from pushstream.catalog.base import MAX_VERSIONS
+from pushstream.catalog.connections import ThreadConnections
+from pushstream.catalog.models import (
     ROLES,
     IngestSink,
     IngestSource,
@@ -44,6 +43,7 @@ from pushstream.store.models import (
     format_time,
     now,
 )
+from pushstream.errors import CatalogError
 
 SCHEMA_VERSION = 1
 
@@ -213,7 +213,7 @@ def _parse_time_ns(iso: str) -> int:
 
 
 class _SqliteReader:
-    """Reads shared by the store (own connection per thread) and transactions."""
+    """Reads shared by the catalog (own connection per thread) and transactions."""
 
     _operator_settings: Mapping[str, Any]
 
@@ -346,7 +346,7 @@ RevisionListener = Callable[[sqlite3.Connection, int], object]
 
 
 class SqliteTransaction(_SqliteReader):
-    """A write transaction on one connection (see :class:`pushstream.store.base.Transaction`)."""
+    """A write transaction on one connection (see :class:`pushstream.catalog.base.Transaction`)."""
 
     def __init__(
         self,
@@ -452,11 +452,11 @@ def _finish_task(
     return task
 
 
-class SqliteStore(_SqliteReader):
-    """The configuration store in the SQLite file ``path`` (created if missing).
+class SqliteCatalog(_SqliteReader):
+    """The catalog in the SQLite file ``path`` (created if missing).
 
     ``operator_settings`` are the operator's overrides of settings in API form
-    (see :func:`pushstream.store.settings.parse_operator_settings`); they sit
+    (see :func:`pushstream.catalog.settings.parse_operator_settings`); they sit
     between the defaults and the overrides of sources and sinks.
     """
 
@@ -471,7 +471,7 @@ class SqliteStore(_SqliteReader):
             tx.executescript_in_tx(_SCHEMA)
             found = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
             if int(found) > SCHEMA_VERSION:
-                raise StoreError(
+                raise CatalogError(
                     f"{self.path} was written by a newer pushstream (schema {found}, this one knows {SCHEMA_VERSION})"
                 )
 
@@ -514,7 +514,7 @@ class SqliteStore(_SqliteReader):
         self._revision_listeners.append(listener)
 
     def close(self) -> None:
-        """Closes every connection of this store (of all threads)."""
+        """Closes every connection of this catalog (of all threads)."""
         self._pool.close()
 
     # Branches.
@@ -648,7 +648,7 @@ class SqliteStore(_SqliteReader):
 
     def create_token(self, description: str, role: Role, user_id: str = "", user_name: str = "") -> tuple[Token, str]:
         if role not in ROLES:
-            raise StoreError(f'unknown role "{role}", expected one of {", ".join(ROLES)}')
+            raise CatalogError(f'unknown role "{role}", expected one of {", ".join(ROLES)}')
         with self._write() as tx:
             db = tx.connection
             row = db.execute("SELECT MAX(CAST(token_id AS INTEGER)) FROM tokens").fetchone()
@@ -698,4 +698,4 @@ class _ScriptTx:
                 self.connection.execute(statement)
 
 
-__all__ = ["SqliteStore", "SqliteTransaction", "hash_token"]
+__all__ = ["SqliteCatalog", "SqliteTransaction", "hash_token"]

@@ -1,13 +1,13 @@
-"""The repository interface of the configuration store.
+"""The repository interface of the catalog.
 
-A store holds branches, sources, sinks, their versions, tasks and API tokens,
+The catalog holds branches, sources, sinks, their versions, tasks and API tokens,
 and a monotonically increasing **config revision** that every committed change of
-a source, a sink or settings increments. :class:`SqliteStore
-<pushstream.store.sqlite.SqliteStore>` implements it on one SQLite file; another
+a source, a sink or settings increments. :class:`SqliteCatalog
+<pushstream.catalog.sqlite.SqliteCatalog>` implements it on one SQLite file; another
 database only needs another implementation of these two protocols.
 
 Reads outside a transaction see the last committed state. Writes happen in
-:meth:`ConfigStore.transaction`, which serialises writers (across threads and
+:meth:`Catalog.transaction`, which serialises writers (across threads and
 processes), sees its own writes and commits or rolls back as a whole.
 """
 
@@ -16,14 +16,14 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from pushstream.store.models import IngestSink, IngestSource, Role, Sink, Source, Task, Token, Version
+from pushstream.catalog.models import IngestSink, IngestSource, Role, Sink, Source, Task, Token, Version
 
 #: Most versions kept per source or sink; older ones are pruned.
 MAX_VERSIONS = 1000
 
 
 class Reader(Protocol):
-    """Reads of configuration, available on the store and inside a transaction."""
+    """Reads of configuration, available on the catalog and inside a transaction."""
 
     def revision(self) -> int:
         """The config revision: increases with every committed change of sources, sinks or settings."""
@@ -77,7 +77,7 @@ class Reader(Protocol):
         ...
 
     def effective_settings(self, branch_id: int, source_id: str, sink_id: str | None = None) -> dict[str, Any]:
-        """Settings in typed form (see :mod:`pushstream.store.settings`): defaults <
+        """Settings in typed form (see :mod:`pushstream.catalog.settings`): defaults <
         operator config < source overrides < sink overrides."""
         ...
 
@@ -114,8 +114,8 @@ class Transaction(Reader, Protocol):
     ) -> Task | None: ...
 
 
-class ConfigStore(Reader, Protocol):
-    """The configuration store."""
+class Catalog(Reader, Protocol):
+    """The catalog: sources, sinks, tokens, settings and tasks, read and changed in transactions."""
 
     def transaction(self) -> AbstractContextManager[Transaction]:
         """A write transaction (exclusive among writers): commits when the block

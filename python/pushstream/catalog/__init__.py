@@ -1,9 +1,9 @@
-"""The configuration store: branches, sources, sinks, versions, tasks, tokens
+"""The catalog: branches, sources, sinks, versions, tasks, tokens
 and the config revision, behind a small repository interface
-(:class:`~pushstream.store.base.ConfigStore`) with a SQLite implementation."""
+(:class:`~pushstream.catalog.base.Catalog`) with a SQLite implementation."""
 
-from pushstream.store.base import MAX_VERSIONS, ConfigStore, Reader, Transaction
-from pushstream.store.models import (
+from pushstream.catalog.base import MAX_VERSIONS, Catalog, Reader, Transaction
+from pushstream.catalog.models import (
     By,
     Disabled,
     Event,
@@ -15,16 +15,16 @@ from pushstream.store.models import (
     Token,
     Version,
 )
-from pushstream.store.sqlite import SqliteStore
+from pushstream.catalog.sqlite import SqliteCatalog
 
-#: The file name of the store in the data dir.
+#: The file name of the catalog in the data dir.
 STATE_FILE = "state.sqlite"
 
 __all__ = [
     "MAX_VERSIONS",
     "STATE_FILE",
     "By",
-    "ConfigStore",
+    "Catalog",
     "Disabled",
     "Event",
     "IngestSink",
@@ -32,7 +32,7 @@ __all__ = [
     "Reader",
     "Sink",
     "Source",
-    "SqliteStore",
+    "SqliteCatalog",
     "Task",
     "Token",
     "Transaction",
