@@ -48,6 +48,10 @@ DATE_TIME: dict[str, Any] = {"format": "date-time"}
 # Enum values.
 
 ColumnType = Literal["uuid", "id", "datetime", "ip", "body", "headers", "path", "template"]
+#: What a column holds in the table (beyond Keboola, whose columns are all text).
+DataType = Literal["string", "integer", "number", "boolean", "timestamp", "date", "json"]
+#: How the rows of an import join the table's rows (beyond Keboola).
+MergeStrategy = Literal["append", "upsert", "ledger", "snapshot"]
 Signal = Literal["logs", "metrics", "traces"]
 SourceType = Literal["http", "otlp"]
 SinkType = Literal["table"]
@@ -60,6 +64,8 @@ SettingType = Literal["string", "int", "float", "bool", "[]string", "[]int", "[]
 
 _ENUMS = (
     ColumnType,
+    DataType,
+    MergeStrategy,
     Signal,
     SourceType,
     SinkType,
@@ -80,6 +86,10 @@ def enum_values(values: Iterable[Any]) -> tuple[Any, ...]:
 
 
 COLUMN_TYPES: tuple[str, ...] = get_args(ColumnType)
+DATA_TYPES: tuple[str, ...] = get_args(DataType)
+MERGE_STRATEGIES: tuple[str, ...] = get_args(MergeStrategy)
+#: Names of the columns a sink with ``systemColumns`` adds after its own, in table order.
+SYSTEM_COLUMNS: tuple[str, ...] = ("_offset", "_op", "_system_time")
 SIGNALS: tuple[str, ...] = get_args(Signal)
 SOURCE_TYPES: tuple[str, ...] = get_args(SourceType)
 
@@ -392,6 +402,31 @@ class TableColumn(_Body, kw_only=True):
         | UnsetType
     ) = UNSET
     template: TableColumnTemplate | UnsetType = UNSET
+    data_type: (
+        Annotated[
+            DataType,
+            Meta(
+                description="Beyond Keboola: the type of the table column. Left out, the column is `string`: text, "
+                "written exactly as Keboola writes it. Another type converts each mapped value (a string such as "
+                '`"49.28"` is read as the type too) and makes a native column of the target; a value that cannot '
+                "be converted fails the record for this sink. `path` and `template` columns take any type, "
+                "`datetime` `string` or `timestamp`, `headers` `string` or `json`, the others only `string`. "
+                "`timestamp` takes ISO 8601 / RFC 3339 text (no offset means UTC) or seconds since the Unix epoch "
+                "and keeps microseconds; `date` takes `YYYY-MM-DD`; `json` any JSON value."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    nullable: (
+        Annotated[
+            bool,
+            Meta(
+                description="Beyond Keboola, for typed columns (not `string`): whether a null or missing value is "
+                "stored as NULL (true, the default) or fails the record for this sink (false)."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class TableMapping(_Body, kw_only=True):
@@ -400,6 +435,45 @@ class TableMapping(_Body, kw_only=True):
     columns: Annotated[
         list[TableColumn], Meta(min_length=1, max_length=MAX_COLUMNS, description="Columns of the table, at most 100.")
     ]
+    event_time_column: (
+        Annotated[
+            str,
+            Meta(
+                min_length=1,
+                max_length=MAX_COLUMN_NAME_LENGTH,
+                description="Beyond Keboola: the column that holds when the event happened (its `dataType` must be "
+                "`timestamp`), as opposed to when it was received.",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    merge_strategy: (
+        Annotated[
+            MergeStrategy,
+            Meta(
+                description="Beyond Keboola: how an import joins the rows already in the table. `append` adds every "
+                "row (no primary key). `upsert` keeps one row per primary key, the latest one replacing the table's. "
+                "`ledger` keeps one row per primary key, the first one ever (later rows with a known key are "
+                "ignored: immutable facts). `snapshot` takes each import as the whole table: rows whose key is not "
+                "in the import are deleted (without a key, the table's rows are replaced). Left out: `upsert` when "
+                "a column is part of the primary key, else `append`. `upsert` and `ledger` need a primary key, "
+                "`append` refuses one."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    system_columns: (
+        Annotated[
+            bool,
+            Meta(
+                description="Beyond Keboola: when true the table gets three more columns after the sink's: "
+                "`_offset` (the row's number in the table, from 0 in import order), `_op` (`+A` appended, `+I` a "
+                "new key, `+U` a replaced row) and `_system_time` (when the import committed, UTC). Column names "
+                "`_offset`, `_op` and `_system_time` are then reserved. Default false."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 TableKind = Annotated[TableType, Meta(description="Kind of destination.")]

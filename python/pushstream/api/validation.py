@@ -391,6 +391,51 @@ def _check_mapping(mapping: dict[str, Any], where: str) -> None:
     except ConfigError as exc:
         prefix = f'Invalid column "{exc.column}": ' if exc.column else "Invalid columns: "
         raise invalid(prefix + exc.message + ".") from None
+    _check_event_time_column(mapping, where)
+    _check_merge_strategy(mapping, where)
+    _check_system_columns(mapping, where)
+
+
+def _check_event_time_column(mapping: dict[str, Any], where: str) -> None:
+    name = mapping.get("eventTimeColumn")
+    if name is None:
+        return
+    column = next((c for c in mapping["columns"] if c["name"] == name), None)
+    problem = "(no such column)" if column is None else f"of dataType {column.get('dataType', 'string')}"
+    if column is None or column.get("dataType") != "timestamp":
+        raise invalid(
+            f'"{where}.eventTimeColumn" must name a column of dataType timestamp, found {_quoted(name)} {problem}.'
+        )
+
+
+def _check_merge_strategy(mapping: dict[str, Any], where: str) -> None:
+    strategy = mapping.get("mergeStrategy")
+    if strategy is None:
+        return
+    keys = [c["name"] for c in mapping["columns"] if c.get("primaryKey")]
+    if strategy == "append" and keys:
+        names = ", ".join(_quoted(k) for k in keys)
+        raise invalid(
+            f'"{where}.mergeStrategy": mergeStrategy append takes no primary key, found primaryKey on '
+            f"{'column' if len(keys) == 1 else 'columns'} {names}."
+        )
+    if strategy in ("upsert", "ledger") and not keys:
+        raise invalid(
+            f'"{where}.mergeStrategy": mergeStrategy {strategy} needs a primary key: set primaryKey on a column.'
+        )
+
+
+def _check_system_columns(mapping: dict[str, Any], where: str) -> None:
+    if not mapping.get("systemColumns"):
+        return
+    reserved = {name.casefold(): name for name in wire.SYSTEM_COLUMNS}
+    for column in mapping["columns"]:
+        system = reserved.get(column["name"].casefold())
+        if system is not None:
+            raise invalid(
+                f"Column name {_quoted(column['name'])} is reserved for the system column {_quoted(system)} "
+                f'("{where}.systemColumns" is true).'
+            )
 
 
 def _check_source_type(source: dict[str, Any], where: str) -> None:

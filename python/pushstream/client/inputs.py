@@ -11,7 +11,8 @@ Every input becomes a stream of NDJSON, one record per line:
   other document is one record. Elements are passed through; an element written
   over several lines is compacted to one.
 - CSV with a header row: one JSON object per row, values as strings, keys in header
-  order, like the receiver's ``text/csv`` batches.
+  order, like the receiver's ``text/csv`` batches; the values of typed columns
+  (:mod:`pushstream.client.csv_types`) as the JSON values of their type.
 
 JSON and CSV are translated once, into a temporary file; stdin is spooled to a
 temporary file first. :meth:`PreparedInput.open` then reads the NDJSON to send.
@@ -41,6 +42,7 @@ import orjson
 import zstandard
 
 from pushstream._core import check_ndjson
+from pushstream.client.csv_types import CsvTypes, read_row
 from pushstream.client.errors import InputError, UsageError
 from pushstream.errors import BatchError
 
@@ -196,13 +198,15 @@ def prepare_inputs(
     progress: Progress | None = None,
     jobs: int | None = None,
     chunk_size: int = BLOCK_SIZE,
+    csv_types: CsvTypes | None = None,
 ) -> InputSet:
     """Checks every input completely and returns them ready to send, cut into chunks
     of whole lines of at most ``chunk_size`` bytes (the batches). Raises
     :class:`InputError` at the first problem (naming the input and the line) and
     :class:`UsageError` when the format of a file cannot be told. ``jobs`` is the
-    number of processes that check a large plain NDJSON file (default: the cores)."""
-    options = _Options(progress, jobs, chunk_size)
+    number of processes that check a large plain NDJSON file (default: the cores).
+    ``csv_types`` types columns of CSV inputs (the others are strings)."""
+    options = _Options(progress, jobs, chunk_size, csv_types or CsvTypes({}))
     result = InputSet()
     try:
         if stdin is not None:
@@ -233,6 +237,7 @@ class _Options:
     progress: Progress | None
     jobs: int | None
     chunk_size: int
+    csv_types: CsvTypes
 
 
 def _prepare(owner: InputSet, name: str, path: Path, fmt: str, options: _Options) -> PreparedInput:
@@ -578,6 +583,7 @@ def _prepare_csv(owner: InputSet, name: str, path: Path, compression: str | None
                 if column in seen:
                     raise InputError(name, f'duplicate column "{column}" in the header row', 1)
                 seen.add(column)
+            readers = options.csv_types.readers(name, header)
             width = len(header)
             line = reader.line_num + 1
             with out_path.open("wb") as out:
@@ -589,7 +595,10 @@ def _prepare_csv(owner: InputSet, name: str, path: Path, compression: str | None
                         continue
                     if len(row) != width:
                         raise InputError(name, f"expected {width} fields like the header row, found {len(row)}", line)
-                    lines.append(dumps(dict(zip(header, row, strict=True))))
+                    record = dict(zip(header, row, strict=True))
+                    if readers:
+                        read_row(record, row, readers, name, line)
+                    lines.append(dumps(record))
                     source_lines.append(line)
                     line = reader.line_num + 1
                     if len(lines) >= 10_000:

@@ -128,6 +128,16 @@ class _Display:
     show_default=True,
     help="Retries of a batch after a network error or a 5xx answer, with exponential backoff.",
 )
+@click.option(
+    "--schema",
+    metavar="'NAME TYPE, ...'",
+    help="Types of CSV columns, kamu / SQL style, e.g. 't TIMESTAMP, lat DOUBLE, n BIGINT, ok BOOLEAN'. Each "
+    "value of a named column is sent as a JSON value of its type (an empty field as null); columns not named "
+    "stay strings, and the sinks' types are not used. TYPE (any case) → data type: STRING, TEXT, VARCHAR, CHAR, "
+    "UTF8 → string; BIGINT, INT, INT8, INT16, INT32, INT64, SMALLINT, TINYINT, LONG → integer; DOUBLE, FLOAT, "
+    "FLOAT32, FLOAT64, REAL → number; BOOLEAN, BOOL → boolean; TIMESTAMP, TIMESTAMPTZ, DATETIME → timestamp; "
+    "DATE → date; JSON → json; the data type names themselves are taken too.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 @click.option("--dry-run", is_flag=True, help="Read and check the input only; send nothing (no server needed).")
 @api_options
@@ -141,6 +151,7 @@ def ingest(
     batch_size: int,
     parallel: int,
     retries: int,
+    schema: str | None,
     quiet: bool,
     dry_run: bool,
     url: str,
@@ -153,6 +164,13 @@ def ingest(
     per element; a CSV file with a header row becomes one JSON object per row
     (values as strings), so path and template columns work on it. Compressed
     files (.gz, .zst) are read directly.
+
+    CSV values of typed columns are sent as JSON values of their type ("49.28" as
+    49.28, "true" as true, an empty field as null), so CSV and NDJSON of the same
+    data give the same rows. The types are those of --schema or else those the
+    source's enabled sinks declare for path columns whose path is a CSV column
+    name (total:path::number types the CSV column "total"); two sinks that give
+    one column different types stop the command (give the type with --schema).
 
     Everything is read and checked before anything is sent: a bad line stops the
     command with the file, the line and the reason (exit code 2), and the server
@@ -168,11 +186,13 @@ def ingest(
       cat events.jsonl | pushstream ingest events --stdin
       curl -s https://example.com/export.csv | pushstream ingest events --stdin --format csv
       pushstream ingest events big.ndjson.zst --dry-run     # check only
+      pushstream ingest trips trips.csv --schema 't TIMESTAMP, lat DOUBLE, lon DOUBLE, n BIGINT'
 
     \b
     Exit codes: 0 all records acknowledged, 1 usage error, 2 invalid input or
     records the server rejected, 3 server or network error.
     """
+    from pushstream.client.csv_types import CsvTypes
     from pushstream.client.inputs import STDIN_NAME, prepare_inputs, sniff_compression
     from pushstream.client.sender import Sender
 
@@ -186,9 +206,12 @@ def ingest(
     if not use_stdin and not names:
         raise UsageError("nothing to ingest: give FILES or --stdin")
     display = _Display(enabled=not quiet and sys.stderr.isatty())
+    csv_types = CsvTypes.from_schema(schema) if schema is not None else None
     ingest_url = ""
     if not dry_run:
-        ingest_url = _ingest_url(url, token, branch, source, quiet=quiet)
+        ingest_url, sinks = _ingest_target(url, token, branch, source, quiet=quiet)
+        if csv_types is None:
+            csv_types = CsvTypes.from_sinks(sinks)
     try:
         plain = all(sniff_compression(Path(n)) is None for n in names if Path(n).is_file())
         total = sum(Path(n).stat().st_size for n in names if Path(n).is_file())
@@ -206,9 +229,13 @@ def ingest(
             fmt=fmt,
             progress=display.read,
             chunk_size=batch_size,
+            csv_types=csv_types,
         )
     finally:
         display.stop()
+    if schema is not None and not any(i.format == "csv" for i in inputs.inputs):
+        inputs.close()
+        raise UsageError("--schema types CSV input, and no input is CSV")
     count = len(inputs.inputs)
     what = STDIN_NAME if use_stdin else _plural(count, "file")
     with inputs:
@@ -243,8 +270,10 @@ def ingest(
         )
 
 
-def _ingest_url(url: str, token: str | None, branch: str, source: str, *, quiet: bool) -> str:
-    """The ingest URL of a source, checked to take events (before the input is read)."""
+def _ingest_target(
+    url: str, token: str | None, branch: str, source: str, *, quiet: bool
+) -> tuple[str, list[dict[str, Any]]]:
+    """The ingest URL of a source, checked to take events (before the input is read), and its sinks."""
     with open_api(url, token, branch) as api:
         found = api.source(source)
         ingest_url = (found.get("http") or {}).get("url")
@@ -255,7 +284,7 @@ def _ingest_url(url: str, token: str | None, branch: str, source: str, *, quiet:
         sinks = api.list_all(api.source_path(source) + "/sinks", "sinks")
     if not any(not sink.get("disabled") for sink in sinks) and not quiet:
         note(f'warning: source "{source}" has no enabled sink, the server keeps nothing it receives')
-    return str(ingest_url)
+    return str(ingest_url), sinks
 
 
 def _plural(n: int, word: str, words: str | None = None) -> str:

@@ -23,6 +23,7 @@ from pushstream.client.commands.common import (
     version_text,
 )
 from pushstream.client.errors import UsageError
+from pushstream.wire import DATA_TYPES, MERGE_STRATEGIES
 
 
 @click.group()
@@ -40,26 +41,82 @@ def sinks() -> None:
     """
 
 
+def _data_type(spec: str, text: str) -> str:
+    data_type = text.strip().lower()
+    if data_type not in DATA_TYPES:
+        raise UsageError(f'invalid {spec}: unknown data type "{text}", expected one of {", ".join(DATA_TYPES)}')
+    return data_type
+
+
 def parse_column(spec: str) -> dict[str, Any]:
-    """``name:type[:arg]`` → a column definition of the Stream API. ``arg`` is the
-    path of a ``path`` column (default: the name) or the Jsonnet of a ``template``."""
+    """``name:type[:arg][:datatype]`` → a column definition of the Stream API. ``arg``
+    is the path of a ``path`` column (default: the name) or the Jsonnet of a
+    ``template`` (which may hold ``:``, so a template's data type is given with
+    ``--type``); ``datatype`` (``number``, ``timestamp``, ...) types the column:
+    ``total:path:order.total:number``, ``total:path::number``, ``at:datetime:timestamp``."""
     name, sep, rest = spec.partition(":")
     kind, _, arg = rest.partition(":")
     kind = kind.strip().lower()
     if not sep or not name or kind not in COLUMN_TYPES:
         raise UsageError(
-            f'invalid --column "{spec}": expected NAME:TYPE[:ARG] with TYPE one of {", ".join(COLUMN_TYPES)}'
+            f'invalid --column "{spec}": expected NAME:TYPE[:ARG][:DATATYPE] with TYPE one of {", ".join(COLUMN_TYPES)}'
         )
+    where = f'--column "{spec}"'
     column: dict[str, Any] = {"name": name, "type": kind}
+    data_type = None
     if kind == "path":
-        column["path"] = arg or name
+        path, typed, text = arg.rpartition(":") if ":" in arg else (arg, "", "")
+        if typed:
+            data_type = _data_type(where, text)
+        column["path"] = path or name
     elif kind == "template":
         if not arg:
-            raise UsageError(f'invalid --column "{spec}": a template column needs NAME:template:JSONNET')
+            raise UsageError(f"invalid {where}: a template column needs NAME:template:JSONNET")
         column["template"] = {"language": "jsonnet", "content": arg}
     elif arg:
-        raise UsageError(f'invalid --column "{spec}": a {kind} column takes no argument')
+        if ":" in arg:
+            raise UsageError(f"invalid {where}: a {kind} column takes no argument, only a DATATYPE")
+        data_type = _data_type(where, arg)
+    if data_type is not None:
+        column["dataType"] = data_type
     return column
+
+
+def _apply_column_options(
+    columns: list[dict[str, Any]],
+    *,
+    primary_key: tuple[str, ...],
+    raw: tuple[str, ...],
+    types: tuple[str, ...],
+    not_null: tuple[str, ...],
+) -> None:
+    """The per-column flags (``--primary-key``, ``--raw``, ``--type``, ``--not-null``) set on ``columns``."""
+    typed: dict[str, str] = {}
+    for item in types:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f'invalid --type "{item}": expected NAME=DATATYPE')
+        data_type = _data_type(f'--type "{item}"', text)
+        if typed.setdefault(name, data_type) != data_type:
+            raise UsageError(f'--type gives column "{name}" two data types: {typed[name]} and {data_type}')
+    names = {c.get("name") for c in columns}
+    for flag, wanted in (("--primary-key", primary_key), ("--raw", raw), ("--type", typed), ("--not-null", not_null)):
+        unknown = [n for n in wanted if n not in names]
+        if unknown:
+            raise UsageError(f"{flag} names no column: {', '.join(unknown)}")
+    for column in columns:
+        name = column.get("name")
+        if name in primary_key:
+            column["primaryKey"] = True
+        if name in raw:
+            column["rawString"] = True
+        if name in typed:
+            given = column.get("dataType")
+            if given is not None and given != typed[name]:
+                raise UsageError(f'column "{name}" is {given} in --column and {typed[name]} in --type')
+            column["dataType"] = typed[name]
+        if name in not_null:
+            column["nullable"] = False
 
 
 def _columns_from_file(path: str) -> list[dict[str, Any]]:
@@ -134,7 +191,8 @@ def _show_sink(sink: dict[str, Any], output: str) -> None:
         out(render.json_text(sink))
         return
     table = sink.get("table") or {}
-    columns = (table.get("mapping") or {}).get("columns") or []
+    mapping = table.get("mapping") or {}
+    columns = mapping.get("columns") or []
     pairs: list[tuple[str, Any]] = [
         ("id", sink.get("sinkId")),
         ("source", sink.get("sourceId")),
@@ -145,9 +203,29 @@ def _show_sink(sink: dict[str, Any], output: str) -> None:
         ("version", version_text(sink)),
         ("created", (sink.get("created") or {}).get("at")),
         ("columns", len(columns)),
+        ("merge", _merge_text(mapping)),
     ]
+    if "eventTimeColumn" in mapping:
+        pairs.append(("event time", mapping["eventTimeColumn"]))
+    if mapping.get("systemColumns"):
+        pairs.append(("system", "_offset, _op, _system_time"))
+    headers = ["name", "type", "key", "details"]
     rows = [[c.get("name"), c.get("type"), "yes" if c.get("primaryKey") else "", _column_details(c)] for c in columns]
-    out(fields_text(pairs) + render.box_table(["name", "type", "key", "details"], rows))
+    # The data type only for sinks that type a column: untyped ones read as Keboola's.
+    if any("dataType" in c or "nullable" in c for c in columns):
+        headers.insert(2, "data type")
+        for row, column in zip(rows, columns, strict=True):
+            text = str(column.get("dataType", "string"))
+            row.insert(2, text + ", not null" if column.get("nullable") is False else text)
+    out(fields_text(pairs) + render.box_table(headers, rows))
+
+
+def _merge_text(mapping: dict[str, Any]) -> str:
+    """The merge strategy; when not given, the one in effect (upsert with a primary key, else append)."""
+    if "mergeStrategy" in mapping:
+        return str(mapping["mergeStrategy"])
+    keyed = any(c.get("primaryKey") for c in mapping.get("columns") or [])
+    return f"{'upsert' if keyed else 'append'} (default)"
 
 
 @sinks.command("create")
@@ -158,9 +236,11 @@ def _show_sink(sink: dict[str, Any], output: str) -> None:
     "--column",
     "column_specs",
     multiple=True,
-    metavar="NAME:TYPE[:ARG]",
+    metavar="NAME:TYPE[:ARG][:DATATYPE]",
     help="A column (repeatable, in table order). TYPE: uuid, datetime, ip, body, headers, path (ARG: the path "
-    "in the event, default NAME), template (ARG: Jsonnet).",
+    "in the event, default NAME), template (ARG: Jsonnet). DATATYPE, the type of the table column: string (the "
+    "default: text, as Keboola), integer, number, boolean, timestamp, date, json; e.g. total:path:order.total:number, "
+    "total:path::number (path NAME), at:datetime:timestamp. A template's Jsonnet may hold \":\": type it with --type.",
 )
 @click.option(
     "--columns-file",
@@ -180,6 +260,38 @@ def _show_sink(sink: dict[str, Any], output: str) -> None:
     multiple=True,
     metavar="NAME",
     help="Write a path or template column's string values without JSON quotes (repeatable).",
+)
+@click.option(
+    "--type",
+    "types",
+    multiple=True,
+    metavar="NAME=DATATYPE",
+    help="The data type of a column (repeatable; any column, templates included), e.g. total=number.",
+)
+@click.option(
+    "--not-null",
+    "not_null",
+    multiple=True,
+    metavar="NAME",
+    help="A typed column refuses null and missing values (repeatable): such a record fails for this sink.",
+)
+@click.option(
+    "--event-time",
+    metavar="NAME",
+    help="The column that holds the event's own time (its data type must be timestamp).",
+)
+@click.option(
+    "--merge",
+    "merge_strategy",
+    type=click.Choice(MERGE_STRATEGIES),
+    help="How imports join the table: append (add rows; the default without a primary key), upsert (one row per "
+    "key, the latest wins; the default with a key), ledger (one row per key, the first wins), snapshot (each "
+    "import is the whole table).",
+)
+@click.option(
+    "--system-columns",
+    is_flag=True,
+    help="Add the columns _offset, _op and _system_time to the table.",
 )
 @click.option("--id", "sink_id", help="Sink id (default: from the name, kebab-case).")
 @click.option("--description", default="", help="What the sink is for.")
@@ -202,6 +314,11 @@ def sinks_create(
     columns_file: str | None,
     primary_key: tuple[str, ...],
     raw: tuple[str, ...],
+    types: tuple[str, ...],
+    not_null: tuple[str, ...],
+    event_time: str | None,
+    merge_strategy: str | None,
+    system_columns: bool,
     sink_id: str | None,
     description: str,
     settings: tuple[str, ...],
@@ -221,22 +338,26 @@ def sinks_create(
       pushstream sinks create events orders --table in.c-shop.orders \\
         --column order_id:path:id --primary-key order_id --column body:body
       pushstream sinks create events raw --table in.c-web.raw --columns-file columns.json
+      pushstream sinks create events trips --table in.c-geo.trips \\
+        --column trip:path:id:integer --column t:path::timestamp --column lat:path::number \\
+        --column price:template:'Body("qty") * Body("unit")' --type price=number \\
+        --not-null t --event-time t --primary-key trip --merge ledger --system-columns
     """
     if column_specs and columns_file:
         raise UsageError("give either --column or --columns-file, not both")
     if not column_specs and not columns_file:
         raise UsageError("a sink needs columns: --column NAME:TYPE[:ARG] (repeatable) or --columns-file FILE")
     columns = [parse_column(spec) for spec in column_specs] if column_specs else _columns_from_file(str(columns_file))
-    names = {c.get("name") for c in columns}
-    for flag, wanted in (("--primary-key", primary_key), ("--raw", raw)):
-        unknown = [n for n in wanted if n not in names]
-        if unknown:
-            raise UsageError(f"{flag} names no column: {', '.join(unknown)}")
-    for column in columns:
-        if column.get("name") in primary_key:
-            column["primaryKey"] = True
-        if column.get("name") in raw:
-            column["rawString"] = True
+    _apply_column_options(columns, primary_key=primary_key, raw=raw, types=types, not_null=not_null)
+    mapping: dict[str, Any] = {"columns": columns}
+    if event_time is not None:
+        if event_time not in {c.get("name") for c in columns}:
+            raise UsageError(f"--event-time names no column: {event_time}")
+        mapping["eventTimeColumn"] = event_time
+    if merge_strategy is not None:
+        mapping["mergeStrategy"] = merge_strategy
+    if system_columns:
+        mapping["systemColumns"] = True
     patch = []
     for item in settings:
         key, sep, value = item.partition("=")
@@ -247,7 +368,7 @@ def sinks_create(
         "type": "table",
         "name": name,
         "description": description,
-        "table": {"type": "keboola", "tableId": table_id, "mapping": {"columns": columns}},
+        "table": {"type": "keboola", "tableId": table_id, "mapping": mapping},
     }
     if sink_id:
         body["sinkId"] = sink_id
