@@ -164,7 +164,7 @@ def test_sink_errors(cli_server: ServerProcess, tmp_path: Path) -> None:
         ([*base], 1, "a sink needs columns"),
         ([*base, "--column", "a"], 1, 'invalid --column "a": expected NAME:TYPE[:ARG]'),
         ([*base, "--column", "a:nope"], 1, "TYPE one of uuid, id, datetime, ip, body, headers, path, template"),
-        ([*base, "--column", "a:uuid:x"], 1, "a uuid column takes no argument"),
+        ([*base, "--column", "a:uuid:x:y"], 1, "a uuid column takes no argument, only a DATATYPE"),
         ([*base, "--column", "a:template"], 1, "a template column needs NAME:template:JSONNET"),
         ([*base, "--column", "a:uuid", "--primary-key", "b"], 1, "--primary-key names no column: b"),
         ([*base, "--column", "a:uuid", "--setting", "x"], 1, 'invalid --setting "x": expected KEY=VALUE'),

@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from pushstream.client.errors import InputError, UsageError
+from pushstream.client.errors import AmbiguityError, InputError, UsageError
 from pushstream.wire import DATA_TYPES
 
 #: kamu / SQL type names of ``--schema`` (case-insensitive) and the data type each one
@@ -124,9 +124,15 @@ def _json(text: str) -> Any:
     except msgspec.DecodeError:
         raise ValueError(text) from None
     stripped = text.strip()
-    # One record per line: a value written over several lines joins them (outside
-    # strings a line break is whitespace, and JSON strings hold none).
-    return orjson.Fragment(stripped.replace("\r", " ").replace("\n", " "))
+    if "\n" not in stripped and "\r" not in stripped:
+        return orjson.Fragment(stripped)
+    # One record per line: a value written over several lines is compacted (or, beyond
+    # what orjson holds, its line breaks become spaces: outside strings they are
+    # whitespace, and JSON strings hold none).
+    try:
+        return orjson.loads(stripped)
+    except orjson.JSONDecodeError:
+        return orjson.Fragment(stripped.replace("\r", " ").replace("\n", " "))
 
 
 _READERS: dict[str, Reader] = {
@@ -153,7 +159,10 @@ def parse_schema(text: str) -> dict[str, str]:
         if data_type is None:
             raise UsageError(
                 f'invalid --schema: unknown type "{type_name}" of column "{name}", expected one of '
-                + ", ".join(SQL_TYPES)
+                + ", ".join(t for t in SQL_TYPES if t not in DATA_TYPES)
+                + " (or a data type: "
+                + ", ".join(DATA_TYPES)
+                + ")"
             )
         if name in result:
             raise UsageError(f'invalid --schema: column "{name}" is given twice')
@@ -171,7 +180,7 @@ def _split_items(text: str) -> list[str]:
     for char in text:
         if quote:
             quote = "" if char == quote else quote
-        elif char in "`\"":
+        elif char in '`"':
             quote = char
         elif char == ",":
             items.append("".join(current))
@@ -205,7 +214,7 @@ class CsvTypes:
     @classmethod
     def from_sinks(cls, sinks: Iterable[dict[str, Any]]) -> CsvTypes:
         """The types the enabled ``sinks`` (as the API shows them) declare for top-level
-        paths; two different types for one key is a :class:`UsageError`."""
+        paths; two different types for one key is an :class:`AmbiguityError`."""
         found: dict[str, tuple[str, str]] = {}
         for sink in sinks:
             if sink.get("disabled"):
@@ -219,7 +228,7 @@ class CsvTypes:
                 where = f'sink "{sink.get("sinkId")}" column "{column.get("name")}"'
                 first = found.setdefault(key, (data_type, where))
                 if first[0] != data_type:
-                    raise UsageError(
+                    raise AmbiguityError(
                         f'CSV column "{key}" has two data types: {first[0]} in {first[1]} and {data_type} in {where}; '
                         "give the column's type with --schema"
                     )

@@ -3,7 +3,7 @@
 | exit code | meaning |
 |---|---|
 | 0 | success |
-| 1 | usage error (a malformed command line, a missing token) |
+| 1 | usage error (a malformed command line, a missing token, a choice left to the command line) |
 | 2 | input error (a file or stdin that cannot be read or is not valid; records the server rejected) |
 | 3 | server or network error (no connection, an error answer of the API, a failed import) |
 """
@@ -30,6 +30,14 @@ class ClientError(Exception):
 
 class UsageError(ClientError):
     """A missing or contradictory option."""
+
+    exit_code = EXIT_USAGE
+
+
+class AmbiguityError(ClientError):
+    """The server's configuration leaves a choice to the command line (two sinks that read
+    one CSV column as different types): an option settles it. Exits like a usage error,
+    without the usage text."""
 
     exit_code = EXIT_USAGE
 

@@ -93,12 +93,12 @@ def _apply_column_options(
     """The per-column flags (``--primary-key``, ``--raw``, ``--type``, ``--not-null``) set on ``columns``."""
     typed: dict[str, str] = {}
     for item in types:
-        name, sep, text = item.partition("=")
-        if not sep or not name:
+        typed_name, sep, text = item.partition("=")
+        if not sep or not typed_name:
             raise UsageError(f'invalid --type "{item}": expected NAME=DATATYPE')
         data_type = _data_type(f'--type "{item}"', text)
-        if typed.setdefault(name, data_type) != data_type:
-            raise UsageError(f'--type gives column "{name}" two data types: {typed[name]} and {data_type}')
+        if typed.setdefault(typed_name, data_type) != data_type:
+            raise UsageError(f'--type gives column "{typed_name}" two data types: {typed[typed_name]} and {data_type}')
     names = {c.get("name") for c in columns}
     for flag, wanted in (("--primary-key", primary_key), ("--raw", raw), ("--type", typed), ("--not-null", not_null)):
         unknown = [n for n in wanted if n not in names]
@@ -240,7 +240,7 @@ def _merge_text(mapping: dict[str, Any]) -> str:
     help="A column (repeatable, in table order). TYPE: uuid, datetime, ip, body, headers, path (ARG: the path "
     "in the event, default NAME), template (ARG: Jsonnet). DATATYPE, the type of the table column: string (the "
     "default: text, as Keboola), integer, number, boolean, timestamp, date, json; e.g. total:path:order.total:number, "
-    "total:path::number (path NAME), at:datetime:timestamp. A template's Jsonnet may hold \":\": type it with --type.",
+    'total:path::number (path NAME), at:datetime:timestamp. A template\'s Jsonnet may hold ":": type it with --type.',
 )
 @click.option(
     "--columns-file",
