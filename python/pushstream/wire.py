@@ -422,7 +422,8 @@ class TableColumn(_Body, kw_only=True):
             bool,
             Meta(
                 description="Beyond Keboola, for typed columns (not `string`): whether a null or missing value is "
-                "stored as NULL (true, the default) or fails the record for this sink (false)."
+                "stored as NULL (true, the default) or fails the record for this sink (false).",
+                extra_json_schema={"default": True},
             ),
         ]
         | UnsetType
@@ -469,7 +470,8 @@ class TableMapping(_Body, kw_only=True):
                 description="Beyond Keboola: when true the table gets three more columns after the sink's: "
                 "`_offset` (the row's number in the table, from 0 in import order), `_op` (`+A` appended, `+I` a "
                 "new key, `+U` a replaced row) and `_system_time` (when the import committed, UTC). Column names "
-                "`_offset`, `_op` and `_system_time` are then reserved. Default false."
+                "`_offset`, `_op` and `_system_time` are then reserved.",
+                extra_json_schema={"default": False},
             ),
         ]
         | UnsetType

@@ -287,6 +287,7 @@ def test_the_document_states_the_typed_fields() -> None:
     assert column["properties"]["dataType"]["enum"] == list(wire.DATA_TYPES)
     assert column["properties"]["dataType"]["description"].startswith("Beyond Keboola: the type of the table column.")
     assert column["properties"]["nullable"]["type"] == "boolean"
+    assert column["properties"]["nullable"]["default"] is True
     assert "dataType" not in column["required"] and "nullable" not in column["required"]
     mapping = schemas["TableMapping"]
     assert mapping["required"] == ["columns"]
@@ -294,6 +295,7 @@ def test_the_document_states_the_typed_fields() -> None:
     assert mapping["properties"]["eventTimeColumn"]["maxLength"] == wire.MAX_COLUMN_NAME_LENGTH
     assert mapping["properties"]["mergeStrategy"]["enum"] == ["append", "upsert", "ledger", "snapshot"]
     assert mapping["properties"]["systemColumns"]["type"] == "boolean"
+    assert mapping["properties"]["systemColumns"]["default"] is False
     for schema in (column["properties"]["nullable"], *mapping["properties"].values()):
         assert schema["description"], schema
 

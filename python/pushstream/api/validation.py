@@ -3,7 +3,9 @@
 Request bodies are checked against their declarations in :mod:`pushstream.wire`
 (:func:`check_body`: types, lengths, enums, patterns and required fields are read
 from the structures); the rules beyond them (a column name without control
-characters, templates, the mapping as the core compiles it, settings values) and
+characters, templates, the mapping as the core compiles it, the mapping's options:
+an event-time column of dataType timestamp, a merge strategy that fits the primary
+key, the names the system columns reserve; settings values) and
 the wording of every error live here. Errors are :class:`~pushstream.errors.BadRequestError` named by kind, with the
 messages of Keboola's API (which come from its goa validators), naming the field
 (``body.name``, ``versionNumber``, ...):

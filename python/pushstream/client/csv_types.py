@@ -18,6 +18,7 @@ timestamp is a number, seconds since the Unix epoch.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -54,27 +55,35 @@ _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?
 _LOOSE_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _TIMESTAMP = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
     r"(?:[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})?)?"
 )
 _INT64 = 2**63
 
 
+# Bound methods: these run once per value.
+_is_integer = _INTEGER.fullmatch
+_is_json_number = _JSON_NUMBER.fullmatch
+_Fragment = orjson.Fragment
+
+
 def _integer(text: str) -> int:
-    if not _INTEGER.fullmatch(text):
+    if not _is_integer(text):
         raise ValueError(text)
     value = int(text)
-    if not -_INT64 <= value < _INT64:
+    # 18 digits and a sign always fit.
+    if len(text) > 18 and not -_INT64 <= value < _INT64:
         raise ValueError(text)
     return value
 
 
 def _number(text: str) -> Any:
-    if _JSON_NUMBER.fullmatch(text):
-        if not math.isfinite(float(text)):
+    if _is_json_number(text):
+        # Only an exponent or hundreds of digits can leave the double range (1e400).
+        if (len(text) > 300 or "e" in text or "E" in text) and not math.isfinite(float(text)):
             raise ValueError(text)
         # The digits as written, like the same number in NDJSON.
-        return orjson.Fragment(text)
+        return _Fragment(text)
     if _LOOSE_NUMBER.fullmatch(text):
         value = float(text)
         if math.isfinite(value):
@@ -98,8 +107,8 @@ def _timestamp(text: str) -> Any:
     found = _TIMESTAMP.fullmatch(text)
     if found is None:
         raise ValueError(text)
-    year, month, day, hour, minute, second, offset = found.groups()
-    dt.date(int(year), int(month), int(day))
+    hour, minute, second, offset = found.groups()
+    _check_date(text[:10])
     if hour is not None and (int(hour) > 23 or int(minute) > 59 or int(second) > 59):
         raise ValueError(text)
     if offset and offset != "Z" and (int(offset[1:3]) > 23 or int(offset[4:]) > 59):
@@ -107,11 +116,17 @@ def _timestamp(text: str) -> Any:
     return text
 
 
+@functools.lru_cache(maxsize=4096)
+def _check_date(text: str) -> None:
+    """Raises ValueError unless ``YYYY-MM-DD`` is a day of the calendar (few distinct days
+    recur in a file: they are checked once)."""
+    dt.date(int(text[:4]), int(text[5:7]), int(text[8:10]))
+
+
 def _date(text: str) -> str:
-    found = _DATE.fullmatch(text)
-    if found is None:
+    if not _DATE.fullmatch(text):
         raise ValueError(text)
-    dt.date(*(int(part) for part in found.groups()))
+    _check_date(text)
     return text
 
 
@@ -125,7 +140,7 @@ def _json(text: str) -> Any:
         raise ValueError(text) from None
     stripped = text.strip()
     if "\n" not in stripped and "\r" not in stripped:
-        return orjson.Fragment(stripped)
+        return _Fragment(stripped)
     # One record per line: a value written over several lines is compacted (or, beyond
     # what orjson holds, its line breaks become spaces: outside strings they are
     # whitespace, and JSON strings hold none).
@@ -257,11 +272,8 @@ def read_row(
     an empty field is null."""
     for index, column, data_type, reader in readers:
         text = row[index]
-        if text == "":
-            record[column] = None
-            continue
         try:
-            record[column] = reader(text)
+            record[column] = reader(text) if text else None
         except ValueError:
             value = orjson.dumps(text).decode()
             raise InputError(name, f'column "{column}": cannot convert {value} to {data_type}', line) from None
