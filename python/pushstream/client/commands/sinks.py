@@ -1,5 +1,7 @@
 """``pushstream sinks``: list, create, show and delete sinks, with columns given
-as ``NAME:TYPE[:ARG]`` flags or as the API's JSON."""
+as ``NAME:TYPE[:ARG][:DATATYPE]`` flags or as the API's JSON, and the options of
+typed tables (``--type``, ``--not-null``, ``--event-time``, ``--merge``,
+``--system-columns``)."""
 
 from __future__ import annotations
 
