@@ -405,3 +405,53 @@ def test_parse_schema() -> None:
     }
     with pytest.raises(UsageError):
         parse_schema("a INT b INT")
+
+
+@pytest.mark.parametrize(
+    ("text", "sent"),
+    [
+        # The forms the core reads as timestamps pass as they are; numbers are epoch seconds.
+        ("2024-05-01", '"2024-05-01"'),
+        ("2024-05-01T12:00", '"2024-05-01T12:00"'),
+        ("2024-05-01t12:00:00z", '"2024-05-01t12:00:00z"'),
+        ("2024-05-01 12:00:00,5+0200", '"2024-05-01 12:00:00,5+0200"'),
+        ("2024-05-01T12:00:00.1234567890-07", '"2024-05-01T12:00:00.1234567890-07"'),
+        ("2024-02-29T23:59:59+23:59", '"2024-02-29T23:59:59+23:59"'),
+        ("-1.5", "-1.5"),
+        ("1714564800", "1714564800"),
+        ("0001-01-01", '"0001-01-01"'),
+        # CSV cannot tell a number from a string: digits are epoch seconds (the core reads
+        # the string "20240501" as no timestamp, the number 20240501 as one).
+        ("20240501", "20240501"),
+    ],
+)
+def test_timestamps_the_core_reads(tmp_path: Path, text: str, sent: str) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text(f't\n"{text}"\n')
+    with prepare_inputs([str(path)], csv_types=CsvTypes.from_schema("t TIMESTAMP")) as prepared:
+        with prepared.inputs[0].open() as stream:
+            assert stream.read() == f'{{"t":{sent}}}\n'.encode()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-05-01T24:00:00Z",
+        "2024-05-01T12:60",
+        "2024-05-01T12:00:60",
+        "2024-05-01T12:00:00.Z",
+        "2024-05-01T12:00:00+24:00",
+        "2024-05-01T12:00:00+2",
+        "2024-05-01T12",
+        "2023-02-29",
+        "0000-01-01",
+        "2024-05-01Z",
+        "+1714564800",
+    ],
+)
+def test_timestamps_the_core_refuses(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text(f"t\n{text}\n")
+    with pytest.raises(InputError) as caught:
+        prepare_inputs([str(path)], csv_types=CsvTypes.from_schema("t TIMESTAMP"))
+    assert str(caught.value) == f'{path}:2: column "t": cannot convert "{text}" to timestamp'

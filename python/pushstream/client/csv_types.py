@@ -54,9 +54,12 @@ _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?
 # What Rust's f64 parser takes besides JSON numbers ("+1", ".5", "5."); inf and NaN are not finite.
 _LOOSE_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+# The core's forms: a date alone, or with `T`, `t` or a space, `HH:MM`, optional
+# `:SS` and a fraction after `.` or `,`, and `Z`, `z`, `±HH:MM`, `±HHMM` or `±HH`.
 _TIMESTAMP = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    r"(?:[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})?)?"
+    r"(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,][0-9]+)?)?"
+    r"(?:[Zz]|[+-]([0-9]{2})(?::?([0-9]{2}))?)?)?"
 )
 _INT64 = 2**63
 
@@ -107,11 +110,11 @@ def _timestamp(text: str) -> Any:
     found = _TIMESTAMP.fullmatch(text)
     if found is None:
         raise ValueError(text)
-    hour, minute, second, offset = found.groups()
     _check_date(text[:10])
-    if hour is not None and (int(hour) > 23 or int(minute) > 59 or int(second) > 59):
+    hour, minute, second, offset_hours, offset_minutes = found.groups()
+    if hour is not None and (int(hour) > 23 or int(minute) > 59 or (second is not None and int(second) > 59)):
         raise ValueError(text)
-    if offset and offset != "Z" and (int(offset[1:3]) > 23 or int(offset[4:]) > 59):
+    if offset_hours is not None and (int(offset_hours) > 23 or int(offset_minutes or 0) > 59):
         raise ValueError(text)
     return text
 
