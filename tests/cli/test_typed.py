@@ -428,9 +428,11 @@ def test_parse_schema() -> None:
 def test_timestamps_the_core_reads(tmp_path: Path, text: str, sent: str) -> None:
     path = tmp_path / "a.csv"
     path.write_text(f't\n"{text}"\n')
-    with prepare_inputs([str(path)], csv_types=CsvTypes.from_schema("t TIMESTAMP")) as prepared:
-        with prepared.inputs[0].open() as stream:
-            assert stream.read() == f'{{"t":{sent}}}\n'.encode()
+    with (
+        prepare_inputs([str(path)], csv_types=CsvTypes.from_schema("t TIMESTAMP")) as prepared,
+        prepared.inputs[0].open() as stream,
+    ):
+        assert stream.read() == f'{{"t":{sent}}}\n'.encode()
 
 
 @pytest.mark.parametrize(
