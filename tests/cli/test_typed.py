@@ -284,18 +284,24 @@ def test_two_sinks_that_disagree_stop_ingest(cli_server: ServerProcess, tmp_path
     wait_task(cli_server, cli_server.request("POST", f"{BASE}/{stream.source}/sinks", json=sink))
     path = tmp_path / "a.csv"
     path.write_text("qty\n1\n")
-    result = run_cli(cli_server, "ingest", stream.source, str(path))
+    # An NDJSON input before it is not sent either.
+    first = tmp_path / "first.ndjson"
+    first.write_text('{"qty": 1}\n')
+    result = run_cli(cli_server, "ingest", stream.source, str(first), str(path))
     assert result.exit_code == 1
     assert result.stderr == (
-        'Error: CSV column "qty" has two data types: number in sink "b" column "amount" and integer in sink "rows" '
-        'column "q"; give the column\'s type with --schema\n'
+        f'Error: {path}: CSV column "qty" has two data types: number in sink "b" column "amount" and integer in '
+        'sink "rows" column "q"; give the column\'s type with --schema\n'
     )
     assert stream.received() == 0
+    # NDJSON alone is not concerned.
+    result = run_cli(cli_server, "ingest", stream.source, str(first))
+    assert result.exit_code == 0, result.output
     # --schema settles it.
     result = run_cli(cli_server, "ingest", stream.source, str(path), "--schema", "qty BIGINT")
     assert result.exit_code == 0, result.output
     stream.flush()
-    assert stream.rows() == [("1",)]
+    assert stream.rows() == [("1",), ("1",)]
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -219,11 +219,14 @@ class CsvTypes:
     """Data types of CSV columns by name (``string`` columns are sent as text).
 
     ``explicit`` types come from ``--schema``: each named column must be in the
-    header of every CSV input. Types taken from sinks apply where a CSV has the column.
+    header of every CSV input. Types taken from sinks apply where a CSV has the
+    column; ``conflicts`` are the columns the sinks give two types, with the message
+    that stops a CSV input that has one (other inputs are not concerned).
     """
 
     types: Mapping[str, str]
     explicit: bool = False
+    conflicts: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_schema(cls, text: str) -> CsvTypes:
@@ -232,8 +235,9 @@ class CsvTypes:
     @classmethod
     def from_sinks(cls, sinks: Iterable[dict[str, Any]]) -> CsvTypes:
         """The types the enabled ``sinks`` (as the API shows them) declare for top-level
-        paths; two different types for one key is an :class:`AmbiguityError`."""
+        paths; a key with two different types is a conflict."""
         found: dict[str, tuple[str, str]] = {}
+        conflicts: dict[str, str] = {}
         for sink in sinks:
             if sink.get("disabled"):
                 continue
@@ -245,16 +249,17 @@ class CsvTypes:
                     continue
                 where = f'sink "{sink.get("sinkId")}" column "{column.get("name")}"'
                 first = found.setdefault(key, (data_type, where))
-                if first[0] != data_type:
-                    raise AmbiguityError(
+                if first[0] != data_type and key not in conflicts:
+                    conflicts[key] = (
                         f'CSV column "{key}" has two data types: {first[0]} in {first[1]} and {data_type} in {where}; '
                         "give the column's type with --schema"
                     )
-        return cls({key: data_type for key, (data_type, _) in found.items()})
+        return cls({key: data_type for key, (data_type, _) in found.items()}, conflicts=conflicts)
 
     def readers(self, name: str, header: list[str]) -> list[tuple[int, str, str, Reader]]:
         """(index, column, data type, reader) of each typed column of a CSV file's header
-        (``string`` columns are left as they are)."""
+        (``string`` columns are left as they are). A column the sinks give two types is
+        an :class:`AmbiguityError`."""
         if self.explicit:
             missing = [column for column in self.types if column not in header]
             if missing:
@@ -262,6 +267,9 @@ class CsvTypes:
                 raise InputError(name, f"--schema names columns that are not in the header row: {names}", 1)
         result = []
         for index, column in enumerate(header):
+            conflict = self.conflicts.get(column)
+            if conflict is not None:
+                raise AmbiguityError(f"{name}: {conflict}")
             data_type = self.types.get(column)
             if data_type is not None and data_type != "string":
                 result.append((index, column, data_type, _READERS[data_type]))

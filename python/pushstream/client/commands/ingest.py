@@ -169,8 +169,9 @@ def ingest(
     49.28, "true" as true, an empty field as null), so CSV and NDJSON of the same
     data give the same rows. The types are those of --schema or else those the
     source's enabled sinks declare for path columns whose path is a CSV column
-    name (total:path::number types the CSV column "total"); two sinks that give
-    one column different types stop the command (give the type with --schema).
+    name (total:path::number types the CSV column "total"); a CSV column that
+    two sinks give different types stops the command (give its type with
+    --schema).
 
     Everything is read and checked before anything is sent: a bad line stops the
     command with the file, the line and the reason (exit code 2), and the server
