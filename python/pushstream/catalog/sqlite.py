@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 import orjson
@@ -44,6 +44,9 @@ from pushstream.catalog.models import (
     now,
 )
 from pushstream.errors import CatalogError
+
+if TYPE_CHECKING:
+    from pushstream.storage.sqlite_state import SqliteStorageTransaction
 
 SCHEMA_VERSION = 1
 
@@ -357,15 +360,25 @@ class SqliteTransaction(_SqliteReader):
         self._connection = connection
         self._operator_settings = operator_settings
         self._revision_listeners = revision_listeners
+        self._storage: SqliteStorageTransaction | None = None
 
     def _db(self) -> sqlite3.Connection:
         return self._connection
 
     @property
     def connection(self) -> sqlite3.Connection:
-        """The SQLite connection of this transaction: other components that keep their own
-        tables in ``state.sqlite`` write through it to commit atomically with the change."""
+        """The SQLite connection of this transaction (SQLite only: for the revision
+        listeners and tests; other components go through :meth:`storage`)."""
         return self._connection
+
+    def storage(self) -> SqliteStorageTransaction:
+        """The storage tables of ``state.sqlite``, written in this transaction."""
+        if self._storage is None:
+            # Imported here: the storage state shares the catalog's connections module.
+            from pushstream.storage.sqlite_state import SqliteStorageTransaction
+
+            self._storage = SqliteStorageTransaction.on_connection(self._connection)
+        return self._storage
 
     def put_source(self, source: Source) -> None:
         self._connection.execute(
