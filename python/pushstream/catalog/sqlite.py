@@ -9,7 +9,6 @@ Entities are stored as JSON documents next to the columns that queries filter on
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import hmac
 import os
 import secrets
@@ -41,6 +40,7 @@ from pushstream.catalog.models import (
     Token,
     Version,
     format_time,
+    hash_token,
     now,
 )
 from pushstream.errors import CatalogError
@@ -131,12 +131,6 @@ def _owner_alive(owner: str) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def hash_token(secret: str) -> str:
-    """The stored form of a token secret. Tokens are long random strings, so a
-    plain SHA-256 is enough (no password stretching needed)."""
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 # Entities are stored as the JSON of their records: camelCase keys (the API's) made from the field
