@@ -194,7 +194,8 @@ def test_an_uploaded_slice_cannot_be_uploaded_again_nor_imported_before_its_file
         tx.mark_uploaded(first, 0, 0, 0)
     with (
         _illegal(
-            f"slice {first}: cannot move from uploaded to uploaded (a slice goes writing → closing → uploaded → imported)"
+            f"slice {first}: cannot move from uploaded to uploaded"
+            " (a slice goes writing → closing → uploaded → imported)"
         ),
         storage.atomic() as tx,
     ):
