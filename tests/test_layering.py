@@ -9,6 +9,7 @@ functions (imported lazily, they count all the same)."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -174,3 +175,35 @@ def test_only_the_sqlite_implementations_use_sqlite(module: str) -> None:
         wrong = sorted(name for name in imports if _within(name, SQLITE_STATE))
         assert wrong == [], f"{module} imports {', '.join(wrong)} (only pushstream.wiring picks implementations)"
     assert _connection_uses(module) == []
+
+
+_SQL = re.compile(r"\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE TABLE)\b")
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        m
+        for m in _modules()
+        if _within(m, ("pushstream.coordinator", "pushstream.receiver", "pushstream.storage", "pushstream.api"))
+        and not _within(m, SQLITE_STATE)
+    ],
+)
+def test_the_coordinator_receivers_storage_users_and_api_run_no_sql(module: str) -> None:
+    """SQL of the catalog and the storage state lives in their implementations;
+    the coordinator keeps the policy (triggers, backoff) and asks the storage state."""
+    assert _sql_statements(module) == []
+
+
+def _sql_statements(module: str) -> list[str]:
+    """Where string constants of a module hold SQL."""
+    path = _modules()[module]
+    return [
+        f"{module}:{node.lineno}"
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and _SQL.search(node.value)
+    ]
+
+
+def test_the_sql_rule_sees_sql() -> None:
+    assert _sql_statements("pushstream.storage.sqlite_state") != []
