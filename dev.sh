@@ -56,6 +56,22 @@ setup_system() {
     command -v wrk >/dev/null || apt_install wrk
 }
 
+# A real S3-compatible server for the object storage tests and benchmarks: s3s-fs
+# from crates.io, built once into a cache outside the clone (fresh clones reuse it;
+# tests/s3server.py finds it there). 0.14.1 is the newest release that builds with
+# Rust 1.95 (0.15 and later need 1.96).
+S3S_FS_VERSION="0.14.1"
+TOOLS_DIR="$HOME/.cache/pushstream"
+
+setup_s3() {
+    local bin="$TOOLS_DIR/bin/s3s-fs"
+    if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -qF "$S3S_FS_VERSION"; then
+        return 0
+    fi
+    log "installing s3s-fs $S3S_FS_VERSION (an S3-compatible server for the tests) into $TOOLS_DIR/bin"
+    cargo install s3s-fs --version "$S3S_FS_VERSION" --locked --features binary --root "$TOOLS_DIR" --quiet
+}
+
 setup_python() {
     [ -x "$PY" ] || { log "creating virtualenv .venv"; python3 -m venv "$VENV"; }
     local stamp="$VENV/.deps-stamp"
@@ -84,6 +100,7 @@ build_core() {
 
 setup() {
     setup_system
+    setup_s3
     setup_python
     build_core
 }

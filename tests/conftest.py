@@ -1,6 +1,6 @@
 """Fixtures shared by the test suites: a real ``pushstream serve`` process on a free
-port with a temporary data dir (see :mod:`serverprocess`), and a private PostgreSQL
-cluster (see :mod:`pgcluster`)."""
+port with a temporary data dir (see :mod:`serverprocess`), a private PostgreSQL
+cluster (see :mod:`pgcluster`), and a real S3-compatible server (see :mod:`s3server`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+import s3server
 from pgcluster import PgCluster, unavailable_reason
 from serverprocess import ADMIN_TOKEN, PUSHSTREAM, ServerProcess, free_port
 
@@ -65,3 +66,21 @@ def pg_admin_url(pg_cluster: PgCluster) -> str:
     """A fresh database owned by a fresh non-superuser CREATEROLE admin role."""
     name = f"pushstream_t{os.getpid()}_{next(_databases)}"
     return pg_cluster.create_admin(role=name, database=name)
+
+
+@pytest.fixture
+def s3_server(tmp_path: Path) -> Iterator[s3server.S3Server]:
+    """An S3-compatible server (s3s-fs) on a free port over a temporary directory,
+    with the bucket ``pushstream``; skipped (failed under CI) when s3s-fs is not
+    installed (``./dev.sh setup`` installs it)."""
+    reason = s3server.unavailable_reason()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"the S3 server must run in CI: {reason}")
+        pytest.skip(f"S3 tests need s3s-fs: {reason}")
+    server = s3server.S3Server(tmp_path / "s3").start()
+    server.create_bucket("pushstream")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -9,6 +9,7 @@ functions (imported lazily, they count all the same)."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -124,3 +125,85 @@ def test_the_coordinator_process_loads_without_flask() -> None:
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip() == ""
+
+
+#: The SQLite implementations of the catalog and the storage state: the only
+#: modules that reach for a SQLite connection of ``state.sqlite``.
+SQLITE_STATE = (
+    "pushstream.catalog.sqlite",
+    "pushstream.catalog.connections",
+    "pushstream.storage.sqlite_state",
+)
+#: May import :mod:`sqlite3` too: an embedded target is a SQLite database of its own.
+SQLITE_TARGET = ("pushstream.targets.sqlite",)
+#: The one place that picks the implementations, and the catalog package, which re-exports its own.
+PICKS_IMPLEMENTATIONS = ("pushstream.wiring", "pushstream.catalog")
+#: Attributes that are a catalog transaction's connection or a store's connection pool.
+CONNECTION_ATTRIBUTES = frozenset({"connection", "_connection", "_pool"})
+
+
+def _connection_uses(module: str) -> list[str]:
+    """Attribute reads of a connection (``tx.connection``), except of the module
+    ``multiprocessing.connection``."""
+    path = _modules()[module]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Attribute) and node.attr in CONNECTION_ATTRIBUTES:
+            if isinstance(node.value, ast.Name) and node.value.id == "multiprocessing":
+                continue
+            found.append(f"{module}:{node.lineno} .{node.attr}")
+    return found
+
+
+def test_the_sqlite_rule_sees_the_modules() -> None:
+    """The rules below would hold trivially if they found nothing."""
+    assert "sqlite3" in _imports("pushstream.catalog.sqlite")
+    assert "sqlite3" in _imports("pushstream.storage.sqlite_state")
+    assert "pushstream.storage.sqlite_state" in _imports("pushstream.wiring")
+    assert _connection_uses("pushstream.catalog.sqlite") != []
+    assert _connection_uses("pushstream.client.inputs") == []  # multiprocessing.connection is no connection
+
+
+@pytest.mark.parametrize("module", [m for m in _modules() if not _within(m, SQLITE_STATE + SQLITE_TARGET)])
+def test_only_the_sqlite_implementations_use_sqlite(module: str) -> None:
+    """The catalog and the storage state are pluggable: nothing but their SQLite
+    implementations imports :mod:`sqlite3` or touches a connection of theirs, and
+    only the wiring picks (imports) those implementations."""
+    imports = _imports(module)
+    assert "sqlite3" not in imports, f"{module} imports sqlite3"
+    if module not in PICKS_IMPLEMENTATIONS:
+        wrong = sorted(name for name in imports if _within(name, SQLITE_STATE))
+        assert wrong == [], f"{module} imports {', '.join(wrong)} (only pushstream.wiring picks implementations)"
+    assert _connection_uses(module) == []
+
+
+_SQL = re.compile(r"\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE TABLE)\b")
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        m
+        for m in _modules()
+        if _within(m, ("pushstream.coordinator", "pushstream.receiver", "pushstream.storage", "pushstream.api"))
+        and not _within(m, SQLITE_STATE)
+    ],
+)
+def test_the_coordinator_receivers_storage_users_and_api_run_no_sql(module: str) -> None:
+    """SQL of the catalog and the storage state lives in their implementations;
+    the coordinator keeps the policy (triggers, backoff) and asks the storage state."""
+    assert _sql_statements(module) == []
+
+
+def _sql_statements(module: str) -> list[str]:
+    """Where string constants of a module hold SQL."""
+    path = _modules()[module]
+    return [
+        f"{module}:{node.lineno}"
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and _SQL.search(node.value)
+    ]
+
+
+def test_the_sql_rule_sees_sql() -> None:
+    assert _sql_statements("pushstream.storage.sqlite_state") != []

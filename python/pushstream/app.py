@@ -39,10 +39,10 @@ from pushstream.errors import ConfigError
 from pushstream.receiver.front import InFlightBoard, ServerFront, board_path
 from pushstream.receiver.node import ReceiverNode
 from pushstream.receiver.wsgi import ReceiverApp
+from pushstream.storage.base import StorageState
 from pushstream.storage.flushing import flush_handler
 from pushstream.storage.layout import Layout
 from pushstream.storage.revision import revision_file
-from pushstream.storage.state import StorageState
 from pushstream.storage.statistics import StorageStatistics
 from pushstream.targets.base import Target
 from pushstream.wiring import (

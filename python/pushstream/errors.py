@@ -129,6 +129,12 @@ class CatalogError(PushstreamError):
     """The catalog cannot do what was asked (wrong use, not a user error)."""
 
 
+class IllegalTransitionError(PushstreamError):
+    """A file or slice was asked to move to a state its lifecycle does not allow
+    from the state it is in (see :mod:`pushstream.storage.state`): a bug or a
+    second coordinator, never a user error."""
+
+
 __all__ = [
     "AlreadyExistsError",
     "ApiError",
@@ -137,6 +143,7 @@ __all__ = [
     "CatalogError",
     "ConfigError",
     "ForbiddenError",
+    "IllegalTransitionError",
     "MappingError",
     "NotFoundError",
     "PushstreamError",

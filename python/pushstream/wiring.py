@@ -10,6 +10,10 @@ commands all build their components here, so they agree on them:
   of all processes;
 - the data plane (:func:`open_data_plane`): the storage state, the layout of the
   data dir and the target database (:func:`open_target`);
+- the implementations of the catalog and the storage state: this is the one
+  place that picks them (today SQLite, in ``state.sqlite``); everything else
+  sees their interfaces (:class:`~pushstream.catalog.base.Catalog`,
+  :class:`~pushstream.storage.base.StorageState`);
 - the change hooks that keep the data plane in step with the configuration,
   inside the change's transaction (:func:`register_change_hooks`);
 - the options of the components: the receiver (:func:`receiver_options`), the
@@ -32,20 +36,22 @@ from pushstream.errors import BadRequestError
 from pushstream.receiver.front import FrontOptions
 from pushstream.receiver.wsgi import ReceiverOptions
 from pushstream.storage import hooks as storage_hooks
+from pushstream.storage.base import StorageState
 from pushstream.storage.layout import Layout
-from pushstream.storage.revision import revision_file_of
-from pushstream.storage.state import StorageState
+from pushstream.storage.revision import revision_file
+from pushstream.storage.sqlite_state import SqliteStorageState
 from pushstream.targets import open_target as open_target_url
 from pushstream.targets import target_kind
 from pushstream.targets.base import SinkIdentity, Target, TargetError
 
 
-def open_catalog(config: ServerConfig) -> SqliteCatalog:
+def open_catalog(config: ServerConfig) -> Catalog:
     """Opens (creating if needed) ``<data dir>/state.sqlite`` and makes sure the default branch exists.
     Every config revision bump is announced to the receivers of all processes."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
     catalog = SqliteCatalog(config.state_path, config.settings)
-    catalog.add_revision_listener(lambda db, revision: revision_file_of(db).announce(config=revision))
+    revisions = revision_file(config.state_path.parent)
+    catalog.add_revision_listener(lambda _transaction, revision: revisions.announce(config=revision))
     catalog.ensure_branch(config.project_id, config.default_branch_id, default=True)
     return catalog
 
@@ -79,7 +85,7 @@ class DataPlane:
 
 def open_data_plane(config: ServerConfig) -> DataPlane:
     """Opens the storage state (``state.sqlite``), the data dir layout and the target."""
-    return DataPlane(StorageState(config.state_path), Layout(config.data_dir), open_target(config))
+    return DataPlane(SqliteStorageState(config.state_path), Layout(config.data_dir), open_target(config))
 
 
 def register_change_hooks(hooks: Hooks, target: Target) -> None:

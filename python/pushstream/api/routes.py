@@ -21,8 +21,7 @@ from pushstream.api.operator import MAX_WAIT as MAX_FLUSH_WAIT
 from pushstream.api.operator import get_flush_handler
 from pushstream.api.service import ConfigService, version_key
 from pushstream.api.statistics import get_statistics_provider, sink_statistics
-from pushstream.catalog.models import By, Source, Task, Token
-from pushstream.catalog.sqlite import hash_token
+from pushstream.catalog.models import By, Source, Task, Token, hash_token
 from pushstream.errors import BadRequestError, ForbiddenError, UnauthorizedError
 
 TOKEN_HEADER = "X-StorageApi-Token"

@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from pushstream.catalog.models import IngestSink, IngestSource, Role, Sink, Source, Task, Token, Version
+from pushstream.storage.base import StorageTransaction
 
 #: Most versions kept per source or sink; older ones are pruned.
 MAX_VERSIONS = 1000
@@ -112,6 +113,11 @@ class Transaction(Reader, Protocol):
     def finish_task(
         self, task_id: str, status: str, *, result: str | None = None, error: str | None = None
     ) -> Task | None: ...
+
+    def storage(self) -> StorageTransaction:
+        """The storage state (files and slices) inside this transaction: what the
+        change hooks do to it commits or rolls back with the configuration change."""
+        ...
 
 
 class Catalog(Reader, Protocol):

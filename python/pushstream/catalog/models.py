@@ -195,6 +195,12 @@ class Task:
         return self.status != "processing"
 
 
+def hash_token(secret: str) -> str:
+    """The stored form of a token secret (every catalog stores this, never the secret).
+    Tokens are long random strings, so a plain SHA-256 is enough (no password stretching needed)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class Token:
     """An API token (its secret is never stored, only a hash)."""

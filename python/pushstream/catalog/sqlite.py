@@ -9,7 +9,6 @@ Entities are stored as JSON documents next to the columns that queries filter on
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import hmac
 import os
 import secrets
@@ -22,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 import orjson
@@ -41,9 +40,13 @@ from pushstream.catalog.models import (
     Token,
     Version,
     format_time,
+    hash_token,
     now,
 )
 from pushstream.errors import CatalogError
+
+if TYPE_CHECKING:
+    from pushstream.storage.sqlite_state import SqliteStorageTransaction
 
 SCHEMA_VERSION = 1
 
@@ -128,12 +131,6 @@ def _owner_alive(owner: str) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def hash_token(secret: str) -> str:
-    """The stored form of a token secret. Tokens are long random strings, so a
-    plain SHA-256 is enough (no password stretching needed)."""
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 # Entities are stored as the JSON of their records: camelCase keys (the API's) made from the field
@@ -357,15 +354,25 @@ class SqliteTransaction(_SqliteReader):
         self._connection = connection
         self._operator_settings = operator_settings
         self._revision_listeners = revision_listeners
+        self._storage: SqliteStorageTransaction | None = None
 
     def _db(self) -> sqlite3.Connection:
         return self._connection
 
     @property
     def connection(self) -> sqlite3.Connection:
-        """The SQLite connection of this transaction: other components that keep their own
-        tables in ``state.sqlite`` write through it to commit atomically with the change."""
+        """The SQLite connection of this transaction (SQLite only: for the revision
+        listeners and tests; other components go through :meth:`storage`)."""
         return self._connection
+
+    def storage(self) -> SqliteStorageTransaction:
+        """The storage tables of ``state.sqlite``, written in this transaction."""
+        if self._storage is None:
+            # Imported here: the storage state shares the catalog's connections module.
+            from pushstream.storage.sqlite_state import SqliteStorageTransaction
+
+            self._storage = SqliteStorageTransaction.on_connection(self._connection)
+        return self._storage
 
     def put_source(self, source: Source) -> None:
         self._connection.execute(

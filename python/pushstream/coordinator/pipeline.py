@@ -32,10 +32,11 @@ import orjson
 
 from pushstream.catalog.base import Catalog
 from pushstream.coordinator import upload as uploads
+from pushstream.storage.base import StorageState
 from pushstream.storage.layout import Layout, SinkKey
 from pushstream.storage.rejected import count_rejected, write_rejected
 from pushstream.storage.space import is_disk_full
-from pushstream.storage.state import SliceRef, StorageState, rotate_file, rotate_slice
+from pushstream.storage.state import FileRef, SliceRef
 from pushstream.targets.base import ImportRequest, RejectedRow, SinkIdentity, TableSpec, Target
 
 log = logging.getLogger(__name__)
@@ -125,8 +126,7 @@ class Coordinator:
             self._wake.clear()
 
     def _closing_slices(self) -> bool:
-        row = self.storage.db().execute("SELECT 1 FROM storage_slices WHERE state = 'closing' LIMIT 1").fetchone()
-        return row is not None
+        return self.storage.has_closing_slices()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="coordinator", daemon=True)
@@ -150,54 +150,25 @@ class Coordinator:
     # 1 + 2: rotation.
 
     def _rotate(self, now: int) -> None:
-        db = self.storage.db()
-        writing = db.execute(
-            "SELECT s.branch_id, s.source_id, s.sink_id, s.file_id, s.slice_id, s.opened_ns, f.opened_ns,"
-            " coalesce(sum(n.records), 0), coalesce(sum(n.bytes), 0)"
-            " FROM storage_slices s JOIN storage_files f USING (branch_id, source_id, sink_id, file_id)"
-            " LEFT JOIN storage_slice_nodes n USING (branch_id, source_id, sink_id, file_id, slice_id)"
-            " WHERE s.state = 'writing' GROUP BY s.branch_id, s.source_id, s.sink_id, s.file_id, s.slice_id"
-        ).fetchall()
-        for branch_id, source_id, sink_id, file_id, _slice_id, slice_opened, file_opened, records, size in writing:
-            key = SinkKey(branch_id, source_id, sink_id)
-            settings = self.catalog.effective_settings(branch_id, source_id, sink_id)
-            file_records, file_size = self._file_totals(key, file_id, records, size)
-            if file_records and _triggered(settings, IMPORT, file_records, file_size, now - file_opened):
-                with self.storage.transaction() as tx:
-                    rotate_file(tx, key)
-                log.info("sink %s: file %s closed for import (%d records)", key, file_id, file_records)
-            elif records and _triggered(settings, UPLOAD, records, size, now - slice_opened):
-                with self.storage.transaction() as tx:
-                    rotate_slice(tx, key)
-
-    def _file_totals(self, key: SinkKey, file_id: str, writing_records: int, writing_size: int) -> tuple[int, int]:
-        """Records and uncompressed bytes of a writing file over all its slices."""
-        db = self.storage.db()
-        uploaded = db.execute(
-            "SELECT coalesce(sum(records), 0), coalesce(sum(uncompressed_size), 0) FROM storage_slices"
-            " WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ? AND state != 'writing'"
-            " AND state != 'closing'",
-            (*key.parts(), file_id),
-        ).fetchone()
-        closing = db.execute(
-            "SELECT coalesce(sum(n.records), 0), coalesce(sum(n.bytes), 0) FROM storage_slices s"
-            " JOIN storage_slice_nodes n USING (branch_id, source_id, sink_id, file_id, slice_id)"
-            " WHERE s.branch_id = ? AND s.source_id = ? AND s.sink_id = ? AND s.file_id = ? AND s.state = 'closing'",
-            (*key.parts(), file_id),
-        ).fetchone()
-        return writing_records + uploaded[0] + closing[0], writing_size + uploaded[1] + closing[1]
+        for writing in self.storage.writing_slices():
+            ref = writing.slice
+            key = ref.sink
+            settings = self.catalog.effective_settings(key.branch_id, key.source_id, key.sink_id)
+            file_records, file_size = writing.file_records, writing.file_size
+            if file_records and _triggered(settings, IMPORT, file_records, file_size, now - writing.file_opened_ns):
+                with self.storage.atomic() as tx:
+                    tx.rotate_file(key)
+                log.info("sink %s: file %s closed for import (%d records)", key, ref.file_id, file_records)
+            elif writing.records and _triggered(
+                settings, UPLOAD, writing.records, writing.size, now - writing.slice_opened_ns
+            ):
+                with self.storage.atomic() as tx:
+                    tx.rotate_slice(key)
 
     # 3: upload.
 
     def _upload(self) -> None:
-        db = self.storage.db()
-        closing = [
-            SliceRef(SinkKey(b, so, si), f, sl)
-            for b, so, si, f, sl in db.execute(
-                "SELECT branch_id, source_id, sink_id, file_id, slice_id FROM storage_slices WHERE state = 'closing'"
-                " ORDER BY slice_id"
-            )
-        ]
+        closing = self.storage.closing_slices()
         if not closing:
             self._clean_uploaded_leftovers()
             return
@@ -205,11 +176,6 @@ class Coordinator:
         for ref in closing:
             if not self._released(ref, live):
                 continue
-            stats = db.execute(
-                "SELECT min(first_record_ns), max(last_record_ns) FROM storage_slice_nodes"
-                " WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ? AND slice_id = ?",
-                (*ref.sink.parts(), ref.file_id, ref.slice_id),
-            ).fetchone()
             try:
                 result = uploads.upload(self.layout, ref)
             except OSError as exc:
@@ -224,107 +190,43 @@ class Coordinator:
                 log.warning(
                     "slice %s/%s/%s: cut %d bytes of a torn row", ref.sink, ref.file_id, ref.slice_id, result.truncated
                 )
-            with self.storage.transaction() as tx:
-                tx.execute(
-                    "UPDATE storage_slices SET state = 'uploaded', uploaded_ns = ?, records = ?,"
-                    " uncompressed_size = ?, compressed_size = ?, first_record_ns = ?, last_record_ns = ?"
-                    " WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ? AND slice_id = ?"
-                    " AND state = 'closing'",
-                    (
-                        time.time_ns(),
-                        result.records,
-                        result.uncompressed_size,
-                        result.compressed_size,
-                        stats[0] if result.records else None,
-                        stats[1] if result.records else None,
-                        *ref.sink.parts(),
-                        ref.file_id,
-                        ref.slice_id,
-                    ),
-                )
-                self._maybe_ready(tx, ref.sink, ref.file_id)
+            # Recorded after the staging file is durable, before the local parts are removed.
+            with self.storage.atomic() as tx:
+                tx.mark_uploaded(ref, result.records, result.uncompressed_size, result.compressed_size)
             uploads.remove_local(self.layout, ref)
 
     def _released(self, ref: SliceRef, live: set[str]) -> bool:
         """Whether every node that may write to the slice has closed it (or is gone)."""
-        db = self.storage.db()
-        open_nodes = {
-            row[0]
-            for row in db.execute(
-                "SELECT node_id FROM storage_slice_nodes WHERE branch_id = ? AND source_id = ? AND sink_id = ?"
-                " AND file_id = ? AND slice_id = ? AND closed = 0",
-                (*ref.sink.parts(), ref.file_id, ref.slice_id),
-            )
-        }
+        nodes = self.storage.slice_nodes(ref)
         # A node may have opened the part file but not reported it yet.
-        open_nodes |= set(uploads.node_parts(self.layout, ref))
-        reported_closed = {
-            row[0]
-            for row in db.execute(
-                "SELECT node_id FROM storage_slice_nodes WHERE branch_id = ? AND source_id = ? AND sink_id = ?"
-                " AND file_id = ? AND slice_id = ? AND closed = 1",
-                (*ref.sink.parts(), ref.file_id, ref.slice_id),
-            )
-        }
-        return all(node in reported_closed or node not in live for node in open_nodes)
-
-    def _maybe_ready(self, tx: Any, sink: SinkKey, file_id: str) -> None:
-        """A closing file whose slices are all uploaded moves on to importing."""
-        pending = tx.execute(
-            "SELECT count(*) FROM storage_slices WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ?"
-            " AND state IN ('writing', 'closing')",
-            (*sink.parts(), file_id),
-        ).fetchone()[0]
-        if pending == 0:
-            tx.execute(
-                "UPDATE storage_files SET state = 'importing', importing_ns = ?"
-                " WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ? AND state = 'closing'",
-                (time.time_ns(), *sink.parts(), file_id),
-            )
+        open_nodes = set(nodes.open) | set(uploads.node_parts(self.layout, ref))
+        return all(node in nodes.closed or node not in live for node in open_nodes)
 
     def _clean_uploaded_leftovers(self) -> None:
         """Local parts of uploaded slices whose removal a crash interrupted."""
         if not self.layout.local_dir.is_dir():
             return
-        db = self.storage.db()
-        for branch_id, source_id, sink_id, file_id, slice_id in db.execute(
-            "SELECT branch_id, source_id, sink_id, file_id, slice_id FROM storage_slices"
-            " WHERE state IN ('uploaded', 'imported') AND uploaded_ns > ?",
-            (time.time_ns() - 3600 * SECOND,),
-        ).fetchall():
-            ref = SliceRef(SinkKey(branch_id, source_id, sink_id), file_id, slice_id)
-            if self.layout.slice_dir(ref.sink, file_id, slice_id).exists():
+        for ref in self.storage.recently_uploaded_slices(time.time_ns() - 3600 * SECOND):
+            if self.layout.slice_dir(ref.sink, ref.file_id, ref.slice_id).exists():
                 uploads.remove_local(self.layout, ref)
 
     # 4: import.
 
     def _import(self, now: int) -> None:
-        db = self.storage.db()
         # Files whose last slice was empty (nothing to upload) become ready here too.
-        for branch_id, source_id, sink_id, file_id in db.execute(
-            "SELECT branch_id, source_id, sink_id, file_id FROM storage_files WHERE state = 'closing'"
-        ).fetchall():
-            with self.storage.transaction() as tx:
-                self._maybe_ready(tx, SinkKey(branch_id, source_id, sink_id), file_id)
-        ready = db.execute(
-            "SELECT branch_id, source_id, sink_id, file_id, table_id, columns_json, retry_attempt, closing_ns"
-            " FROM storage_files WHERE state = 'importing' AND (retry_after_ns IS NULL OR retry_after_ns <= ?)"
-            " ORDER BY file_id",
-            (now,),
-        ).fetchall()
-        for branch_id, source_id, sink_id, file_id, table_id, columns_json, attempt, closing_ns in ready:
-            key = SinkKey(branch_id, source_id, sink_id)
-            self._import_file(key, file_id, table_spec(table_id, columns_json), attempt, closing_ns)
+        for file in self.storage.closing_files():
+            with self.storage.atomic() as tx:
+                tx.ready_if_uploaded(file)
+        for ready in self.storage.files_to_import(now):
+            file = ready.file
+            spec = table_spec(ready.table_id, ready.columns_json)
+            self._import_file(file.sink, file.file_id, spec, ready.retry_attempt, ready.closing_ns)
 
     def _import_file(self, key: SinkKey, file_id: str, spec: TableSpec, attempt: int, closing_ns: int | None) -> None:
-        db = self.storage.db()
+        file = FileRef(key, file_id)
         paths = [
             self.layout.staging_path(key, file_id, slice_id)
-            for (slice_id,) in db.execute(
-                "SELECT slice_id FROM storage_slices WHERE branch_id = ? AND source_id = ? AND sink_id = ?"
-                " AND file_id = ? AND state = 'uploaded' AND records > 0 ORDER BY slice_id",
-                (*key.parts(), file_id),
-            )
+            for slice_id in self.storage.uploaded_slices_with_rows(file)
         ]
         rejected_path = self.layout.rejected_path(key, file_id)
 
@@ -366,17 +268,9 @@ class Coordinator:
                 key, file_id, attempt + 1, str(exc) or type(exc).__name__, closing_ns, disk_full=is_disk_full(exc)
             )
             return
-        with self.storage.transaction() as tx:
-            tx.execute(
-                "UPDATE storage_files SET state = 'imported', imported_ns = ?, retry_after_ns = NULL,"
-                " rejected_records = ? WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ?",
-                (time.time_ns(), rejected, *key.parts(), file_id),
-            )
-            tx.execute(
-                "UPDATE storage_slices SET state = 'imported'"
-                " WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ?",
-                (*key.parts(), file_id),
-            )
+        # Recorded after the target committed (a crash in between imports again, idempotently).
+        with self.storage.atomic() as tx:
+            tx.mark_imported(file, rejected)
         self._prune_staging(key)
 
     def _failed(
@@ -385,39 +279,20 @@ class Coordinator:
         now = time.time_ns()
         if closing_ns is not None and now - closing_ns > self.options.max_file_age * SECOND:
             log.error("sink %s: file %s dropped, it could not be imported for 7 days: %s", key, file_id, reason)
-            with self.storage.transaction() as tx:
-                tx.execute(
-                    "DELETE FROM storage_slices WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ?",
-                    (*key.parts(), file_id),
-                )
-                tx.execute(
-                    "DELETE FROM storage_files WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ?",
-                    (*key.parts(), file_id),
-                )
+            with self.storage.atomic() as tx:
+                tx.drop_file(FileRef(key, file_id))
             _remove_tree(self.layout.staging_dir.joinpath(*key.parts(), file_id))
             return
         delay = self.options.disk_full_retry if disk_full else retry_delay(attempt, self.options)
         log.warning(
             "sink %s: import of file %s failed (attempt %d), retry in %.0f s: %s", key, file_id, attempt, delay, reason
         )
-        with self.storage.transaction() as tx:
-            tx.execute(
-                "UPDATE storage_files SET retry_attempt = ?, retry_reason = ?, retry_after_ns = ?"
-                " WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND file_id = ?",
-                (attempt, reason, now + int(delay * SECOND), *key.parts(), file_id),
-            )
+        with self.storage.atomic() as tx:
+            tx.retry_later(FileRef(key, file_id), attempt, reason, now + int(delay * SECOND))
 
     def _prune_staging(self, key: SinkKey) -> None:
         """Removes staging files of imported files, except the newest few."""
-        db = self.storage.db()
-        imported = [
-            row[0]
-            for row in db.execute(
-                "SELECT file_id FROM storage_files WHERE branch_id = ? AND source_id = ? AND sink_id = ?"
-                " AND state = 'imported' ORDER BY file_id DESC",
-                key.parts(),
-            )
-        ]
+        imported = self.storage.imported_files(key)
         for file_id in imported[self.options.keep_imported :]:
             _remove_tree(self.layout.staging_dir.joinpath(*key.parts(), file_id))
 

@@ -22,9 +22,10 @@ from typing import Any
 from pushstream import ConfigError, Mapping, SinkSet, SliceWriter, SyncSettings, WriterError
 from pushstream.catalog.base import Catalog
 from pushstream.catalog.models import IngestSink
+from pushstream.storage.base import StorageState
 from pushstream.storage.layout import Layout, SinkKey
 from pushstream.storage.revision import RevisionFile
-from pushstream.storage.state import NodeSliceStats, SliceRef, StorageState, ensure_writing, writing_slice
+from pushstream.storage.state import NodeSliceStats, SliceRef
 
 log = logging.getLogger(__name__)
 
@@ -201,11 +202,11 @@ class ReceiverNode:
                 log.error("sink %s has a mapping the core rejects, it receives nothing: %s", key, exc)
                 return None
             self._mappings[columns_json] = mapping
-        current = writing_slice(self.storage.db(), key)
+        current = self.storage.writing_slice(key)
         if current is None or current.columns_json != columns_json or current.table_id != table_id:
             # The storage hooks open slices with every change; this covers a state from before them.
-            with self.storage.transaction() as db:
-                current = ensure_writing(db, key, table_id, columns_json)
+            with self.storage.atomic() as tx:
+                current = tx.ensure_writing(key, table_id, columns_json)
         slice_ref = SliceRef(key, current.file_id, current.slice_id)
         sync = sync_settings(settings)
         writer_key = (slice_ref, repr(sync))

@@ -15,16 +15,13 @@ installs them, with the target's table check after them.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 
 import orjson
 
-from pushstream.catalog.base import Transaction
 from pushstream.catalog.events import Hooks, SinkChange
 from pushstream.catalog.models import Sink
 from pushstream.storage.layout import SinkKey
-from pushstream.storage.state import close_file, ensure_writing, init_schema, rotate_file
 
 
 def columns_json(sink: Sink) -> str:
@@ -35,25 +32,20 @@ def columns_json(sink: Sink) -> str:
 SinkHook = Callable[[SinkChange], object]
 
 
-def _connection(tx: Transaction) -> sqlite3.Connection:
-    connection: sqlite3.Connection = tx.connection  # type: ignore[attr-defined]
-    return connection
-
-
 def on_sink_change(change: SinkChange) -> None:
-    """Opens, rotates or closes the sink's writing file as the change requires."""
+    """Opens, rotates or closes the sink's writing file as the change requires, in
+    the storage state bound to the change's transaction (they commit together)."""
     sink = change.sink
     key = SinkKey(sink.branch_id, sink.source_id, sink.sink_id)
-    db = _connection(change.tx)
-    init_schema(db)
+    storage = change.tx.storage()
     active = change.new is not None and change.new.enabled and not change.new.is_deleted
     if change.kind in ("disabled", "deleted") or not active:
-        close_file(db, key)
+        storage.close_file(key)
     elif change.kind == "settings_changed":
-        if rotate_file(db, key) is None:
-            ensure_writing(db, key, sink.table_id, columns_json(sink))
+        if storage.rotate_file(key) is None:
+            storage.ensure_writing(key, sink.table_id, columns_json(sink))
     else:
-        ensure_writing(db, key, sink.table_id, columns_json(sink))
+        storage.ensure_writing(key, sink.table_id, columns_json(sink))
 
 
 def register(hooks: Hooks, *, extra: SinkHook | None = None) -> None:

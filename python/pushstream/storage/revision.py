@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import sqlite3
 import struct
 import threading
 from pathlib import Path
@@ -62,7 +61,7 @@ class RevisionFile:
 _FILES: dict[Path, RevisionFile] = {}
 _FILES_LOCK = threading.Lock()
 
-#: The name of the revision file, next to ``state.sqlite``.
+#: The name of the revision file in the data dir.
 FILE_NAME = "revision"
 
 
@@ -74,9 +73,3 @@ def revision_file(data_dir: str | os.PathLike[str]) -> RevisionFile:
         if found is None:
             found = _FILES[path] = RevisionFile(path)
         return found
-
-
-def revision_file_of(db: sqlite3.Connection) -> RevisionFile:
-    """The revision file next to the database file of a connection."""
-    database_file = db.execute("PRAGMA database_list").fetchone()[2]
-    return revision_file(Path(database_file).parent)

@@ -13,7 +13,7 @@ import click
 from pushstream.client.commands.common import DATA_DIR, DATA_DIR_HELP, server_config
 
 if TYPE_CHECKING:
-    from pushstream.catalog import SqliteCatalog
+    from pushstream.catalog import Catalog
     from pushstream.catalog.models import Role
 
 
@@ -29,7 +29,7 @@ def token() -> None:
     """
 
 
-def _catalog(data_dir: Path | None) -> SqliteCatalog:
+def _catalog(data_dir: Path | None) -> Catalog:
     from pushstream.wiring import open_catalog
 
     return open_catalog(server_config(data_dir=data_dir))

@@ -1,0 +1,284 @@
+"""The lifecycle of files and slices (pushstream.storage.state) on a real
+``state.sqlite``: every transition the coordinator and the hooks make, the
+queries they rely on, and a clear error for every transition the lifecycle does
+not allow (the transaction then changes nothing)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pushstream.catalog import STATE_FILE, SqliteCatalog
+from pushstream.errors import IllegalTransitionError, PushstreamError
+from pushstream.storage.layout import SinkKey
+from pushstream.storage.revision import revision_file
+from pushstream.storage.sqlite_state import SqliteStorageState
+from pushstream.storage.state import (
+    FILE_TRANSITIONS,
+    SLICE_TRANSITIONS,
+    FileRef,
+    FileState,
+    FileStatus,
+    LevelCounts,
+    NodeSliceStats,
+    SliceRef,
+    SliceState,
+    check_file,
+    check_slice,
+)
+
+SINK = SinkKey(1, "s", "k")
+COLUMNS = '[{"type":"body","name":"b"}]'
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Iterator[SqliteStorageState]:
+    state = SqliteStorageState(tmp_path / STATE_FILE)
+    yield state
+    state.close()
+
+
+def _illegal(message: str) -> pytest.RaisesExc[IllegalTransitionError]:
+    return pytest.raises(IllegalTransitionError, match=f"^{re.escape(message)}$")
+
+
+def _slice_state(storage: SqliteStorageState, ref: SliceRef) -> str:
+    row = storage.db().execute(
+        "SELECT state FROM storage_slices WHERE file_id = ? AND slice_id = ?", (ref.file_id, ref.slice_id)
+    )
+    return str(row.fetchone()[0])
+
+
+def _closed_file(storage: SqliteStorageState) -> tuple[FileRef, list[SliceRef]]:
+    """A file of two slices, closed: its slices wait for upload."""
+    with storage.atomic() as tx:
+        first = tx.open_file(SINK, "in.c-t.k", COLUMNS)
+        second = tx.rotate_slice(SINK)
+        assert second is not None
+        assert tx.close_file(SINK) == first.file_id
+    file = FileRef(SINK, first.file_id)
+    return file, [SliceRef(SINK, first.file_id, first.slice_id), SliceRef(SINK, first.file_id, second.slice_id)]
+
+
+@pytest.mark.parametrize("current", list(SliceState))
+@pytest.mark.parametrize("new", list(SliceState))
+def test_a_slice_moves_only_to_its_next_state(current: SliceState, new: SliceState) -> None:
+    order = list(SliceState)
+    if order.index(new) == order.index(current) + 1:
+        check_slice("1/s/k/F/S", current, new)
+        assert SLICE_TRANSITIONS[current] == {new}
+        return
+    message = (
+        f"slice 1/s/k/F/S: cannot move from {current.value} to {new.value}"
+        " (a slice goes writing → closing → uploaded → imported)"
+    )
+    with _illegal(message):
+        check_slice("1/s/k/F/S", current, new)
+
+
+@pytest.mark.parametrize("current", list(FileState))
+@pytest.mark.parametrize("new", list(FileState))
+def test_a_file_moves_only_to_its_next_state(current: FileState, new: FileState) -> None:
+    order = list(FileState)
+    if order.index(new) == order.index(current) + 1:
+        check_file("1/s/k/F", current, new)
+        assert FILE_TRANSITIONS[current] == {new}
+        return
+    message = (
+        f"file 1/s/k/F: cannot move from {current.value} to {new.value}"
+        " (a file goes writing → closing → importing → imported)"
+    )
+    with _illegal(message):
+        check_file("1/s/k/F", current, new)
+
+
+def test_a_missing_file_or_slice_cannot_move() -> None:
+    with _illegal("slice 1/s/k/F/S: cannot move to uploaded, it does not exist"):
+        check_slice("1/s/k/F/S", None, SliceState.UPLOADED)
+    with _illegal("file 1/s/k/F: cannot move to imported, it does not exist"):
+        check_file("1/s/k/F", None, FileState.IMPORTED)
+    assert issubclass(IllegalTransitionError, PushstreamError)
+
+
+def test_the_whole_lifecycle(storage: SqliteStorageState) -> None:
+    file, (first, second) = _closed_file(storage)
+    assert storage.writing_slice(SINK) is None
+    assert storage.closing_slices() == [first, second]
+    assert storage.closing_files() == [file]
+    storage.report("n1", [NodeSliceStats(first, True, 2, 20, 100, 200), NodeSliceStats(second, True, 1, 10, 300, 300)])
+
+    with storage.atomic() as tx:
+        tx.mark_uploaded(first, 2, 20, 9)
+    assert [_slice_state(storage, first), _slice_state(storage, second)] == ["uploaded", "closing"]
+    assert storage.file_states([(SINK, file.file_id)]) == [FileStatus("closing", 0, None)]
+    assert storage.files_to_import(2**62) == []
+
+    with storage.atomic() as tx:
+        tx.mark_uploaded(second, 1, 10, 7)  # the last slice: the file is ready
+    assert storage.file_states([(SINK, file.file_id)]) == [FileStatus("importing", 0, None)]
+    (ready,) = storage.files_to_import(2**62)
+    assert (ready.file, ready.table_id, ready.columns_json, ready.retry_attempt) == (file, "in.c-t.k", COLUMNS, 0)
+    assert storage.uploaded_slices_with_rows(file) == [first.slice_id, second.slice_id]
+    assert storage.level_counts(SINK)["staging"] == LevelCounts(3, 16, 30, 100, 300)
+
+    with storage.atomic() as tx:
+        tx.retry_later(file, 1, "target away", 5_000)
+    assert storage.files_to_import(4_999) == []
+    assert [f.file for f in storage.files_to_import(5_000)] == [file]
+    assert storage.file_states([(SINK, file.file_id)]) == [FileStatus("importing", 1, "target away")]
+
+    with storage.atomic() as tx:
+        tx.mark_imported(file, 1)
+    assert storage.file_states([(SINK, file.file_id)]) == [FileStatus("imported", 1, "target away")]
+    assert [_slice_state(storage, first), _slice_state(storage, second)] == ["imported", "imported"]
+    assert storage.imported_files(SINK) == [file.file_id]
+    assert storage.level_counts(SINK)["target"] == LevelCounts(3, 16, 30, 100, 300)
+    assert storage.rejected_records(SINK) == 1
+
+    with storage.atomic() as tx:
+        tx.forget_imported(SINK)
+    assert storage.imported_files(SINK) == []
+    # A forgotten file counts as imported (only imported files are forgotten).
+    assert storage.file_states([(SINK, file.file_id)]) == [FileStatus("imported", 0, None)]
+
+
+def test_illegal_transitions_raise_and_change_nothing(storage: SqliteStorageState) -> None:
+    with storage.atomic() as tx:
+        writing = tx.open_file(SINK, "in.c-t.k", COLUMNS)
+    file = FileRef(SINK, writing.file_id)
+    ref = SliceRef(SINK, writing.file_id, writing.slice_id)
+    revision = storage.revision()
+
+    opened = f"sink 1/s/k: cannot open a file, file {file.file_id} is still writing (close it first)"
+    with _illegal(opened), storage.atomic() as tx:
+        tx.open_file(SINK, "in.c-t.other", COLUMNS)
+    with (
+        _illegal(
+            f"slice {ref}: cannot move from writing to uploaded (a slice goes writing → closing → uploaded → imported)"
+        ),
+        storage.atomic() as tx,
+    ):
+        tx.mark_uploaded(ref, 1, 1, 1)
+    with (
+        _illegal(
+            f"file {file}: cannot move from writing to imported (a file goes writing → closing → importing → imported)"
+        ),
+        storage.atomic() as tx,
+    ):
+        tx.mark_imported(file, 0)
+    retried = f"file {file}: cannot retry the import of a writing file (only importing)"
+    with _illegal(retried), storage.atomic() as tx:
+        tx.retry_later(file, 1, "no", 0)
+    with _illegal(f"file {file}: cannot drop a writing file (only importing)"), storage.atomic() as tx:
+        tx.drop_file(file)
+    missing = FileRef(SINK, "20260101T000000.000000Z")
+    with _illegal(f"file {missing}: cannot drop, it does not exist"), storage.atomic() as tx:
+        tx.drop_file(missing)
+
+    # A transition that raises rolls back what its transaction did before.
+    with pytest.raises(IllegalTransitionError), storage.atomic() as tx:
+        tx.rotate_slice(SINK)
+        tx.mark_uploaded(ref, 1, 1, 1)  # closing → uploaded is fine, but:
+        tx.mark_imported(file, 0)  # the file is still writing
+    assert storage.writing_slice(SINK) == writing
+    assert _slice_state(storage, ref) == "writing"
+    assert storage.revision() == revision
+
+
+def test_an_uploaded_slice_cannot_be_uploaded_again_nor_imported_before_its_file(storage: SqliteStorageState) -> None:
+    file, (first, second) = _closed_file(storage)
+    with storage.atomic() as tx:
+        tx.mark_uploaded(first, 0, 0, 0)
+    with (
+        _illegal(
+            f"slice {first}: cannot move from uploaded to uploaded"
+            " (a slice goes writing → closing → uploaded → imported)"
+        ),
+        storage.atomic() as tx,
+    ):
+        tx.mark_uploaded(first, 0, 0, 0)
+    with (
+        _illegal(
+            f"file {file}: cannot move from closing to imported (a file goes writing → closing → importing → imported)"
+        ),
+        storage.atomic() as tx,
+    ):
+        tx.mark_imported(file, 0)
+    # Not every slice is uploaded: the file stays closing.
+    with storage.atomic() as tx:
+        assert tx.ready_if_uploaded(file) is False
+    with storage.atomic() as tx:
+        tx.mark_uploaded(second, 0, 0, 0)
+    with storage.atomic() as tx:
+        assert tx.ready_if_uploaded(file) is False  # mark_uploaded moved it on already
+    assert storage.file_states([(SINK, file.file_id)]) == [FileStatus("importing", 0, None)]
+    with storage.atomic() as tx:
+        tx.drop_file(file)
+    assert storage.file_states([(SINK, file.file_id)]) == [FileStatus("imported", 0, None)]
+    assert storage.closing_slices() == []
+
+
+def test_writing_follows_the_table_and_columns(storage: SqliteStorageState) -> None:
+    with storage.atomic() as tx:
+        first = tx.ensure_writing(SINK, "in.c-t.k", COLUMNS)
+        assert tx.ensure_writing(SINK, "in.c-t.k", COLUMNS) == first
+        moved = tx.ensure_writing(SINK, "in.c-t.moved", COLUMNS)
+    assert moved.file_id > first.file_id
+    assert storage.writing_slice(SINK) == moved
+    # The file of the old table is imported with the table it was written for.
+    assert storage.file_states([(SINK, first.file_id)]) == [FileStatus("closing", 0, None)]
+
+
+def test_flush_closes_writing_files_and_ends_backoff(storage: SqliteStorageState) -> None:
+    file, slices = _closed_file(storage)
+    with storage.atomic() as tx:
+        for ref in slices:
+            tx.mark_uploaded(ref, 0, 0, 0)
+        tx.retry_later(file, 2, "target away", 2**62)
+        writing = tx.open_file(SINK, "in.c-t.k", COLUMNS)
+    assert storage.files_to_import(10) == []
+    with storage.atomic() as tx:
+        pending = tx.flush(1, "s")
+    assert sorted(pending, key=lambda p: p[1]) == [(SINK, file.file_id), (SINK, writing.file_id)]
+    assert [f.file for f in storage.files_to_import(10)] == [file]
+    assert storage.file_states([(SINK, writing.file_id)]) == [FileStatus("closing", 0, None)]
+    after = storage.writing_slice(SINK)
+    assert after is not None and after.file_id > writing.file_id
+
+
+def test_every_change_of_where_receivers_write_is_announced(tmp_path: Path, storage: SqliteStorageState) -> None:
+    revisions = revision_file(tmp_path)
+    with storage.atomic() as tx:
+        tx.open_file(SINK, "in.c-t.k", COLUMNS)
+    assert storage.revision() == 1 and revisions.read()[1] == 1
+    with storage.atomic() as tx:
+        tx.rotate_slice(SINK)
+        tx.rotate_file(SINK)  # closes (a bump) and opens (another)
+    assert storage.revision() == 4 and revisions.read()[1] == 4
+
+
+def test_the_storage_of_a_catalog_transaction_commits_and_rolls_back_with_it(
+    tmp_path: Path, storage: SqliteStorageState
+) -> None:
+    catalog = SqliteCatalog(tmp_path / STATE_FILE)
+    try:
+        with pytest.raises(RuntimeError), catalog.transaction() as tx:
+            tx.storage().open_file(SINK, "in.c-t.k", COLUMNS)
+            assert tx.storage().writing_slice(SINK) is not None  # seen inside the transaction
+            raise RuntimeError("the config change failed")
+        assert storage.writing_slice(SINK) is None
+        with catalog.transaction() as tx:
+            opened = tx.storage().open_file(SINK, "in.c-t.k", COLUMNS)
+        assert storage.writing_slice(SINK) == opened
+    finally:
+        catalog.close()
+
+
+def test_live_nodes(storage: SqliteStorageState) -> None:
+    storage.register_node("a")
+    storage.register_node("b")
+    storage.report("b", [], stopped=True)
+    assert storage.live_nodes() == {"a"}
