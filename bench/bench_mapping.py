@@ -1,6 +1,7 @@
 """Mapping + CSV encoding of a 6-column sink (uuid, datetime, ip, body, 2x path) on
 ~500 B JSON events: the Rust core's batch API against the pure-Python reference
-(orjson + csv), side by side in one run. Pinned to one core.
+(orjson + csv), side by side in one run. Then typed columns (``dataType``) against
+the same sink with text columns, runs interleaved. Pinned to one core.
 
     .venv/bin/python bench/bench_mapping.py [--records N] [--repeat R]
 """
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
+from collections.abc import Callable
 
 from common import best_of, machine, now, sample_event, table
 from pushstream import Mapping, Record
@@ -24,6 +27,19 @@ COLUMNS = [
     {"type": "path", "name": "sku", "path": "items[0].sku", "rawString": True},
 ]
 HEADERS = {"Content-Type": "application/json", "User-Agent": "bench/1.0"}
+#: A sink of the sample events with typed columns; TEXT_COLUMNS is the same sink untyped.
+TYPED_COLUMNS = [
+    {"type": "uuid", "name": "id"},
+    {"type": "datetime", "name": "received", "dataType": "timestamp"},
+    {"type": "path", "name": "event_id", "path": "id", "dataType": "integer"},
+    {"type": "path", "name": "user_id", "path": "user.id", "dataType": "integer"},
+    {"type": "path", "name": "event", "path": "event", "rawString": True},
+    {"type": "path", "name": "qty", "path": "items[0].qty", "dataType": "integer"},
+    {"type": "path", "name": "price", "path": "items[0].price", "dataType": "number"},
+    {"type": "path", "name": "at", "path": "ts", "dataType": "timestamp"},
+    {"type": "path", "name": "items", "path": "items", "dataType": "json"},
+]
+TEXT_COLUMNS = [{k: v for k, v in column.items() if k != "dataType"} for column in TYPED_COLUMNS]
 
 
 def main() -> None:
@@ -66,6 +82,35 @@ def main() -> None:
                 ("pure-Python reference (orjson + csv)", f"{py_rate:,.0f}", f"{1e9 / py_rate:,.0f}", "1.0x"),
             ],
             ("implementation", "rows/s", "ns/row", "vs reference"),
+        )
+    )
+
+    # Typed vs text columns: the same sink, runs interleaved so that both see the same machine.
+    typed, text = Mapping(TYPED_COLUMNS), Mapping(TEXT_COLUMNS)
+    assert typed.encode_batch(batch).rows == text.encode_batch(batch).rows == len(batch)
+
+    def run(mapping: Mapping) -> Callable[[], int]:
+        return lambda: sum(mapping.encode_batch(batch).rows for _ in range(args.records // len(batch)))
+
+    typed_rates: list[float] = []
+    text_rates: list[float] = []
+    for _ in range(args.repeat):
+        typed_rates += best_of(run(typed), 1)[1]
+        text_rates += best_of(run(text), 1)[1]
+    typed_rate, text_rate = statistics.median(typed_rates), statistics.median(text_rates)
+    print(f"\n# Typed vs text columns, {len(TYPED_COLUMNS)}-column sink (7 typed), one core, median of {args.repeat}\n")
+    print(
+        table(
+            [
+                (
+                    "typed (integer ×3, number, timestamp ×2, json)",
+                    f"{typed_rate:,.0f}",
+                    f"{1e9 / typed_rate:,.0f}",
+                    f"{typed_rate / text_rate:.0%}",
+                ),
+                ("text (the same columns without dataType)", f"{text_rate:,.0f}", f"{1e9 / text_rate:,.0f}", "100%"),
+            ],
+            ("columns", "rows/s", "ns/row", "vs text"),
         )
     )
 

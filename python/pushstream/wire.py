@@ -392,6 +392,22 @@ class TableColumn(_Body, kw_only=True):
         | UnsetType
     ) = UNSET
     template: TableColumnTemplate | UnsetType = UNSET
+    # Minimal stub of issue 15's typed columns (the core compiles and checks them);
+    # the API work declares them fully.
+    data_type: (
+        Annotated[
+            str,
+            Meta(
+                description="Type of the column's values: `string` (default, text as Keboola writes it), "
+                "`integer`, `number`, `boolean`, `timestamp`, `date` or `json`."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    nullable: (
+        Annotated[bool, Meta(description="For typed columns: whether a null or missing value is NULL (default).")]
+        | UnsetType
+    ) = UNSET
 
 
 class TableMapping(_Body, kw_only=True):
