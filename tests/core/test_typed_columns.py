@@ -134,13 +134,19 @@ class TestCanonicalText:
 
 class TestOtherColumnTypes:
     def test_receive_time_as_timestamp_has_microseconds(self) -> None:
-        mapping = Mapping([{"type": "datetime", "name": "t", "dataType": "timestamp"}, {"type": "datetime", "name": "s"}])
+        mapping = Mapping(
+            [{"type": "datetime", "name": "t", "dataType": "timestamp"}, {"type": "datetime", "name": "s"}]
+        )
         assert mapping.encode(record("{}")) == b'"2023-11-14T22:13:20.123456Z","2023-11-14T22:13:20.123Z"\n'
 
     def test_headers_as_json_are_todays_bytes(self) -> None:
         untyped = Mapping([{"type": "headers", "name": "h"}])
         as_json = Mapping([{"type": "headers", "name": "h", "dataType": "json"}])
-        assert as_json.encode(record("{}")) == untyped.encode(record("{}")) == b'"{""Content-Type"":""application/json""}"\n'
+        assert (
+            as_json.encode(record("{}"))
+            == untyped.encode(record("{}"))
+            == b'"{""Content-Type"":""application/json""}"\n'
+        )
 
     def test_templates_convert_their_result(self) -> None:
         def template(content: str, data_type: str) -> Mapping:

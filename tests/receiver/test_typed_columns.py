@@ -43,7 +43,12 @@ def write_failed(sink_id: str, message: str) -> dict[str, Any]:
         "message": "Written to 0/1 sinks.",
         "sinks": [sink],
     }
-    return {"statusCode": 400, "error": "stream.in.writeFailed", "message": "Written to 0/1 sinks.", "sources": [source]}
+    return {
+        "statusCode": 400,
+        "error": "stream.in.writeFailed",
+        "message": "Written to 0/1 sinks.",
+        "sources": [source],
+    }
 
 
 @pytest.fixture
@@ -103,7 +108,8 @@ def test_csv_and_ndjson_give_the_same_rows(server: ServerProcess, stream: Stream
     # A CSV batch is records of strings: typed columns read "49.28" as 49.28.
     ndjson = (
         '{"id": 7, "qty": 10, "price": 49.28, "paid": true, "at": "2024-05-01T12:00:00Z", "day": "2024-05-01"}\n'
-        '{"id": 8, "qty": -1, "price": 0.5, "paid": false, "at": "2024-05-01 12:00:00.123456789", "day": "2000-02-29"}\n'
+        '{"id": 8, "qty": -1, "price": 0.5, "paid": false, "at": "2024-05-01 12:00:00.123456789",'
+        ' "day": "2000-02-29"}\n'
     )
     csv = (
         "id,qty,price,paid,at,day\n"

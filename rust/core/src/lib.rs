@@ -31,6 +31,6 @@ pub mod writer;
 
 pub use error::{ConfigError, MappingError, MappingErrorKind, WriterError};
 pub use mapping::{ColumnDef, Mapping, COLUMN_TYPES};
-pub use typed::{DataType, DATA_TYPES};
 pub use record::{Record, RecordContext, RecordMeta, RecordRef};
+pub use typed::{DataType, DATA_TYPES};
 pub use writer::{SliceWriter, SyncMode, SyncSettings};

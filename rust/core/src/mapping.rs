@@ -58,7 +58,11 @@ enum Kind {
     Headers,
     /// `default` is the `defaultValue` as given for a `string` column, and
     /// its canonical text (converted once, when compiled) for a typed one.
-    Path { path: JsonPath, default: Option<Box<str>>, raw_string: bool },
+    Path {
+        path: JsonPath,
+        default: Option<Box<str>>,
+        raw_string: bool,
+    },
     Template(Template),
 }
 
@@ -655,7 +659,10 @@ mod tests {
             assert_eq!(err.to_string(), "column \"x\": no value, the column is not nullable");
         }
         let strict_template = r#"[{"type":"template","name":"x","dataType":"date","nullable":false,"template":{"language":"jsonnet","content":"null"}}]"#;
-        assert_eq!(row(strict_template, "{}").unwrap_err().to_string(), "column \"x\": no value, the column is not nullable");
+        assert_eq!(
+            row(strict_template, "{}").unwrap_err().to_string(),
+            "column \"x\": no value, the column is not nullable"
+        );
     }
 
     #[test]
@@ -663,9 +670,13 @@ mod tests {
         let cols = r#"[{"type":"path","name":"q","path":"q","dataType":"integer","defaultValue":"007"},{"type":"path","name":"s","path":"s","dataType":"json","defaultValue":"none"},{"type":"path","name":"t","path":"t","dataType":"timestamp","defaultValue":"2024-01-01"}]"#;
         assert_eq!(row(cols, "{}").unwrap(), "\"7\",\"\"\"none\"\"\",\"2024-01-01T00:00:00.000000Z\"\n");
         assert_eq!(row(cols, r#"{"q":1,"s":null,"t":0}"#).unwrap(), "\"1\",\"\",\"1970-01-01T00:00:00.000000Z\"\n");
-        let err = Mapping::from_json(r#"[{"type":"path","name":"q","path":"q","dataType":"integer","defaultValue":"x"}]"#)
-            .unwrap_err();
-        assert_eq!((err.column.as_deref(), err.message.as_str()), (Some("q"), "\"defaultValue\": cannot convert \"x\" to integer"));
+        let err =
+            Mapping::from_json(r#"[{"type":"path","name":"q","path":"q","dataType":"integer","defaultValue":"x"}]"#)
+                .unwrap_err();
+        assert_eq!(
+            (err.column.as_deref(), err.message.as_str()),
+            (Some("q"), "\"defaultValue\": cannot convert \"x\" to integer")
+        );
     }
 
     #[test]
@@ -675,7 +686,10 @@ mod tests {
         assert_eq!(err.kind, MappingErrorKind::InvalidValue);
         assert_eq!(err.column.as_deref(), Some("qty"));
         assert_eq!(err.to_string(), "column \"qty\": cannot convert \"abc\" to integer");
-        assert_eq!(row(cols, r#"{"qty":1.5}"#).unwrap_err().to_string(), "column \"qty\": cannot convert 1.5 to integer");
+        assert_eq!(
+            row(cols, r#"{"qty":1.5}"#).unwrap_err().to_string(),
+            "column \"qty\": cannot convert 1.5 to integer"
+        );
         let long = format!(r#"{{"qty":[{}]}}"#, vec!["1"; 80].join(","));
         let message = row(cols, &long).unwrap_err().to_string();
         assert_eq!(message, format!("column \"qty\": cannot convert [{}1... to integer", "1,".repeat(49)));
@@ -722,9 +736,18 @@ mod tests {
                 }
             }
         }
-        let mut expected: Vec<String> = ["uuid:string", "id:string", "datetime:string", "datetime:timestamp", "ip:string", "body:string", "headers:string", "headers:json"]
-            .map(String::from)
-            .to_vec();
+        let mut expected: Vec<String> = [
+            "uuid:string",
+            "id:string",
+            "datetime:string",
+            "datetime:timestamp",
+            "ip:string",
+            "body:string",
+            "headers:string",
+            "headers:json",
+        ]
+        .map(String::from)
+        .to_vec();
         for column_type in ["path", "template"] {
             expected.extend(typed::DATA_TYPES.map(|t| format!("{column_type}:{t}")));
         }
@@ -747,16 +770,28 @@ mod tests {
         };
         assert_eq!(
             err(r#"[{"type":"path","name":"q","path":"a","dataType":"int"}]"#),
-            ("q".into(), "unknown dataType \"int\", expected one of string, integer, number, boolean, timestamp, date, json".into())
+            (
+                "q".into(),
+                "unknown dataType \"int\", expected one of string, integer, number, boolean, timestamp, date, json"
+                    .into()
+            )
         );
         assert_eq!(
             err(r#"[{"type":"path","name":"q","path":"a","dataType":"integer","rawString":true}]"#),
             ("q".into(), "\"rawString\" is not allowed for a column of dataType \"integer\"".into())
         );
-        assert!(Mapping::from_json(r#"[{"type":"path","name":"q","path":"a","dataType":"string","rawString":true}]"#).is_ok());
-        assert!(Mapping::from_json(r#"[{"type":"path","name":"q","path":"a","dataType":"integer","rawString":false}]"#).is_ok());
-        assert!(err(r#"[{"type":"path","name":"q","path":"a","dataType":1}]"#).1.starts_with("invalid column definitions"));
-        assert!(err(r#"[{"type":"path","name":"q","path":"a","nullable":"no"}]"#).1.starts_with("invalid column definitions"));
+        assert!(Mapping::from_json(r#"[{"type":"path","name":"q","path":"a","dataType":"string","rawString":true}]"#)
+            .is_ok());
+        assert!(Mapping::from_json(
+            r#"[{"type":"path","name":"q","path":"a","dataType":"integer","rawString":false}]"#
+        )
+        .is_ok());
+        assert!(err(r#"[{"type":"path","name":"q","path":"a","dataType":1}]"#)
+            .1
+            .starts_with("invalid column definitions"));
+        assert!(err(r#"[{"type":"path","name":"q","path":"a","nullable":"no"}]"#)
+            .1
+            .starts_with("invalid column definitions"));
     }
 
     #[test]

@@ -723,7 +723,9 @@ mod tests {
         ] {
             assert_eq!(ok(Timestamp, input), expected, "{input}");
         }
-        for input in ["253402300800", "-62135596801", "1e300", "1e99999999999999999999", "-1e20", "99999999999999999999"] {
+        for input in
+            ["253402300800", "-62135596801", "1e300", "1e99999999999999999999", "-1e20", "99999999999999999999"]
+        {
             refused(Timestamp, input);
         }
         // Epoch seconds are numbers; digits in a string are not (`20240501` is a basic-format date).
