@@ -11,6 +11,8 @@ __version__: str
 
 #: The column types a mapping compiles, as the Stream API names them (``id`` is ``uuid`` by another name).
 COLUMN_TYPES: Final[tuple[str, ...]]
+#: The data types of typed columns (``dataType``), ``string`` (untyped, the default) first.
+DATA_TYPES: Final[tuple[str, ...]]
 
 SinkOutcome: TypeAlias = Literal[
     "processed",
@@ -20,6 +22,7 @@ SinkOutcome: TypeAlias = Literal[
     "missing_value",
     "template",
     "row_too_large",
+    "invalid_value",
     "writer_closed",
     "disk_full",
     "writer_failed",
@@ -95,6 +98,12 @@ class Mapping:
     @property
     def column_types(self) -> list[tuple[str, str]]: ...
     @property
+    def data_types(self) -> list[str]:
+        """The ``dataType`` of every column (``"string"`` for an untyped column)."""
+    @property
+    def nullable(self) -> list[bool]:
+        """Whether each column takes NULL (``nullable``, default true; only typed columns write NULL)."""
+    @property
     def primary_key(self) -> list[str]: ...
     @property
     def needs_parsed_body(self) -> bool:
@@ -106,7 +115,8 @@ class Mapping:
     @property
     def columns_json(self) -> str: ...
     def map(self, record: Record) -> list[str]:
-        """The row of one record as strings; raises :class:`pushstream.MappingError`."""
+        """The row of one record as strings (the NULL of a typed column is ``""``);
+        raises :class:`pushstream.MappingError`."""
     def encode(self, record: Record) -> bytes:
         """One record as one Keboola CSV row; raises :class:`pushstream.MappingError`."""
     def encode_batch(self, records: Iterable[Record]) -> EncodedBatch:

@@ -25,7 +25,8 @@ class MappingError(PushstreamError, ValueError):
     """A record that could not be mapped into a row of a sink.
 
     ``kind`` is one of ``malformed_body``, ``unsupported_content_type``,
-    ``missing_value`` and ``template``; ``column`` is the failing column, or
+    ``missing_value``, ``template``, ``row_too_large`` and ``invalid_value`` (a value
+    the column's ``dataType`` cannot take); ``column`` is the failing column, or
     ``None`` when the body itself is unusable.
     """
 

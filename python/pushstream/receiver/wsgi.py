@@ -65,6 +65,8 @@ _SINK_ERRORS: dict[SinkOutcome, tuple[int, str]] = {
     "missing_value": (400, "stream.in.badRequest"),
     "template": (400, "stream.in.badRequest"),
     "row_too_large": (413, "stream.in.bodyTooLarge"),
+    # A value the column's dataType cannot take: a bad record, like a missing value.
+    "invalid_value": (400, "stream.in.badRequest"),
     "unsupported_content_type": (415, "stream.in.unsupportedContentType"),
     "writer_failed": (500, "stream.in.internalError"),
     "writer_closed": (503, "stream.in.serviceUnavailable"),

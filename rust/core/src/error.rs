@@ -36,16 +36,19 @@ pub enum MappingErrorKind {
     Template,
     /// The record maps to a row larger than the row limit.
     RowTooLarge,
+    /// A value cannot be converted to the `dataType` of its column.
+    InvalidValue,
 }
 
 impl MappingErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [MappingErrorKind; 5] = [
+    pub const ALL: [MappingErrorKind; 6] = [
         MappingErrorKind::MalformedBody,
         MappingErrorKind::UnsupportedContentType,
         MappingErrorKind::MissingValue,
         MappingErrorKind::Template,
         MappingErrorKind::RowTooLarge,
+        MappingErrorKind::InvalidValue,
     ];
 
     /// Stable snake-case name, used by the Python binding and in messages.
@@ -56,6 +59,7 @@ impl MappingErrorKind {
             MappingErrorKind::MissingValue => "missing_value",
             MappingErrorKind::Template => "template",
             MappingErrorKind::RowTooLarge => "row_too_large",
+            MappingErrorKind::InvalidValue => "invalid_value",
         }
     }
 }
@@ -146,6 +150,7 @@ mod tests {
             MappingErrorKind::MissingValue => 2,
             MappingErrorKind::Template => 3,
             MappingErrorKind::RowTooLarge => 4,
+            MappingErrorKind::InvalidValue => 5,
         };
         for (index, kind) in MappingErrorKind::ALL.into_iter().enumerate() {
             assert_eq!(position(kind), index);

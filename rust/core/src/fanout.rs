@@ -43,7 +43,7 @@ pub enum SinkOutcome {
 
 /// Every kind of [`SinkOutcome`] by its stable name (see [`SinkOutcome::kind`]):
 /// written and synced, written without waiting, a mapping error kind, a writer error kind.
-pub const SINK_OUTCOMES: [&str; 10] = [
+pub const SINK_OUTCOMES: [&str; 11] = [
     "processed",
     "accepted",
     "malformed_body",
@@ -51,6 +51,7 @@ pub const SINK_OUTCOMES: [&str; 10] = [
     "missing_value",
     "template",
     "row_too_large",
+    "invalid_value",
     "writer_closed",
     "disk_full",
     "writer_failed",

@@ -2,6 +2,8 @@
 //!
 //! - [`mapping`]: sink mappings compiled once from column definitions, turning
 //!   records into Keboola CSV rows;
+//! - [`typed`]: the `dataType` of typed columns, value conversion and the
+//!   canonical text of each type;
 //! - [`path`], [`json`], [`body`], [`record`]: the pieces a mapping reads from;
 //! - [`csv`]: Keboola's CSV encoding and recovery scanning;
 //! - [`writer`]: durable append-only slices with eager group commit;
@@ -24,9 +26,11 @@ pub mod record;
 pub mod request;
 pub mod slice_index;
 pub mod template;
+pub mod typed;
 pub mod writer;
 
 pub use error::{ConfigError, MappingError, MappingErrorKind, WriterError};
 pub use mapping::{ColumnDef, Mapping, COLUMN_TYPES};
 pub use record::{Record, RecordContext, RecordMeta, RecordRef};
+pub use typed::{DataType, DATA_TYPES};
 pub use writer::{SliceWriter, SyncMode, SyncSettings};

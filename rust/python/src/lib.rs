@@ -1,7 +1,7 @@
 //! Python bindings of the pushstream core (`pushstream._core`). Bindings only:
 //! every behaviour lives in `pushstream-core`.
 
-use pushstream_core::{fanout, limits, COLUMN_TYPES};
+use pushstream_core::{fanout, limits, COLUMN_TYPES, DATA_TYPES};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
@@ -18,6 +18,7 @@ mod writer;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("COLUMN_TYPES", PyTuple::new(m.py(), COLUMN_TYPES)?)?;
+    m.add("DATA_TYPES", PyTuple::new(m.py(), DATA_TYPES)?)?;
     m.add("SINK_OUTCOMES", PyTuple::new(m.py(), fanout::SINK_OUTCOMES)?)?;
     m.add("SinkOutcome", literal_union(m.py(), &fanout::SINK_OUTCOMES)?)?;
     m.add("DEFAULT_MAX_RECORD_BYTES", limits::DEFAULT_MAX_RECORD_BYTES)?;

@@ -62,6 +62,18 @@ impl Mapping {
         self.inner.columns().iter().map(|c| (c.name().to_owned(), c.type_name())).collect()
     }
 
+    /// The `dataType` of every column (`"string"` for an untyped column).
+    #[getter]
+    fn data_types(&self) -> Vec<&'static str> {
+        self.inner.columns().iter().map(|c| c.data_type().as_str()).collect()
+    }
+
+    /// Whether each column takes NULL (`nullable`, default true; only typed columns ever write NULL).
+    #[getter]
+    fn nullable(&self) -> Vec<bool> {
+        self.inner.columns().iter().map(|c| c.nullable()).collect()
+    }
+
     /// Names of the primary-key columns.
     #[getter]
     fn primary_key(&self) -> Vec<String> {
