@@ -189,16 +189,27 @@ def test_a_staged_value_not_of_its_type_fails_the_import(target: Any, staging: S
     assert target.tail(spec.table_id)[1] == []
 
 
-@pytest.mark.parametrize("keyed", [False, True])
-def test_a_null_in_a_not_nullable_column_is_rejected(target: Any, staging: Staging, keyed: bool) -> None:
+@pytest.mark.parametrize(
+    ("strategy", "keyed"),
+    [("append", False), ("upsert", True), ("ledger", True), ("snapshot", True), ("snapshot", False)],
+)
+@pytest.mark.parametrize("system", [False, True])
+def test_a_null_in_a_not_nullable_column_is_rejected(
+    target: Any, staging: Staging, strategy: str, keyed: bool, system: bool
+) -> None:
+    """The database refuses the row (NOT NULL); the rest of the file is imported
+    by the strategy, in the same transaction, the refused row handed to ``reject``."""
     spec = TableSpec(
         "in.c-typed.required",
         ("id", "qty"),
         ("id",) if keyed else (),
         column_types=("string", "integer"),
         nullable=(True, False),
+        merge_strategy=strategy,
+        system_columns=system,
     )
     target.ensure_table(spec)
+    target.import_files(staging.request(spec, [["0", "1"], ["1", "1"]]))
     refused: list[RejectedRow] = []
     request = staging.request(spec, [["1", "5"], ["2", ""], ["3", "7"]])
     result = target.import_files(
@@ -207,7 +218,17 @@ def test_a_null_in_a_not_nullable_column_is_rejected(target: Any, staging: Stagi
     assert (result.rows_read, result.rejected) == (3, 1)
     assert [r.values for r in refused] == [("2", "")]
     assert "null" in refused[0].reason.lower()
-    assert target.tail(spec.table_id)[1] == [("1", 5), ("3", 7)]
+    expected = {
+        "append": [("0", 1), ("1", 1), ("1", 5), ("3", 7)],
+        "upsert": [("0", 1), ("1", 5), ("3", 7)],
+        "ledger": [("0", 1), ("1", 1), ("3", 7)],
+        "snapshot": [("1", 5), ("3", 7)],
+    }[strategy]
+    columns, rows = target.tail(spec.table_id, system=system)
+    assert sorted(r[-2:] for r in rows) == expected
+    if system:
+        offsets = sorted(r[0] for r in rows)
+        assert offsets[-2:] == [offsets[-2], offsets[-2] + 1]  # the refused row takes no offset
 
 
 def test_spec_validation() -> None:
