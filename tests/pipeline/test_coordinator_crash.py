@@ -90,9 +90,7 @@ TYPED = [{"type": "path", "name": "n", "path": "n", "dataType": "integer"}]
 
 
 @pytest.mark.skipif(not _api_has_merge_strategies(), reason="the Stream API of this build has no mergeStrategy")
-@pytest.mark.parametrize(
-    ("columns", "strategy"), [(TYPED, "append"), (TYPED_KEY, "upsert"), (TYPED_KEY, "ledger")]
-)
+@pytest.mark.parametrize(("columns", "strategy"), [(TYPED, "append"), (TYPED_KEY, "upsert"), (TYPED_KEY, "ledger")])
 def test_coordinator_killed_during_imports_with_merge_strategies(
     server_factory: Any, columns: list[dict[str, Any]], strategy: str
 ) -> None:

@@ -111,7 +111,7 @@ def test_two_sinks_write_one_table(target: Any, staging: Staging, strategy: str,
     target.import_files(staging.request(spec, FIRST, import_id="one/file-1", sink=one))
     target.import_files(staging.request(spec, SECOND, import_id="two/file-1", sink=two))
     target.import_files(staging.request(spec, SECOND, import_id="two/file-1", sink=two))
-    columns, rows = target.tail(spec.table_id, limit=1000, system=system)
+    _columns, rows = target.tail(spec.table_id, limit=1000, system=system)
     if system:
         assert sorted((o, op, k, v) for o, op, _, k, v in rows) == SYSTEM_AFTER_BOTH[(strategy, keyed)]
     else:
@@ -145,7 +145,10 @@ def test_tail_by_event_time(target: Any, staging: Staging) -> None:
         )
     )
     columns, rows = target.tail(spec.table_id, limit=2, order="event-time")
-    assert (columns, rows) == (["id", "at"], [("middle", "2024-05-02T00:00:00.000000Z"), ("late", "2024-05-03T00:00:00.000000Z")])
+    assert (columns, rows) == (
+        ["id", "at"],
+        [("middle", "2024-05-02T00:00:00.000000Z"), ("late", "2024-05-03T00:00:00.000000Z")],
+    )
     assert [r[0] for r in target.tail(spec.table_id)[1]] == ["late", "early", "middle"]
     columns, rows = target.tail(spec.table_id, limit=1, order="event-time", system=True)
     # kamu tail's order: offset, op, system time, event time, the rest.

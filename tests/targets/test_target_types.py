@@ -11,7 +11,6 @@ import pytest
 from targethelpers import Staging
 
 from pushstream.targets.base import RejectedRow, TableMismatchError, TableSpec, TargetError
-from pushstream.targets.postgresql import PostgresTarget
 from pushstream.targets.sqlite import SqliteTarget
 from rawsql import Raw
 
@@ -32,7 +31,11 @@ VALUES: dict[str, list[tuple[str, Any, Any]]] = {
             "2024-05-01T12:00:00.123456Z",
             dt.datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC),
         ),
-        ("1969-12-31T23:59:59.999999Z", "1969-12-31T23:59:59.999999Z", dt.datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+        (
+            "1969-12-31T23:59:59.999999Z",
+            "1969-12-31T23:59:59.999999Z",
+            dt.datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        ),
     ],
     "date": [("2024-02-29", "2024-02-29", dt.date(2024, 2, 29)), ("1900-01-01", "1900-01-01", dt.date(1900, 1, 1))],
     "json": [
@@ -94,7 +97,7 @@ def declared_types(target: Any, raw: Raw, table_id: str) -> list[str]:
         r[0]
         for r in raw.sql(
             "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
-            f" WHERE attrelid = '\"{schema}\".\"{table}\"'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+            f' WHERE attrelid = \'"{schema}"."{table}"\'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum'
         )
     ]
 
@@ -103,8 +106,9 @@ def declared_types(target: Any, raw: Raw, table_id: str) -> list[str]:
 def test_every_type_is_loaded_native_with_null(target: Any, raw: Raw, staging: Staging, data_type: str) -> None:
     spec = TableSpec("in.c-typed.values", ("id", "v"), column_types=("string", data_type))
     target.ensure_table(spec)
-    assert declared_types(target, raw, spec.table_id) == ["TEXT" if kind(target) == "sqlite" else "text"] + [
-        DECLARED[kind(target)][data_type]
+    assert declared_types(target, raw, spec.table_id) == [
+        "TEXT" if kind(target) == "sqlite" else "text",
+        DECLARED[kind(target)][data_type],
     ]
     cases = VALUES[data_type]
     rows = [[f"{i}", text] for i, (text, _, _) in enumerate(cases)] + [["9", ""]]
@@ -172,9 +176,7 @@ def test_system_columns_are_part_of_the_shape(target: Any) -> None:
     target.ensure_table(TableSpec("in.c-typed.s", ("id",)))
     with pytest.raises(TableMismatchError) as err:
         target.ensure_table(TableSpec("in.c-typed.s", ("id",), system_columns=True))
-    assert str(err.value) == (
-        'table "in.c-typed.s" has columns [id], the sink needs [id, _offset, _op, _system_time]'
-    )
+    assert str(err.value) == ('table "in.c-typed.s" has columns [id], the sink needs [id, _offset, _op, _system_time]')
 
 
 @pytest.mark.parametrize("key", [(), ("id",)])
@@ -224,7 +226,7 @@ def test_a_null_in_a_not_nullable_column_is_rejected(
         "ledger": [("0", 1), ("1", 1), ("3", 7)],
         "snapshot": [("1", 5), ("3", 7)],
     }[strategy]
-    columns, rows = target.tail(spec.table_id, system=system)
+    _columns, rows = target.tail(spec.table_id, system=system)
     assert sorted(r[-2:] for r in rows) == expected
     if system:
         offsets = sorted(r[0] for r in rows)
@@ -241,8 +243,14 @@ def test_spec_validation() -> None:
     assert refused(TableSpec(t, ("a",), ("a",), merge_strategy="append")) == (
         'table "in.c-b.t": mergeStrategy append takes no primary key'
     )
-    assert refused(TableSpec(t, ("a",), merge_strategy="upsert")) == 'table "in.c-b.t": mergeStrategy upsert needs a primary key'
-    assert refused(TableSpec(t, ("a",), merge_strategy="ledger")) == 'table "in.c-b.t": mergeStrategy ledger needs a primary key'
+    assert (
+        refused(TableSpec(t, ("a",), merge_strategy="upsert"))
+        == 'table "in.c-b.t": mergeStrategy upsert needs a primary key'
+    )
+    assert (
+        refused(TableSpec(t, ("a",), merge_strategy="ledger"))
+        == 'table "in.c-b.t": mergeStrategy ledger needs a primary key'
+    )
     assert refused(TableSpec(t, ("a",), merge_strategy="merge")) == (
         'table "in.c-b.t": unknown mergeStrategy "merge", expected one of append, upsert, ledger, snapshot'
     )
@@ -250,7 +258,9 @@ def test_spec_validation() -> None:
         'table "in.c-b.t": column "a" has data type "text", expected one of'
         " string, integer, number, boolean, timestamp, date, json"
     )
-    assert refused(TableSpec(t, ("a",), event_time_column="b")) == 'table "in.c-b.t": eventTimeColumn "b" is not a column'
+    assert (
+        refused(TableSpec(t, ("a",), event_time_column="b")) == 'table "in.c-b.t": eventTimeColumn "b" is not a column'
+    )
     assert refused(TableSpec(t, ("a",), event_time_column="a")) == (
         'table "in.c-b.t": eventTimeColumn "a" must have dataType timestamp, it has string'
     )

@@ -108,7 +108,7 @@ class TableSpec:
     def not_null(self, name: str) -> bool:
         """Whether the table declares the column ``NOT NULL``: key columns, and
         typed sink columns with ``nullable: false`` (system columns are always filled)."""
-        if name in self.primary_key or name in SYSTEM_COLUMNS and self.system_columns:
+        if name in self.primary_key or (name in SYSTEM_COLUMNS and self.system_columns):
             return True
         i = self.columns.index(name)
         return self.column_types[i] != "string" and not self.nullable[i]

@@ -101,7 +101,7 @@ def merge(
             op = f"CASE WHEN {exists} THEN '+U' ELSE '+I' END"
         else:
             op = "'+I'"
-        numbered = f'row_number() OVER (ORDER BY {quote_ident(POSITION)}) - 1 + {int(first_offset)}'
+        numbered = f"row_number() OVER (ORDER BY {quote_ident(POSITION)}) - 1 + {int(first_offset)}"
         values += [numbered, op, system_time]
     columns = spec.table_columns
     select = f"SELECT {', '.join(values)} FROM {staged} AS s{skip_existing}"
@@ -116,7 +116,9 @@ def prune_snapshot(table: str, spec: TableSpec, staged: str) -> str:
     table's rows whose key is not staged, without a key every row."""
     if not spec.primary_key:
         return f"DELETE FROM {table}"
-    return f"DELETE FROM {table} AS t WHERE NOT EXISTS (SELECT 1 FROM {staged} AS s WHERE {_key_matches(spec, 's', 't')})"
+    return (
+        f"DELETE FROM {table} AS t WHERE NOT EXISTS (SELECT 1 FROM {staged} AS s WHERE {_key_matches(spec, 's', 't')})"
+    )
 
 
 def sink_columns_of(columns: Sequence[str]) -> list[str]:

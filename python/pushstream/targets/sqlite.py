@@ -54,10 +54,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from datetime import UTC, datetime
 
 import adbc_driver_manager
 import adbc_driver_sqlite.dbapi as sqlite_dbapi
@@ -451,7 +450,7 @@ class SqliteTarget:
 
     def _write_part(self, cur: Any, spec: TableSpec, part: pa.Table, conversion: Conversion) -> None:
         """Writes some of the import's rows (already pruned for a snapshot)."""
-        if spec.system_columns or spec.primary_key and spec.merge_strategy == "snapshot":
+        if spec.system_columns or (spec.primary_key and spec.merge_strategy == "snapshot"):
             self._merge_staged(cur, spec, part, conversion)
         elif spec.primary_key:
             converted = conversion.table(part)
@@ -465,7 +464,9 @@ class SqliteTarget:
         cur.adbc_ingest(_STAGE, conversion.table(rows), mode="create", temporary=True)
         return f"temp.{quote_ident(_STAGE)}"
 
-    def _prune(self, cur: Any, spec: TableSpec, rows: pa.Table, conversion: Conversion, *, always: bool = False) -> None:
+    def _prune(
+        self, cur: Any, spec: TableSpec, rows: pa.Table, conversion: Conversion, *, always: bool = False
+    ) -> None:
         """A snapshot import deletes what it does not have (before its rows are
         written). With a key and system columns, the rows are staged for the merge
         anyway, which then deletes; ``always`` deletes here all the same."""

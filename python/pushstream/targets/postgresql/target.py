@@ -536,7 +536,7 @@ class PostgresTarget:
                 rows_read = 0
             try:
                 with self._sink_transaction(user, conn), conn.cursor() as cur:
-                    written = self._import(cur, request, staging, rows, rows_read, conversion)
+                    written = self._import(cur, request, staging, rows, rows_read, conversion=conversion)
             except adbc_driver_manager.Error as exc:
                 if isinstance(rows, StagingStream) and rows.error is not None:
                     raise rows.error from exc
@@ -652,6 +652,7 @@ class PostgresTarget:
         staging: str | None,
         rows: pa.RecordBatchReader | pa.Table | StagingStream | None,
         rows_read: int,
+        *,
         conversion: Conversion,
     ) -> int | None:
         """The import transaction; the number of rows read, or ``None`` when the
@@ -738,9 +739,7 @@ class PostgresTarget:
                 (spec.table_id,),
             )[0][0]
         )
-        merge = sql.merge(
-            qualified, spec, qstaging, value=_staged_value(spec), first_offset=first, system_time="now()"
-        )
+        merge = sql.merge(qualified, spec, qstaging, value=_staged_value(spec), first_offset=first, system_time="now()")
         written = int(fetch(cur, f"WITH written AS ({merge} RETURNING 1) SELECT count(*) FROM written")[0][0])
         cur.execute(
             f"UPDATE {SCHEMA}.offsets SET next_offset = $2 WHERE table_id = $1",
