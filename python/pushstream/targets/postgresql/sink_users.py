@@ -8,7 +8,7 @@ that user. The sink user may:
   UPDATE and SELECT it (``INSERT ... ON CONFLICT DO UPDATE`` reads the existing
   row, so PostgreSQL requires SELECT); with system columns or ``ledger`` SELECT
   it (whether a key is there), with ``snapshot`` DELETE from it;
-- when the rows go through SQL (a key, system columns, json columns), write its
+- when the rows go through SQL (a key, system columns), write its
   own staging table ``pushstream."stage_<hash>"`` (UNLOGGED, created and owned by
   the admin: the sink user never runs DDL, not even ``CREATE TEMP TABLE``);
 - record its imports in ``pushstream.imports``, where row-level security limits
@@ -80,19 +80,19 @@ def staging_table(user: str) -> str:
 
 def needs_staging(spec: TableSpec) -> bool:
     """Whether imports of the spec go through the staging table: a key (the
-    upsert reads it), system columns (numbered in SQL) or json columns (cast to
-    jsonb in SQL). Other rows are copied straight into the table."""
-    return bool(spec.primary_key) or spec.system_columns or "json" in spec.column_types
+    upsert reads it) or system columns (numbered in SQL). Other rows are copied
+    straight into the table."""
+    return bool(spec.primary_key) or spec.system_columns
 
 
 def staging_columns(spec: TableSpec) -> list[tuple[str, str, str]]:
     """(name, type, collation) of the staging table's columns: the sink's columns
-    in their PostgreSQL types (json as text, cast by the merge; text keys in the
-    table's "C" collation, so keys compare without a collation conflict), and
-    with system columns the rows' position in import order."""
+    in their PostgreSQL types (text keys in the table's "C" collation, so keys
+    compare without a collation conflict), and with system columns the rows'
+    position in import order."""
     columns = []
     for name, data_type in zip(spec.columns, spec.column_types, strict=True):
-        type_ = "text" if data_type in ("string", "json") else COLUMN_TYPES[data_type]
+        type_ = COLUMN_TYPES[data_type]
         collation = "C" if data_type == "string" and name in spec.primary_key else ""
         columns.append((name, type_, collation))
     if spec.system_columns:

@@ -23,8 +23,8 @@ never travel row by row.
 
 Typed tables (docs/tables.md): native columns (``bigint``, ``double precision``,
 ``boolean``, ``timestamptz``, ``date``, ``jsonb``), loaded by COPY from Arrow
-arrays of those types (json as text, cast to jsonb by the ``INSERT ... SELECT``
-from the staging table). The merge strategies ``ledger`` (first write wins) and
+arrays of those types (json as Arrow's json extension type, which the driver
+copies into jsonb). The merge strategies ``ledger`` (first write wins) and
 ``snapshot`` (a ``DELETE`` of what the import does not have) and system columns
 (numbered from ``pushstream.offsets``, whose row lock serialises the imports of
 one table, ``_system_time`` = ``now()``, the transaction's time) run in the
@@ -103,10 +103,10 @@ def _rows(data: pa.Table, order: pa.Array, spec: TableSpec) -> pa.Table:
     return rows
 
 
-def _staged_value(spec: TableSpec) -> Callable[[str], str]:
-    """The SQL of a staged column's value: json text cast to jsonb."""
-    json_columns = {c for c, t in zip(spec.columns, spec.column_types, strict=True) if t == "json"}
-    return lambda column: f"{quote_ident(column)}::jsonb" if column in json_columns else quote_ident(column)
+def _conversion(spec: TableSpec) -> Conversion:
+    """Typed columns as Arrow types; json as Arrow's json extension type, which
+    the driver copies into jsonb."""
+    return Conversion(spec.columns, spec.column_types, json_type=pa.json_(pa.string()))
 
 
 def _tail_value(column: str, data_type: str) -> str:
@@ -517,7 +517,7 @@ class PostgresTarget:
             conn = self._already_imported(user, request.import_id, what)
             if conn is None:
                 return ImportResult(rows_read=0, already_imported=True)
-            conversion = Conversion(spec.columns, spec.column_types)
+            conversion = _conversion(spec)
             rows: pa.RecordBatchReader | pa.Table | StagingStream | None
             if staging is not None:
                 # Parsed and deduplicated before the transaction: no locks held meanwhile.
@@ -579,7 +579,7 @@ class PostgresTarget:
         assert request.reject is not None
         schema, table_name = self.table_name(spec.table_id)
         qualified = self._qualified(spec.table_id)
-        conversion = Conversion(spec.columns, spec.column_types)
+        conversion = _conversion(spec)
         data = read_staging(request.paths, spec.columns)
         rows = _rows(data, _order(data, spec), spec)
 
@@ -719,12 +719,12 @@ class PostgresTarget:
             cur.execute(sql.prune_snapshot(qualified, spec, qstaging))
         if spec.system_columns:
             self._merge_numbered(cur, qualified, qstaging, spec)
-        elif spec.merge_strategy in ("upsert", "ledger") and "json" not in spec.column_types:
+        elif spec.merge_strategy in ("upsert", "ledger"):
             # The staged rows are unique and sorted by key (dedup_order), so the upsert
             # walks the key's B-tree in order.
             cur.execute(sql.upsert(qualified, spec, f"SELECT {sql.column_list(spec.columns)} FROM {qstaging}"))
         else:
-            cur.execute(sql.merge(qualified, spec, qstaging, value=_staged_value(spec)))
+            cur.execute(sql.merge(qualified, spec, qstaging))
         cur.execute(f"TRUNCATE {qstaging}")
 
     def _merge_numbered(self, cur: Any, qualified: str, qstaging: str, spec: TableSpec) -> None:
@@ -739,7 +739,7 @@ class PostgresTarget:
                 (spec.table_id,),
             )[0][0]
         )
-        merge = sql.merge(qualified, spec, qstaging, value=_staged_value(spec), first_offset=first, system_time="now()")
+        merge = sql.merge(qualified, spec, qstaging, first_offset=first, system_time="now()")
         written = int(fetch(cur, f"WITH written AS ({merge} RETURNING 1) SELECT count(*) FROM written")[0][0])
         cur.execute(
             f"UPDATE {SCHEMA}.offsets SET next_offset = $2 WHERE table_id = $1",
