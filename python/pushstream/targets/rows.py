@@ -1,5 +1,5 @@
 """The staged rows in Arrow on their way into a table, for every target: the last
-row of every key, in key order (:func:`dedup_order`), gathered by a background
+(or first) row of every key, in key order (:func:`dedup_order`, :func:`write_order`), gathered by a background
 thread while the database writes (:func:`gather`), and the rows a database
 refuses found by bisecting (:func:`write_bisecting`)."""
 
@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-from pushstream.targets.base import RejectedRow
+from pushstream.targets.base import RejectedRow, TableSpec
 
 #: Keys up to this many bytes are sorted as fixed-width byte strings by numpy.
 _FIXED_KEY_MAX = 64
@@ -88,6 +88,23 @@ def import_positions(order: pa.Array) -> pa.Array:
     positions = np.empty(len(indices), dtype=np.int64)
     positions[np.argsort(indices, kind="stable")] = np.arange(len(indices), dtype=np.int64)
     return pa.array(positions)
+
+
+def write_order(data: pa.Table, spec: TableSpec) -> pa.Array:
+    """The indices in ``data`` of the rows an import writes: the last row of each
+    key (the first with ``ledger``) in key order, or every row in import order."""
+    if spec.primary_key:
+        return dedup_order(data, spec.primary_key, keep="first" if spec.merge_strategy == "ledger" else "last")
+    return pa.array(np.arange(data.num_rows, dtype=np.int64))
+
+
+def rows_to_write(data: pa.Table, order: pa.Array, spec: TableSpec, position: str) -> pa.Table:
+    """The rows at ``order``; with system columns they carry their position in
+    import order in the column ``position``, which numbers them."""
+    rows = data.take(order).combine_chunks()
+    if spec.system_columns:
+        rows = rows.append_column(position, import_positions(order))
+    return rows
 
 
 def dedup_last(table: pa.Table, key: Sequence[str]) -> pa.Table:

@@ -60,7 +60,6 @@ from typing import Any
 
 import adbc_driver_manager
 import adbc_driver_sqlite.dbapi as sqlite_dbapi
-import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from pushstream.targets import sql
@@ -74,7 +73,7 @@ from pushstream.targets.base import (
     TargetUnavailableError,
     parse_table_id,
 )
-from pushstream.targets.rows import dedup_order, gather, import_positions, write_bisecting
+from pushstream.targets.rows import gather, rows_to_write, write_bisecting, write_order
 from pushstream.targets.sql import POSITION, literal, quote_ident
 from pushstream.targets.staging_csv import Conversion, StagingStream, read_staging
 from pushstream.targets.tailing import TailRows, display_order, no_event_time, typed_value
@@ -114,23 +113,6 @@ def _streamed(spec: TableSpec) -> bool:
     """Whether the import's rows go straight from the files into the table (no
     key, no system columns): parsed while the database writes."""
     return not spec.primary_key and not spec.system_columns
-
-
-def _order(data: pa.Table, spec: TableSpec) -> pa.Array:
-    """The indices in ``data`` of the rows to write: the last of each key (the
-    first with ``ledger``) in key order, or every row in import order."""
-    if spec.primary_key:
-        return dedup_order(data, spec.primary_key, keep="first" if spec.merge_strategy == "ledger" else "last")
-    return pa.array(np.arange(data.num_rows, dtype=np.int64))
-
-
-def _rows(data: pa.Table, order: pa.Array, spec: TableSpec) -> pa.Table:
-    """The rows at ``order``; with system columns they carry their position in
-    import order (:data:`~pushstream.targets.sql.POSITION`), which numbers them."""
-    rows = data.take(order).combine_chunks()
-    if spec.system_columns:
-        rows = rows.append_column(POSITION, import_positions(order))
-    return rows
 
 
 def _db_error(exc: Exception, what: str) -> TargetError:
@@ -374,7 +356,7 @@ class SqliteTarget:
                 # Parsed and deduplicated before the write lock is taken.
                 data = read_staging(request.paths, spec.columns)
                 rows_read = data.num_rows
-                order = _order(data, spec)
+                order = write_order(data, spec)
             with self._write_transaction() as cur:
                 if self._already_imported(cur, request.import_id):
                     # Imported by someone else since the first check; nothing was written.
@@ -389,7 +371,7 @@ class SqliteTarget:
                     rows_read = stream.rows
                 elif len(order):
                     if spec.system_columns or spec.merge_strategy == "snapshot":
-                        rows = _rows(data, order, spec)
+                        rows = rows_to_write(data, order, spec, POSITION)
                         self._prune(cur, spec, rows, conversion)
                         self._merge_staged(cur, spec, rows, conversion, prune=True)
                     else:
@@ -415,7 +397,7 @@ class SqliteTarget:
         assert request.reject is not None
         conversion = Conversion(spec.columns, spec.column_types, TEXT_TYPES)
         data = read_staging(request.paths, spec.columns)
-        rows = _rows(data, _order(data, spec), spec)
+        rows = rows_to_write(data, write_order(data, spec), spec, POSITION)
 
         def attempt(cur: Any, part: pa.Table) -> str | None:
             cur.execute("SAVEPOINT pushstream_part")

@@ -41,7 +41,6 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as pg_dbapi  # type: ignore[import-untyped]
-import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from pushstream.targets import sql
@@ -73,7 +72,7 @@ from pushstream.targets.postgresql.schema import (
     literal,
     table_shape,
 )
-from pushstream.targets.rows import dedup_order, gather, import_positions, write_bisecting
+from pushstream.targets.rows import gather, rows_to_write, write_bisecting, write_order
 from pushstream.targets.sql import POSITION, quote_ident
 from pushstream.targets.staging_csv import Conversion, StagingStream, read_staging
 from pushstream.targets.tailing import TailRows, display_order, no_event_time, typed_value
@@ -84,23 +83,6 @@ T = TypeVar("T")
 LOCK_TIMEOUT = "60s"
 #: Connection attempts give up after this many seconds (the import is retried).
 CONNECT_TIMEOUT = 10
-
-
-def _order(data: pa.Table, spec: TableSpec) -> pa.Array:
-    """The indices in ``data`` of the rows to write: the last of each key (the
-    first with ``ledger``) in key order, or every row in import order."""
-    if spec.primary_key:
-        return dedup_order(data, spec.primary_key, keep="first" if spec.merge_strategy == "ledger" else "last")
-    return pa.array(np.arange(data.num_rows, dtype=np.int64))
-
-
-def _rows(data: pa.Table, order: pa.Array, spec: TableSpec) -> pa.Table:
-    """The rows at ``order``; with system columns they carry their position in
-    import order (:data:`~pushstream.targets.sql.POSITION`), which numbers them."""
-    rows = data.take(order).combine_chunks()
-    if spec.system_columns:
-        rows = rows.append_column(POSITION, import_positions(order))
-    return rows
 
 
 def _conversion(spec: TableSpec) -> Conversion:
@@ -523,11 +505,11 @@ class PostgresTarget:
                 # Parsed and deduplicated before the transaction: no locks held meanwhile.
                 table = read_staging(request.paths, spec.columns)
                 rows_read = table.num_rows
-                order = _order(table, spec)
+                order = write_order(table, spec)
                 if not len(order):
                     rows = None
                 elif spec.system_columns:
-                    rows = conversion.table(_rows(table, order, spec))
+                    rows = conversion.table(rows_to_write(table, order, spec, POSITION))
                 else:
                     rows = gather(table, order, convert=conversion.batch, schema=conversion.schema)
             else:
@@ -581,7 +563,7 @@ class PostgresTarget:
         qualified = self._qualified(spec.table_id)
         conversion = _conversion(spec)
         data = read_staging(request.paths, spec.columns)
-        rows = _rows(data, _order(data, spec), spec)
+        rows = rows_to_write(data, write_order(data, spec), spec, POSITION)
 
         def attempt(cur: Any, part: pa.Table) -> str | None:
             cur.execute("SAVEPOINT pushstream_part")
