@@ -7,6 +7,11 @@ Scenarios, each on a fresh database, interleaved and repeated (medians):
   1,000,000 rows (25 % of the file's rows update existing keys, 2 % repeat a key
   of the same file, the rest are new keys).
 
+Typed vs text: one 1,000,000-row file of 7 columns in the core's canonical text
+(a UUID, a timestamp, an integer, a number, a boolean, a date, a JSON object)
+imported into a table of native columns (``dataType``s) and into an all-text
+table (the same file, an untyped sink), without and with a key, side by side.
+
 The clock covers ``Target.import_files`` only: reading the zstd CSV, dedup,
 bulk load, merge and the durable commit. For diagnosis the script also times
 the pieces alone: parsing (``read_staging``), dedup (``dedup_last``), and the bare
@@ -16,7 +21,7 @@ PostgreSQL runs on a private cluster (``tests/pgcluster.py``) with durable
 settings (fsync and synchronous_commit on), sized for bulk loads: shared_buffers
 1 GB, max_wal_size 8 GB, wal_compression lz4.
 
-    .venv/bin/python bench/bench_import.py [--rows N] [--repeat R] [--only sqlite|postgresql]
+    .venv/bin/python bench/bench_import.py [--rows N] [--repeat R] [--only sqlite|postgresql] [--types-only]
 """
 
 from __future__ import annotations
@@ -54,6 +59,19 @@ COLUMNS = ("id", "received_at", "ip", "body", "headers", "user_agent")
 PLAIN = TableSpec("in.c-bench.events", COLUMNS)
 KEYED = TableSpec("in.c-bench.events_by_id", COLUMNS, ("id",))
 SINK = SinkIdentity(1, "bench", "events")
+TYPED_COLUMNS = ("id", "at", "qty", "price", "paid", "day", "body")
+TYPED_TYPES = ("string", "timestamp", "integer", "number", "boolean", "date", "json")
+#: (typed, keyed) → spec: the same columns with their data types or all text.
+TYPE_SPECS = {
+    (typed, keyed): TableSpec(
+        f"in.c-bench.{'typed' if typed else 'text'}{'_by_id' if keyed else ''}",
+        TYPED_COLUMNS,
+        ("id",) if keyed else (),
+        column_types=TYPED_TYPES if typed else (),
+    )
+    for typed in (False, True)
+    for keyed in (False, True)
+}
 TARGETS = {
     ("sqlite", "no key"): 1_000_000,
     ("sqlite", "key"): 300_000,
@@ -103,6 +121,29 @@ def make_rows(keys: list[str], seed: int) -> pa.Table:
     return pa.table([keys, received, ips, bodies, headers, agents], names=list(COLUMNS))
 
 
+def make_typed_rows(n: int, seed: int) -> pa.Table:
+    """Rows in the canonical text of the core (~200 bytes as CSV), 1 % NULLs in
+    the typed columns (empty fields)."""
+    rnd = random.Random(seed)
+    columns: list[list[str]] = [[] for _ in TYPED_COLUMNS]
+    keys = uuids(rnd, n)
+    for i in range(n):
+        us = rnd.randrange(86_400_000_000)
+        values = [
+            keys[i],
+            f"2026-11-22T{us // 3_600_000_000:02d}:{us // 60_000_000 % 60:02d}:{us // 1_000_000 % 60:02d}"
+            f".{us % 1_000_000:06d}Z",
+            str(rnd.randrange(-1000, 100_000)),
+            repr(rnd.randrange(1, 1_000_000) / 100),
+            rnd.choice(("true", "false")),
+            f"2026-{rnd.randrange(1, 13):02d}-{rnd.randrange(1, 29):02d}",
+            f'{{"event":"{rnd.choice(EVENTS)}","user":{{"id":{rnd.randrange(10_000_000)}}},"seq":{i}}}',
+        ]
+        for j, value in enumerate(values):
+            columns[j].append("" if j and rnd.random() < 0.01 else value)
+    return pa.table(columns, names=list(TYPED_COLUMNS))
+
+
 def csv_bytes(path: Path) -> int:
     with path.open("rb") as f:
         reader = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True)
@@ -143,6 +184,10 @@ def make_files(n: int, directory: Path) -> dict[str, Path]:
     return files
 
 
+def make_typed_file(n: int, directory: Path) -> dict[str, Path]:
+    return {"typed": write_staging(make_typed_rows(n, 4), directory / "typed.csv.zst")}
+
+
 # -- scenarios -------------------------------------------------------------------
 
 
@@ -177,6 +222,28 @@ class Bench:
         finally:
             target.close()
             shutil.rmtree(directory, ignore_errors=True)
+
+    def types(self, kind: str, typed: bool, keyed: bool) -> float:
+        """The typed file into an empty table of native columns (``typed``) or of text."""
+        spec = TYPE_SPECS[(typed, keyed)]
+        if kind == "sqlite":
+            directory = self.work / f"sqlite-{self.counter}"
+            target: Any = SqliteTarget(directory / "tables.sqlite")
+            try:
+                return self.timed(target, spec, "typed")
+            finally:
+                target.close()
+                shutil.rmtree(directory, ignore_errors=True)
+        assert self.cluster is not None
+        name = f"bench_{self.counter}"
+        target = PostgresTarget(self.cluster.create_admin(role=name, database=name))
+        try:
+            target.prepare_sink(SINK, spec)
+            self.cluster.execute("CHECKPOINT", database=name)
+            return self.timed(target, spec, "typed")
+        finally:
+            target.close()
+            self.cluster.execute(f"DROP DATABASE {name}", f"DROP ROLE {name}")
 
     def postgresql(self, keyed: bool) -> float:
         assert self.cluster is not None
@@ -292,11 +359,76 @@ def sqlite_temp_route(files: dict[str, Path], work: Path) -> dict[str, float]:
     return out
 
 
+def imports(bench: Bench, kinds: list[str], args: argparse.Namespace) -> None:
+    """Text imports without and with a key, against the goals."""
+    scenarios: dict[tuple[str, str], Callable[[], float]] = {}
+    for kind in kinds:
+        run = bench.sqlite if kind == "sqlite" else bench.postgresql
+        scenarios[(kind, "no key")] = lambda run=run: run(False)
+        scenarios[(kind, "key")] = lambda run=run: run(True)
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in scenarios}
+    for repetition in range(args.repeat):
+        for key, scenario in scenarios.items():
+            elapsed = scenario()
+            times[key].append(elapsed)
+            print(f"  run {repetition + 1}: {key[0]:<10} {key[1]:<6} {elapsed:6.2f} s", flush=True)
+    rows = []
+    for key, values in times.items():
+        median = statistics.median(values)
+        rate = args.rows / median
+        goal = TARGETS[key]
+        rows.append(
+            (
+                key[0],
+                key[1],
+                f"{median:.2f}",
+                f"{rate:,.0f}",
+                " / ".join(f"{args.rows / v:,.0f}" for v in values),
+                f"{goal:,}",
+                f"{rate / goal:.2f}x",
+            )
+        )
+    print(f"\nImport of {args.rows:,} rows, median of {args.repeat}:\n")
+    print(table(rows, ("target", "mode", "median s", "rows/s", "runs (rows/s)", "target rows/s", "vs target")))
+    print("\nPieces alone (one run):\n")
+    parts = pieces(bench.files, bench.work, bench.cluster)
+    print(table([(name, f"{s:.2f}", f"{args.rows / s:,.0f}") for name, s in parts.items()], ("piece", "s", "rows/s")))
+
+
+def typed_vs_text(bench: Bench, kinds: list[str], args: argparse.Namespace) -> None:
+    """The typed file into native columns vs into text columns, interleaved."""
+    times: dict[tuple[str, str, bool], list[float]] = {}
+    for repetition in range(args.repeat):
+        for kind in kinds:
+            for mode in ("no key", "key"):
+                for typed in (False, True):
+                    elapsed = bench.types(kind, typed, mode == "key")
+                    times.setdefault((kind, mode, typed), []).append(elapsed)
+                    label = "typed" if typed else "text"
+                    print(f"  run {repetition + 1}: {kind:<10} {mode:<6} {label:<5} {elapsed:6.2f} s", flush=True)
+    rows = []
+    for kind in kinds:
+        for mode in ("no key", "key"):
+            text, typed = (statistics.median(times[(kind, mode, t)]) for t in (False, True))
+            rows.append(
+                (
+                    kind,
+                    mode,
+                    f"{args.rows / text:,.0f}",
+                    f"{args.rows / typed:,.0f}",
+                    f"{text / typed:.2f}",
+                )
+            )
+    print(f"\nTyped vs text columns, the same {args.rows:,}-row file, median of {args.repeat}:\n")
+    print(table(rows, ("target", "mode", "text rows/s", "typed rows/s", "typed / text (rows/s)")))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument("--types-only", action="store_true", help="only the typed vs text comparison")
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, so the PostgreSQL cluster and temp files go too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -305,7 +437,8 @@ def main() -> int:
     cluster: PgCluster | None = None
     try:
         print(f"machine: {machine()}\ndate: {now()}\ngenerating {args.rows:,}-row staging files ...", flush=True)
-        files = make_files(args.rows, work)
+        files = {} if args.types_only else make_files(args.rows, work)
+        files.update(make_typed_file(args.rows, work))
         for name, path in files.items():
             size = csv_bytes(path)
             print(
@@ -322,43 +455,9 @@ def main() -> int:
             else:
                 cluster = PgCluster(PG_SETTINGS).start()
         bench = Bench(args.rows, files, work, cluster)
-        scenarios: dict[tuple[str, str], Callable[[], float]] = {}
-        for kind in kinds:
-            run = bench.sqlite if kind == "sqlite" else bench.postgresql
-            scenarios[(kind, "no key")] = lambda run=run: run(False)
-            scenarios[(kind, "key")] = lambda run=run: run(True)
-        times: dict[tuple[str, str], list[float]] = {key: [] for key in scenarios}
-        for repetition in range(args.repeat):
-            for key, scenario in scenarios.items():
-                elapsed = scenario()
-                times[key].append(elapsed)
-                print(f"  run {repetition + 1}: {key[0]:<10} {key[1]:<6} {elapsed:6.2f} s", flush=True)
-        rows = []
-        for key, values in times.items():
-            median = statistics.median(values)
-            rate = args.rows / median
-            goal = TARGETS[key]
-            rows.append(
-                (
-                    key[0],
-                    key[1],
-                    f"{median:.2f}",
-                    f"{rate:,.0f}",
-                    " / ".join(f"{args.rows / v:,.0f}" for v in values),
-                    f"{goal:,}",
-                    f"{rate / goal:.2f}x",
-                )
-            )
-        print(f"\nImport of {args.rows:,} rows, median of {args.repeat}:\n")
-        print(table(rows, ("target", "mode", "median s", "rows/s", "runs (rows/s)", "target rows/s", "vs target")))
-        print("\nPieces alone (one run):\n")
-        parts = pieces(files, work, cluster)
-        print(
-            table(
-                [(name, f"{s:.2f}", f"{args.rows / s:,.0f}") for name, s in parts.items()],
-                ("piece", "s", "rows/s"),
-            )
-        )
+        if not args.types_only:
+            imports(bench, kinds, args)
+        typed_vs_text(bench, kinds, args)
     finally:
         if cluster is not None:
             cluster.destroy()

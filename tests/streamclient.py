@@ -59,8 +59,20 @@ class Stream:
         patch = {"settings": [{"key": k.replace("__", "."), "value": v} for k, v in values.items()]}
         self.wait_task(self.server.request("PATCH", path, json=patch))
 
-    def sink(self, sink_id: str, columns: list[dict[str, Any]], table_id: str | None = None, **settings: Any) -> None:
-        table = {"type": "keboola", "tableId": table_id or f"in.c-test.{sink_id}", "mapping": {"columns": columns}}
+    def sink(
+        self,
+        sink_id: str,
+        columns: list[dict[str, Any]],
+        table_id: str | None = None,
+        mapping: dict[str, Any] | None = None,
+        **settings: Any,
+    ) -> None:
+        """Creates a sink; ``mapping`` adds to its ``table.mapping`` (``mergeStrategy``, ...)."""
+        table = {
+            "type": "keboola",
+            "tableId": table_id or f"in.c-test.{sink_id}",
+            "mapping": {"columns": columns, **(mapping or {})},
+        }
         body = {"sinkId": sink_id, "name": sink_id, "type": "table", "table": table}
         self.wait_task(self.server.request("POST", f"{BASE}/{self.source_id}/sinks", json=body))
         if settings:

@@ -38,6 +38,7 @@ def test_ingest_reads(api: Api, source: dict[str, Any]) -> None:
         enabled=True,
         version=sink["version"]["number"],
         settings=catalog.effective_settings(1, "my-source", "my-sink"),
+        mapping_json=orjson.dumps({"columns": columns}).decode(),
     )
     assert Mapping(ingest_sink.columns_json).primary_key == ["b"]
     api.run("PUT", f"{BASE}/my-source/disable")

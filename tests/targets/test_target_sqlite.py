@@ -24,6 +24,8 @@ def test_table_is_named_by_its_id_and_in_wal_mode(sqlite_target: SqliteTarget) -
     raw = Raw(sqlite_target, None)
     assert raw.sql("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name") == [
         ("_pushstream_imports",),
+        ("_pushstream_offsets",),
+        ("_pushstream_tables",),
         ("in.c-bucket.users",),
     ]
     assert raw.sql("PRAGMA journal_mode") == [("wal",)]

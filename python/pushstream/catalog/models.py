@@ -149,6 +149,12 @@ class Sink:
         columns: list[dict[str, Any]] = self.table.get("mapping", {}).get("columns", [])
         return columns
 
+    @property
+    def mapping_json(self) -> str:
+        """The whole ``table.mapping`` object as JSON: what a storage file records
+        (the table's shape and merge strategy), compared by the receiver."""
+        return orjson.dumps(self.table.get("mapping", {"columns": self.columns})).decode()
+
     def state(self) -> dict[str, Any]:
         """The versioned state (what a version stores and its hash covers)."""
         return {
@@ -251,8 +257,9 @@ class IngestSink:
     """What the receiver and the storage pipeline need about a sink.
 
     ``columns_json`` is the ``table.mapping.columns`` array as JSON (ready for
-    :class:`pushstream.Mapping`); ``settings`` are the effective settings in typed
-    form (durations in seconds, sizes in bytes).
+    :class:`pushstream.Mapping`), ``mapping_json`` the whole ``table.mapping``
+    object (what storage files record, :attr:`Sink.mapping_json`); ``settings``
+    are the effective settings in typed form (durations in seconds, sizes in bytes).
     """
 
     project_id: int
@@ -264,3 +271,4 @@ class IngestSink:
     enabled: bool
     version: int
     settings: dict[str, Any]
+    mapping_json: str = ""

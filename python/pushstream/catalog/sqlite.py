@@ -602,6 +602,7 @@ class SqliteCatalog(_SqliteReader):
                     sink_id=sink.sink_id,
                     table_id=sink.table_id,
                     columns_json=orjson.dumps(sink.columns).decode(),
+                    mapping_json=sink.mapping_json,
                     enabled=sink.enabled,
                     version=sink.version.number,
                     settings=settings_registry.resolve(self._operator_settings, source_settings, sink.settings),

@@ -37,7 +37,14 @@ from pushstream.storage.layout import Layout, SinkKey
 from pushstream.storage.rejected import count_rejected, write_rejected
 from pushstream.storage.space import is_disk_full
 from pushstream.storage.state import FileRef, SliceRef
-from pushstream.targets.base import ImportRequest, RejectedRow, SinkIdentity, TableSpec, Target
+from pushstream.targets.base import (
+    ImportRequest,
+    RejectedRow,
+    SinkIdentity,
+    TableSpec,
+    Target,
+    default_merge_strategy,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +77,28 @@ def retry_delay(attempt: int, options: CoordinatorOptions, rnd: Callable[[], flo
 
 
 def table_spec(table_id: str, columns_json: str) -> TableSpec:
-    columns = orjson.loads(columns_json)
+    """The :class:`TableSpec` of a sink from what its storage file recorded: the
+    sink's whole ``table.mapping`` object as JSON (``{"columns": [...],
+    "mergeStrategy": ..., "eventTimeColumn": ..., "systemColumns": ...}``), or the
+    plain columns array that files written by older versions hold.
+
+    The one place a mapping becomes a spec: ``dataType`` (default ``string``) and
+    ``nullable`` (default true) per column, ``mergeStrategy`` (default ``upsert``
+    with a key, else ``append``), ``eventTimeColumn``, ``systemColumns``."""
+    mapping = orjson.loads(columns_json)
+    if isinstance(mapping, list):
+        mapping = {"columns": mapping}
+    columns = mapping.get("columns", [])
+    primary_key = tuple(c["name"] for c in columns if c.get("primaryKey"))
     return TableSpec(
         table_id=table_id,
         columns=tuple(c["name"] for c in columns),
-        primary_key=tuple(c["name"] for c in columns if c.get("primaryKey")),
+        primary_key=primary_key,
+        column_types=tuple(c.get("dataType") or "string" for c in columns),
+        nullable=tuple(bool(c.get("nullable", True)) for c in columns),
+        merge_strategy=mapping.get("mergeStrategy") or default_merge_strategy(primary_key),
+        event_time_column=mapping.get("eventTimeColumn") or None,
+        system_columns=bool(mapping.get("systemColumns", False)),
     )
 
 

@@ -203,10 +203,12 @@ class ReceiverNode:
                 return None
             self._mappings[columns_json] = mapping
         current = self.storage.writing_slice(key)
-        if current is None or current.columns_json != columns_json or current.table_id != table_id:
+        # Storage files record the whole mapping (storage.hooks.columns_json).
+        recorded = sink.mapping_json or columns_json
+        if current is None or current.columns_json != recorded or current.table_id != table_id:
             # The storage hooks open slices with every change; this covers a state from before them.
             with self.storage.atomic() as tx:
-                current = tx.ensure_writing(key, table_id, columns_json)
+                current = tx.ensure_writing(key, table_id, recorded)
         slice_ref = SliceRef(key, current.file_id, current.slice_id)
         sync = sync_settings(settings)
         writer_key = (slice_ref, repr(sync))

@@ -17,16 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import orjson
-
 from pushstream.catalog.events import Hooks, SinkChange
 from pushstream.catalog.models import Sink
 from pushstream.storage.layout import SinkKey
 
 
 def columns_json(sink: Sink) -> str:
-    """The columns of a sink as the catalog hands them to the data plane."""
-    return orjson.dumps(sink.columns).decode()
+    """What a storage file records about the sink it is opened for: the sink's
+    whole ``table.mapping`` object as JSON (columns with their data types, merge
+    strategy, event-time column, system columns), read back by
+    :func:`pushstream.coordinator.pipeline.table_spec`. Same text as
+    :attr:`~pushstream.catalog.models.Sink.mapping_json`, which the receiver compares."""
+    return sink.mapping_json
 
 
 SinkHook = Callable[[SinkChange], object]

@@ -4,8 +4,11 @@ A target is any database reachable through an ADBC driver. The coordinator only
 talks to this interface; SQLite (the embedded default) and PostgreSQL implement
 it (this module imports neither: :func:`pushstream.targets.open_target` picks
 one). Table ids are Keboola's ``in.c-<bucket>.<table>``: the bucket maps to a
-schema (PostgreSQL) or a name prefix (SQLite). Every column is text; the primary
-key is the mapping's ``primaryKey`` columns.
+schema (PostgreSQL) or a name prefix (SQLite). A column is text unless the sink
+gives it a ``dataType`` (:data:`DATA_TYPES`); the primary key is the mapping's
+``primaryKey`` columns; the merge strategy (:data:`MERGE_STRATEGIES`) says how an
+import's rows meet the table's; system columns (:data:`SYSTEM_COLUMNS`) record
+each row's offset, operation and import time when the sink asks for them.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from pushstream.errors import PushstreamError
 
@@ -40,39 +43,133 @@ def format_names(names: Sequence[str]) -> str:
     return "[" + ", ".join(names) + "]"
 
 
+#: The column types a sink may declare (``dataType``); ``string`` is today's text column.
+DATA_TYPES = ("string", "integer", "number", "boolean", "timestamp", "date", "json")
+#: How an import's rows meet the table's rows (see docs/tables.md).
+MERGE_STRATEGIES = ("append", "upsert", "ledger", "snapshot")
+#: The columns a table gets after the sink's columns when the sink asks for system columns.
+SYSTEM_COLUMNS = ("_offset", "_op", "_system_time")
+#: The data type of each system column.
+SYSTEM_COLUMN_TYPES = ("integer", "string", "timestamp")
+
+
+def default_merge_strategy(primary_key: Sequence[str]) -> str:
+    """The strategy of a sink that names none: ``upsert`` with a key, else ``append``."""
+    return "upsert" if primary_key else "append"
+
+
 @dataclass(frozen=True)
 class TableSpec:
-    """The shape a sink needs: its table, columns in mapping order, primary key."""
+    """The shape a sink needs: its table, columns in mapping order, primary key,
+    and (typed tables) each column's data type and nullability, the merge strategy,
+    the event-time column and whether the table has system columns.
+
+    Left out, ``column_types`` is all ``string``, ``nullable`` all true and
+    ``merge_strategy`` the default for the key: today's all-text table."""
 
     table_id: str
     columns: tuple[str, ...]
     primary_key: tuple[str, ...] = ()
+    column_types: tuple[str, ...] = ()
+    nullable: tuple[bool, ...] = ()
+    #: ``append``, ``upsert``, ``ledger`` or ``snapshot``; empty = the default for the key.
+    merge_strategy: str = ""
+    event_time_column: str | None = None
+    system_columns: bool = False
+
+    def __post_init__(self) -> None:
+        # Frozen: defaults that depend on other fields are filled in here.
+        if not self.column_types:
+            object.__setattr__(self, "column_types", ("string",) * len(self.columns))
+        if not self.nullable:
+            object.__setattr__(self, "nullable", (True,) * len(self.columns))
+        if not self.merge_strategy:
+            object.__setattr__(self, "merge_strategy", default_merge_strategy(self.primary_key))
+
+    @property
+    def typed(self) -> bool:
+        """Whether any column of the table (system columns included) is not text."""
+        return self.system_columns or any(t != "string" for t in self.column_types)
+
+    @property
+    def table_columns(self) -> tuple[str, ...]:
+        """The table's columns: the sink's, then the system columns when asked for."""
+        return self.columns + (SYSTEM_COLUMNS if self.system_columns else ())
+
+    @property
+    def table_column_types(self) -> tuple[str, ...]:
+        """The data type of every column of :attr:`table_columns`."""
+        return self.column_types + (SYSTEM_COLUMN_TYPES if self.system_columns else ())
+
+    def column_type(self, name: str) -> str:
+        """The data type of a column of the table."""
+        return self.table_column_types[self.table_columns.index(name)]
+
+    def not_null(self, name: str) -> bool:
+        """Whether the table declares the column ``NOT NULL``: key columns, and
+        typed sink columns with ``nullable: false`` (system columns are always filled)."""
+        if name in self.primary_key or (name in SYSTEM_COLUMNS and self.system_columns):
+            return True
+        i = self.columns.index(name)
+        return self.column_types[i] != "string" and not self.nullable[i]
 
     def validate(self) -> None:
-        """Rejects specs no table can have: no columns, duplicate names, key not a column."""
+        """Rejects specs no table can have: no columns, duplicate names, key not a
+        column, an unknown data type or strategy, a key the strategy cannot take,
+        an event-time column that is not a timestamp column, a sink column named
+        like a system column of a table that has them."""
+        where = f'table "{self.table_id}"'
         if not self.columns:
-            raise TargetError(f'table "{self.table_id}": a table needs at least one column')
+            raise TargetError(f"{where}: a table needs at least one column")
         seen: set[str] = set()
         for name in self.columns:
             if name in seen:
-                raise TargetError(f'table "{self.table_id}": column "{name}" appears twice')
+                raise TargetError(f'{where}: column "{name}" appears twice')
             seen.add(name)
         for name in self.primary_key:
             if name not in seen:
-                raise TargetError(f'table "{self.table_id}": primary key column "{name}" is not a column')
+                raise TargetError(f'{where}: primary key column "{name}" is not a column')
         if len(set(self.primary_key)) != len(self.primary_key):
+            raise TargetError(f"{where}: primary key {format_names(self.primary_key)} names a column twice")
+        if len(self.column_types) != len(self.columns) or len(self.nullable) != len(self.columns):
+            raise TargetError(f"{where}: a data type and a nullability are needed for every column")
+        for name, data_type in zip(self.columns, self.column_types, strict=True):
+            if data_type not in DATA_TYPES:
+                raise TargetError(
+                    f'{where}: column "{name}" has data type "{data_type}", expected one of {", ".join(DATA_TYPES)}'
+                )
+        strategy = self.merge_strategy
+        if strategy not in MERGE_STRATEGIES:
             raise TargetError(
-                f'table "{self.table_id}": primary key {format_names(self.primary_key)} names a column twice'
+                f'{where}: unknown mergeStrategy "{strategy}", expected one of {", ".join(MERGE_STRATEGIES)}'
             )
+        if strategy == "append" and self.primary_key:
+            raise TargetError(f"{where}: mergeStrategy append takes no primary key")
+        if strategy in ("upsert", "ledger") and not self.primary_key:
+            raise TargetError(f"{where}: mergeStrategy {strategy} needs a primary key")
+        if self.event_time_column is not None:
+            if self.event_time_column not in seen:
+                raise TargetError(f'{where}: eventTimeColumn "{self.event_time_column}" is not a column')
+            if self.column_type(self.event_time_column) != "timestamp":
+                raise TargetError(
+                    f'{where}: eventTimeColumn "{self.event_time_column}" must have dataType timestamp,'
+                    f" it has {self.column_type(self.event_time_column)}"
+                )
+        if self.system_columns:
+            for name in SYSTEM_COLUMNS:
+                if name in seen:
+                    raise TargetError(f'{where}: column name "{name}" is reserved for system columns')
 
-    def check_matches(self, columns: Sequence[str], key: Sequence[str]) -> None:
+    def check_matches(self, columns: Sequence[str], key: Sequence[str], types: Sequence[str] | None = None) -> None:
         """Raises :class:`TableMismatchError` unless the existing table, with
         ``columns`` and primary key ``key``, has exactly the spec's columns (names
-        and order) and primary key (the same set of columns)."""
-        if list(columns) != list(self.columns):
+        and order, system columns included) and primary key (the same set of
+        columns), and, when ``types`` (the data type of each existing column, as
+        the target reads it back) is given, the spec's data types."""
+        wanted = self.table_columns
+        if list(columns) != list(wanted):
             raise TableMismatchError(
-                f'table "{self.table_id}" has columns {format_names(columns)},'
-                f" the sink needs {format_names(self.columns)}"
+                f'table "{self.table_id}" has columns {format_names(columns)}, the sink needs {format_names(wanted)}'
             )
         if sorted(key) != sorted(self.primary_key):
             if not key:
@@ -82,6 +179,14 @@ class TableSpec:
             else:
                 detail = f"has primary key {format_names(key)}, the sink needs {format_names(self.primary_key)}"
             raise TableMismatchError(f'table "{self.table_id}" {detail}')
+        if types is None:
+            return
+        for name, have, want in zip(wanted, types, self.table_column_types, strict=True):
+            # A type pushstream does not make (varchar of a table made by hand)
+            # takes text, as before types existed.
+            if have != want and (want != "string" or have in DATA_TYPES):
+                shown = "text" if have == "string" else have
+                raise TableMismatchError(f'table "{self.table_id}" column "{name}" is {shown}, the sink needs {want}')
 
 
 @dataclass(frozen=True)
@@ -98,6 +203,7 @@ class RejectedRow:
     """A row the database refused (a NUL character in PostgreSQL text, a value a
     constraint of the table does not allow, ...), with the database's reason."""
 
+    #: The row as staged (canonical text, an empty field for NULL).
     values: tuple[str, ...]
     reason: str
 
@@ -140,20 +246,27 @@ class Target(Protocol):
     kind: str
 
     def ensure_table(self, spec: TableSpec) -> None:
-        """Creates the table when missing (all columns text, primary key from the
-        spec); otherwise checks it matches exactly, raising :class:`TableMismatchError`."""
+        """Creates the table when missing (native column types, primary key and
+        system columns from the spec); otherwise checks it matches exactly (names,
+        key, types), raising :class:`TableMismatchError`."""
         ...
 
     def import_files(self, request: ImportRequest) -> ImportResult:
-        """Imports the rows in one transaction: bulk load into a temporary table,
-        then merge (dedup on the primary key within the file and against the
-        table, last write wins) or append (no key). Idempotent by ``import_id``.
-        Raises :class:`TableMismatchError` when the table changed shape."""
+        """Imports the rows in one transaction by the spec's merge strategy
+        (``append``; ``upsert``: last row per key wins within the file and against
+        the table; ``ledger``: first row per key, a key the table has is kept;
+        ``snapshot``: the import is the table's whole state), typed columns
+        loaded with their types, system columns filled. Idempotent by
+        ``import_id``. Raises :class:`TableMismatchError` when the table changed shape."""
         ...
 
-    def tail(self, table_id: str, limit: int = 10, skip: int = 0) -> tuple[list[str], list[tuple[str | None, ...]]]:
-        """The last ``limit`` rows in import order, skipping the ``skip`` newest:
-        (column names, rows oldest first)."""
+    def tail(
+        self, table_id: str, limit: int = 10, skip: int = 0, *, system: bool = False, order: str = "import"
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """The last ``limit`` rows in import order (``order="event-time"``: by the
+        table's event-time column), skipping the ``skip`` newest: (column names,
+        rows oldest first), typed values for typed columns. ``system`` shows the
+        system columns first (a table without them: :class:`TargetError`)."""
         ...
 
     def table_exists(self, table_id: str) -> bool: ...

@@ -24,6 +24,16 @@ Imports (one transaction each, ``BEGIN IMMEDIATE``):
   ``GROUP BY`` in SQL, and key order makes the B-tree work about 3x cheaper than
   file order. An updated row keeps its rowid (its first position in ``tail``).
 
+Typed tables (docs/tables.md): a column's data type is its declared type
+(:data:`DECLARED_TYPES`: ``INTEGER``, ``REAL``, ``BOOLEAN`` holding 0/1,
+``TIMESTAMP``/``DATE``/``JSON_TEXT`` holding the canonical text; ``JSON_TEXT``
+rather than ``JSON``, whose NUMERIC affinity would turn ``1e300`` into a float),
+checked against the sink's on every import. The merge strategies ``ledger``
+(``ON CONFLICT DO NOTHING``) and ``snapshot`` (a ``DELETE`` of what the import
+does not have), and system columns (numbered from ``_pushstream_offsets``), run
+in the import's transaction; ``snapshot`` with a key and system columns stage the
+rows in a temporary table first.
+
 Storage: 64 KiB pages (bulk appends measured ~25 % faster than with 4 KiB),
 ``synchronous=FULL`` (a committed import survives power loss: the staging file
 is deleted after it).
@@ -44,12 +54,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import adbc_driver_manager
 import adbc_driver_sqlite.dbapi as sqlite_dbapi
-import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from pushstream.targets import sql
@@ -63,11 +73,31 @@ from pushstream.targets.base import (
     TargetUnavailableError,
     parse_table_id,
 )
-from pushstream.targets.rows import dedup_order, gather, write_bisecting
-from pushstream.targets.sql import quote_ident
-from pushstream.targets.staging_csv import StagingStream, read_staging
+from pushstream.targets.rows import gather, rows_to_write, write_bisecting, write_order
+from pushstream.targets.sql import POSITION, literal, quote_ident
+from pushstream.targets.staging_csv import Conversion, StagingStream, read_staging
+from pushstream.targets.tailing import TailRows, display_order, no_event_time, typed_value
 
 _IMPORTS = "_pushstream_imports"
+#: Event-time column of each table (what ``tail --order event-time`` orders by).
+_TABLES = "_pushstream_tables"
+#: The next ``_offset`` of each table with system columns (never reused).
+_OFFSETS = "_pushstream_offsets"
+#: The temporary table rows are staged in when the merge needs SQL.
+_STAGE = "_pushstream_stage"
+#: The declared SQLite type of each data type.
+DECLARED_TYPES = {
+    "string": "TEXT",
+    "integer": "INTEGER",
+    "number": "REAL",
+    "boolean": "BOOLEAN",
+    "timestamp": "TIMESTAMP",
+    "date": "DATE",
+    "json": "JSON_TEXT",
+}
+_DATA_TYPES = {declared: data_type for data_type, declared in DECLARED_TYPES.items()}
+#: Data types SQLite stores as their canonical text.
+TEXT_TYPES = ("timestamp", "date", "json")
 #: How long a writer waits for the write lock (another import, a table being
 #: created) before the import fails and is retried later.
 BUSY_TIMEOUT_MS = 60_000
@@ -77,6 +107,12 @@ CACHE_KIB = 256 * 1024
 WAL_SIZE_LIMIT = 64 << 20
 #: Page size of a new database file.
 PAGE_SIZE = 65536
+
+
+def _streamed(spec: TableSpec) -> bool:
+    """Whether the import's rows go straight from the files into the table (no
+    key, no system columns): parsed while the database writes."""
+    return not spec.primary_key and not spec.system_columns
 
 
 def _db_error(exc: Exception, what: str) -> TargetError:
@@ -150,6 +186,15 @@ class SqliteTarget:
                 "import_id TEXT PRIMARY KEY, table_id TEXT NOT NULL, row_count INTEGER NOT NULL,"
                 " imported_at TEXT NOT NULL)"
             )
+            # Table ids ignore case like SQLite's table names.
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {_TABLES} (table_id TEXT COLLATE NOCASE PRIMARY KEY,"
+                " event_time_column TEXT)"
+            )
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {_OFFSETS} (table_id TEXT COLLATE NOCASE PRIMARY KEY,"
+                " next_offset INTEGER NOT NULL)"
+            )
         self._checkpoint_wanted = threading.Event()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="sqlite-checkpoint", daemon=True)
         self._checkpointer.start()
@@ -214,49 +259,68 @@ class SqliteTarget:
         parse_table_id(table_id)
         return table_id
 
-    def _shape(self, cur: Any, table_id: str) -> tuple[list[str], list[str]] | None:
-        """(columns, primary key in key order) of the table, or ``None`` if missing."""
-        cur.execute("SELECT name, pk FROM pragma_table_info(?) ORDER BY cid", parameters=(self.table_name(table_id),))
+    def _shape(self, cur: Any, table_id: str) -> tuple[list[str], list[str], list[str]] | None:
+        """(columns, primary key in key order, data type of each column) of the
+        table, or ``None`` if missing. A declared type pushstream does not make
+        is given as it is declared (lower case)."""
+        cur.execute(
+            "SELECT name, pk, type FROM pragma_table_info(?) ORDER BY cid", parameters=(self.table_name(table_id),)
+        )
         rows = cur.fetchall()
         if not rows:
             return None
-        columns = [str(name) for name, _ in rows]
-        key = [str(name) for name, pk in sorted((r for r in rows if r[1]), key=lambda r: int(r[1]))]
-        return columns, key
+        columns = [str(name) for name, _, _ in rows]
+        key = [str(name) for name, pk, _ in sorted((r for r in rows if r[1]), key=lambda r: int(r[1]))]
+        types = [_DATA_TYPES.get(str(t).upper(), str(t).lower()) for _, _, t in rows]
+        return columns, key, types
 
     def _create_sql(self, spec: TableSpec) -> str:
         # Key columns are NOT NULL (SQLite would otherwise allow NULL keys); no
-        # staged value is ever NULL, but other writers of the table may leave gaps.
-        return sql.create_table(
-            quote_ident(self.table_name(spec.table_id)), spec, column_type="TEXT", key_column_type="TEXT NOT NULL"
-        )
+        # staged key is ever NULL, but other writers of the table may leave gaps.
+        def definition(column: str) -> str:
+            declared = DECLARED_TYPES[spec.column_type(column)]
+            return f"{declared} NOT NULL" if spec.not_null(column) else declared
+
+        return sql.create_table(quote_ident(self.table_name(spec.table_id)), spec, definition)
 
     def _validate(self, spec: TableSpec) -> None:
         self.table_name(spec.table_id)
         spec.validate()
-        folded = [c.casefold() for c in spec.columns]
+        folded = [c.casefold() for c in spec.table_columns]
         if len(set(folded)) != len(folded):
             raise TargetError(
                 f'table "{spec.table_id}": SQLite column names ignore case, so columns {list(spec.columns)} collide'
             )
 
+    def _event_time_column(self, cur: Any, table_id: str) -> str | None:
+        cur.execute(f"SELECT event_time_column FROM {_TABLES} WHERE table_id = ?", parameters=(table_id,))
+        rows = cur.fetchall()
+        return str(rows[0][0]) if rows and rows[0][0] is not None else None
+
     def _ensure_in_transaction(self, cur: Any, spec: TableSpec) -> None:
         shape = self._shape(cur, spec.table_id)
         if shape is None:
             cur.execute(self._create_sql(spec))
-            return
-        spec.check_matches(shape[0], shape[1])
+        else:
+            spec.check_matches(*shape)
+        if spec.event_time_column is not None and self._event_time_column(cur, spec.table_id) != spec.event_time_column:
+            cur.execute(
+                f"INSERT INTO {_TABLES} (table_id, event_time_column) VALUES (?, ?)"
+                " ON CONFLICT (table_id) DO UPDATE SET event_time_column = excluded.event_time_column",
+                parameters=(spec.table_id, spec.event_time_column),
+            )
 
     def ensure_table(self, spec: TableSpec) -> None:
-        """Creates the table (``TEXT`` columns, primary key) or checks it exactly."""
+        """Creates the table (native column types, primary key) or checks it exactly."""
         self._validate(spec)
         try:
             with self._cursor() as cur:
                 # The common case (the table exists) only reads: no write lock.
                 shape = self._shape(cur, spec.table_id)
-            if shape is not None:
-                spec.check_matches(shape[0], shape[1])
-                return
+                if shape is not None:
+                    spec.check_matches(*shape)
+                    if spec.event_time_column in (None, self._event_time_column(cur, spec.table_id)):
+                        return
             with self._write_transaction() as cur:
                 self._ensure_in_transaction(cur, spec)
         except adbc_driver_manager.Error as exc:
@@ -279,7 +343,8 @@ class SqliteTarget:
         """Imports the staging files in one transaction (see the module docstring)."""
         spec = request.spec
         self._validate(spec)
-        name = quote_ident(self.table_name(spec.table_id))
+        table_name = self.table_name(spec.table_id)
+        conversion = Conversion(spec.columns, spec.column_types, TEXT_TYPES)
         stream: StagingStream | None = None
         try:
             # Cheap early exit for a retried import: no need to parse the files.
@@ -287,11 +352,11 @@ class SqliteTarget:
                 if self._already_imported(cur, request.import_id):
                     return ImportResult(rows_read=0, already_imported=True)
             data: pa.Table | None = None
-            if spec.primary_key:
+            if not _streamed(spec):
                 # Parsed and deduplicated before the write lock is taken.
                 data = read_staging(request.paths, spec.columns)
                 rows_read = data.num_rows
-                order = dedup_order(data, spec.primary_key)
+                order = write_order(data, spec)
             with self._write_transaction() as cur:
                 if self._already_imported(cur, request.import_id):
                     # Imported by someone else since the first check; nothing was written.
@@ -299,17 +364,26 @@ class SqliteTarget:
                 self._ensure_in_transaction(cur, spec)
                 if data is None:
                     # No key: parsing overlaps with the ingest (the stream is read by it).
+                    if spec.merge_strategy == "snapshot":
+                        cur.execute(sql.prune_snapshot(quote_ident(table_name), spec, ""))
                     stream = StagingStream(request.paths, spec.columns)
-                    cur.adbc_ingest(self.table_name(spec.table_id), stream.reader(), mode="append")
+                    cur.adbc_ingest(table_name, conversion.reader(stream.reader()), mode="append")
                     rows_read = stream.rows
                 elif len(order):
-                    self._upsert(cur, name, spec, gather(data, order))
+                    if spec.system_columns or spec.merge_strategy == "snapshot":
+                        rows = rows_to_write(data, order, spec, POSITION)
+                        self._prune(cur, spec, rows, conversion)
+                        self._merge_staged(cur, spec, rows, conversion, prune=True)
+                    else:
+                        self._upsert(cur, spec, gather(data, order, convert=conversion.batch, schema=conversion.schema))
                 self._record_import(cur, request, rows_read)
         except TargetError:
             raise
         except adbc_driver_manager.Error as exc:
             if stream is not None and stream.error is not None:
                 raise stream.error from exc
+            if conversion.error is not None:
+                raise conversion.error from exc
             if request.reject is not None and _is_row_error(exc):
                 return self._import_rejecting(request, _reason(exc))
             raise _db_error(exc, f'import "{request.import_id}" into "{spec.table_id}" failed') from exc
@@ -321,19 +395,14 @@ class SqliteTarget:
         the refused ones handed to ``request.reject`` before the commit."""
         spec = request.spec
         assert request.reject is not None
-        table_name = self.table_name(spec.table_id)
-        name = quote_ident(table_name)
+        conversion = Conversion(spec.columns, spec.column_types, TEXT_TYPES)
         data = read_staging(request.paths, spec.columns)
-        order = dedup_order(data, spec.primary_key) if spec.primary_key else pa.array(np.arange(data.num_rows))
-        rows = data.take(order).combine_chunks()
+        rows = rows_to_write(data, write_order(data, spec), spec, POSITION)
 
         def attempt(cur: Any, part: pa.Table) -> str | None:
             cur.execute("SAVEPOINT pushstream_part")
             try:
-                if spec.primary_key:
-                    self._upsert(cur, name, spec, pa.RecordBatchReader.from_batches(part.schema, part.to_batches()))
-                else:
-                    cur.adbc_ingest(table_name, part, mode="append")
+                self._write_part(cur, spec, part, conversion)
             except adbc_driver_manager.Error as exc:
                 if not _is_row_error(exc):
                     raise
@@ -348,7 +417,10 @@ class SqliteTarget:
                 if self._already_imported(cur, request.import_id):
                     return ImportResult(rows_read=0, already_imported=True)
                 self._ensure_in_transaction(cur, spec)
-                refused = write_bisecting(rows, lambda part: attempt(cur, part), reason)
+                if spec.merge_strategy == "snapshot":
+                    # What the whole import does not have goes first; the parts are written after.
+                    self._prune(cur, spec, rows, conversion, always=True)
+                refused = write_bisecting(rows, lambda part: attempt(cur, part), reason, len(spec.columns))
                 if refused:
                     request.reject(refused)
                 self._record_import(cur, request, data.num_rows)
@@ -357,6 +429,66 @@ class SqliteTarget:
         except adbc_driver_manager.Error as exc:
             raise _db_error(exc, f'import "{request.import_id}" into "{spec.table_id}" failed') from exc
         return ImportResult(rows_read=data.num_rows, rejected=len(refused))
+
+    def _write_part(self, cur: Any, spec: TableSpec, part: pa.Table, conversion: Conversion) -> None:
+        """Writes some of the import's rows (already pruned for a snapshot)."""
+        if spec.system_columns or (spec.primary_key and spec.merge_strategy == "snapshot"):
+            self._merge_staged(cur, spec, part, conversion)
+        elif spec.primary_key:
+            converted = conversion.table(part)
+            self._upsert(cur, spec, pa.RecordBatchReader.from_batches(converted.schema, converted.to_batches()))
+        else:
+            cur.adbc_ingest(self.table_name(spec.table_id), conversion.table(part), mode="append")
+
+    def _stage(self, cur: Any, rows: pa.Table, conversion: Conversion) -> str:
+        """Rows into the temporary staging table (made anew); its quoted name."""
+        cur.execute(f"DROP TABLE IF EXISTS temp.{quote_ident(_STAGE)}")
+        cur.adbc_ingest(_STAGE, conversion.table(rows), mode="create", temporary=True)
+        return f"temp.{quote_ident(_STAGE)}"
+
+    def _prune(
+        self, cur: Any, spec: TableSpec, rows: pa.Table, conversion: Conversion, *, always: bool = False
+    ) -> None:
+        """A snapshot import deletes what it does not have (before its rows are
+        written). With a key and system columns, the rows are staged for the merge
+        anyway, which then deletes; ``always`` deletes here all the same."""
+        if spec.merge_strategy != "snapshot":
+            return
+        table = quote_ident(self.table_name(spec.table_id))
+        if not spec.primary_key:
+            cur.execute(sql.prune_snapshot(table, spec, ""))
+        elif always:
+            cur.execute(sql.prune_snapshot(table, spec, self._stage(cur, rows, conversion)))
+
+    def _merge_staged(
+        self, cur: Any, spec: TableSpec, rows: pa.Table, conversion: Conversion, *, prune: bool = False
+    ) -> None:
+        """The rows through the staging table: a snapshot's prune (with a key,
+        when ``prune``: the rows are the whole import), then the strategy's
+        ``INSERT ... SELECT``, numbering system columns."""
+        table = quote_ident(self.table_name(spec.table_id))
+        staged = self._stage(cur, rows, conversion)
+        if prune and spec.merge_strategy == "snapshot" and spec.primary_key:
+            cur.execute(sql.prune_snapshot(table, spec, staged))
+        if not spec.system_columns:
+            cur.execute(sql.merge(table, spec, staged))
+        else:
+            first = self._next_offset(cur, spec.table_id)
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            cur.execute(sql.merge(table, spec, staged, first_offset=first, system_time=literal(now)))
+            cur.execute("SELECT changes()")
+            written = int(cur.fetchone()[0])
+            cur.execute(
+                f"INSERT INTO {_OFFSETS} (table_id, next_offset) VALUES (?, ?)"
+                " ON CONFLICT (table_id) DO UPDATE SET next_offset = excluded.next_offset",
+                parameters=(spec.table_id, first + written),
+            )
+        cur.execute(f"DROP TABLE {staged}")
+
+    def _next_offset(self, cur: Any, table_id: str) -> int:
+        cur.execute(f"SELECT next_offset FROM {_OFFSETS} WHERE table_id = ?", parameters=(table_id,))
+        found = cur.fetchall()
+        return int(found[0][0]) if found else 0
 
     @staticmethod
     def _record_import(cur: Any, request: ImportRequest, rows_read: int) -> None:
@@ -371,7 +503,8 @@ class SqliteTarget:
             ),
         )
 
-    def _upsert(self, cur: Any, name: str, spec: TableSpec, rows: pa.RecordBatchReader) -> None:
+    def _upsert(self, cur: Any, spec: TableSpec, rows: pa.RecordBatchReader) -> None:
+        name = quote_ident(self.table_name(spec.table_id))
         params = ", ".join("?" for _ in spec.columns)
         # One prepared statement, stepped by the driver for every row of the bound
         # Arrow stream (no Python per row).
@@ -379,9 +512,14 @@ class SqliteTarget:
 
     # -- reading -----------------------------------------------------------
 
-    def tail(self, table_id: str, limit: int = 10, skip: int = 0) -> tuple[list[str], list[tuple[str | None, ...]]]:
-        """The last ``limit`` rows by rowid (import order; an upserted row keeps its
-        first position), skipping the ``skip`` newest, oldest first."""
+    def tail(
+        self, table_id: str, limit: int = 10, skip: int = 0, *, system: bool = False, order: str = "import"
+    ) -> TailRows:
+        """The last ``limit`` rows, skipping the ``skip`` newest, oldest first:
+        by rowid (import order; an upserted row keeps its first position), or by
+        the event-time column (``order="event-time"``). Typed columns give typed
+        values; ``system`` shows the system columns first (see
+        :func:`~pushstream.targets.tailing.display_order`)."""
         if limit < 0 or skip < 0:
             raise ValueError("limit and skip must not be negative")
         name = quote_ident(self.table_name(table_id))
@@ -390,14 +528,28 @@ class SqliteTarget:
                 shape = self._shape(cur, table_id)
                 if shape is None:
                     raise TargetError(f'table "{table_id}" does not exist')
-                columns = shape[0]
-                select = sql.column_list(columns)
-                # A table created WITHOUT ROWID by hand has no import order: newest key first.
-                order = "rowid" if self._has_rowid(cur, table_id) else sql.column_list(shape[1])
+                all_columns, key, types = shape
+                event_time = self._event_time_column(cur, table_id)
+                if event_time not in all_columns:
+                    event_time = None
+                columns = display_order(table_id, all_columns, event_time, system=system)
+                if order == "event-time":
+                    if event_time is None:
+                        raise no_event_time(table_id)
+                    # Equal event times: newest import first.
+                    tie = ", rowid DESC" if self._has_rowid(cur, table_id) else ""
+                    order_by = f"{quote_ident(event_time)} DESC{tie}"
+                else:
+                    # A table created WITHOUT ROWID by hand has no import order: newest key first.
+                    order_by = ("rowid" if self._has_rowid(cur, table_id) else sql.column_list(key)) + " DESC"
                 cur.execute(
-                    f"SELECT {select} FROM {name} ORDER BY {order} DESC LIMIT ? OFFSET ?", parameters=(limit, skip)
+                    f"SELECT {sql.column_list(columns)} FROM {name} ORDER BY {order_by} LIMIT ? OFFSET ?",
+                    parameters=(limit, skip),
                 )
-                rows = [tuple(None if v is None else str(v) for v in row) for row in cur.fetchall()]
+                column_types = [types[all_columns.index(c)] for c in columns]
+                rows = [
+                    tuple(typed_value(v, t) for v, t in zip(row, column_types, strict=True)) for row in cur.fetchall()
+                ]
         except adbc_driver_manager.Error as exc:
             raise _db_error(exc, f'cannot read table "{table_id}"') from exc
         rows.reverse()

@@ -5,6 +5,7 @@ database) and ``rejected`` (the rows the target refused, in the data dir)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -36,6 +37,19 @@ from pushstream.client.errors import ClientError, UsageError
     help="Output format.",
 )
 @click.option(
+    "--system",
+    is_flag=True,
+    help="Show the system columns first (_offset, _op, _system_time, then the event-time column);"
+    ' the sink needs "systemColumns": true.',
+)
+@click.option(
+    "--order",
+    type=click.Choice(["import", "event-time"]),
+    default="import",
+    show_default=True,
+    help='Which rows are the last: in import order, or by the event-time column (the sink\'s "eventTimeColumn").',
+)
+@click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Data directory of the server (env PUSHSTREAM_DATA_DIR, default ./pushstream-data).",
@@ -45,17 +59,33 @@ from pushstream.client.errors import ClientError, UsageError
     help="Target database, as given to serve (env PUSHSTREAM_TARGET, default sqlite:///<data dir>/tables.sqlite).",
 )
 @client_errors
-def tail(*, table: str, limit: int, skip: int, output: str, data_dir: Path | None, target: str | None) -> None:
-    """The last rows of TABLE (in.c-bucket.table) in import order, oldest first.
+def tail(
+    *,
+    table: str,
+    limit: int,
+    skip: int,
+    output: str,
+    system: bool,
+    order: str,
+    data_dir: Path | None,
+    target: str | None,
+) -> None:
+    """The last rows of TABLE (in.c-bucket.table) in import order (or by event
+    time: --order event-time), oldest first.
 
     Reads the target database directly, so it works while the server runs; give it
     the server's --data-dir / --target (or the same environment variables).
     Only imported rows are shown: `pushstream flush` imports what waits.
+    Typed columns show typed values: numbers and booleans as such in json/ndjson,
+    timestamps as YYYY-MM-DDTHH:MM:SS.ffffffZ (UTC). --system shows each row's
+    offset, operation (+A appended, +I inserted, +U updated) and import time
+    first, like kamu tail.
 
     \b
     Examples:
       pushstream tail in.c-web.clicks
       pushstream tail in.c-web.clicks -n 100 --skip 10 -o csv > rows.csv
+      pushstream tail in.c-web.clicks --system --order event-time
       pushstream tail in.c-web.clicks -o ndjson --target postgresql://pushstream@db/pushstream
     """
     from pushstream.client import render
@@ -75,14 +105,25 @@ def tail(*, table: str, limit: int, skip: int, output: str, data_dir: Path | Non
     try:
         opened = open_target(config.target, config.data_dir, create=False)
         try:
-            columns, rows = opened.tail(table, limit=limit, skip=skip)
+            columns, rows = opened.tail(table, limit=limit, skip=skip, system=system, order=order)
         finally:
             opened.close()
     except TargetMissingError as exc:
         raise ClientError(f"{exc} (nothing imported yet, or another --data-dir?)") from None
     except TargetError as exc:
         raise ClientError(str(exc)) from None
+    if output in ("table", "csv"):
+        # Booleans as JSON writes them, not Python's True/False.
+        rows = [tuple(_text_cell(v) for v in row) for row in rows]
     out(render.rows_text(output, columns, rows))
+
+
+def _text_cell(value: Any) -> Any:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return value
 
 
 @click.command()

@@ -13,6 +13,26 @@ from pushstream.targets.base import TargetError
 SCHEMA = "pushstream"
 #: PostgreSQL truncates longer identifiers (NAMEDATALEN - 1 bytes).
 MAX_IDENTIFIER = 63
+#: The PostgreSQL type of each data type.
+COLUMN_TYPES = {
+    "string": "text",
+    "integer": "bigint",
+    "number": "double precision",
+    "boolean": "boolean",
+    "timestamp": "timestamptz",
+    "date": "date",
+    "json": "jsonb",
+}
+#: ``format_type`` of each column type → the data type.
+_DATA_TYPES = {
+    "text": "string",
+    "bigint": "integer",
+    "double precision": "number",
+    "boolean": "boolean",
+    "timestamp with time zone": "timestamp",
+    "date": "date",
+    "jsonb": "json",
+}
 
 
 def fetch(cur: Any, sql: str, parameters: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -32,18 +52,23 @@ def check_identifier(name: str, what: str) -> None:
         raise TargetError(f'{what} "{name}" is longer than PostgreSQL\'s {MAX_IDENTIFIER} bytes')
 
 
-def table_shape(cur: Any, qualified: str) -> tuple[list[str], list[str]] | None:
-    """(columns, primary key in key order) of a table, or ``None`` when it does not exist."""
+def table_shape(cur: Any, qualified: str) -> tuple[list[str], list[str], list[str]] | None:
+    """(columns, primary key in key order, data type of each column) of a table,
+    or ``None`` when it does not exist. A type pushstream does not make is given
+    as PostgreSQL names it (``character varying(10)``)."""
     cur.execute("SELECT to_regclass($1)::oid", parameters=(qualified,))
     found = cur.fetchall()
     if not found or found[0][0] is None:
         return None
     oid = int(found[0][0])
     cur.execute(
-        "SELECT attname FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+        " WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
         parameters=(oid,),
     )
-    columns = [str(r[0]) for r in cur.fetchall()]
+    found = cur.fetchall()
+    columns = [str(r[0]) for r in found]
+    types = [_DATA_TYPES.get(str(r[1]), str(r[1])) for r in found]
     cur.execute(
         "SELECT a.attname FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)"
         " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
@@ -51,7 +76,22 @@ def table_shape(cur: Any, qualified: str) -> tuple[list[str], list[str]] | None:
         parameters=(oid,),
     )
     key = [str(r[0]) for r in cur.fetchall()]
-    return columns, key
+    return columns, key, types
+
+
+def column_collations(cur: Any, qualified: str) -> list[tuple[str, str, str]]:
+    """(name, type, collation) of every column of a table (empty when it does not
+    exist); the collation is empty for the database default and for non-text types."""
+    return [
+        (str(name), str(type_), str(collation or ""))
+        for name, type_, collation in fetch(
+            cur,
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), c.collname FROM pg_attribute a"
+            " LEFT JOIN pg_collation c ON c.oid = a.attcollation AND c.collname <> 'default'"
+            " WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            (qualified,),
+        )
+    ]
 
 
 def create_tables(cur: Any) -> None:
@@ -59,7 +99,9 @@ def create_tables(cur: Any) -> None:
 
     ``sinks``: the sink users' credentials (no grants to anyone). ``imports``:
     the import ids every sink user recorded, row-level security limiting each
-    to its own rows."""
+    to its own rows. ``offsets``: the next ``_offset`` of each table with system
+    columns (its sink users may update it: two sinks may write one table).
+    ``tables``: the event-time column of each table (admin only)."""
     cur.execute("SELECT pg_advisory_xact_lock(hashtext('pushstream:bookkeeping'))")
     cur.fetchall()
     cur.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
@@ -76,6 +118,10 @@ def create_tables(cur: Any) -> None:
         " row_count bigint NOT NULL, imported_at timestamptz NOT NULL DEFAULT now(),"
         " PRIMARY KEY (sink_role, import_id))"
     )
+    cur.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.offsets (table_id text PRIMARY KEY, next_offset bigint NOT NULL)")
+    cur.execute(f"REVOKE ALL ON {SCHEMA}.offsets FROM PUBLIC")
+    cur.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.tables (table_id text PRIMARY KEY, event_time_column text)")
+    cur.execute(f"REVOKE ALL ON {SCHEMA}.tables FROM PUBLIC")
     cur.execute(f"ALTER TABLE {SCHEMA}.imports ENABLE ROW LEVEL SECURITY")
     cur.execute(
         "SELECT 1 FROM pg_policies WHERE schemaname = $1 AND tablename = 'imports' AND policyname = 'own_rows'",

@@ -6,12 +6,14 @@ that user. The sink user may:
 
 - use the table's schema and INSERT into the table; with a primary key also
   UPDATE and SELECT it (``INSERT ... ON CONFLICT DO UPDATE`` reads the existing
-  row, so PostgreSQL requires SELECT);
-- with a key, write its own staging table ``pushstream."stage_<hash>"`` (UNLOGGED,
-  created and owned by the admin: the sink user never runs DDL, not even
-  ``CREATE TEMP TABLE``);
+  row, so PostgreSQL requires SELECT); with system columns or ``ledger`` SELECT
+  it (whether a key is there), with ``snapshot`` DELETE from it;
+- when the rows go through SQL (a key, system columns), write its
+  own staging table ``pushstream."stage_<hash>"`` (UNLOGGED, created and owned by
+  the admin: the sink user never runs DDL, not even ``CREATE TEMP TABLE``);
 - record its imports in ``pushstream.imports``, where row-level security limits
-  it to its own rows.
+  it to its own rows; with system columns, read and advance the next offsets
+  in ``pushstream.offsets`` (of any table: sinks of one table share a counter).
 
 It owns nothing and has no CREATE privilege anywhere. (PostgreSQL grants PUBLIC
 CONNECT and TEMPORARY on a database by default, so a sink user could still make
@@ -42,8 +44,8 @@ from typing import Any
 import adbc_driver_manager
 
 from pushstream.targets.base import SinkIdentity, TableSpec
-from pushstream.targets.postgresql.schema import SCHEMA, fetch, literal, table_shape
-from pushstream.targets.sql import quote_ident
+from pushstream.targets.postgresql.schema import COLUMN_TYPES, SCHEMA, column_collations, fetch, literal
+from pushstream.targets.sql import POSITION, quote_ident
 
 _USER_PREFIX = "pushstream_sink_"
 _INSERT_SINK = f"INSERT INTO {SCHEMA}.sinks (role, branch_id, source_id, sink_id, password) VALUES ($1, $2, $3, $4, $5)"
@@ -74,6 +76,40 @@ def user_name(database: str, sink: SinkIdentity) -> str:
 def staging_table(user: str) -> str:
     """The name of the sink user's staging table (in :data:`SCHEMA`)."""
     return "stage_" + user.removeprefix(_USER_PREFIX)
+
+
+def needs_staging(spec: TableSpec) -> bool:
+    """Whether imports of the spec go through the staging table: a key (the
+    upsert reads it) or system columns (numbered in SQL). Other rows are copied
+    straight into the table."""
+    return bool(spec.primary_key) or spec.system_columns
+
+
+def staging_columns(spec: TableSpec) -> list[tuple[str, str, str]]:
+    """(name, type, collation) of the staging table's columns: the sink's columns
+    in their PostgreSQL types (text keys in the table's "C" collation, so keys
+    compare without a collation conflict), and with system columns the rows'
+    position in import order."""
+    columns = []
+    for name, data_type in zip(spec.columns, spec.column_types, strict=True):
+        type_ = COLUMN_TYPES[data_type]
+        collation = "C" if data_type == "string" and name in spec.primary_key else ""
+        columns.append((name, type_, collation))
+    if spec.system_columns:
+        columns.append((POSITION, "bigint", ""))
+    return columns
+
+
+def privileges(spec: TableSpec) -> str:
+    """What the sink user may do with the spec's table."""
+    granted = ["INSERT"]
+    if spec.primary_key:
+        granted.append("UPDATE")
+    if spec.primary_key or spec.system_columns:
+        granted.append("SELECT")
+    if spec.merge_strategy == "snapshot":
+        granted.append("DELETE")
+    return ", ".join(granted)
 
 
 def password(cur: Any, user: str) -> str | None:
@@ -152,21 +188,30 @@ def prepare(cur: Any, user: str, sink: SinkIdentity, spec: TableSpec, *, schema:
         )
 
     quser = quote_ident(user)
-    privileges = "INSERT, UPDATE, SELECT" if spec.primary_key else "INSERT"
     want_relations = {_regclass_text(cur, table), _regclass_text(cur, f"{SCHEMA}.imports")}
     want_schemas = {_quote_ident_sql(cur, schema), SCHEMA}
     staging: str | None = None
-    if spec.primary_key:
+    if needs_staging(spec):
         staging = staging_table(user)
         qstaging = f"{SCHEMA}.{quote_ident(staging)}"
-        shape = table_shape(cur, qstaging)
-        if shape is None or shape[0] != list(spec.columns):
+        # format_type names timestamptz in full.
+        wanted = [
+            (name, "timestamp with time zone" if type_ == "timestamptz" else type_, collation)
+            for name, type_, collation in staging_columns(spec)
+        ]
+        if column_collations(cur, qstaging) != wanted:
             cur.execute(f"DROP TABLE IF EXISTS {qstaging}")
-            columns = ", ".join(f"{quote_ident(c)} text" for c in spec.columns)
+            columns = ", ".join(
+                f"{quote_ident(name)} {type_}" + (f" COLLATE {quote_ident(collation)}" if collation else "")
+                for name, type_, collation in staging_columns(spec)
+            )
             # UNLOGGED: staged rows live for one transaction, never need WAL.
             cur.execute(f"CREATE UNLOGGED TABLE {qstaging} ({columns})")
         cur.execute(f"GRANT SELECT, INSERT, TRUNCATE ON {qstaging} TO {quser}")
         want_relations.add(_regclass_text(cur, qstaging))
+    if spec.system_columns:
+        cur.execute(f"GRANT SELECT, INSERT, UPDATE ON {SCHEMA}.offsets TO {quser}")
+        want_relations.add(_regclass_text(cur, f"{SCHEMA}.offsets"))
     # Revoke whatever is left from an earlier table of this sink.
     have_relations, have_schemas = _granted(cur, user)
     for relation in have_relations - want_relations:
@@ -175,7 +220,7 @@ def prepare(cur: Any, user: str, sink: SinkIdentity, spec: TableSpec, *, schema:
         cur.execute(f"REVOKE ALL ON SCHEMA {stale_schema} FROM {quser}")
     cur.execute(f"REVOKE ALL ON {table} FROM {quser}")
     cur.execute(f"GRANT USAGE ON SCHEMA {quote_ident(schema)} TO {quser}")
-    cur.execute(f"GRANT {privileges} ON {table} TO {quser}")
+    cur.execute(f"GRANT {privileges(spec)} ON {table} TO {quser}")
     cur.execute(f"GRANT USAGE ON SCHEMA {SCHEMA} TO {quser}")
     cur.execute(f"GRANT SELECT, INSERT ON {SCHEMA}.imports TO {quser}")
     cur.execute(

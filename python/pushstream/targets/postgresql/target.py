@@ -20,6 +20,15 @@ Arrow first (last occurrence wins, sorted by key), COPY into the staging table,
 table. The import id is recorded last, in the same transaction; its primary key
 makes a concurrent import of the same id fail instead of writing twice. Rows
 never travel row by row.
+
+Typed tables (docs/tables.md): native columns (``bigint``, ``double precision``,
+``boolean``, ``timestamptz``, ``date``, ``jsonb``), loaded by COPY from Arrow
+arrays of those types (json as Arrow's json extension type, which the driver
+copies into jsonb). The merge strategies ``ledger`` (first write wins) and
+``snapshot`` (a ``DELETE`` of what the import does not have) and system columns
+(numbered from ``pushstream.offsets``, whose row lock serialises the imports of
+one table, ``_system_time`` = ``now()``, the transaction's time) run in the
+import's transaction.
 """
 
 from __future__ import annotations
@@ -32,7 +41,6 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as pg_dbapi  # type: ignore[import-untyped]
-import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from pushstream.targets import sql
@@ -55,10 +63,19 @@ from pushstream.targets.postgresql.errors import (
     message,
     target_error,
 )
-from pushstream.targets.postgresql.schema import SCHEMA, check_identifier, create_tables, fetch, literal, table_shape
-from pushstream.targets.rows import dedup_order, gather, write_bisecting
-from pushstream.targets.sql import quote_ident
-from pushstream.targets.staging_csv import StagingStream, read_staging
+from pushstream.targets.postgresql.schema import (
+    COLUMN_TYPES,
+    SCHEMA,
+    check_identifier,
+    create_tables,
+    fetch,
+    literal,
+    table_shape,
+)
+from pushstream.targets.rows import gather, rows_to_write, write_bisecting, write_order
+from pushstream.targets.sql import POSITION, quote_ident
+from pushstream.targets.staging_csv import Conversion, StagingStream, read_staging
+from pushstream.targets.tailing import TailRows, display_order, no_event_time, typed_value
 
 T = TypeVar("T")
 
@@ -66,6 +83,22 @@ T = TypeVar("T")
 LOCK_TIMEOUT = "60s"
 #: Connection attempts give up after this many seconds (the import is retried).
 CONNECT_TIMEOUT = 10
+
+
+def _conversion(spec: TableSpec) -> Conversion:
+    """Typed columns as Arrow types; json as Arrow's json extension type, which
+    the driver copies into jsonb."""
+    return Conversion(spec.columns, spec.column_types, json_type=pa.json_(pa.string()))
+
+
+def _tail_value(column: str, data_type: str) -> str:
+    """The SQL ``tail`` reads a column with: native numbers and booleans,
+    timestamps in the canonical text, everything else as text."""
+    if data_type in ("integer", "number", "boolean"):
+        return quote_ident(column)
+    if data_type == "timestamp":
+        return f"""to_char({quote_ident(column)} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+    return f"{quote_ident(column)}::text"
 
 
 class _Connection:
@@ -115,8 +148,8 @@ class PostgresTarget:
         self._bookkeeping = False
         self._sink_connections: dict[str, _Connection] = {}
         self._sink_locks: dict[str, threading.Lock] = {}
-        # sink user → (table id, columns, key, staging table) prepared by this process
-        self._prepared: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], str | None]] = {}
+        # sink user → (spec, staging table) prepared by this process
+        self._prepared: dict[str, tuple[TableSpec, str | None]] = {}
         self._closed = False
 
     def __repr__(self) -> str:
@@ -214,12 +247,18 @@ class PostgresTarget:
             check_identifier(column, "column")
 
     def _create_table_sql(self, spec: TableSpec) -> str:
-        return sql.create_table(
-            self._qualified(spec.table_id), spec, column_type="text", key_column_type='text COLLATE "C" NOT NULL'
-        )
+        def definition(column: str) -> str:
+            data_type = spec.column_type(column)
+            type_ = COLUMN_TYPES[data_type]
+            if data_type == "string" and column in spec.primary_key:
+                type_ += ' COLLATE "C"'
+            return f"{type_} NOT NULL" if spec.not_null(column) else type_
+
+        return sql.create_table(self._qualified(spec.table_id), spec, definition)
 
     def _ensure_table(self, cur: Any, spec: TableSpec) -> None:
-        """Inside an admin transaction: creates or checks the table."""
+        """Inside an admin transaction (bookkeeping ensured): creates or checks the
+        table, records its event-time column."""
         qualified = self._qualified(spec.table_id)
         shape = table_shape(cur, qualified)
         if shape is None:
@@ -231,8 +270,15 @@ class PostgresTarget:
             shape = table_shape(cur, qualified)
             if shape is None:
                 cur.execute(self._create_table_sql(spec))
-                return
-        spec.check_matches(shape[0], shape[1])
+        if shape is not None:
+            spec.check_matches(*shape)
+        if spec.event_time_column is not None:
+            cur.execute(
+                f"INSERT INTO {SCHEMA}.tables (table_id, event_time_column) VALUES ($1, $2)"
+                " ON CONFLICT (table_id) DO UPDATE SET event_time_column = excluded.event_time_column"
+                " WHERE tables.event_time_column IS DISTINCT FROM excluded.event_time_column",
+                parameters=(spec.table_id, spec.event_time_column),
+            )
 
     def ensure_table(self, spec: TableSpec) -> None:
         """Creates the schema and table when missing, or checks the table exactly."""
@@ -240,8 +286,9 @@ class PostgresTarget:
 
         def run(cur: Any) -> None:
             cur.execute("BEGIN")
+            self._ensure_bookkeeping(cur)
             self._ensure_table(cur, spec)
-            cur.execute("COMMIT")
+            self._commit(cur)
 
         self._admin_call(f'cannot create table "{spec.table_id}"', run)
 
@@ -254,24 +301,48 @@ class PostgresTarget:
             )
         )
 
-    def tail(self, table_id: str, limit: int = 10, skip: int = 0) -> tuple[list[str], list[tuple[str | None, ...]]]:
-        """The last ``limit`` rows in physical order (``ctid``), skipping the ``skip``
-        newest, oldest first. Appended rows are in import order; an upserted row
-        moves to where its new version was written."""
+    def tail(
+        self, table_id: str, limit: int = 10, skip: int = 0, *, system: bool = False, order: str = "import"
+    ) -> TailRows:
+        """The last ``limit`` rows in physical order (``ctid``), or by the
+        event-time column (``order="event-time"``), skipping the ``skip`` newest,
+        oldest first. Appended rows are in import order; an upserted row moves to
+        where its new version was written. Typed columns give typed values
+        (timestamps as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``); ``system`` shows the
+        system columns first (see :func:`~pushstream.targets.tailing.display_order`)."""
         if limit < 0 or skip < 0:
             raise ValueError("limit and skip must not be negative")
         qualified = self._qualified(table_id)
 
-        def run(cur: Any) -> tuple[list[str], list[tuple[str | None, ...]]]:
+        def run(cur: Any) -> TailRows:
             shape = table_shape(cur, qualified)
             if shape is None:
                 raise TargetError(f'table "{table_id}" does not exist')
-            select = ", ".join(f"{quote_ident(c)}::text" for c in shape[0])
-            rows = fetch(cur, f"SELECT {select} FROM {qualified} ORDER BY ctid DESC LIMIT $1 OFFSET $2", (limit, skip))
+            all_columns, _, types = shape
+            event_time = self._event_time_column(cur, table_id)
+            if event_time not in all_columns:
+                event_time = None
+            columns = display_order(table_id, all_columns, event_time, system=system)
+            column_types = [types[all_columns.index(c)] for c in columns]
+            if order == "event-time":
+                if event_time is None:
+                    raise no_event_time(table_id)
+                # NULLS LAST: rows without an event time are the oldest.
+                order_by = f"{quote_ident(event_time)} DESC NULLS LAST, ctid DESC"
+            else:
+                order_by = "ctid DESC"
+            select = ", ".join(_tail_value(c, t) for c, t in zip(columns, column_types, strict=True))
+            rows = fetch(cur, f"SELECT {select} FROM {qualified} ORDER BY {order_by} LIMIT $1 OFFSET $2", (limit, skip))
             rows.reverse()
-            return shape[0], [tuple(None if v is None else str(v) for v in row) for row in rows]
+            return columns, [tuple(typed_value(v, t) for v, t in zip(row, column_types, strict=True)) for row in rows]
 
         return self._admin_call(f'cannot read table "{table_id}"', run)
+
+    def _event_time_column(self, cur: Any, table_id: str) -> str | None:
+        if not fetch(cur, "SELECT to_regclass($1)", (f"{SCHEMA}.tables",))[0][0]:
+            return None
+        found = fetch(cur, f"SELECT event_time_column FROM {SCHEMA}.tables WHERE table_id = $1", (table_id,))
+        return str(found[0][0]) if found and found[0][0] is not None else None
 
     # -- bookkeeping ---------------------------------------------------------
 
@@ -302,7 +373,7 @@ class PostgresTarget:
             self._ensure_table(cur, spec)
             staging = sink_users.prepare(cur, user, sink, spec, schema=schema, table=self._qualified(spec.table_id))
             self._commit(cur)
-            self._prepared[user] = (spec.table_id, spec.columns, spec.primary_key, staging)
+            self._prepared[user] = (spec, staging)
 
         self._admin_call(f'cannot prepare the sink user of sink "{sink.source_id}/{sink.sink_id}"', run)
 
@@ -349,10 +420,10 @@ class PostgresTarget:
     def _ensure_prepared(self, sink: SinkIdentity, spec: TableSpec) -> tuple[str, str | None]:
         user = self.sink_user(sink)
         prepared = self._prepared.get(user)
-        if prepared is None or prepared[:3] != (spec.table_id, spec.columns, spec.primary_key):
+        if prepared is None or prepared[0] != spec:
             self.prepare_sink(sink, spec)
             prepared = self._prepared[user]
-        return user, prepared[3]
+        return user, prepared[1]
 
     def _sink_connection(self, user: str) -> tuple[_Connection, bool]:
         """(connection, fresh) of the sink user; opened with the stored password."""
@@ -428,23 +499,31 @@ class PostgresTarget:
             conn = self._already_imported(user, request.import_id, what)
             if conn is None:
                 return ImportResult(rows_read=0, already_imported=True)
-            rows: pa.RecordBatchReader | StagingStream | None
-            if spec.primary_key:
+            conversion = _conversion(spec)
+            rows: pa.RecordBatchReader | pa.Table | StagingStream | None
+            if staging is not None:
                 # Parsed and deduplicated before the transaction: no locks held meanwhile.
                 table = read_staging(request.paths, spec.columns)
                 rows_read = table.num_rows
-                order = dedup_order(table, spec.primary_key)
-                rows = gather(table, order) if len(order) else None
+                order = write_order(table, spec)
+                if not len(order):
+                    rows = None
+                elif spec.system_columns:
+                    rows = conversion.table(rows_to_write(table, order, spec, POSITION))
+                else:
+                    rows = gather(table, order, convert=conversion.batch, schema=conversion.schema)
             else:
                 # Parsed while COPY sends the previous batches.
                 rows = StagingStream(request.paths, spec.columns)
                 rows_read = 0
             try:
                 with self._sink_transaction(user, conn), conn.cursor() as cur:
-                    written = self._import(cur, request, staging, rows, rows_read)
+                    written = self._import(cur, request, staging, rows, rows_read, conversion=conversion)
             except adbc_driver_manager.Error as exc:
                 if isinstance(rows, StagingStream) and rows.error is not None:
                     raise rows.error from exc
+                if conversion.error is not None:
+                    raise conversion.error from exc
                 if request.reject is not None and is_row_error(exc) and not is_unavailable(exc):
                     return self._import_rejecting(user, conn, request, staging, message(exc))
                 if is_unprepared(exc):
@@ -482,19 +561,17 @@ class PostgresTarget:
         assert request.reject is not None
         schema, table_name = self.table_name(spec.table_id)
         qualified = self._qualified(spec.table_id)
+        conversion = _conversion(spec)
         data = read_staging(request.paths, spec.columns)
-        order = dedup_order(data, spec.primary_key) if spec.primary_key else pa.array(np.arange(data.num_rows))
-        rows = data.take(order).combine_chunks()
+        rows = rows_to_write(data, write_order(data, spec), spec, POSITION)
 
         def attempt(cur: Any, part: pa.Table) -> str | None:
             cur.execute("SAVEPOINT pushstream_part")
             try:
-                if spec.primary_key:
-                    assert staging is not None
-                    reader = pa.RecordBatchReader.from_batches(part.schema, part.to_batches())
-                    self._merge(cur, qualified, staging, spec, reader)
+                if staging is not None:
+                    self._merge(cur, qualified, staging, spec, conversion.table(part), prune=False)
                 else:
-                    cur.adbc_ingest(table_name, part, mode="append", db_schema_name=schema)
+                    cur.adbc_ingest(table_name, conversion.table(part), mode="append", db_schema_name=schema)
             except adbc_driver_manager.Error as exc:
                 if not is_row_error(exc) or is_unavailable(exc):
                     raise
@@ -503,12 +580,24 @@ class PostgresTarget:
             cur.execute("RELEASE SAVEPOINT pushstream_part")
             return None
 
+        def prune(cur: Any) -> None:
+            """A snapshot deletes what the whole import does not have, before its parts are written."""
+            if spec.merge_strategy != "snapshot":
+                return
+            if staging is None or not spec.primary_key:
+                cur.execute(sql.prune_snapshot(qualified, spec, ""))
+                return
+            qstaging = self._stage(cur, staging, conversion.table(rows))
+            cur.execute(sql.prune_snapshot(qualified, spec, qstaging))
+            cur.execute(f"TRUNCATE {qstaging}")
+
         what = f'import "{request.import_id}" into "{spec.table_id}" failed'
         try:
             with self._sink_transaction(user, conn), conn.cursor() as cur:
                 if not self._begin(cur, request):
                     return ImportResult(rows_read=0, already_imported=True)
-                refused = write_bisecting(rows, lambda part: attempt(cur, part), reason)
+                prune(cur)
+                refused = write_bisecting(rows, lambda part: attempt(cur, part), reason, len(spec.columns))
                 if refused:
                     request.reject(refused)
                 if not self._finish(cur, request, data.num_rows):
@@ -535,7 +624,7 @@ class PostgresTarget:
         shape = table_shape(cur, qualified)
         if shape is None:
             raise UnpreparedError(f'table "{spec.table_id}" does not exist')
-        spec.check_matches(shape[0], shape[1])
+        spec.check_matches(*shape)
         return True
 
     def _import(
@@ -543,8 +632,10 @@ class PostgresTarget:
         cur: Any,
         request: ImportRequest,
         staging: str | None,
-        rows: pa.RecordBatchReader | StagingStream | None,
+        rows: pa.RecordBatchReader | pa.Table | StagingStream | None,
         rows_read: int,
+        *,
+        conversion: Conversion,
     ) -> int | None:
         """The import transaction; the number of rows read, or ``None`` when the
         import id turned out to be imported already (nothing written)."""
@@ -554,11 +645,13 @@ class PostgresTarget:
         if not self._begin(cur, request):
             return None
         if isinstance(rows, StagingStream):
-            cur.adbc_ingest(table, rows.reader(), mode="append", db_schema_name=schema)
+            if spec.merge_strategy == "snapshot":
+                cur.execute(sql.prune_snapshot(qualified, spec, ""))
+            cur.adbc_ingest(table, conversion.reader(rows.reader()), mode="append", db_schema_name=schema)
             rows_read = rows.rows
         elif rows is not None:
             assert staging is not None
-            self._merge(cur, qualified, staging, spec, rows)
+            self._merge(cur, qualified, staging, spec, rows, prune=True)
         return rows_read if self._finish(cur, request, rows_read) else None
 
     def _finish(self, cur: Any, request: ImportRequest, rows_read: int) -> bool:
@@ -580,16 +673,60 @@ class PostgresTarget:
         cur.execute("COMMIT")
         return True
 
-    def _merge(self, cur: Any, qualified: str, staging: str, spec: TableSpec, rows: pa.RecordBatchReader) -> None:
+    @staticmethod
+    def _stage(cur: Any, staging: str, rows: pa.RecordBatchReader | pa.Table) -> str:
+        """Rows into the sink's staging table (empty, locked for the transaction); its qualified name."""
         qstaging = f"{SCHEMA}.{quote_ident(staging)}"
         # ACCESS EXCLUSIVE on our own staging table: one import of a sink at a time,
         # even from two processes.
         cur.execute(f"LOCK TABLE {qstaging} IN ACCESS EXCLUSIVE MODE")
         cur.adbc_ingest(staging, rows, mode="append", db_schema_name=SCHEMA)
-        # The staged rows are unique and sorted by key (dedup_order), so the upsert
-        # walks the key's B-tree in order.
-        cur.execute(sql.upsert(qualified, spec, f"SELECT {sql.column_list(spec.columns)} FROM {qstaging}"))
+        return qstaging
+
+    def _merge(
+        self,
+        cur: Any,
+        qualified: str,
+        staging: str,
+        spec: TableSpec,
+        rows: pa.RecordBatchReader | pa.Table,
+        *,
+        prune: bool,
+    ) -> None:
+        """The rows through the staging table into the table by the spec's merge
+        strategy; ``prune``: the rows are the whole import, and a snapshot
+        deletes what they do not have first."""
+        qstaging = self._stage(cur, staging, rows)
+        if prune and spec.merge_strategy == "snapshot":
+            cur.execute(sql.prune_snapshot(qualified, spec, qstaging))
+        if spec.system_columns:
+            self._merge_numbered(cur, qualified, qstaging, spec)
+        elif spec.merge_strategy in ("upsert", "ledger"):
+            # The staged rows are unique and sorted by key (dedup_order), so the upsert
+            # walks the key's B-tree in order.
+            cur.execute(sql.upsert(qualified, spec, f"SELECT {sql.column_list(spec.columns)} FROM {qstaging}"))
+        else:
+            cur.execute(sql.merge(qualified, spec, qstaging))
         cur.execute(f"TRUNCATE {qstaging}")
+
+    def _merge_numbered(self, cur: Any, qualified: str, qstaging: str, spec: TableSpec) -> None:
+        """The merge of a table with system columns: offsets from the table's
+        counter, whose row stays locked until the commit (imports of one table by
+        several sinks number their rows one after the other)."""
+        first = int(
+            fetch(
+                cur,
+                f"INSERT INTO {SCHEMA}.offsets (table_id, next_offset) VALUES ($1, 0) ON CONFLICT (table_id)"
+                " DO UPDATE SET next_offset = offsets.next_offset RETURNING next_offset",
+                (spec.table_id,),
+            )[0][0]
+        )
+        merge = sql.merge(qualified, spec, qstaging, first_offset=first, system_time="now()")
+        written = int(fetch(cur, f"WITH written AS ({merge} RETURNING 1) SELECT count(*) FROM written")[0][0])
+        cur.execute(
+            f"UPDATE {SCHEMA}.offsets SET next_offset = $2 WHERE table_id = $1",
+            parameters=(spec.table_id, first + written),
+        )
 
     def close(self) -> None:
         """Closes the admin and every sink connection."""
