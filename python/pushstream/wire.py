@@ -634,6 +634,26 @@ class Level(_Body, kw_only=True):
     records_count: Annotated[Int64, Meta(description="Number of records.")]
     compressed_size: Annotated[Int64, Meta(description="Compressed size in bytes.")]
     uncompressed_size: Annotated[Int64, Meta(description="Uncompressed size in bytes.")]
+    first_event_at: (
+        Annotated[
+            Time,
+            Meta(
+                description="Beyond Keboola, only for a sink with an event-time column (`mapping.eventTimeColumn`),"
+                " on the `target` level and in `total`: the earliest event time of the imported rows."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    last_event_at: (
+        Annotated[
+            Time,
+            Meta(
+                description="Beyond Keboola, only for a sink with an event-time column (`mapping.eventTimeColumn`),"
+                " on the `target` level and in `total`: the latest event time of the imported rows."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class Levels(_Body, kw_only=True):
@@ -680,6 +700,9 @@ class SinkFile(_Body, kw_only=True):
 
 
 SinkFiles = Annotated[list[SinkFile], Meta(description="Recent files of the sink.")]
+#: How ``statistics/files`` may list files (its ``order`` query parameter, beyond
+#: Keboola): newest first (the default), or by last event time, latest first.
+FILE_ORDERS = ("openedAt", "eventTime")
 
 
 class SinkStatisticsFilesResult(_Body, kw_only=True):
@@ -845,17 +868,28 @@ def to_builtins(body: Any) -> Any:
     return msgspec.to_builtins(body)
 
 
-def level(records: int, compressed: int, uncompressed: int, first: str | None = None, last: str | None = None) -> Level:
-    """Statistics of one level; the record times only when there are records."""
-    if records and first is not None and last is not None:
-        return Level(
-            first_record_at=first,
-            last_record_at=last,
-            records_count=records,
-            compressed_size=compressed,
-            uncompressed_size=uncompressed,
-        )
-    return Level(records_count=records, compressed_size=compressed, uncompressed_size=uncompressed)
+def level(
+    records: int,
+    compressed: int,
+    uncompressed: int,
+    first: str | None = None,
+    last: str | None = None,
+    *,
+    first_event: str | None = None,
+    last_event: str | None = None,
+) -> Level:
+    """Statistics of one level; the record times only when there are records,
+    the event times (beyond Keboola) only when given."""
+    events = records and first_event is not None and last_event is not None
+    return Level(
+        first_record_at=first if records and first is not None and last is not None else UNSET,
+        last_record_at=last if records and first is not None and last is not None else UNSET,
+        records_count=records,
+        compressed_size=compressed,
+        uncompressed_size=uncompressed,
+        first_event_at=first_event if events and first_event is not None else UNSET,
+        last_event_at=last_event if events and last_event is not None else UNSET,
+    )
 
 
 def empty_totals() -> SinkStatisticsTotalResult:

@@ -6,6 +6,7 @@ not allow (the transaction then changes nothing)."""
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -282,3 +283,53 @@ def test_live_nodes(storage: SqliteStorageState) -> None:
     storage.register_node("b")
     storage.report("b", [], stopped=True)
     assert storage.live_nodes() == {"a"}
+
+
+def _imported_file(storage: SqliteStorageState, events: tuple[int, int] | None) -> FileRef:
+    """A file of one slice (one row), imported with the event-time range ``events``."""
+    with storage.atomic() as tx:
+        writing = tx.open_file(SINK, "in.c-t.k", COLUMNS)
+        tx.close_file(SINK)
+    ref = SliceRef(SINK, writing.file_id, writing.slice_id)
+    storage.report("n1", [NodeSliceStats(ref, True, 1, 10, 100, 100)])
+    with storage.atomic() as tx:
+        tx.mark_uploaded(ref, 1, 10, 7)
+        if events is None:
+            tx.mark_imported(ref.file, 0)
+        else:
+            tx.mark_imported(ref.file, 0, *events)
+    return ref.file
+
+
+def test_imported_files_keep_their_event_time_range(storage: SqliteStorageState) -> None:
+    older = _imported_file(storage, (5_000, 9_000))
+    without = _imported_file(storage, None)
+    newer = _imported_file(storage, (1_000, 6_000))
+    assert storage.level_counts(SINK)["target"] == LevelCounts(3, 21, 30, 100, 100, 1_000, 9_000)
+    assert storage.level_counts(SINK, without.file_id)["target"] == LevelCounts(1, 7, 10, 100, 100)
+    assert storage.level_counts(SINK, newer.file_id)["target"] == LevelCounts(1, 7, 10, 100, 100, 1_000, 6_000)
+
+    def ids(**order: bool) -> list[str]:
+        return [f.file_id for f in storage.file_records(SINK, failed_only=False, limit=10, **order)]
+
+    assert ids() == [newer.file_id, without.file_id, older.file_id]
+    # By last event time, latest first; a file without one follows.
+    assert ids(by_event_time=True) == [older.file_id, newer.file_id, without.file_id]
+    (record,) = [f for f in storage.file_records(SINK, failed_only=False, limit=10) if f.file_id == older.file_id]
+    assert (record.first_event_ns, record.last_event_ns) == (5_000, 9_000)
+
+
+def test_a_state_file_from_before_event_times_gets_their_columns(tmp_path: Path) -> None:
+    path = tmp_path / STATE_FILE
+    SqliteStorageState(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("ALTER TABLE storage_files DROP COLUMN first_event_ns")
+        db.execute("ALTER TABLE storage_files DROP COLUMN last_event_ns")
+    storage = SqliteStorageState(path)
+    try:
+        columns = [row[1] for row in storage.db().execute("PRAGMA table_info(storage_files)")]
+        assert columns[-2:] == ["first_event_ns", "last_event_ns"]
+        file = _imported_file(storage, (1_000, 2_000))
+        assert storage.level_counts(SINK, file.file_id)["target"] == LevelCounts(1, 7, 10, 100, 100, 1_000, 2_000)
+    finally:
+        storage.close()

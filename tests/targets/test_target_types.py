@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from targethelpers import Staging
 
-from pushstream.targets.base import RejectedRow, TableMismatchError, TableSpec, TargetError
+from pushstream.targets.base import EventRange, RejectedRow, TableMismatchError, TableSpec, TargetError
 from pushstream.targets.sqlite import SqliteTarget
 from rawsql import Raw
 
@@ -276,3 +276,56 @@ def test_spec_validation() -> None:
     assert TableSpec(t, ("a", "b")).nullable == (True, True)
     assert TableSpec(t, ("a", "b")).merge_strategy == "append"
     assert TableSpec(t, ("a", "b"), ("a",)).merge_strategy == "upsert"
+
+
+def _us(text: str) -> int:
+    return int(dt.datetime.fromisoformat(text).timestamp() * 1_000_000)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "keyed", "system"),
+    [("append", False, False), ("upsert", True, False), ("ledger", True, True), ("snapshot", False, False)],
+)
+def test_an_import_reports_the_event_time_range_of_the_rows_it_wrote(
+    target: Any, staging: Staging, strategy: str, keyed: bool, system: bool
+) -> None:
+    """Min and max of the event-time column over the written rows, out of order,
+    a NULL left out; a refused row (here the latest event) does not count."""
+    spec = TableSpec(
+        "in.c-typed.events",
+        ("id", "at", "qty"),
+        ("id",) if keyed else (),
+        column_types=("string", "timestamp", "integer"),
+        nullable=(True, True, False),
+        merge_strategy=strategy,
+        event_time_column="at",
+        system_columns=system,
+    )
+    target.ensure_table(spec)
+    rows = [
+        ["1", "2026-11-30T12:00:00.000000Z", "1"],
+        ["2", "2026-11-30T08:00:00.000001Z", "1"],
+        ["3", "", "1"],
+        ["4", "2026-11-30T10:00:00.000000Z", "1"],
+    ]
+    result = target.import_files(staging.request(spec, rows))
+    assert result.event_range == EventRange(_us("2026-11-30T08:00:00.000001+00:00"), _us("2026-11-30T12:00:00+00:00"))
+
+    refused: list[RejectedRow] = []
+    request = staging.request(spec, [["5", "2026-12-01T00:00:00.000000Z", ""], ["6", "2026-11-29T00:00:00.000000Z", "2"]])
+    result = target.import_files(
+        type(request)(request.spec, request.import_id, request.paths, request.sink, reject=refused.extend)
+    )
+    assert (result.rejected, [r.values[0] for r in refused]) == (1, ["5"])
+    assert result.event_range == EventRange(_us("2026-11-29T00:00:00+00:00"), _us("2026-11-29T00:00:00+00:00"))
+    # Imported already: nothing written, no range.
+    assert target.import_files(request).event_range is None
+
+
+def test_an_import_without_event_time_reports_no_range(target: Any, staging: Staging) -> None:
+    spec = TableSpec("in.c-typed.plain", ("id", "at"), column_types=("string", "timestamp"))
+    target.ensure_table(spec)
+    assert target.import_files(staging.request(spec, [["1", "2026-11-30T12:00:00.000000Z"]])).event_range is None
+    timed = TableSpec("in.c-typed.nulls", ("id", "at"), column_types=("string", "timestamp"), event_time_column="at")
+    target.ensure_table(timed)
+    assert target.import_files(staging.request(timed, [["1", ""]])).event_range is None

@@ -627,6 +627,15 @@ def _paths() -> dict[str, Any]:
                         "allowEmptyValue": True,
                         "schema": {"type": "boolean", "default": False},
                     },
+                    {
+                        "name": "order",
+                        "in": "query",
+                        "description": "Beyond Keboola. `openedAt`: newest file first; `eventTime`: the file "
+                        "with the latest event time first (sinks with `mapping.eventTimeColumn`; files "
+                        "without event times follow, newest first).",
+                        "allowEmptyValue": True,
+                        "schema": {"type": "string", "enum": list(wire.FILE_ORDERS), "default": wire.FILE_ORDERS[0]},
+                    },
                 ],
                 errors=not_sink,
             )

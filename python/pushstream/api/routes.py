@@ -414,8 +414,14 @@ def sink_statistics_total(branch: str, source_id: str, sink_id: str) -> Response
 def sink_statistics_files(branch: str, source_id: str, sink_id: str) -> Response:
     branch_id, source_id, sink_id = _ids(branch, source_id, sink_id)
     failed_only = v.parse_query_bool(request.args.get("failedFiles"), "failedFiles")
+    # Beyond Keboola: ``order=eventTime`` lists files by their last event time.
+    order = request.args.get("order") or wire.FILE_ORDERS[0]
+    if order not in wire.FILE_ORDERS:
+        raise v.invalid_enum("order", order, wire.FILE_ORDERS)
     service().get_sink(branch_id, source_id, sink_id)
-    files = get_statistics_provider(current_app).sink_files(branch_id, source_id, sink_id, failed_only=failed_only)
+    files = get_statistics_provider(current_app).sink_files(
+        branch_id, source_id, sink_id, failed_only=failed_only, by_event_time=order == "eventTime"
+    )
     return json_response(wire.SinkStatisticsFilesResult(files=files))
 
 

@@ -8,7 +8,9 @@ Shapes (Keboola's): a *level* is ``{"firstRecordAt"?, "lastRecordAt"?,
 "recordsCount", "compressedSize", "uncompressedSize"}``; totals are
 ``{"total": level, "levels": {"local"?: level, "staging"?: level, "target"?: level},
 "rejected"?: {"recordsCount"}}`` (``rejected``, beyond Keboola: rows the target
-refused, present only when there are any);
+refused, present only when there are any; also beyond Keboola, a level may end
+with ``"firstEventAt"?, "lastEventAt"?``: the event-time range of imported rows
+of a sink with an event-time column);
 a file is ``{"state", "openedAt", "closingAt"?, "importingAt"?, "importedAt"?,
 "retryAttempt"?, "retryReason"?, "retryAfter"?, "statistics": totals}``.
 """
@@ -38,8 +40,11 @@ class StatisticsProvider(Protocol):
         """``{"total": level, "levels": {...}, "rejected"?}`` of one sink."""
         ...
 
-    def sink_files(self, branch_id: int, source_id: str, sink_id: str, *, failed_only: bool) -> list[wire.SinkFile]:
-        """Recent files of one sink (only those not imported, with ``failed_only``)."""
+    def sink_files(
+        self, branch_id: int, source_id: str, sink_id: str, *, failed_only: bool, by_event_time: bool = False
+    ) -> list[wire.SinkFile]:
+        """Recent files of one sink, newest first (only those not imported, with
+        ``failed_only``; ``by_event_time``: latest last event time first)."""
         ...
 
     def clear_sink(self, branch_id: int, source_id: str, sink_id: str) -> None:
@@ -57,7 +62,9 @@ class ZeroStatistics:
     def sink_totals(self, branch_id: int, source_id: str, sink_id: str) -> wire.SinkStatisticsTotalResult:
         return wire.empty_totals()
 
-    def sink_files(self, branch_id: int, source_id: str, sink_id: str, *, failed_only: bool) -> list[wire.SinkFile]:
+    def sink_files(
+        self, branch_id: int, source_id: str, sink_id: str, *, failed_only: bool, by_event_time: bool = False
+    ) -> list[wire.SinkFile]:
         return []
 
     def clear_sink(self, branch_id: int, source_id: str, sink_id: str) -> None:

@@ -38,6 +38,7 @@ from pushstream.storage.rejected import count_rejected, write_rejected
 from pushstream.storage.space import is_disk_full
 from pushstream.storage.state import FileRef, SliceRef
 from pushstream.targets.base import (
+    EventRange,
     ImportRequest,
     RejectedRow,
     SinkIdentity,
@@ -258,6 +259,7 @@ class Coordinator:
             write_rejected(rejected_path, file_id, spec.columns, rows)
 
         rejected = 0
+        events: EventRange | None = None
         try:
             if paths:
                 self.target.ensure_table(spec)
@@ -271,6 +273,7 @@ class Coordinator:
                 result = self.target.import_files(request)
                 # Imported before a crash: its rejected rows were written before that commit.
                 rejected = count_rejected(rejected_path) if result.already_imported else result.rejected
+                events = result.event_range
                 log.info(
                     "sink %s: file %s imported into %s (%d rows%s)",
                     key,
@@ -294,7 +297,10 @@ class Coordinator:
             return
         # Recorded after the target committed (a crash in between imports again, idempotently).
         with self.storage.atomic() as tx:
-            tx.mark_imported(file, rejected)
+            if events is None:
+                tx.mark_imported(file, rejected)
+            else:
+                tx.mark_imported(file, rejected, events.first_us * 1000, events.last_us * 1000)
         self._prune_staging(key)
 
     def _failed(

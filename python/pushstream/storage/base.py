@@ -102,9 +102,17 @@ class StorageTransaction(StorageReader, Protocol):
         whether it did."""
         ...
 
-    def mark_imported(self, file: FileRef, rejected_records: int) -> None:
+    def mark_imported(
+        self,
+        file: FileRef,
+        rejected_records: int,
+        first_event_ns: int | None = None,
+        last_event_ns: int | None = None,
+    ) -> None:
         """An importing file (and its slices) is in its table; ``rejected_records``
-        rows of it were refused by the target."""
+        rows of it were refused by the target; ``first_event_ns``/``last_event_ns``:
+        the event-time range of its imported rows, when the sink has an event-time
+        column (statistics report it)."""
         ...
 
     def retry_later(self, file: FileRef, attempt: int, reason: str, retry_after_ns: int) -> None:
@@ -189,8 +197,12 @@ class StorageState(StorageReader, Protocol):
         """Rows of imported files the target refused."""
         ...
 
-    def file_records(self, sink: SinkKey, *, failed_only: bool, limit: int) -> list[FileRecord]:
-        """A sink's files, newest first; ``failed_only``: not imported, with a failed attempt."""
+    def file_records(
+        self, sink: SinkKey, *, failed_only: bool, limit: int, by_event_time: bool = False
+    ) -> list[FileRecord]:
+        """A sink's files, newest first; ``failed_only``: not imported, with a failed attempt;
+        ``by_event_time``: by their last event time, latest first (files without one
+        after them, newest first)."""
         ...
 
     def sinks_with_files(self, branch_id: int, source_id: str) -> list[str]:

@@ -64,6 +64,8 @@ CREATE TABLE IF NOT EXISTS storage_files (
     retry_reason TEXT,
     retry_after_ns INTEGER,
     rejected_records INTEGER NOT NULL DEFAULT 0,
+    first_event_ns INTEGER,
+    last_event_ns INTEGER,
     PRIMARY KEY (branch_id, source_id, sink_id, file_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS storage_files_by_state ON storage_files (state);
@@ -122,6 +124,9 @@ def init_schema(db: sqlite3.Connection) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(storage_files)")}
     if "rejected_records" not in columns:  # a data dir from before rejected rows
         db.execute("ALTER TABLE storage_files ADD COLUMN rejected_records INTEGER NOT NULL DEFAULT 0")
+    for column in ("first_event_ns", "last_event_ns"):
+        if column not in columns:  # a data dir from before event-time statistics
+            db.execute(f"ALTER TABLE storage_files ADD COLUMN {column} INTEGER")
 
 
 def revision_file_of(db: sqlite3.Connection) -> RevisionFile:
@@ -354,7 +359,13 @@ class SqliteStorageTransaction(_SqliteReader):
         )
         return True
 
-    def mark_imported(self, file: FileRef, rejected_records: int) -> None:
+    def mark_imported(
+        self,
+        file: FileRef,
+        rejected_records: int,
+        first_event_ns: int | None = None,
+        last_event_ns: int | None = None,
+    ) -> None:
         db = self._connection
         check_file(file, self._file_state(file), FileState.IMPORTED)
         for slice_id, state in db.execute(
@@ -363,8 +374,8 @@ class SqliteStorageTransaction(_SqliteReader):
             check_slice(SliceRef(file.sink, file.file_id, slice_id), state, SliceState.IMPORTED)
         db.execute(
             "UPDATE storage_files SET state = 'imported', imported_ns = ?, retry_after_ns = NULL,"
-            " rejected_records = ? WHERE " + _FILE,
-            (time.time_ns(), rejected_records, *_file_params(file)),
+            " rejected_records = ?, first_event_ns = ?, last_event_ns = ? WHERE " + _FILE,
+            (time.time_ns(), rejected_records, first_event_ns, last_event_ns, *_file_params(file)),
         )
         db.execute("UPDATE storage_slices SET state = 'imported' WHERE " + _FILE, _file_params(file))
 
@@ -614,7 +625,17 @@ class SqliteStorageState(_SqliteReader):
                 + file_filter,
                 params,
             ).fetchone()
-        return {"local": LevelCounts(*local), "staging": LevelCounts(*staging), "target": LevelCounts(*target)}
+            events = db.execute(
+                "SELECT min(first_event_ns), max(last_event_ns) FROM storage_files"
+                " WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND state = 'imported'"
+                + file_filter.replace("s.", ""),
+                params,
+            ).fetchone()
+        return {
+            "local": LevelCounts(*local),
+            "staging": LevelCounts(*staging),
+            "target": LevelCounts(*target, *events),
+        }
 
     def rejected_records(self, sink: SinkKey, file_id: str | None = None) -> int:
         file_filter = " AND file_id = ?" if file_id else ""
@@ -628,13 +649,19 @@ class SqliteStorageState(_SqliteReader):
         )
         return int(row[0])
 
-    def file_records(self, sink: SinkKey, *, failed_only: bool, limit: int) -> list[FileRecord]:
+    def file_records(
+        self, sink: SinkKey, *, failed_only: bool, limit: int, by_event_time: bool = False
+    ) -> list[FileRecord]:
         condition = " AND state != 'imported' AND retry_attempt > 0" if failed_only else ""
+        order = "last_event_ns IS NULL, last_event_ns DESC, file_id DESC" if by_event_time else "file_id DESC"
         rows = (
             self._db()
             .execute(
                 "SELECT file_id, state, opened_ns, closing_ns, importing_ns, imported_ns, retry_attempt, retry_reason,"
-                " retry_after_ns FROM storage_files WHERE " + _SINK + condition + " ORDER BY file_id DESC LIMIT ?",
+                " retry_after_ns, first_event_ns, last_event_ns FROM storage_files WHERE "
+                + _SINK
+                + condition
+                + f" ORDER BY {order} LIMIT ?",
                 (*sink.parts(), limit),
             )
             .fetchall()

@@ -226,17 +226,23 @@ class FileRecord:
     retry_attempt: int
     retry_reason: str | None
     retry_after_ns: int | None
+    #: Earliest and latest event time of the file's imported rows (sinks with an event-time column).
+    first_event_ns: int | None = None
+    last_event_ns: int | None = None
 
 
 @dataclass(frozen=True)
 class LevelCounts:
-    """Rows of one level (local, staging or target) of a sink or a file."""
+    """Rows of one level (local, staging or target) of a sink or a file; the
+    event times only on the target level of a sink with an event-time column."""
 
     records: int
     compressed_size: int
     uncompressed_size: int
     first_record_ns: int | None
     last_record_ns: int | None
+    first_event_ns: int | None = None
+    last_event_ns: int | None = None
 
 
 #: This machine's name, recorded with every node (a node's process is checked only on its own host).

@@ -4,7 +4,10 @@ Levels: ``local`` — rows in slices nodes are writing or closing (uncompressed
 only); ``staging`` — rows in uploaded slices of files not imported yet;
 ``target`` — rows of imported files. ``total`` sums the levels. Beyond Keboola,
 ``rejected`` (only when there are any) counts rows of imported files that the
-target refused (see :mod:`pushstream.storage.rejected`). Node statistics
+target refused (see :mod:`pushstream.storage.rejected`), and a sink with an
+event-time column gets ``firstEventAt``/``lastEventAt`` on ``target`` and in
+``total``: the range of the event times of its imported rows, which each import
+reports (see :class:`pushstream.targets.base.ImportResult`). Node statistics
 are reported at least once a second, so ``local`` trails by up to a second.
 """
 
@@ -16,7 +19,7 @@ from pushstream.storage.base import StorageState
 from pushstream.storage.layout import SinkKey
 from pushstream.storage.state import LevelCounts
 
-#: Files listed by ``statistics/files`` (most recent first).
+#: Files listed by ``statistics/files`` (most recent first, or latest event time first).
 MAX_FILES = 100
 
 
@@ -27,12 +30,17 @@ def _level(counts: LevelCounts) -> wire.Level:
         counts.uncompressed_size,
         _time(counts.first_record_ns),
         _time(counts.last_record_ns),
+        first_event=_time(counts.first_event_ns),
+        last_event=_time(counts.last_event_ns),
     )
 
 
 def _sum(levels: list[LevelCounts]) -> wire.Level:
     firsts = [lv.first_record_ns for lv in levels if lv.records and lv.first_record_ns is not None]
     lasts = [lv.last_record_ns for lv in levels if lv.records and lv.last_record_ns is not None]
+    # Only imported rows have known event times (the target level): the total shows theirs.
+    first_events = [lv.first_event_ns for lv in levels if lv.records and lv.first_event_ns is not None]
+    last_events = [lv.last_event_ns for lv in levels if lv.records and lv.last_event_ns is not None]
     return _level(
         LevelCounts(
             sum(lv.records for lv in levels),
@@ -40,6 +48,8 @@ def _sum(levels: list[LevelCounts]) -> wire.Level:
             sum(lv.uncompressed_size for lv in levels),
             min(firsts) if firsts else None,
             max(lasts) if lasts else None,
+            min(first_events) if first_events else None,
+            max(last_events) if last_events else None,
         )
     )
 
@@ -65,9 +75,11 @@ class StorageStatistics:
     def sink_totals(self, branch_id: int, source_id: str, sink_id: str) -> wire.SinkStatisticsTotalResult:
         return self._totals(SinkKey(branch_id, source_id, sink_id))
 
-    def sink_files(self, branch_id: int, source_id: str, sink_id: str, *, failed_only: bool) -> list[wire.SinkFile]:
+    def sink_files(
+        self, branch_id: int, source_id: str, sink_id: str, *, failed_only: bool, by_event_time: bool = False
+    ) -> list[wire.SinkFile]:
         key = SinkKey(branch_id, source_id, sink_id)
-        files = self.storage.file_records(key, failed_only=failed_only, limit=MAX_FILES)
+        files = self.storage.file_records(key, failed_only=failed_only, limit=MAX_FILES, by_event_time=by_event_time)
         return [
             wire.sink_file(
                 f.state,

@@ -232,11 +232,29 @@ class ImportRequest:
 
 
 @dataclass(frozen=True)
+class EventRange:
+    """The earliest and latest event time of some rows, microseconds since the epoch (UTC)."""
+
+    first_us: int
+    last_us: int
+
+    def union(self, other: EventRange | None) -> EventRange:
+        """The range covering this one and ``other``."""
+        if other is None:
+            return self
+        return EventRange(min(self.first_us, other.first_us), max(self.last_us, other.last_us))
+
+
+@dataclass(frozen=True)
 class ImportResult:
     rows_read: int
     already_imported: bool = False
     #: Rows the database refused, handed to the request's ``reject``.
     rejected: int = 0
+    #: Earliest and latest value of the spec's event-time column over the rows
+    #: the import wrote (refused rows left out); ``None`` without an event-time
+    #: column, without a non-null value, or when the import was already done.
+    event_range: EventRange | None = None
 
 
 class Target(Protocol):

@@ -344,7 +344,7 @@ class SqliteTarget:
         spec = request.spec
         self._validate(spec)
         table_name = self.table_name(spec.table_id)
-        conversion = Conversion(spec.columns, spec.column_types, TEXT_TYPES)
+        conversion = Conversion(spec.columns, spec.column_types, TEXT_TYPES, event_time=spec.event_time_column)
         stream: StagingStream | None = None
         try:
             # Cheap early exit for a retried import: no need to parse the files.
@@ -387,7 +387,7 @@ class SqliteTarget:
             if request.reject is not None and _is_row_error(exc):
                 return self._import_rejecting(request, _reason(exc))
             raise _db_error(exc, f'import "{request.import_id}" into "{spec.table_id}" failed') from exc
-        return ImportResult(rows_read=rows_read)
+        return ImportResult(rows_read=rows_read, event_range=conversion.event_range)
 
     def _import_rejecting(self, request: ImportRequest, reason: str) -> ImportResult:
         """The import again, after the database refused some of its rows: the
@@ -395,12 +395,13 @@ class SqliteTarget:
         the refused ones handed to ``request.reject`` before the commit."""
         spec = request.spec
         assert request.reject is not None
-        conversion = Conversion(spec.columns, spec.column_types, TEXT_TYPES)
+        conversion = Conversion(spec.columns, spec.column_types, TEXT_TYPES, event_time=spec.event_time_column)
         data = read_staging(request.paths, spec.columns)
         rows = rows_to_write(data, write_order(data, spec), spec, POSITION)
 
         def attempt(cur: Any, part: pa.Table) -> str | None:
             cur.execute("SAVEPOINT pushstream_part")
+            written_range = conversion.event_range
             try:
                 self._write_part(cur, spec, part, conversion)
             except adbc_driver_manager.Error as exc:
@@ -408,6 +409,8 @@ class SqliteTarget:
                     raise
                 cur.execute("ROLLBACK TO pushstream_part")
                 cur.execute("RELEASE pushstream_part")
+                # The part's event times count only once its rows are written.
+                conversion.event_range = written_range
                 return _reason(exc)
             cur.execute("RELEASE pushstream_part")
             return None
@@ -420,6 +423,8 @@ class SqliteTarget:
                 if spec.merge_strategy == "snapshot":
                     # What the whole import does not have goes first; the parts are written after.
                     self._prune(cur, spec, rows, conversion, always=True)
+                    # Staging every row for the prune is no write: refused rows must not count.
+                    conversion.event_range = None
                 refused = write_bisecting(rows, lambda part: attempt(cur, part), reason, len(spec.columns))
                 if refused:
                     request.reject(refused)
@@ -428,7 +433,7 @@ class SqliteTarget:
             raise
         except adbc_driver_manager.Error as exc:
             raise _db_error(exc, f'import "{request.import_id}" into "{spec.table_id}" failed') from exc
-        return ImportResult(rows_read=data.num_rows, rejected=len(refused))
+        return ImportResult(rows_read=data.num_rows, rejected=len(refused), event_range=conversion.event_range)
 
     def _write_part(self, cur: Any, spec: TableSpec, part: pa.Table, conversion: Conversion) -> None:
         """Writes some of the import's rows (already pruned for a snapshot)."""

@@ -15,7 +15,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 import zstandard
 
-from pushstream.targets.base import TargetError, format_names
+from pushstream.targets.base import EventRange, TargetError, format_names
 
 # Large blocks keep the number of chunks (and so of bind/COPY batches) small;
 # pyarrow still parses blocks in parallel.
@@ -258,7 +258,12 @@ class Conversion:
     json): their values are checked by the same cast but loaded as text.
     ``json_type`` is the Arrow type of json columns: text, or Arrow's json
     extension type over text (``pa.json_()``, which ADBC's PostgreSQL driver
-    copies into jsonb: measured ~3x faster than text staged and cast in SQL)."""
+    copies into jsonb: measured ~3x faster than text staged and cast in SQL).
+
+    ``event_time`` names the event-time column (a timestamp column): every
+    value converted is folded into :attr:`event_range`, the min and max over
+    the rows converted so far (Arrow's ``min_max`` on the typed column, one
+    call per batch)."""
 
     def __init__(
         self,
@@ -266,12 +271,17 @@ class Conversion:
         data_types: Sequence[str],
         text_types: Sequence[str] = (),
         json_type: pa.DataType | None = None,
+        event_time: str | None = None,
     ) -> None:
         self.names = list(names)
         self.data_types = list(data_types)
         self.text_types = frozenset(text_types) | {"string"}
         self.json_type = json_type if json_type is not None else pa.string()
         self.typed = [i for i, t in enumerate(self.data_types) if t != "string"]
+        self.event_time_index = self.names.index(event_time) if event_time is not None else None
+        #: Min and max of the event-time column over the rows converted so far
+        #: (microseconds since the epoch), ``None`` before any non-null value.
+        self.event_range: EventRange | None = None
         #: The conversion error of :meth:`reader`'s batches (the consumer, a
         #: database driver, reports its own error instead).
         self.error: TargetError | None = None
@@ -304,7 +314,16 @@ class Conversion:
                 f'staged column "{self.names[i]}" has a value that is not {data_type}: {str(exc).splitlines()[0]}'
             )
             raise self.error from exc
+        if i == self.event_time_index:
+            self._fold_event_range(converted)
         return values if data_type in self.text_types else converted
+
+    def _fold_event_range(self, times: pa.Array | pa.ChunkedArray) -> None:
+        found = pc.min_max(times.cast(pa.int64()))
+        low, high = found["min"].as_py(), found["max"].as_py()
+        if low is None or high is None:
+            return
+        self.event_range = EventRange(low, high).union(self.event_range)
 
     def table(self, table: pa.Table) -> pa.Table:
         """``table`` (string columns named as :attr:`names`, maybe more after

@@ -186,7 +186,9 @@ def _column_details(column: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _show_sink(sink: dict[str, Any], output: str) -> None:
+def _show_sink(sink: dict[str, Any], output: str, totals: dict[str, Any] | None = None) -> None:
+    """Prints a sink; ``totals`` (its ``statistics/total``) adds the event-time
+    range of its imported rows to a sink with an event-time column."""
     from pushstream.client import render
 
     if output == "json":
@@ -209,6 +211,8 @@ def _show_sink(sink: dict[str, Any], output: str) -> None:
     ]
     if "eventTimeColumn" in mapping:
         pairs.append(("event time", mapping["eventTimeColumn"]))
+        if totals is not None:
+            pairs.append(("event range", _event_range_text(totals)))
     if mapping.get("systemColumns"):
         pairs.append(("system", "_offset, _op, _system_time"))
     headers = ["name", "type", "key", "details"]
@@ -220,6 +224,14 @@ def _show_sink(sink: dict[str, Any], output: str) -> None:
             text = str(column.get("dataType", "string"))
             row.insert(2, text + ", not null" if column.get("nullable") is False else text)
     out(fields_text(pairs) + render.box_table(headers, rows))
+
+
+def _event_range_text(totals: dict[str, Any]) -> str:
+    """The event-time range of a sink's imported rows (``firstEventAt``/``lastEventAt`` of its totals)."""
+    total = totals.get("total") or {}
+    if "firstEventAt" not in total or "lastEventAt" not in total:
+        return "none imported yet"
+    return f"{total['firstEventAt']} .. {total['lastEventAt']}"
 
 
 def _merge_text(mapping: dict[str, Any]) -> str:
@@ -391,9 +403,14 @@ def sinks_create(
 @api_options
 @client_errors
 def sinks_show(*, source: str, sink: str, output: str, url: str, token: str | None, branch: str) -> None:
-    """Show SINK of SOURCE: its table, state, version and columns."""
+    """Show SINK of SOURCE: its table, state, version and columns (and, for a sink
+    with an event-time column, the range of the event times of its imported rows)."""
     with open_api(url, token, branch) as api:
-        _show_sink(api.sink(source, sink), output)
+        found = api.sink(source, sink)
+        totals = None
+        if output != "json" and "eventTimeColumn" in ((found.get("table") or {}).get("mapping") or {}):
+            totals = api.get(api.sink_path(source, sink) + "/statistics/total")
+        _show_sink(found, output, totals)
 
 
 @sinks.command("delete")

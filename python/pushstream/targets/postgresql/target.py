@@ -88,7 +88,9 @@ CONNECT_TIMEOUT = 10
 def _conversion(spec: TableSpec) -> Conversion:
     """Typed columns as Arrow types; json as Arrow's json extension type, which
     the driver copies into jsonb."""
-    return Conversion(spec.columns, spec.column_types, json_type=pa.json_(pa.string()))
+    return Conversion(
+        spec.columns, spec.column_types, json_type=pa.json_(pa.string()), event_time=spec.event_time_column
+    )
 
 
 def _tail_value(column: str, data_type: str) -> str:
@@ -532,7 +534,7 @@ class PostgresTarget:
                 raise target_error(exc, what) from exc
         if written is None:
             return ImportResult(rows_read=0, already_imported=True)
-        return ImportResult(rows_read=written)
+        return ImportResult(rows_read=written, event_range=conversion.event_range)
 
     def _already_imported(self, user: str, import_id: str, what: str) -> _Connection | None:
         """``None`` when the sink already imported ``import_id``, else the sink's
@@ -567,6 +569,7 @@ class PostgresTarget:
 
         def attempt(cur: Any, part: pa.Table) -> str | None:
             cur.execute("SAVEPOINT pushstream_part")
+            written_range = conversion.event_range
             try:
                 if staging is not None:
                     self._merge(cur, qualified, staging, spec, conversion.table(part), prune=False)
@@ -576,6 +579,8 @@ class PostgresTarget:
                 if not is_row_error(exc) or is_unavailable(exc):
                     raise
                 cur.execute("ROLLBACK TO SAVEPOINT pushstream_part")
+                # The part's event times count only once its rows are written.
+                conversion.event_range = written_range
                 return message(exc)
             cur.execute("RELEASE SAVEPOINT pushstream_part")
             return None
@@ -597,6 +602,8 @@ class PostgresTarget:
                 if not self._begin(cur, request):
                     return ImportResult(rows_read=0, already_imported=True)
                 prune(cur)
+                # Staging every row for the prune is no write: refused rows must not count.
+                conversion.event_range = None
                 refused = write_bisecting(rows, lambda part: attempt(cur, part), reason, len(spec.columns))
                 if refused:
                     request.reject(refused)
@@ -604,7 +611,7 @@ class PostgresTarget:
                     return ImportResult(rows_read=0, already_imported=True)
         except adbc_driver_manager.Error as exc:
             raise target_error(exc, what) from exc
-        return ImportResult(rows_read=data.num_rows, rejected=len(refused))
+        return ImportResult(rows_read=data.num_rows, rejected=len(refused), event_range=conversion.event_range)
 
     def _begin(self, cur: Any, request: ImportRequest) -> bool:
         """Starts the import transaction: locks the table, checks its shape;
