@@ -204,8 +204,10 @@ class FakeStatistics:
         }
         return {"total": level, "levels": {"local": level}}
 
-    def sink_files(self, branch_id: int, source_id: str, sink_id: str, *, failed_only: bool) -> list[dict[str, Any]]:
-        self.calls.append(("files", sink_id, failed_only))
+    def sink_files(
+        self, branch_id: int, source_id: str, sink_id: str, *, failed_only: bool, by_event_time: bool = False
+    ) -> list[dict[str, Any]]:
+        self.calls.append(("files", sink_id, failed_only, by_event_time))
         return [
             {
                 "state": "writing",
@@ -229,7 +231,9 @@ def test_statistics_provider(app: Flask, api: Api, source: dict[str, Any]) -> No
     assert total == provider.sink_totals(1, "my-source", "my-sink")
     files = api.get(f"{SINKS}/my-sink/statistics/files", query_string={"failedFiles": "1"}).json
     assert files == {"files": provider.sink_files(1, "my-source", "my-sink", failed_only=True)}
-    assert ("files", "my-sink", True) in provider.calls
+    assert ("files", "my-sink", True, False) in provider.calls
+    api.get(f"{SINKS}/my-sink/statistics/files", query_string={"order": "eventTime"})
+    assert ("files", "my-sink", False, True) in provider.calls
     api.delete(f"{SINKS}/my-sink/statistics/clear")
     api.delete(f"{SRC}/statistics/clear")
     assert ("clear_sink", 1, "my-source", "my-sink") in provider.calls

@@ -88,10 +88,27 @@ def test_create_a_typed_sink(cli_server: ServerProcess) -> None:
         "│ tags │ path     │ json                │     │ tags                                        │\n"
         "└──────┴──────────┴─────────────────────┴─────┴─────────────────────────────────────────────┘\n"
     )
-    # show says the same; an untyped sink shows no data types and the merge strategy in effect.
-    assert run_cli(cli_server, "sinks", "show", stream.source, "trips").stdout == result.stdout
+    # show says the same, and the range of the imported event times; an untyped
+    # sink shows no data types and the merge strategy in effect.
+    shown_lines = run_cli(cli_server, "sinks", "show", stream.source, "trips").stdout.splitlines()
+    assert shown_lines == [*lines[:11], "event range: none imported yet", *lines[11:]]
     shown = run_cli(cli_server, "sinks", "show", stream.source, "rows").stdout
     assert "merge:       append (default)\n" in shown and "data type" not in shown and "event time" not in shown
+
+
+def test_show_prints_the_event_time_range(cli_server: ServerProcess, tmp_path: Path) -> None:
+    stream = Stream(cli_server).create([{"type": "path", "name": "t", "path": "t", "dataType": "timestamp"}])
+    run_cli(cli_server, "sinks", "create", stream.source, "timed", "--table", "in.c-cli.timed",
+            "--column", "t:path::timestamp", "--event-time", "t")  # fmt: skip
+    path = tmp_path / "events.ndjson"
+    path.write_bytes(b'{"t": "2026-11-30T12:00:00Z"}\n{"t": "2026-11-29T23:00:00+02:00"}\n{"t": null}\n')
+    assert run_cli(cli_server, "ingest", stream.source, str(path)).exit_code == 0
+    stream.flush()
+    shown = run_cli(cli_server, "sinks", "show", stream.source, "timed").stdout
+    assert "event time:  t\nevent range: 2026-11-29T21:00:00.000Z .. 2026-11-30T12:00:00.000Z\n" in shown
+    # JSON output is the sink as the API has it.
+    as_json = orjson.loads(run_cli(cli_server, "sinks", "show", stream.source, "timed", "-o", "json").stdout)
+    assert as_json["sinkId"] == "timed" and "statistics" not in as_json
 
 
 def test_flags_leave_out_what_is_not_asked_for(cli_server: ServerProcess) -> None:

@@ -123,7 +123,8 @@ def test_statistics_give_the_event_time_range_of_imported_rows(server: ServerPro
     assert "Event" not in plain_response.text
     plain = plain_response.json()
     assert plain["total"]["recordsCount"] == 6
-    assert list(plain["total"]) == ["firstRecordAt", "lastRecordAt", "recordsCount", "compressedSize", "uncompressedSize"]
+    keboola_keys = ["firstRecordAt", "lastRecordAt", "recordsCount", "compressedSize", "uncompressedSize"]
+    assert list(plain["total"]) == keboola_keys
     plain_files = server.request("GET", f"{BASE}/events/sinks/plain/statistics/files?order=eventTime")
     assert plain_files.status_code == 200
     assert "Event" not in plain_files.text

@@ -312,7 +312,8 @@ def test_an_import_reports_the_event_time_range_of_the_rows_it_wrote(
     assert result.event_range == EventRange(_us("2026-11-30T08:00:00.000001+00:00"), _us("2026-11-30T12:00:00+00:00"))
 
     refused: list[RejectedRow] = []
-    request = staging.request(spec, [["5", "2026-12-01T00:00:00.000000Z", ""], ["6", "2026-11-29T00:00:00.000000Z", "2"]])
+    latest_refused = ["5", "2026-12-01T00:00:00.000000Z", ""]
+    request = staging.request(spec, [latest_refused, ["6", "2026-11-29T00:00:00.000000Z", "2"]])
     result = target.import_files(
         type(request)(request.spec, request.import_id, request.paths, request.sink, reject=refused.extend)
     )
