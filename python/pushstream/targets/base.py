@@ -252,8 +252,10 @@ class ImportResult:
     #: Rows the database refused, handed to the request's ``reject``.
     rejected: int = 0
     #: Earliest and latest value of the spec's event-time column over the rows
-    #: the import wrote (refused rows left out); ``None`` without an event-time
-    #: column, without a non-null value, or when the import was already done.
+    #: the import wrote (refused rows left out; after the strategy's dedup within
+    #: the file, so a ``ledger`` row whose key the table had counts too); ``None``
+    #: without an event-time column, without a non-null value, or when the
+    #: import was already done.
     event_range: EventRange | None = None
 
 
