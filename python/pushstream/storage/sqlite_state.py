@@ -628,7 +628,7 @@ class SqliteStorageState(_SqliteReader):
             events = db.execute(
                 "SELECT min(first_event_ns), max(last_event_ns) FROM storage_files"
                 " WHERE branch_id = ? AND source_id = ? AND sink_id = ? AND state = 'imported'"
-                + file_filter.replace("s.", ""),
+                + (" AND file_id = ?" if file_id else ""),
                 params,
             ).fetchone()
         return {
