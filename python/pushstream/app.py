@@ -51,6 +51,7 @@ from pushstream.wiring import (
     new_coordinator,
     open_catalog,
     open_data_plane,
+    receiver_node_id,
     receiver_options,
     register_change_hooks,
 )
@@ -105,7 +106,14 @@ def create_app(
     probe = functools.partial(coordinator_running, config.data_dir)
     set_flush_handler(app, flush_handler(plane.storage, (lambda: True) if served else probe))
 
-    node = ReceiverNode(catalog, plane.storage, plane.layout, revision_file(config.data_dir))
+    node = ReceiverNode(
+        catalog,
+        plane.storage,
+        plane.layout,
+        revision_file(config.data_dir),
+        node_id=receiver_node_id(config),
+        announce_parts=config.staging is not None,
+    )
     node.start()
     app.wsgi_app = ReceiverApp(node, app.wsgi_app, receiver_options(config))  # type: ignore[method-assign]
 

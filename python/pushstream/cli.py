@@ -162,6 +162,17 @@ _SERVE_OPTIONS = (
         "only behind a reverse proxy that buffers whole request bodies, e.g. nginx ({env}).",
         type=click.Choice(FRONTS),
     ),
+    _server_option(
+        "--staging",
+        "Shared staging of the slices of every node: s3://bucket/prefix (endpoint, region and credentials "
+        "from the AWS_* variables) or file:///path on a directory every node mounts ({env}, default: "
+        "staging/ in the data dir).",
+    ),
+    _server_option(
+        "--node-name",
+        "This node's name among the nodes sharing staging ({env}, default: made from the host name once "
+        "and kept in the data dir).",
+    ),
 )
 
 
@@ -195,7 +206,7 @@ def serve(setting_flags: tuple[str, ...], log_level: str, **flags: Any) -> None:
 
     config = server_config(setting_flags=setting_flags, **flags)
     try:
-        prepare_serve(config)
+        config = prepare_serve(config)
     except ServeError as exc:
         raise click.ClickException(str(exc)) from None
     logs.configure(log_level)

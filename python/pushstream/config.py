@@ -14,6 +14,7 @@ included; flags win over the JSON object key by key.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -24,12 +25,15 @@ import orjson
 from pushstream._core import DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_RECORD_BYTES, MAX_RECORD_BYTES_LIMIT
 from pushstream.catalog.settings import SettingValueError, parse_operator_settings
 from pushstream.errors import ConfigError
+from pushstream.storage.staging import check_staging_url
 from pushstream.targets import target_kind
 from pushstream.targets.base import TargetError
 
 ENV_PREFIX = "PUSHSTREAM_"
 #: The ways ``serve`` receives requests (see :attr:`ServerConfig.front`).
 FRONTS = ("guarded", "direct")
+#: What a node name may be: it starts the ids of the node's slice parts (file names, object keys).
+NODE_NAME = re.compile(r"[A-Za-z0-9_-]{1,63}")
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,12 @@ class ServerConfig:
     #: body timeout, the ingest cap and exact bodies) or ``direct`` (the WSGI server
     #: calls the app; faster, for a reverse proxy that buffers whole bodies).
     front: str = "guarded"
+    #: Shared staging of every node's slices: ``s3://bucket/prefix`` or
+    #: ``file:///path`` (default: ``staging/`` in the data dir).
+    staging: str | None = None
+    #: This node's name among the nodes that share staging (default: kept in
+    #: ``<data dir>/node-name``, made from the host name once).
+    node_name: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -105,6 +115,13 @@ class ServerConfig:
                 if not url.startswith(("http://", "https://")):
                     raise ConfigError(f'{name} must be an http:// or https:// URL, found "{url}"')
                 object.__setattr__(self, name, url.rstrip("/"))
+        if self.staging is not None:
+            try:
+                object.__setattr__(self, "staging", check_staging_url(self.staging))
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+        if self.node_name is not None and not NODE_NAME.fullmatch(self.node_name):
+            raise ConfigError(f'node_name must be 1-63 letters, digits, "_" or "-", found "{self.node_name}"')
         try:
             object.__setattr__(self, "settings", parse_operator_settings(self.settings))
         except SettingValueError as exc:

@@ -20,6 +20,7 @@ import os
 import signal
 import socket
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from granian.log import LogLevels
 from granian.server.mp import MPServer
 
 from pushstream import logs
+from pushstream.cluster.identity import node_name
 from pushstream.config import ServerConfig
 from pushstream.coordinator.supervisor import CoordinatorSupervisor
 from pushstream.errors import CatalogError, PushstreamError
@@ -96,9 +98,10 @@ def clear_boards(data_dir: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def prepare_serve(config: ServerConfig) -> None:
+def prepare_serve(config: ServerConfig) -> ServerConfig:
     """Takes the data dir for this process, checks the port is free and creates the
-    catalog and an embedded target database; raises :class:`ServeError`."""
+    catalog and an embedded target database; returns ``config`` with what is decided
+    once for every process of the server (the node's name). Raises :class:`ServeError`."""
     try:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         # Held until this process and its workers are gone: one server per data dir.
@@ -112,6 +115,8 @@ def prepare_serve(config: ServerConfig) -> None:
     except (OSError, CatalogError, TargetError) as exc:
         raise ServeError(f"cannot open the data dir {config.data_dir}: {exc}") from None
     clear_boards(config.data_dir)
+    # Decided here, before the workers and the coordinator start: they must agree on it.
+    return replace(config, node_name=node_name(config.data_dir, config.node_name))
 
 
 def run_server(config: ServerConfig, log_level: str) -> None:

@@ -25,13 +25,16 @@ Nothing here imports Flask or the API: the coordinator process runs without them
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from pushstream.catalog import SqliteCatalog
 from pushstream.catalog.base import Catalog
 from pushstream.catalog.events import Hooks, SinkChange
+from pushstream.cluster.identity import node_prefix, receiver_id
 from pushstream.config import ServerConfig
 from pushstream.coordinator.pipeline import Coordinator, CoordinatorOptions, table_spec
+from pushstream.coordinator.shared import SharedStagingSteps
 from pushstream.errors import BadRequestError
 from pushstream.receiver.front import FrontOptions
 from pushstream.receiver.wsgi import ReceiverOptions
@@ -40,6 +43,7 @@ from pushstream.storage.base import StorageState
 from pushstream.storage.layout import Layout
 from pushstream.storage.revision import revision_file
 from pushstream.storage.sqlite_state import SqliteStorageState
+from pushstream.storage.staging import SharedStaging
 from pushstream.targets import open_target as open_target_url
 from pushstream.targets import target_kind
 from pushstream.targets.base import SinkIdentity, Target, TargetError
@@ -143,7 +147,25 @@ def coordinator_options(config: ServerConfig) -> CoordinatorOptions:
     return CoordinatorOptions(retry_base=config.import_retry_base)
 
 
+def receiver_node_id(config: ServerConfig) -> str | None:
+    """The id of this process's receiver: with shared staging it names the node
+    (whose coordinator uploads the process's parts); ``None``: the default id."""
+    if config.staging is None:
+        return None
+    if config.node_name is None:
+        raise ValueError("shared staging needs the node's name (serving.prepare_serve resolves it)")
+    return receiver_id(config.node_name, os.getpid())
+
+
 def new_coordinator(config: ServerConfig, catalog: Catalog, plane: DataPlane) -> Coordinator:
     """The coordinator over ``catalog`` and ``plane`` (not started; the caller holds
-    the data dir's coordinator lock)."""
-    return Coordinator(catalog, plane.storage, plane.layout, plane.target, coordinator_options(config))
+    the data dir's coordinator lock). With shared staging it uploads this node's
+    parts of slices to the shared store and imports from there."""
+    shared = None
+    if config.staging is not None:
+        if config.node_name is None:
+            raise ValueError("shared staging needs the node's name (serving.prepare_serve resolves it)")
+        shared = SharedStagingSteps(
+            plane.storage, plane.layout, SharedStaging(config.staging), node_prefix(config.node_name)
+        )
+    return Coordinator(catalog, plane.storage, plane.layout, plane.target, coordinator_options(config), shared=shared)

@@ -26,12 +26,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from pushstream.catalog.base import Catalog
 from pushstream.coordinator import upload as uploads
+from pushstream.coordinator.shared import SharedStagingSteps
 from pushstream.storage.base import StorageState
 from pushstream.storage.layout import Layout, SinkKey
 from pushstream.storage.rejected import count_rejected, write_rejected
@@ -103,8 +104,34 @@ def table_spec(table_id: str, columns_json: str) -> TableSpec:
     )
 
 
+class Lease(Protocol):
+    """The right to rotate and import for the whole installation: held by one
+    coordinator at a time (in a cluster, elected through the control plane)."""
+
+    def held(self) -> bool:
+        """Whether this coordinator holds the lease now (taking it when it is free)."""
+        ...
+
+    def release(self) -> None: ...
+
+
+class SoleLease:
+    """The lease of a single node: its coordinator holds the data dir's lock
+    (see :mod:`pushstream.coordinator.lock`), so it always leads."""
+
+    def held(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+
 class Coordinator:
-    """Drives files and slices of every sink through the levels."""
+    """Drives files and slices of every sink through the levels.
+
+    Every node's coordinator uploads that node's slices; only the one holding
+    the ``lease`` rotates and imports (one per installation). ``shared``: the
+    steps of shared staging, when the slices of every node go to one store."""
 
     def __init__(
         self,
@@ -113,12 +140,18 @@ class Coordinator:
         layout: Layout,
         target: Target,
         options: CoordinatorOptions | None = None,
+        *,
+        shared: SharedStagingSteps | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self.catalog = catalog
         self.storage = storage
         self.layout = layout
         self.target = target
         self.options = options or CoordinatorOptions()
+        self.shared = shared
+        self.lease: Lease = lease or SoleLease()
+        self._leading = False
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -130,9 +163,19 @@ class Coordinator:
     def tick(self) -> None:
         """One pass over every level (safe to call at any time, also after a crash)."""
         now = time.time_ns()
-        self._rotate(now)
-        self._upload()
-        self._import(now)
+        leading = self.lease.held()
+        if leading != self._leading:
+            self._leading = leading
+            if not isinstance(self.lease, SoleLease):
+                log.info("this node %s the cluster's imports", "coordinates" if leading else "no longer coordinates")
+        if leading:
+            self._rotate(now)
+        if self.shared is not None:
+            self.shared.upload_parts()
+        else:
+            self._upload()
+        if leading:
+            self._import(now)
 
     def run(self) -> None:
         """Ticks until :meth:`stop`; errors are logged and retried on the next tick."""
@@ -249,10 +292,28 @@ class Coordinator:
 
     def _import_file(self, key: SinkKey, file_id: str, spec: TableSpec, attempt: int, closing_ns: int | None) -> None:
         file = FileRef(key, file_id)
-        paths = [
-            self.layout.staging_path(key, file_id, slice_id)
-            for slice_id in self.storage.uploaded_slices_with_rows(file)
-        ]
+        if self.shared is None:
+            paths = [
+                self.layout.staging_path(key, file_id, slice_id)
+                for slice_id in self.storage.uploaded_slices_with_rows(file)
+            ]
+            self._import_paths(key, file_id, spec, attempt, closing_ns, paths=paths)
+            return
+        try:
+            fetched, paths = self.shared.fetch(file)
+        except Exception as exc:
+            # The store is away: the file waits for its next attempt, as after a failed import.
+            self._failed(key, file_id, attempt + 1, str(exc) or type(exc).__name__, closing_ns)
+            return
+        try:
+            self._import_paths(key, file_id, spec, attempt, closing_ns, paths=paths)
+        finally:
+            _remove_tree(fetched)
+
+    def _import_paths(
+        self, key: SinkKey, file_id: str, spec: TableSpec, attempt: int, closing_ns: int | None, *, paths: list[Path]
+    ) -> None:
+        file = FileRef(key, file_id)
         rejected_path = self.layout.rejected_path(key, file_id)
 
         def reject(rows: Sequence[RejectedRow]) -> None:
@@ -311,7 +372,7 @@ class Coordinator:
             log.error("sink %s: file %s dropped, it could not be imported for 7 days: %s", key, file_id, reason)
             with self.storage.atomic() as tx:
                 tx.drop_file(FileRef(key, file_id))
-            _remove_tree(self.layout.staging_dir.joinpath(*key.parts(), file_id))
+            self._remove_staged(key, file_id)
             return
         delay = self.options.disk_full_retry if disk_full else retry_delay(attempt, self.options)
         log.warning(
@@ -322,9 +383,21 @@ class Coordinator:
 
     def _prune_staging(self, key: SinkKey) -> None:
         """Removes staging files of imported files, except the newest few."""
-        imported = self.storage.imported_files(key)
-        for file_id in imported[self.options.keep_imported :]:
+        imported = self.storage.imported_files(key)[self.options.keep_imported :]
+        if self.shared is not None:
+            # A request per file: only those that fell out of the kept ones lately.
+            imported = imported[:3]
+        for file_id in imported:
+            self._remove_staged(key, file_id)
+
+    def _remove_staged(self, key: SinkKey, file_id: str) -> None:
+        if self.shared is None:
             _remove_tree(self.layout.staging_dir.joinpath(*key.parts(), file_id))
+            return
+        try:
+            self.shared.remove_file(key, file_id)
+        except Exception as exc:
+            log.warning("sink %s: staging of file %s not removed: %s", key, file_id, exc)
 
 
 def _remove_tree(path: Path) -> None:

@@ -68,19 +68,38 @@ def upload(layout: Layout, ref: SliceRef) -> UploadResult:
 
     target = layout.staging_path(ref.sink, ref.file_id, ref.slice_id)
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(target.name + ".tmp")
-    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
     parts_with_rows = [(path, length) for path, length in recovered if length > 0]
-    if len(parts_with_rows) == 1:
-        ranges = [(path, 0, length) for path, length in parts_with_rows]
-    else:
-        ranges = interleave_parts(parts_with_rows)
+    compressed_size = write_in_receive_order(parts_with_rows, target, compress=True)
+    _fsync_dir(target.parent)
+    return UploadResult(records, uncompressed, compressed_size, truncated, target)
+
+
+def compress_part(path: Path, target: Path) -> UploadResult:
+    """Compresses one node part (after cutting a torn trailing row off it) into
+    ``target`` (durable); the part's own rows only, for shared staging."""
+    found = recover_slice(path)
+    if found.rows == 0:
+        return UploadResult(0, 0, 0, found.truncated, None)
+    size = write_in_receive_order([(path, found.bytes)], target, compress=True)
+    return UploadResult(found.rows, found.bytes, size, found.truncated, target)
+
+
+def write_in_receive_order(parts: list[tuple[Path, int]], target: Path, *, compress: bool) -> int:
+    """Writes the first ``length`` bytes of each ``(path, length)`` part into
+    ``target``, appends of several parts interleaved by receive time (read from
+    their ``.idx``); zstd-compressed when ``compress``. Written to a temporary
+    name, fsync'd and renamed; returns the size of ``target``."""
+    temporary = target.with_name(target.name + ".tmp")
+    ranges = [(path, 0, length) for path, length in parts] if len(parts) == 1 else interleave_parts(parts)
     try:
         with ExitStack() as files:
             out = files.enter_context(open(temporary, "wb"))
-            writer = files.enter_context(compressor.stream_writer(out, closefd=False))
+            writer: Any = out
+            if compress:
+                compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+                writer = files.enter_context(compressor.stream_writer(out, closefd=False))
             # Each part is opened once: a slice that several nodes took turns at has many ranges.
-            sources = {path: files.enter_context(open(path, "rb")) for path, _ in parts_with_rows}
+            sources = {path: files.enter_context(open(path, "rb")) for path, _ in parts}
             for path, start, end in ranges:
                 _copy(sources[path], start, end, writer)
         fd = os.open(temporary, os.O_RDONLY)
@@ -94,8 +113,12 @@ def upload(layout: Layout, ref: SliceRef) -> UploadResult:
         temporary.unlink(missing_ok=True)
         raise
     os.replace(temporary, target)
-    _fsync_dir(target.parent)
-    return UploadResult(records, uncompressed, target.stat().st_size, truncated, target)
+    return target.stat().st_size
+
+
+def index_of(part: Path) -> Path:
+    """The append index the writer keeps next to a part (see ``SliceWriter``)."""
+    return part.with_suffix(".idx")
 
 
 def _copy(source: BinaryIO, start: int, end: int, writer: Any) -> None:

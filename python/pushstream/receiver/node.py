@@ -107,6 +107,7 @@ class ReceiverNode:
         revision_file: RevisionFile,
         *,
         node_id: str | None = None,
+        announce_parts: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.catalog = catalog
@@ -114,6 +115,9 @@ class ReceiverNode:
         self.layout = layout
         self.revision_file = revision_file
         self.node_id = node_id or f"{os.getpid()}-{secrets.token_hex(2)}"
+        #: Records this process as a writer of a slice before its first row (shared
+        #: staging: the slice then waits for this node's part even if it dies at once).
+        self.announce_parts = announce_parts
         self._clock = clock
         self._lock = threading.Lock()
         self._routes = _Routes((-1, -1))
@@ -219,6 +223,8 @@ class ReceiverNode:
             if open_writer is not None and not open_writer.closed:
                 # Its threads are joined before another writer appends to the file.
                 _close(open_writer)
+            if open_writer is None and self.announce_parts:
+                self.storage.report(self.node_id, [NodeSliceStats(slice_ref, False, 0, 0, None, None)])
             path = self.layout.slice_path(key, slice_ref.file_id, slice_ref.slice_id, self.node_id)
             open_writer = _OpenWriter(SliceWriter(path, sync), slice_ref)
             self._writers[writer_key] = open_writer

@@ -97,6 +97,15 @@ class StorageTransaction(StorageReader, Protocol):
         importing when this was its last slice not uploaded."""
         ...
 
+    def mark_part_uploaded(
+        self, ref: SliceRef, node_id: str, records: int, uncompressed_size: int, compressed_size: int
+    ) -> bool:
+        """With shared staging: one node's part of a closing slice is in the store
+        (``records`` rows). The slice moves on to uploaded (with the totals of its
+        parts) when every node that wrote to it has uploaded its part; whether it did.
+        A part of a node that never reported the slice makes that node one of its writers."""
+        ...
+
     def ready_if_uploaded(self, file: FileRef) -> bool:
         """Moves a closing file whose slices are all uploaded on to importing;
         whether it did."""
@@ -180,6 +189,10 @@ class StorageState(StorageReader, Protocol):
 
     def uploaded_slices_with_rows(self, file: FileRef) -> list[str]:
         """The ids of a file's uploaded slices that have rows, in order."""
+        ...
+
+    def slice_parts(self, ref: SliceRef) -> dict[str, int]:
+        """With shared staging: the uploaded parts of a slice, node id → rows."""
         ...
 
     def imported_files(self, sink: SinkKey) -> list[str]:

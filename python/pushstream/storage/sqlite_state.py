@@ -109,6 +109,19 @@ CREATE TABLE IF NOT EXISTS storage_nodes (
     heartbeat_ns INTEGER NOT NULL,
     stopped INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS storage_slice_parts (
+    branch_id INTEGER NOT NULL,
+    source_id TEXT NOT NULL,
+    sink_id TEXT NOT NULL,
+    file_id TEXT NOT NULL,
+    slice_id TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    records INTEGER NOT NULL,
+    uncompressed_size INTEGER NOT NULL,
+    compressed_size INTEGER NOT NULL,
+    uploaded_ns INTEGER NOT NULL,
+    PRIMARY KEY (branch_id, source_id, sink_id, file_id, slice_id, node_id)
+) WITHOUT ROWID;
 """
 
 _SINK = "branch_id = ? AND source_id = ? AND sink_id = ?"
@@ -345,6 +358,40 @@ class SqliteStorageTransaction(_SqliteReader):
         )
         self.ready_if_uploaded(ref.file)
 
+    def mark_part_uploaded(
+        self, ref: SliceRef, node_id: str, records: int, uncompressed_size: int, compressed_size: int
+    ) -> bool:
+        db = self._connection
+        state = self._slice_state(ref)
+        if state != SliceState.CLOSING:
+            check_slice(ref, state, SliceState.UPLOADED)
+        params = _slice_params(ref)
+        db.execute(
+            "INSERT OR REPLACE INTO storage_slice_parts (branch_id, source_id, sink_id, file_id, slice_id, node_id,"
+            " records, uncompressed_size, compressed_size, uploaded_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*params, node_id, records, uncompressed_size, compressed_size, time.time_ns()),
+        )
+        # A part found on disk that its node never reported (it died first) counts as a writer of the slice.
+        db.execute(
+            "INSERT OR IGNORE INTO storage_slice_nodes (branch_id, source_id, sink_id, file_id, slice_id, node_id,"
+            " closed) VALUES (?, ?, ?, ?, ?, ?, 1)",
+            (*params, node_id),
+        )
+        missing = db.execute(
+            "SELECT count(*) FROM storage_slice_nodes WHERE " + _SLICE + " AND node_id NOT IN"
+            " (SELECT node_id FROM storage_slice_parts WHERE " + _SLICE + ")",
+            params + params,
+        ).fetchone()[0]
+        if missing:
+            return False
+        totals = db.execute(
+            "SELECT sum(records), sum(uncompressed_size), sum(compressed_size) FROM storage_slice_parts WHERE "
+            + _SLICE,
+            params,
+        ).fetchone()
+        self.mark_uploaded(ref, *totals)
+        return True
+
     def ready_if_uploaded(self, file: FileRef) -> bool:
         db = self._connection
         pending = db.execute(
@@ -388,6 +435,7 @@ class SqliteStorageTransaction(_SqliteReader):
 
     def drop_file(self, file: FileRef) -> None:
         require_file(file, self._file_state(file), (FileState.IMPORTING,), "drop")
+        self._connection.execute("DELETE FROM storage_slice_parts WHERE " + _FILE, _file_params(file))
         self._connection.execute("DELETE FROM storage_slices WHERE " + _FILE, _file_params(file))
         self._connection.execute("DELETE FROM storage_files WHERE " + _FILE, _file_params(file))
 
@@ -395,6 +443,12 @@ class SqliteStorageTransaction(_SqliteReader):
         db = self._connection
         db.execute(
             "DELETE FROM storage_slice_nodes WHERE (branch_id, source_id, sink_id, file_id) IN"
+            " (SELECT branch_id, source_id, sink_id, file_id FROM storage_files"
+            "  WHERE " + _SINK + " AND state = 'imported')",
+            sink.parts(),
+        )
+        db.execute(
+            "DELETE FROM storage_slice_parts WHERE (branch_id, source_id, sink_id, file_id) IN"
             " (SELECT branch_id, source_id, sink_id, file_id FROM storage_files"
             "  WHERE " + _SINK + " AND state = 'imported')",
             sink.parts(),
@@ -587,6 +641,16 @@ class SqliteStorageState(_SqliteReader):
                 _file_params(file),
             )
         ]
+
+    def slice_parts(self, ref: SliceRef) -> dict[str, int]:
+        return dict(
+            self._db()
+            .execute(
+                "SELECT node_id, records FROM storage_slice_parts WHERE " + _SLICE + " ORDER BY node_id",
+                _slice_params(ref),
+            )
+            .fetchall()
+        )
 
     def imported_files(self, sink: SinkKey) -> list[str]:
         return [
