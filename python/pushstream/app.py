@@ -47,6 +47,7 @@ from pushstream.storage.statistics import StorageStatistics
 from pushstream.targets.base import Target
 from pushstream.wiring import (
     DataPlane,
+    config_propagation,
     front_options,
     new_coordinator,
     open_catalog,
@@ -98,7 +99,7 @@ def create_app(
         log.warning("%d task(s) were interrupted by a stop of the server and are marked as failed", failed)
     app = Flask("pushstream")
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    services = init_api(app, config, catalog)
+    services = init_api(app, config, catalog, propagation=config_propagation(config))
 
     plane = open_data_plane(config)
     register_change_hooks(services.hooks, plane.target)

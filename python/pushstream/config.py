@@ -71,6 +71,9 @@ class ServerConfig:
     #: Shared staging of every node's slices: ``s3://bucket/prefix`` or
     #: ``file:///path`` (default: ``staging/`` in the data dir).
     staging: str | None = None
+    #: The shared control plane of a cluster: a ``postgresql://`` URL (default:
+    #: ``state.sqlite`` in the data dir, one node).
+    cluster: str | None = None
     #: This node's name among the nodes that share staging (default: kept in
     #: ``<data dir>/node-name``, made from the host name once).
     node_name: str | None = None
@@ -120,6 +123,16 @@ class ServerConfig:
                 object.__setattr__(self, "staging", check_staging_url(self.staging))
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
+        if self.cluster is not None:
+            if not self.cluster.startswith(("postgresql://", "postgres://")):
+                raise ConfigError(f'cluster must be a postgresql:// URL, found "{self.cluster}"')
+            if self.staging is None:
+                raise ConfigError("cluster mode needs shared staging: --staging s3://bucket/prefix or file:///path")
+            if self.target is None:
+                raise ConfigError(
+                    "cluster mode needs a target every node reaches: --target postgresql://... "
+                    "(the default SQLite file is in one node's data dir)"
+                )
         if self.node_name is not None and not NODE_NAME.fullmatch(self.node_name):
             raise ConfigError(f'node_name must be 1-63 letters, digits, "_" or "-", found "{self.node_name}"')
         try:

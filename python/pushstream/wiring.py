@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pushstream.catalog import SqliteCatalog
 from pushstream.catalog.base import Catalog
@@ -47,6 +48,13 @@ from pushstream.storage.staging import SharedStaging
 from pushstream.targets import open_target as open_target_url
 from pushstream.targets import target_kind
 from pushstream.targets.base import SinkIdentity, Target, TargetError
+
+if TYPE_CHECKING:
+    from pushstream.api.tasks import Propagation
+    from pushstream.cluster.postgresql import NodeAgent
+
+if TYPE_CHECKING:
+    pass
 
 
 def open_catalog(config: ServerConfig) -> Catalog:
@@ -168,4 +176,40 @@ def new_coordinator(config: ServerConfig, catalog: Catalog, plane: DataPlane) ->
         shared = SharedStagingSteps(
             plane.storage, plane.layout, SharedStaging(config.staging), node_prefix(config.node_name)
         )
-    return Coordinator(catalog, plane.storage, plane.layout, plane.target, coordinator_options(config), shared=shared)
+    lease = None
+    if config.cluster is not None:
+        from pushstream.cluster.postgresql import PgLease
+
+        assert config.node_name is not None  # cluster mode has shared staging, checked above
+        lease = PgLease(config.cluster, config.node_name)
+    return Coordinator(
+        catalog, plane.storage, plane.layout, plane.target, coordinator_options(config), shared=shared, lease=lease
+    )
+
+
+def config_propagation(config: ServerConfig) -> Propagation | None:
+    """How the changes of API tasks reach the receivers of every node: in a
+    cluster through the control plane; ``None`` on one node (the revision file
+    of the data dir reaches every process at once)."""
+    if config.cluster is None:
+        return None
+    from pushstream.cluster.postgresql import PgPropagation
+
+    return PgPropagation(config.cluster)
+
+
+def node_agent(config: ServerConfig, catalog: Catalog, plane: DataPlane) -> NodeAgent | None:
+    """This node's presence in a cluster (heartbeat, relay of changes to the
+    local receivers), run by the node's coordinator process; ``None`` on one node."""
+    if config.cluster is None:
+        return None
+    from pushstream.cluster.postgresql import NodeAgent
+
+    assert config.node_name is not None
+    return NodeAgent(
+        config.cluster,
+        config.node_name,
+        config.api_url,
+        revision_file(config.data_dir),
+        lambda: (catalog.revision(), plane.storage.revision()),
+    )

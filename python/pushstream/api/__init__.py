@@ -17,7 +17,7 @@ from flask import Flask
 
 from pushstream.api.service import ConfigService
 from pushstream.api.statistics import StatisticsProvider, ZeroStatistics, set_statistics_provider
-from pushstream.api.tasks import TaskRunner
+from pushstream.api.tasks import Propagation, TaskRunner
 from pushstream.catalog.base import Catalog
 from pushstream.catalog.events import Hooks
 from pushstream.config import ServerConfig
@@ -36,12 +36,15 @@ class ApiServices:
     service: ConfigService
 
 
-def init_api(app: Flask, config: ServerConfig, catalog: Catalog) -> ApiServices:
-    """Registers the API's blueprints and error handlers on ``app``."""
+def init_api(
+    app: Flask, config: ServerConfig, catalog: Catalog, *, propagation: Propagation | None = None
+) -> ApiServices:
+    """Registers the API's blueprints and error handlers on ``app``; ``propagation``:
+    how the changes of tasks reach every node of a cluster (see :class:`TaskRunner`)."""
     from pushstream.api import docs, errors, routes
 
     hooks = Hooks()
-    runner = TaskRunner(catalog, hooks)
+    runner = TaskRunner(catalog, hooks, propagation=propagation)
     services = ApiServices(config, catalog, hooks, runner, ConfigService(config, catalog, hooks, runner))
     app.extensions[_EXTENSION_KEY] = services
     app.url_map.converters["entity"] = routes.EntityIdConverter

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pushstream.catalog.base import Catalog, Transaction
 from pushstream.catalog.events import Change, Hooks
@@ -53,12 +53,28 @@ def new_task_id(task_type: str, *key: object) -> str:
     return "/".join([task_type, *(str(k) for k in key), suffix])
 
 
-class TaskRunner:
-    """Runs task changes on a thread pool; see the module docstring."""
+class Propagation(Protocol):
+    """How a change reaches the receivers of every node of a cluster."""
 
-    def __init__(self, catalog: Catalog, hooks: Hooks, *, workers: int = 2) -> None:
+    def wait(self, revision: int) -> list[str]:
+        """Waits (a bounded time) until every live node routes by config
+        ``revision``; returns the nodes that did not follow in time."""
+        ...
+
+
+class TaskRunner:
+    """Runs task changes on a thread pool; see the module docstring.
+
+    With ``propagation`` (a cluster), a task's change commits first and the task
+    reports success once every live node follows it (read-your-writes across the
+    nodes); a node that does not follow in time is logged, not waited for."""
+
+    def __init__(
+        self, catalog: Catalog, hooks: Hooks, *, workers: int = 2, propagation: Propagation | None = None
+    ) -> None:
         self._catalog = catalog
         self._hooks = hooks
+        self._propagation = propagation
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pushstream-task")
         self._lock = threading.Lock()
         self._pending: set[Future[None]] = set()
@@ -110,7 +126,8 @@ class TaskRunner:
                 outcome = apply(tx, task_id)
                 self._hooks.run(outcome.changes)
                 revision = tx.bump_revision() if outcome.changes else tx.revision()
-                tx.finish_task(task_id, "success", result=outcome.result)
+                if self._propagation is None or not outcome.changes:
+                    tx.finish_task(task_id, "success", result=outcome.result)
         except ApiError as exc:
             self._fail(task_id, exc.message)
             return
@@ -120,6 +137,19 @@ class TaskRunner:
             return
         if outcome.changes:
             self._hooks.run_after_commit(outcome.changes, revision)
+            if self._propagation is not None:
+                self._finish_when_followed(task_id, revision, outcome.result)
+
+    def _finish_when_followed(self, task_id: str, revision: int, result: str) -> None:
+        lagging = self._propagation.wait(revision) if self._propagation is not None else []
+        if lagging:
+            log.warning(
+                "task %s: config revision %d is not followed yet by node(s) %s", task_id, revision, ", ".join(lagging)
+            )
+        try:
+            self._catalog.finish_task(task_id, "success", result=result)
+        except Exception:
+            log.exception("could not record the success of task %s", task_id)
 
     def _fail(self, task_id: str, message: str) -> None:
         try:

@@ -38,7 +38,7 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
 
 
 def main(config_json: str) -> int:
-    from pushstream.wiring import new_coordinator, open_catalog, open_data_plane
+    from pushstream.wiring import new_coordinator, node_agent, open_catalog, open_data_plane
 
     # Killed outright when `serve` dies abruptly (it is crash-safe at any moment): a
     # SIGTERM would wait for the current tick, which may block on the catalog or a target.
@@ -55,6 +55,9 @@ def main(config_json: str) -> int:
     catalog = open_catalog(config)
     plane = open_data_plane(config)
     coordinator = new_coordinator(config, catalog, plane)
+    agent = node_agent(config, catalog, plane)
+    if agent is not None:
+        agent.start()
 
     def stop(signum: int, frame: FrameType | None) -> None:
         coordinator.stop_soon()
@@ -63,6 +66,9 @@ def main(config_json: str) -> int:
     signal.signal(signal.SIGINT, stop)
     log.info("coordinator started for %s", config.data_dir.resolve())
     coordinator.run()
+    if agent is not None:
+        agent.stop()
+    coordinator.lease.release()
     plane.close()
     catalog.close()
     log.info("coordinator stopped")

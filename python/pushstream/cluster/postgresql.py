@@ -1,0 +1,282 @@
+"""Membership, leadership and change relay of a cluster on its PostgreSQL control
+plane (``serve --cluster postgresql://…``).
+
+- **Nodes** (:class:`NodeAgent`): each node's coordinator process keeps a row in
+  ``cluster_nodes`` (name, host, API URL, heartbeat each second) — the live
+  nodes are those with a recent heartbeat.
+- **Configuration changes reach every node**: the catalog and the storage state
+  send ``NOTIFY pushstream_revision`` with the new revisions in the transaction
+  of each change (delivered at its commit). Every node's agent ``LISTEN`` s,
+  announces the revisions to its receivers through the data dir's revision file
+  (:mod:`pushstream.storage.revision`) and acknowledges them in its row. A task
+  reports success only when every live node has acknowledged its revision
+  (:class:`PgPropagation`); a node that does not within the wait is named in
+  the log, not waited for.
+- **One coordinator** (:class:`PgLease`): the coordinator that holds a session
+  advisory lock rotates and imports for the whole cluster. PostgreSQL releases
+  the lock when its connection ends — at once when the process dies, within the
+  TCP keepalive time when its machine does — and the next coordinator takes it
+  on its next tick (one second).
+
+Why PostgreSQL and not etcd, which Keboola uses: the control plane is one
+engine the user already runs (usually also the target), and its transactions
+span the configuration and the storage state together — a sink change and the
+change of its files commit at once, which etcd's single-key transactions could
+only approximate. LISTEN/NOTIFY carries the change events, advisory locks the
+election, SQL the statistics; etcd would be a second system to run, secure and
+back up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from pushstream.storage.revision import RevisionFile
+
+log = logging.getLogger(__name__)
+
+#: The channel the control plane announces revisions on (``{"config": n, "storage": m}``).
+CHANNEL = "pushstream_revision"
+#: The advisory lock of the cluster's coordinator.
+LEASE_KEY = 0x7075736873747265  # "pushstre"
+#: A node whose heartbeat is older than this is not live.
+NODE_TIMEOUT = 10.0
+HEARTBEAT_INTERVAL = 1.0
+#: How long a task waits for every live node to follow its change.
+PROPAGATION_WAIT = 10.0
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS cluster_nodes (
+    name text PRIMARY KEY,
+    host text NOT NULL,
+    pid integer NOT NULL,
+    api_url text NOT NULL,
+    started_at timestamptz NOT NULL,
+    heartbeat_at timestamptz NOT NULL,
+    stopped boolean NOT NULL DEFAULT false,
+    config_revision bigint NOT NULL DEFAULT 0,
+    storage_revision bigint NOT NULL DEFAULT 0
+)
+"""
+
+#: Dead connections are noticed within ~11 s even when the peer's machine is gone.
+_KEEPALIVE: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
+
+
+def connect(url: str, purpose: str) -> psycopg.Connection[Any]:
+    """An autocommit connection of this process to the control plane."""
+    return psycopg.connect(
+        url, autocommit=True, connect_timeout=5, application_name=f"pushstream {purpose}"[:63], **_KEEPALIVE
+    )
+
+
+def ensure_schema(connection: psycopg.Connection[Any]) -> None:
+    connection.execute(_DDL)
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """A node of the cluster as the control plane knows it."""
+
+    name: str
+    host: str
+    pid: int
+    api_url: str
+    started_at: datetime
+    heartbeat_at: datetime
+    alive: bool
+    stopped: bool
+    config_revision: int
+    storage_revision: int
+    coordinator: bool
+
+
+def list_nodes(connection: psycopg.Connection[Any]) -> list[NodeInfo]:
+    """Every node that registered, live ones first, with which coordinates."""
+    rows = connection.execute(
+        "SELECT n.name, n.host, n.pid, n.api_url, n.started_at, n.heartbeat_at,"
+        " NOT n.stopped AND n.heartbeat_at > now() - make_interval(secs => %s), n.stopped,"
+        " n.config_revision, n.storage_revision,"
+        " coalesce(a.application_name = 'pushstream coordinator ' || n.name, false)"
+        " FROM cluster_nodes n LEFT JOIN pg_locks l ON l.locktype = 'advisory' AND l.granted"
+        "  AND ((l.classid::bigint << 32) | l.objid::bigint) = %s"
+        " LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+        " ORDER BY 7 DESC, n.name",
+        (NODE_TIMEOUT, LEASE_KEY),
+    ).fetchall()
+    return [NodeInfo(*row) for row in rows]
+
+
+class PgLease:
+    """The coordinator's lease: a session advisory lock on a connection of its own."""
+
+    def __init__(self, url: str, node_name: str) -> None:
+        self.url = url
+        self.node_name = node_name
+        self._connection: psycopg.Connection[Any] | None = None
+        self._held = False
+
+    def held(self) -> bool:
+        try:
+            if self._connection is None or self._connection.closed:
+                self._held = False
+                self._connection = connect(self.url, f"coordinator {self.node_name}")
+            if self._held:
+                # The lock lives as long as the connection: check that it still does.
+                self._connection.execute("SELECT 1")
+            else:
+                row = self._connection.execute("SELECT pg_try_advisory_lock(%s)", (LEASE_KEY,)).fetchone()
+                self._held = bool(row and row[0])
+        except psycopg.Error as exc:
+            if self._held:
+                log.warning("lost the coordinator lease: %s", exc)
+            self._drop()
+        return self._held
+
+    def _drop(self) -> None:
+        self._held = False
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def release(self) -> None:
+        self._drop()
+
+
+class PgPropagation:
+    """Waits until every live node has acknowledged a config revision."""
+
+    def __init__(self, url: str, wait: float = PROPAGATION_WAIT) -> None:
+        self.url = url
+        self.wait_seconds = wait
+        self._local = threading.local()
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        connection: psycopg.Connection[Any] | None = getattr(self._local, "connection", None)
+        if connection is None or connection.closed:
+            connection = connect(self.url, "api")
+            self._local.connection = connection
+        return connection
+
+    def lagging(self, revision: int) -> list[str]:
+        """Live nodes that have not acknowledged ``revision`` yet."""
+        rows = self._connection().execute(
+            "SELECT name FROM cluster_nodes WHERE NOT stopped AND heartbeat_at > now() - make_interval(secs => %s)"
+            " AND config_revision < %s ORDER BY name",
+            (NODE_TIMEOUT, revision),
+        )
+        return [name for (name,) in rows]
+
+    def wait(self, revision: int) -> list[str]:
+        """Waits (at most :attr:`wait_seconds`) for every live node to follow
+        ``revision``; returns the nodes that did not."""
+        deadline = time.monotonic() + self.wait_seconds
+        delay = 0.002
+        while True:
+            try:
+                behind = self.lagging(revision)
+            except psycopg.Error as exc:
+                self._local.connection = None
+                return [f"(unknown: {exc})"]
+            if not behind or time.monotonic() >= deadline:
+                return behind
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+
+class NodeAgent:
+    """This node's presence in the cluster: heartbeat, and the relay of revision
+    notifications to the local receivers with their acknowledgement."""
+
+    def __init__(
+        self,
+        url: str,
+        name: str,
+        api_url: str,
+        revisions: RevisionFile,
+        current: Callable[[], tuple[int, int]],
+    ) -> None:
+        self.url = url
+        self.name = name
+        self.api_url = api_url
+        self.revisions = revisions
+        #: The committed (config, storage) revisions (read after a reconnect: notifications may have been missed).
+        self.current = current
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="cluster-agent", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        try:
+            with connect(self.url, f"node {self.name}") as connection:
+                connection.execute("UPDATE cluster_nodes SET stopped = true WHERE name = %s", (self.name,))
+        except psycopg.Error as exc:
+            log.warning("could not record the stop of node %s: %s", self.name, exc)
+
+    def _run(self) -> None:
+        failure = ""
+        while not self._stop.is_set():
+            try:
+                with connect(self.url, f"node {self.name}") as connection:
+                    self._serve(connection)
+            except Exception as exc:
+                text = f"{type(exc).__name__}: {exc}".strip()
+                if text != failure:
+                    log.warning("node %s: the control plane is unreachable, retrying: %s", self.name, text)
+                    failure = text
+                self._stop.wait(1.0)
+
+    def _serve(self, connection: psycopg.Connection[Any]) -> None:
+        ensure_schema(connection)
+        connection.execute(
+            "INSERT INTO cluster_nodes (name, host, pid, api_url, started_at, heartbeat_at)"
+            " VALUES (%s, %s, %s, %s, now(), now()) ON CONFLICT (name) DO UPDATE SET host = excluded.host,"
+            " pid = excluded.pid, api_url = excluded.api_url, started_at = excluded.started_at,"
+            " heartbeat_at = now(), stopped = false",
+            (self.name, socket.gethostname(), os.getpid(), self.api_url),
+        )
+        connection.execute(f"LISTEN {CHANNEL}")
+        # Whatever changed while this node was not listening.
+        config, storage = self.current()
+        self._follow(connection, config, storage)
+        log.info("node %s joined the cluster (config revision %d)", self.name, config)
+        next_beat = time.monotonic() + HEARTBEAT_INTERVAL
+        while not self._stop.is_set():
+            for notice in connection.notifies(timeout=HEARTBEAT_INTERVAL / 2, stop_after=64):
+                try:
+                    announced = json.loads(notice.payload)
+                    config, storage = int(announced.get("config", 0)), int(announced.get("storage", 0))
+                except (ValueError, TypeError, AttributeError):
+                    log.warning("node %s: ignored a malformed notification %r", self.name, notice.payload)
+                    continue
+                self._follow(connection, config, storage)
+            if time.monotonic() >= next_beat:
+                connection.execute("UPDATE cluster_nodes SET heartbeat_at = now() WHERE name = %s", (self.name,))
+                next_beat = time.monotonic() + HEARTBEAT_INTERVAL
+
+    def _follow(self, connection: psycopg.Connection[Any], config: int, storage: int) -> None:
+        """Announces revisions to the local receivers, then acknowledges them:
+        once announced, every local receiver routes by them on its next request."""
+        self.revisions.announce(config=config, storage=storage)
+        connection.execute(
+            "UPDATE cluster_nodes SET config_revision = greatest(config_revision, %s),"
+            " storage_revision = greatest(storage_revision, %s), heartbeat_at = now() WHERE name = %s",
+            (config, storage, self.name),
+        )
