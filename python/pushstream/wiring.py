@@ -53,9 +53,6 @@ if TYPE_CHECKING:
     from pushstream.api.tasks import Propagation
     from pushstream.cluster.postgresql import NodeAgent
 
-if TYPE_CHECKING:
-    pass
-
 
 def open_catalog(config: ServerConfig) -> Catalog:
     """Opens (creating if needed) ``<data dir>/state.sqlite`` and makes sure the default branch exists.
