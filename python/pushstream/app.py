@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from flask import Flask
 
 from pushstream.api import api_services, init_api
-from pushstream.api.operator import set_flush_handler
+from pushstream.api.operator import set_flush_handler, set_nodes_provider
 from pushstream.api.statistics import set_statistics_provider
 from pushstream.catalog.base import Catalog
 from pushstream.config import ServerConfig
@@ -50,6 +50,7 @@ from pushstream.wiring import (
     config_propagation,
     front_options,
     new_coordinator,
+    nodes_provider,
     open_catalog,
     open_data_plane,
     receiver_node_id,
@@ -106,6 +107,7 @@ def create_app(
     set_statistics_provider(app, StorageStatistics(plane.storage))
     probe = functools.partial(coordinator_running, config.data_dir)
     set_flush_handler(app, flush_handler(plane.storage, (lambda: True) if served else probe))
+    set_nodes_provider(app, nodes_provider(config, catalog, plane.storage, probe))
 
     node = ReceiverNode(
         catalog,

@@ -739,6 +739,30 @@ class FlushResult(_Body, kw_only=True):
     files: list[FlushedFile]
 
 
+# Nodes (beyond Keboola).
+
+
+class ClusterNode(_Body, kw_only=True):
+    """A node of the installation: one ``pushstream serve`` with its receivers and its coordinator process."""
+
+    name: Annotated[str, Meta(description="The node's name (`--node-name`).")]
+    host: Annotated[str, Meta(description="Host name of the machine it runs on.")]
+    api_url: Annotated[str, Meta(description="Public URL of its API.")]
+    started_at: Time
+    heartbeat_at: Annotated[str, Meta(extra_json_schema=DATE_TIME, description="Its last sign of life.")]
+    alive: Annotated[bool, Meta(description="Whether its heartbeat is recent and it did not stop.")]
+    coordinator: Annotated[bool, Meta(description="Whether it rotates and imports for the installation now.")]
+    config_revision: Annotated[Int64, Meta(description="The last config revision its receivers follow.")]
+    receivers: Annotated[int, Meta(description="Receiver processes reporting (single node only).")] | UnsetType = UNSET
+
+
+class NodesResult(_Body, kw_only=True):
+    """The nodes of the installation, live ones first."""
+
+    nodes: list[ClusterNode]
+    config_revision: Annotated[Int64, Meta(description="The config revision of the latest committed change.")]
+
+
 # Test of a source.
 
 
@@ -836,6 +860,8 @@ COMPONENTS: tuple[type[Struct], ...] = (
     SinkFile,
     FlushedFile,
     FlushResult,
+    ClusterNode,
+    NodesResult,
     SinkStatisticsFilesResult,
     AggregatedStatistics,
     AggregatedSourcesResult,

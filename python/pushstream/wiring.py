@@ -26,9 +26,12 @@ Nothing here imports Flask or the API: the coordinator process runs without them
 from __future__ import annotations
 
 import os
+import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pushstream import wire
 from pushstream.catalog import SqliteCatalog
 from pushstream.catalog.base import Catalog
 from pushstream.catalog.events import Hooks, SinkChange
@@ -193,6 +196,18 @@ def config_propagation(config: ServerConfig) -> Propagation | None:
     from pushstream.cluster.postgresql import PgPropagation
 
     return PgPropagation(config.cluster)
+
+
+def nodes_provider(
+    config: ServerConfig, catalog: Catalog, storage: StorageState, coordinator_running: Callable[[], bool]
+) -> Callable[[], wire.NodesResult]:
+    """What ``GET /v1/nodes`` lists: this node, or the nodes of the cluster."""
+    from pushstream.cluster.nodes import ClusterNodes, SingleNode
+
+    if config.cluster is not None:
+        return ClusterNodes(config.cluster, catalog)
+    name = config.node_name or socket.gethostname()
+    return SingleNode(name, config.api_url, catalog, storage, coordinator_running)
 
 
 def node_agent(config: ServerConfig, catalog: Catalog, plane: DataPlane) -> NodeAgent | None:

@@ -129,3 +129,39 @@ def test_local_store_roundtrip_of_a_part(tmp_path: Path) -> None:
     assert fetched.read_bytes() == b"compressed bytes" and index == b"\x01" * 16
     staging.delete_file(ref.sink, "F1")
     assert _objects(tmp_path / "store") == []
+
+
+def test_nodes_of_a_single_node(server_factory: Any) -> None:
+    """``GET /v1/nodes`` and ``pushstream nodes`` on one node: itself, live, coordinating."""
+    import subprocess
+
+    from serverprocess import PUSHSTREAM
+
+    server = server_factory(args=("--node-name", "solo", "--workers", "2"))
+    Stream(server).create()  # a change: the revision moves to 1
+    deadline = time.monotonic() + 20
+    while True:  # the coordinator process and both receivers start a moment after the server answers
+        body = server.request("GET", "/v1/nodes").json()
+        if body["nodes"][0]["coordinator"] and body["nodes"][0]["receivers"] == 2:
+            break
+        assert time.monotonic() < deadline, body
+        time.sleep(0.1)
+    assert body["configRevision"] == 1
+    [node] = body["nodes"]
+    assert {k: node[k] for k in ("name", "alive", "coordinator", "configRevision", "apiUrl")} == {
+        "name": "solo",
+        "alive": True,
+        "coordinator": True,
+        "configRevision": 1,
+        "apiUrl": server.url,
+    }
+    assert server.request("GET", "/v1/nodes", headers={"X-StorageApi-Token": "wrong"}).status_code == 401
+    listed = subprocess.run(
+        [*PUSHSTREAM, "nodes", "--url", server.url, "--token", server.token],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    [header, row] = listed.stdout.splitlines()
+    assert header.split()[:5] == ["NODE", "HOST", "STATE", "COORDINATOR", "REVISION"]
+    assert row.split()[0] == "solo" and row.split()[2:5] == ["live", "yes", "1"]

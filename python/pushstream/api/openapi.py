@@ -259,6 +259,16 @@ def _op(
 def _paths() -> dict[str, Any]:
     src = "/v1/branches/{branchId}/sources/{sourceId}"
     snk = src + "/sinks/{sinkId}"
+    nodes = _op(
+        "ListNodes",
+        "List the nodes of the installation",
+        _ok("NodesResult"),
+        tag="operator",
+        description="Beyond Keboola: every node that serves this installation (one, or the nodes of a cluster on a "
+        "shared control plane), live ones first: its heartbeat, whether it coordinates the imports, and the config "
+        "revision its receivers follow.",
+    )
+    del nodes["responses"]["404"]  # no branch in the path
     not_source = {"404": "`stream.api.sourceNotFound` or `stream.api.branchNotFound`."}
     not_sink = {"404": "`stream.api.sinkNotFound`, `stream.api.sourceNotFound` or `stream.api.branchNotFound`."}
     not_version = {
@@ -679,6 +689,7 @@ def _paths() -> dict[str, Any]:
                 description="Makes a new version with the state of the given one (the enabled state stays).",
             )
         },
+        "/v1/nodes": {"get": nodes},
         "/v1/tasks/{taskId}": {
             "get": _op(
                 "GetTask",

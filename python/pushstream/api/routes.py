@@ -18,7 +18,7 @@ from pushstream import wire
 from pushstream.api import api_services
 from pushstream.api import validation as v
 from pushstream.api.operator import MAX_WAIT as MAX_FLUSH_WAIT
-from pushstream.api.operator import get_flush_handler
+from pushstream.api.operator import get_flush_handler, get_nodes_provider
 from pushstream.api.service import ConfigService, version_key
 from pushstream.api.statistics import get_statistics_provider, sink_statistics
 from pushstream.catalog.models import By, Source, Task, Token, hash_token
@@ -81,7 +81,7 @@ def authenticate() -> None:
     """Resolves the token of every ``/v1/branches`` and ``/v1/tasks`` call."""
     request.max_content_length = MAX_BODY_SIZE
     path = request.path
-    if not (path.startswith(("/v1/branches/", "/v1/tasks/"))):
+    if not (path.startswith(("/v1/branches/", "/v1/tasks/")) or path == "/v1/nodes"):
         return
     secret = request.headers.get(TOKEN_HEADER, "")
     if not secret:
@@ -443,6 +443,11 @@ def _flush(branch: str, source_id: str, sink_id: str | None) -> Response:
         service().get_sink(branch_id, source_id, sink_id)
     wait = v.parse_flush_wait(request.args.get("wait"), MAX_FLUSH_WAIT)
     return json_response(get_flush_handler(current_app)(branch_id, source_id, sink_id, wait))
+
+
+@route("/v1/nodes", ["GET"])
+def list_nodes() -> Response:
+    return json_response(get_nodes_provider(current_app)())
 
 
 @route(_SOURCE + "/flush", ["POST"])

@@ -1,0 +1,98 @@
+"""``GET /v1/nodes``: the nodes of the installation — this one alone, or the
+nodes of a cluster as its control plane knows them."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from pushstream import wire
+from pushstream.catalog.base import Catalog
+from pushstream.storage.base import StorageState
+
+_STARTED = datetime.now(UTC)
+
+
+def _time(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class SingleNode:
+    """The one node of an installation without ``--cluster``."""
+
+    def __init__(
+        self,
+        name: str,
+        api_url: str,
+        catalog: Catalog,
+        storage: StorageState,
+        coordinator_running: Callable[[], bool],
+    ) -> None:
+        self.name = name
+        self.api_url = api_url
+        self.catalog = catalog
+        self.storage = storage
+        self.coordinator_running = coordinator_running
+
+    def __call__(self) -> wire.NodesResult:
+        revision = self.catalog.revision()
+        receivers = len(self.storage.live_nodes())
+        node = wire.ClusterNode(
+            name=self.name,
+            host=socket.gethostname(),
+            api_url=self.api_url,
+            started_at=_time(_STARTED),
+            heartbeat_at=_time(datetime.now(UTC)),
+            alive=True,
+            coordinator=self.coordinator_running(),
+            config_revision=revision,
+            receivers=receivers,
+        )
+        return wire.NodesResult(nodes=[node], config_revision=revision)
+
+
+class ClusterNodes:
+    """The nodes of a cluster, from its control plane (one connection per thread)."""
+
+    def __init__(self, url: str, catalog: Catalog) -> None:
+        self.url = url
+        self.catalog = catalog
+        self._local = threading.local()
+
+    def _connection(self) -> Any:
+        from pushstream.cluster.postgresql import connect
+
+        connection = getattr(self._local, "connection", None)
+        if connection is None or connection.closed:
+            connection = self._local.connection = connect(self.url, "api")
+        return connection
+
+    def __call__(self) -> wire.NodesResult:
+        from pushstream.cluster.postgresql import list_nodes
+
+        started = time.monotonic()
+        try:
+            found = list_nodes(self._connection())
+        except Exception:
+            self._local.connection = None
+            if time.monotonic() - started > 5:
+                raise
+            found = list_nodes(self._connection())  # once more on a fresh connection (after a restart)
+        nodes = [
+            wire.ClusterNode(
+                name=n.name,
+                host=n.host,
+                api_url=n.api_url,
+                started_at=_time(n.started_at),
+                heartbeat_at=_time(n.heartbeat_at),
+                alive=n.alive,
+                coordinator=n.coordinator,
+                config_revision=n.config_revision,
+            )
+            for n in found
+        ]
+        return wire.NodesResult(nodes=nodes, config_revision=self.catalog.revision())
