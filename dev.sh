@@ -54,6 +54,8 @@ setup_system() {
     fi
     # The HTTP load generator of bench/bench_load.py.
     command -v wrk >/dev/null || apt_install wrk
+    # The load balancer in front of the cluster tests' nodes (tests/cluster/nodes.py).
+    [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || apt_install nginx
 }
 
 # A real S3-compatible server for the object storage tests and benchmarks: s3s-fs
