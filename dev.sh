@@ -54,7 +54,7 @@ setup_system() {
     fi
     # The HTTP load generator of bench/bench_load.py.
     command -v wrk >/dev/null || apt_install wrk
-    # The load balancer in front of the cluster tests' nodes (tests/cluster/nodes.py).
+    # The load balancer in front of the cluster tests' nodes (tests/clusternodes.py).
     [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || apt_install nginx
 }
 

@@ -1,6 +1,6 @@
 """A three-node cluster on one machine: three ``pushstream serve --cluster``
 processes with their own data dirs and ports, one PostgreSQL control plane, one
-S3 server for staging, a PostgreSQL target, nginx in front (tests/cluster/nodes.py).
+S3 server for staging, a PostgreSQL target, nginx in front (tests/clusternodes.py).
 
 What it must do: a change made through one node is followed by every node when
 its task reports success; a node killed under load loses nothing it
@@ -23,7 +23,7 @@ import requests
 
 import pgcluster
 import s3server
-from nodes import Cluster, nginx_binary
+from clusternodes import Cluster, nginx_binary
 from pgcluster import PgCluster
 from s3server import S3Server
 from streamclient import Stream
