@@ -165,3 +165,29 @@ def test_nodes_of_a_single_node(server_factory: Any) -> None:
     [header, row] = listed.stdout.splitlines()
     assert header.split()[:5] == ["NODE", "HOST", "STATE", "COORDINATOR", "REVISION"]
     assert row.split()[0] == "solo" and row.split()[2:5] == ["live", "yes", "1"]
+
+
+def test_a_stopped_node_uploads_its_slices_first(tmp_path: Path, server_factory: Any) -> None:
+    """A clean stop closes the slices the node wrote to and uploads its parts:
+    nothing it acknowledged waits on its disk."""
+    shared = tmp_path / "shared-staging"
+    # Slices and files never close by themselves during the test.
+    quiet = ("--setting", "storage.level.staging.upload.trigger.interval=30m")
+    quiet += ("--setting", "storage.level.target.import.trigger.interval=30m")
+    server = server_factory(args=("--staging", f"file://{shared}", "--node-name", "leaving", *quiet))
+    stream = Stream(server).create()
+    stream.sink("kv", COLUMNS, table_id="in.c-test.kv")
+    _send_in_turns(stream, rounds=2)
+    assert not [p for p in shared.rglob("*.csv.zst")]
+    deadline = time.monotonic() + 20
+    while not server.request("GET", "/v1/nodes").json()["nodes"][0]["coordinator"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    server.stop()
+    parts = [str(p.relative_to(shared)) for p in shared.rglob("*.csv.zst")]
+    assert len(parts) == 1 and Path(parts[0]).name.startswith("leaving."), parts
+    assert [p.stat().st_size for p in (server.data_dir / "local").rglob("*.csv")] == []
+    # Started again, it imports them.
+    server.start()
+    stream.flush("kv")
+    _wait_rows(server, "in.c-test.kv", [(str(k), "1") for k in range(5)])

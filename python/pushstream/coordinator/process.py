@@ -15,11 +15,16 @@ import logging
 import os
 import signal
 import sys
+import threading
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from pushstream import logs
 from pushstream.config import ServerConfig
 from pushstream.coordinator.lock import lock_data_dir
+
+if TYPE_CHECKING:
+    from pushstream.coordinator.pipeline import Coordinator
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +43,18 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
 
 
 def main(config_json: str) -> int:
+    # A stop asked for while the coordinator is being built still lets it upload
+    # this node's slices (see Coordinator.drain) instead of killing it half-way.
+    stopping = threading.Event()
+    coordinator: Coordinator | None = None
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+        if coordinator is not None:
+            coordinator.stop_soon()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     from pushstream.wiring import new_coordinator, node_agent, open_catalog, open_data_plane
 
     # Killed outright when `serve` dies abruptly (it is crash-safe at any moment): a
@@ -58,14 +75,14 @@ def main(config_json: str) -> int:
     agent = node_agent(config, catalog, plane)
     if agent is not None:
         agent.start()
-
-    def stop(signum: int, frame: FrameType | None) -> None:
+    if stopping.is_set():
         coordinator.stop_soon()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     log.info("coordinator started for %s", config.data_dir.resolve())
     coordinator.run()
+    try:
+        coordinator.drain()
+    except Exception:
+        log.exception("uploading this node's slices before it stops failed; they are uploaded when it is back")
     if agent is not None:
         agent.stop()
     coordinator.lease.release()

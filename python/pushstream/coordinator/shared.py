@@ -27,12 +27,16 @@ from pathlib import Path
 import zstandard
 
 from pushstream.coordinator import upload as uploads
+from pushstream.errors import IllegalTransitionError
 from pushstream.storage.base import StorageState
 from pushstream.storage.layout import Layout, SinkKey
 from pushstream.storage.staging import SharedStaging
 from pushstream.storage.state import FileRef, SliceRef
 
 log = logging.getLogger(__name__)
+
+#: Seconds a closing slice without any reported writer waits before it counts as empty.
+UNWRITTEN_GRACE = 2.0
 
 
 class SharedStagingSteps:
@@ -48,6 +52,8 @@ class SharedStagingSteps:
         self.node_prefix = node_prefix
         #: When an upload failure of a part was last logged (once a minute while it lasts).
         self._failures: dict[tuple[SliceRef, str], float] = {}
+        #: When each closing slice without writers was first seen.
+        self._unwritten: dict[SliceRef, float] = {}
 
     @property
     def work_dir(self) -> Path:
@@ -64,6 +70,9 @@ class SharedStagingSteps:
             local = uploads.node_parts(self.layout, ref)
             nodes = self.storage.slice_nodes(ref)
             mine = {n for n in nodes.open | nodes.closed if n.startswith(self.node_prefix)} | set(local)
+            if not nodes.open and not nodes.closed and not local:
+                self._close_unwritten(ref)
+                continue
             if not mine:
                 continue
             done = self.storage.slice_parts(ref)
@@ -76,6 +85,21 @@ class SharedStagingSteps:
                 _remove_part(local[node_id])
             if not uploads.node_parts(self.layout, ref):
                 uploads.remove_local(self.layout, ref)
+
+    def _close_unwritten(self, ref: SliceRef) -> None:
+        """A slice no node reported writing to has no rows: it is uploaded as
+        empty once the receivers had the time to report it (a receiver reports a
+        slice before its first row, within :data:`UNWRITTEN_GRACE` of a rotation)."""
+        first_seen = self._unwritten.setdefault(ref, time.monotonic())
+        if time.monotonic() - first_seen < UNWRITTEN_GRACE:
+            return
+        try:
+            with self.storage.atomic() as tx:
+                if not (tx_nodes := self.storage.slice_nodes(ref)).open and not tx_nodes.closed:
+                    tx.mark_uploaded(ref, 0, 0, 0)
+        except IllegalTransitionError:
+            pass  # another node did it first
+        self._unwritten.pop(ref, None)
 
     def _upload_part(self, ref: SliceRef, node_id: str, path: Path | None) -> bool:
         records = uncompressed = compressed = 0
