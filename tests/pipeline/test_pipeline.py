@@ -98,6 +98,14 @@ class Pipeline:
             components(self.app).node.reload()
             components(self.app).node.report()
             self.coordinator.tick()
+        # On a busy machine a writer may let go of its slice a moment later: go on
+        # until no slice waits for its writers (a bounded wait, not a timing assertion).
+        deadline = time.monotonic() + 30
+        while self.coordinator.storage.has_closing_slices() and time.monotonic() < deadline:
+            time.sleep(0.02)
+            components(self.app).node.reload()
+            components(self.app).node.report()
+            self.coordinator.tick()
 
     def flush(self, source_id: str) -> dict[str, Any]:
         response = self.api("POST", f"{BASE}/{source_id}/flush")
