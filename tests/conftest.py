@@ -15,6 +15,7 @@ import pytest
 import s3server
 from pgcluster import PgCluster, unavailable_reason
 from serverprocess import ADMIN_TOKEN, PUSHSTREAM, ServerProcess, free_port
+from statebackends import KINDS, StateBackend
 
 __all__ = ["ADMIN_TOKEN", "PUSHSTREAM", "ServerProcess", "free_port"]
 
@@ -84,3 +85,12 @@ def s3_server(tmp_path: Path) -> Iterator[s3server.S3Server]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(params=KINDS)
+def state_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StateBackend:
+    """The catalog and storage state on SQLite, then on PostgreSQL (``serve --cluster``,
+    a fresh database of the test cluster)."""
+    if request.param == "postgresql":
+        return StateBackend("postgresql", tmp_path, request.getfixturevalue("pg_admin_url"))
+    return StateBackend("sqlite", tmp_path)

@@ -64,6 +64,10 @@ class ServerConfig:
     #: body timeout, the ingest cap and exact bodies) or ``direct`` (the WSGI server
     #: calls the app; faster, for a reverse proxy that buffers whole bodies).
     front: str = "guarded"
+    #: The PostgreSQL control plane of a cluster (``postgresql://...``, schema from
+    #: its ``schema`` parameter, default ``pushstream``): the catalog and the storage
+    #: state live there instead of ``state.sqlite`` (:mod:`pushstream.wiring`).
+    cluster: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -97,6 +101,8 @@ class ServerConfig:
             target_kind(self.target)
         except TargetError:
             raise ConfigError(f'target must be sqlite:///path or postgresql://..., found "{self.target}"') from None
+        if self.cluster is not None and not self.cluster.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(f'cluster must be a postgresql:// or postgres:// URL, found "{self.cluster}"')
         if self.port > 65535:
             raise ConfigError(f"port must be at most 65535, found {self.port}")
         for name in ("api_public_url", "source_public_url"):
@@ -224,7 +230,7 @@ def load_config(
                 ) from None
     if (v := get("MAX_INGEST_REQUESTS")) is not None:
         values["max_ingest_requests"] = _int("MAX_INGEST_REQUESTS", v)
-    for field_name in ("api_public_url", "source_public_url", "api_token", "target", "front"):
+    for field_name in ("api_public_url", "source_public_url", "api_token", "target", "front", "cluster"):
         if (v := get(field_name.upper())) is not None:
             values[field_name] = v
     settings: dict[str, Any] = {}
