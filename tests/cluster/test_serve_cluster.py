@@ -39,7 +39,7 @@ def test_serve_cluster_keeps_its_state_in_postgresql(
     assert not (server.data_dir / "state.sqlite").exists()
     database = pg_admin_url.rsplit("/", 1)[1]
     assert pg_cluster.execute("SELECT count(*) FROM ours.sinks", database=database) == [(1,)]
-    assert pg_cluster.execute("SELECT state FROM ours.storage_files", database=database) == [
+    assert pg_cluster.execute("SELECT state FROM ours.storage_files ORDER BY file_id", database=database) == [
         ("imported",),
         ("writing",),
     ]

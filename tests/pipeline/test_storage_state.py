@@ -25,10 +25,13 @@ from pushstream.storage.state import (
     FileRef,
     FileState,
     FileStatus,
+    ImportableFile,
     LevelCounts,
     NodeSliceStats,
+    SliceNodes,
     SliceRef,
     SliceState,
+    WritingSliceTotals,
     check_file,
     check_slice,
 )
@@ -250,6 +253,70 @@ def test_flush_closes_writing_files_and_ends_backoff(storage: StorageState) -> N
     assert storage.file_states([(SINK, writing.file_id)]) == [FileStatus("closing", 0, None)]
     after = storage.writing_slice(SINK)
     assert after is not None and after.file_id > writing.file_id
+
+
+def test_what_the_coordinator_and_the_statistics_read(storage: StorageState) -> None:
+    """Every query of the coordinator and the statistics, with exact values, through
+    the steps of one file: two nodes write its first slice, one its second."""
+    other = SinkKey(1, "s", "other")
+    with storage.atomic() as tx:
+        first = tx.open_file(SINK, "in.c-t.k", COLUMNS)
+        tx.open_file(other, "in.c-t.o", COLUMNS)
+    file = FileRef(SINK, first.file_id)
+    one = SliceRef(SINK, first.file_id, first.slice_id)
+    storage.report("n1", [NodeSliceStats(one, False, 3, 30, 100, 300)])
+    storage.report("n2", [NodeSliceStats(one, False, 2, 20, 50, 200)])
+    (other_totals, totals) = sorted(storage.writing_slices(), key=lambda w: w.slice.sink.sink_id != "other")
+    assert totals == WritingSliceTotals(one, first.opened_ns, first.opened_ns, 5, 50, 5, 50)
+    assert (other_totals.records, other_totals.file_records) == (0, 0)
+    assert storage.level_counts(SINK)["local"] == LevelCounts(5, 0, 50, 50, 300)
+    assert not storage.has_closing_slices()
+
+    with storage.atomic() as tx:
+        second = tx.rotate_slice(SINK)
+    assert second is not None
+    two = SliceRef(SINK, first.file_id, second.slice_id)
+    storage.report("n1", [NodeSliceStats(one, True, 3, 30, 100, 300), NodeSliceStats(two, False, 4, 40, 400, 500)])
+    assert storage.has_closing_slices() and storage.closing_slices() == [one]
+    assert storage.slice_nodes(one) == SliceNodes(open=frozenset({"n2"}), closed=frozenset({"n1"}))
+    writing = {w.slice: w for w in storage.writing_slices()}[two]
+    # The file so far: the writing slice (4 rows) and the closing one as its nodes report it (5 rows).
+    assert (writing.records, writing.size, writing.file_records, writing.file_size) == (4, 40, 9, 90)
+
+    with storage.atomic() as tx:
+        tx.mark_uploaded(one, 5, 50, 17)
+        assert tx.close_file(SINK) == file.file_id
+    assert storage.closing_files() == [file]
+    assert storage.recently_uploaded_slices(0) == [one]
+    assert storage.level_counts(SINK, file.file_id)["staging"] == LevelCounts(5, 17, 50, 50, 300)
+    with storage.atomic() as tx:
+        tx.mark_uploaded(two, 0, 0, 0)
+    assert storage.closing_files() == []
+    (importable,) = storage.files_to_import(2**62)
+    assert importable == ImportableFile(file, "in.c-t.k", COLUMNS, 0, importable.closing_ns)
+    assert importable.closing_ns is not None
+    assert storage.uploaded_slices_with_rows(file) == [one.slice_id]  # the empty one is skipped
+
+    with storage.atomic() as tx:
+        tx.retry_later(file, 1, "target away", 2**62)
+    assert storage.files_to_import(2**61) == []
+    (failed,) = storage.file_records(SINK, failed_only=True, limit=10)
+    assert (failed.file_id, failed.state, failed.retry_attempt, failed.retry_reason) == (
+        file.file_id,
+        "importing",
+        1,
+        "target away",
+    )
+    with storage.atomic() as tx:
+        tx.mark_imported(file, 2, 7_000, 8_000)
+    assert storage.imported_files(SINK) == [file.file_id]
+    assert storage.rejected_records(SINK) == 2 and storage.rejected_records(SINK, file.file_id) == 2
+    assert storage.level_counts(SINK)["target"] == LevelCounts(5, 17, 50, 50, 300, 7_000, 8_000)
+    assert sorted(storage.sinks_with_files(1, "s")) == ["k", "other"]
+    with storage.atomic() as tx:
+        tx.forget_imported(SINK)
+    assert storage.imported_files(SINK) == [] and storage.level_counts(SINK)["target"].records == 0
+    assert storage.file_states([(SINK, file.file_id)]) == [FileStatus("imported", 0, None)]
 
 
 def test_every_change_of_where_receivers_write_is_announced(tmp_path: Path, storage: StorageState) -> None:

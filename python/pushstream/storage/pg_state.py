@@ -416,7 +416,8 @@ class PgStorageState(_PgReader):
             " coalesce(sum(n.records), 0)::bigint, coalesce(sum(n.bytes), 0)::bigint"
             " FROM storage_slices s JOIN storage_files f USING (branch_id, source_id, sink_id, file_id)"
             " LEFT JOIN storage_slice_nodes n USING (branch_id, source_id, sink_id, file_id, slice_id)"
-            " WHERE s.state = 'writing' GROUP BY s.branch_id, s.source_id, s.sink_id, s.file_id, s.slice_id"
+            " WHERE s.state = 'writing'"
+            " GROUP BY s.branch_id, s.source_id, s.sink_id, s.file_id, s.slice_id, f.opened_ns"
         ).fetchall()
         result = []
         for branch_id, source_id, sink_id, file_id, slice_id, slice_opened, file_opened, records, size in writing:
