@@ -58,9 +58,7 @@ def setup_catalog(catalog: Any) -> str:
     """A branch, a source with three sinks and a token; the token's secret."""
     catalog.ensure_branch(1, 1, default=True)
     with catalog.transaction() as tx:
-        tx.put_source(
-            Source(1, 1, "bench", "bench", "s" * 48, _version(), Event(at=AT, by=By()))
-        )
+        tx.put_source(Source(1, 1, "bench", "bench", "s" * 48, _version(), Event(at=AT, by=By())))
         for sink_id in ("a", "b", "c"):
             tx.put_sink(
                 Sink(
@@ -149,16 +147,16 @@ def main() -> None:
                 PgCatalog(url, storage_revisions=revision_file(pg_dir)),
             ),
         }
-        steps = {name: scenarios(storage, catalog, setup_catalog(catalog)) for name, (storage, catalog) in backends.items()}
+        steps = {
+            name: scenarios(storage, catalog, setup_catalog(catalog)) for name, (storage, catalog) in backends.items()
+        }
         rates: dict[tuple[str, str], list[float]] = {}
         trips: dict[str, list[float]] = {}
         for _ in range(args.repeat):
             for scenario in steps["sqlite"]:
                 for name in ("sqlite", "postgresql"):
                     storage, catalog = backends[name]
-                    before = (
-                        storage.round_trips + catalog.round_trips if name == "postgresql" else 0
-                    )
+                    before = storage.round_trips + catalog.round_trips if name == "postgresql" else 0
                     per_second, count = rate(steps[name][scenario], args.seconds)
                     rates.setdefault((scenario, name), []).append(per_second)
                     if name == "postgresql":

@@ -18,29 +18,27 @@ from pgcluster import PgCluster
 #: Whether this run uses the cluster mode.
 ENABLED = os.environ.get("PUSHSTREAM_TEST_CLUSTER") == "1"
 
-_cluster: PgCluster | None = None
+_active: list[PgCluster] = []
 _urls: dict[Path, str] = {}
 _numbers = itertools.count(1)
 
 
 def activate(cluster: PgCluster) -> None:
-    global _cluster
-    _cluster = cluster
+    _active[:] = [cluster]
 
 
 def deactivate() -> None:
-    global _cluster
-    _cluster = None
+    _active.clear()
     _urls.clear()
 
 
 def url_for(data_dir: Path) -> str | None:
     """The ``--cluster`` URL of a data dir (a fresh database the first time), or
     ``None`` when the cluster mode is off."""
-    if _cluster is None:
+    if not _active:
         return None
     key = data_dir.resolve()
     if key not in _urls:
         name = f"pushstream_c{os.getpid()}_{next(_numbers)}"
-        _urls[key] = _cluster.create_admin(role=name, database=name)
+        _urls[key] = _active[0].create_admin(role=name, database=name)
     return _urls[key]

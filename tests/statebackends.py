@@ -56,9 +56,7 @@ class StateBackend:
             return db.execute(statement, params).fetchall()
 
 
-def open_catalog(
-    kind: str, location: str, data_dir: Path, operator_settings: dict[str, Any] | None = None
-) -> Catalog:
+def open_catalog(kind: str, location: str, data_dir: Path, operator_settings: dict[str, Any] | None = None) -> Catalog:
     """A catalog of ``kind`` at ``location`` (usable in a subprocess)."""
     if kind == "postgresql":
         return PgCatalog(location, operator_settings, storage_revisions=revision_file(data_dir))

@@ -13,8 +13,8 @@ commands all build their components here, so they agree on them:
 - the implementations of the catalog and the storage state: this is the one
   place that picks them (SQLite in ``<data dir>/state.sqlite`` by default; the
   PostgreSQL control plane with ``--cluster``, :mod:`pushstream.catalog.postgresql`
-  and :mod:`pushstream.storage.pg_state`); everything else sees their interfaces (:class:`~pushstream.catalog.base.Catalog`,
-  :class:`~pushstream.storage.base.StorageState`);
+  and :mod:`pushstream.storage.pg_state`); everything else sees their interfaces
+  (:class:`~pushstream.catalog.base.Catalog`, :class:`~pushstream.storage.base.StorageState`);
 - the change hooks that keep the data plane in step with the configuration,
   inside the change's transaction (:func:`register_change_hooks`);
 - the options of the components: the receiver (:func:`receiver_options`), the

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import clustermode
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+import clustermode
 from pushstream.api import ApiServices, api_services
 from pushstream.app import create_app
 from pushstream.config import ServerConfig

@@ -11,11 +11,11 @@ import orjson
 import psycopg
 import pytest
 from apitest import BASE, Api
-from statebackends import StateBackend, open_catalog
 
 from pushstream import Mapping
 from pushstream.catalog.models import IngestSink, IngestSource
 from pushstream.errors import CatalogError
+from statebackends import StateBackend, open_catalog
 
 
 def test_ingest_reads(api: Api, source: dict[str, Any]) -> None:

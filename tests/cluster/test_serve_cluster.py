@@ -5,11 +5,13 @@ server and a restart of PostgreSQL under it."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import psycopg
+
 from pgcluster import PgCluster
 from serverprocess import PUSHSTREAM, ServerProcess
 from streamclient import BASE, Stream, local_rows, table_rows
@@ -100,10 +102,13 @@ def test_token_commands_use_the_cluster(pg_admin_url: str, tmp_path: Path) -> No
 
 
 def _pushstream(*args: str, env: dict[str, str] | None = None) -> str:
-    import os
-
     result = subprocess.run(
-        [*PUSHSTREAM, *args], capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})}
+        [*PUSHSTREAM, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout

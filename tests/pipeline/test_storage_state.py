@@ -1,7 +1,8 @@
 """The lifecycle of files and slices (pushstream.storage.state) on a real
-``state.sqlite`` and on the PostgreSQL control plane of ``serve --cluster``: every transition the coordinator and the hooks make, the
-queries they rely on, and a clear error for every transition the lifecycle does
-not allow (the transaction then changes nothing)."""
+``state.sqlite`` and on the PostgreSQL control plane of ``serve --cluster``: every
+transition the coordinator and the hooks make, the queries they rely on, and a
+clear error for every transition the lifecycle does not allow (the transaction
+then changes nothing)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from statebackends import StateBackend
 
 from pushstream.catalog import STATE_FILE
 from pushstream.errors import IllegalTransitionError, PushstreamError
+from pushstream.storage.base import StorageState
 from pushstream.storage.layout import SinkKey
 from pushstream.storage.revision import revision_file
-from pushstream.storage.base import StorageState
 from pushstream.storage.sqlite_state import SqliteStorageState
 from pushstream.storage.state import (
     FILE_TRANSITIONS,
@@ -35,6 +35,7 @@ from pushstream.storage.state import (
     check_file,
     check_slice,
 )
+from statebackends import StateBackend
 
 SINK = SinkKey(1, "s", "k")
 COLUMNS = '[{"type":"body","name":"b"}]'

@@ -45,7 +45,7 @@ import hashlib
 import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -267,7 +267,7 @@ def _first_line(exc: Exception) -> str:
 
 
 def _run(connection: psycopg.Connection[Any], query: str, params: Sequence[Any] | None) -> Rows:
-    cursor = connection.execute(query, params)  # type: ignore[arg-type]
+    cursor = connection.execute(query, params)
     rows = cursor.fetchall() if cursor.description is not None else []
     return Rows(rows, cursor.rowcount)
 
@@ -300,7 +300,7 @@ class PgSession:
         self._owner.round_trips += 1
         try:
             with self._connection.cursor() as cursor:
-                cursor.executemany(query, params)  # type: ignore[arg-type]
+                cursor.executemany(query, params)
         except psycopg.OperationalError as exc:
             raise _unavailable(exc) from exc
 
@@ -412,7 +412,7 @@ class PgConnections:
             connection, was_idle = self._acquire()
             self.round_trips += 1
             try:
-                connection.execute(statement)  # type: ignore[arg-type]
+                connection.execute(statement)
             except psycopg.OperationalError as exc:
                 if was_idle and connection.broken and attempt == 1:
                     self._discard(connection)
@@ -427,10 +427,8 @@ class PgConnections:
 
     def _release_after_failure(self, connection: psycopg.Connection[Any]) -> None:
         if not connection.broken and connection.info.transaction_status != TransactionStatus.IDLE:
-            try:
+            with suppress(psycopg.Error):
                 connection.execute("ROLLBACK")
-            except psycopg.Error:
-                pass
         self._release(connection)
 
     @contextmanager

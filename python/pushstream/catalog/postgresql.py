@@ -62,7 +62,7 @@ from pushstream.catalog.models import (
     hash_token,
     now,
 )
-from pushstream.catalog.pg_connections import REVISION_CHANNEL, PgConnections, PgSession, Rows
+from pushstream.catalog.pg_connections import REVISION_CHANNEL, PgConnections, PgSession
 from pushstream.catalog.records import (
     ALNUM,
     dumps,
@@ -564,9 +564,7 @@ class PgCatalog(_PgReader):
 
     def authenticate(self, secret: str) -> Token | None:
         digest = hash_token(secret)
-        row = self._pool.execute(
-            "SELECT token_id, hash, role, data FROM tokens WHERE hash = %s", (digest,)
-        ).fetchone()
+        row = self._pool.execute("SELECT token_id, hash, role, data FROM tokens WHERE hash = %s", (digest,)).fetchone()
         if row is None or not hmac.compare_digest(row[1], digest):
             return None
         return token_from_row(row[0], row[2], row[3])

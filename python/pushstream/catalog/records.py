@@ -124,5 +124,3 @@ def token_from_row(token_id: str, role: str, data: bytes) -> Token:
 
 def parse_time_ns(iso: str) -> int:
     return int(datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp() * 1000) * 1_000_000
-
-

@@ -8,22 +8,17 @@ Entities are stored as JSON documents next to the columns that queries filter on
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import os
 import secrets
-import socket
 import sqlite3
-import string
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import msgspec
 import orjson
 
 from pushstream.catalog import settings as settings_registry
@@ -43,8 +38,6 @@ from pushstream.catalog.models import (
     hash_token,
     now,
 )
-from pushstream.errors import CatalogError
-
 from pushstream.catalog.records import ALNUM as _ALNUM
 from pushstream.catalog.records import dumps as _dumps
 from pushstream.catalog.records import owner as _owner
@@ -57,6 +50,7 @@ from pushstream.catalog.records import source_to_data as _source_to_data
 from pushstream.catalog.records import task_from_data as _task_from_data
 from pushstream.catalog.records import task_to_data as _task_to_data
 from pushstream.catalog.records import token_from_row as _token_from_row
+from pushstream.errors import CatalogError
 
 if TYPE_CHECKING:
     from pushstream.storage.sqlite_state import SqliteStorageTransaction
@@ -117,6 +111,7 @@ CREATE TABLE IF NOT EXISTS tokens (
     data BLOB NOT NULL
 ) WITHOUT ROWID;
 """
+
 
 class _SqliteReader:
     """Reads shared by the catalog (own connection per thread) and transactions."""

@@ -249,7 +249,9 @@ class PgStorageTransaction(_PgReader):
         ).fetchone()
         db.execute(
             "UPDATE storage_slices SET state = 'uploaded', uploaded_ns = %s, records = %s, uncompressed_size = %s,"
-            " compressed_size = %s, first_record_ns = %s, last_record_ns = %s WHERE " + _SLICE + " AND state = 'closing'",
+            " compressed_size = %s, first_record_ns = %s, last_record_ns = %s WHERE "
+            + _SLICE
+            + " AND state = 'closing'",
             (
                 time.time_ns(),
                 records,
@@ -437,7 +439,8 @@ class PgStorageState(_PgReader):
         closing = db.execute(
             "SELECT coalesce(sum(n.records), 0)::bigint, coalesce(sum(n.bytes), 0)::bigint FROM storage_slices s"
             " JOIN storage_slice_nodes n USING (branch_id, source_id, sink_id, file_id, slice_id)"
-            " WHERE s.branch_id = %s AND s.source_id = %s AND s.sink_id = %s AND s.file_id = %s AND s.state = 'closing'",
+            " WHERE s.branch_id = %s AND s.source_id = %s AND s.sink_id = %s AND s.file_id = %s"
+            " AND s.state = 'closing'",
             _file_params(file),
         ).fetchone()
         return writing_records + uploaded[0] + closing[0], writing_size + uploaded[1] + closing[1]
@@ -524,8 +527,8 @@ class PgStorageState(_PgReader):
         params: tuple[Any, ...] = (*sink.parts(), file_id) if file_id else sink.parts()
         with self.snapshot() as db:
             local = db.execute(
-                "SELECT coalesce(sum(n.records), 0)::bigint, 0, coalesce(sum(n.bytes), 0)::bigint, min(n.first_record_ns),"
-                " max(n.last_record_ns) FROM storage_slices s"
+                "SELECT coalesce(sum(n.records), 0)::bigint, 0, coalesce(sum(n.bytes), 0)::bigint,"
+                " min(n.first_record_ns), max(n.last_record_ns) FROM storage_slices s"
                 " JOIN storage_slice_nodes n USING (branch_id, source_id, sink_id, file_id, slice_id)"
                 " WHERE s.branch_id = %s AND s.source_id = %s AND s.sink_id = %s AND s.state IN ('writing', 'closing')"
                 + file_filter,
@@ -563,7 +566,8 @@ class PgStorageState(_PgReader):
         row = (
             self._db()
             .execute(
-                "SELECT coalesce(sum(rejected_records), 0)::bigint FROM storage_files WHERE " + _SINK + file_filter, params
+                "SELECT coalesce(sum(rejected_records), 0)::bigint FROM storage_files WHERE " + _SINK + file_filter,
+                params,
             )
             .fetchone()
         )

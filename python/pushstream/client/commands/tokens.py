@@ -55,7 +55,9 @@ _CLUSTER_OPTION = click.option(
 )
 @click.option("--user-id", default="", help="User id shown in the history of changes.")
 @click.option("--user-name", default="", help="User name shown in the history of changes.")
-def token_create(data_dir: Path | None, cluster: str | None, description: str, role: Role, user_id: str, user_name: str) -> None:
+def token_create(  # noqa: PLR0917 (click passes the options by name)
+    data_dir: Path | None, cluster: str | None, description: str, role: Role, user_id: str, user_name: str
+) -> None:
     """Create a token and print it (it cannot be shown again).
 
     \b
