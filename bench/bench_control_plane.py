@@ -10,7 +10,10 @@
   source (``get_sources_for_ingest`` + ``list_sinks``), and what every API request
   reads (``authenticate``);
 - **round trips**: statements sent to PostgreSQL per transition and per read
-  (each one round trip; ``BEGIN`` and the writer lock are one).
+  (each one round trip; ``BEGIN`` and the writer lock are one);
+- **writers at once**: 4 threads, each rotating the slices of its own sink: the
+  writer lock (``pg_advisory_xact_lock``, what pushstream does) vs ``SERIALIZABLE``
+  transactions retried on a serialization failure (the alternative), and SQLite.
 
 Both durable: SQLite in WAL mode with ``synchronous=FULL``; PostgreSQL on a private
 cluster (``tests/pgcluster.py``) with fsync and ``synchronous_commit`` on, over
@@ -25,6 +28,7 @@ import argparse
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,10 +39,14 @@ from common import machine, now, table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+import psycopg  # noqa: E402
+
 from pgcluster import PgCluster, unavailable_reason  # noqa: E402
 from pushstream.catalog.models import By, Event, Sink, Source, Version  # noqa: E402
+from pushstream.catalog.pg_connections import PgConnections  # noqa: E402
 from pushstream.catalog.postgresql import PgCatalog  # noqa: E402
 from pushstream.catalog.sqlite import SqliteCatalog  # noqa: E402
+from pushstream.errors import StoreUnavailableError  # noqa: E402
 from pushstream.storage.layout import SinkKey  # noqa: E402
 from pushstream.storage.pg_state import PgStorageState  # noqa: E402
 from pushstream.storage.revision import revision_file  # noqa: E402
@@ -46,6 +54,8 @@ from pushstream.storage.sqlite_state import SqliteStorageState  # noqa: E402
 from pushstream.storage.state import NodeSliceStats, SliceRef  # noqa: E402
 
 SINK = SinkKey(1, "bench", "events")
+#: The sink of the file life scenario (its files have one slice each).
+FILE_SINK = SinkKey(1, "bench", "files")
 COLUMNS = '[{"type":"body","name":"b"}]'
 AT = "2026-12-01T00:00:00.000Z"
 
@@ -95,6 +105,7 @@ def rate(step: Callable[[], None], seconds: float) -> tuple[float, int]:
 def scenarios(storage: Any, catalog: Any, secret: str) -> dict[str, Callable[[], None]]:
     with storage.atomic() as tx:
         tx.ensure_writing(SINK, "in.c-bench.events", COLUMNS)
+        tx.ensure_writing(FILE_SINK, "in.c-bench.files", COLUMNS)
 
     def rotate_slice() -> None:
         with storage.atomic() as tx:
@@ -102,9 +113,9 @@ def scenarios(storage: Any, catalog: Any, secret: str) -> dict[str, Callable[[],
 
     def file_life() -> None:
         with storage.atomic() as tx:
-            current = tx.writing_slice(SINK)
-            tx.rotate_file(SINK)
-        ref = SliceRef(SINK, current.file_id, current.slice_id)
+            current = tx.writing_slice(FILE_SINK)
+            tx.rotate_file(FILE_SINK)
+        ref = SliceRef(FILE_SINK, current.file_id, current.slice_id)
         storage.report("node-1", [NodeSliceStats(ref, True, 10, 1000, 1, 2)])
         with storage.atomic() as tx:
             tx.mark_uploaded(ref, 10, 1000, 300)
@@ -124,6 +135,49 @@ def scenarios(storage: Any, catalog: Any, secret: str) -> dict[str, Callable[[],
         "routes of a source (read)": routes,
         "authenticate (read)": authenticate,
     }
+
+
+class SerializableConnections(PgConnections):
+    """The alternative to the writer lock: every write transaction ``SERIALIZABLE``."""
+
+    def write(self) -> Any:
+        return self._transaction("BEGIN ISOLATION LEVEL SERIALIZABLE")
+
+
+def concurrent_rotations(storage: Any, seconds: float, threads: int = 4) -> tuple[float, float]:
+    """Committed ``rotate_slice`` transactions per second of ``threads`` threads,
+    each on a sink of its own; and retries per committed transaction (serialization
+    failures, retried at once)."""
+    sinks = [SinkKey(1, "bench", f"thread-{i}") for i in range(threads)]
+    with storage.atomic() as tx:
+        for sink in sinks:
+            tx.ensure_writing(sink, "in.c-bench.t", COLUMNS)
+    done = [0] * threads
+    retries = [0] * threads
+    stop = threading.Event()
+
+    def work(i: int) -> None:
+        while not stop.is_set():
+            try:
+                with storage.atomic() as tx:
+                    tx.rotate_slice(sinks[i])
+            except StoreUnavailableError as exc:
+                if not isinstance(exc.__cause__, psycopg.errors.SerializationFailure):
+                    raise
+                retries[i] += 1
+                continue
+            done[i] += 1
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    start = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    time.sleep(seconds)
+    stop.set()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - start
+    return sum(done) / elapsed, sum(retries) / max(1, sum(done))
 
 
 def main() -> None:
@@ -177,6 +231,28 @@ def main() -> None:
             )
         print(f"\nmedian of {args.repeat} x {args.seconds:g} s, one thread, per second:\n")
         print(table(rows, ("scenario", "SQLite /s", "PostgreSQL /s", "PG vs SQLite", "PG round trips")))
+        serializable = PgStorageState(url, revisions=revision_file(pg_dir))
+        serializable._pool = SerializableConnections(url)
+        writers = {
+            "SQLite (BEGIN IMMEDIATE)": backends["sqlite"][0],
+            "PostgreSQL, writer lock (pushstream)": backends["postgresql"][0],
+            "PostgreSQL, SERIALIZABLE + retry": serializable,
+        }
+        concurrent: dict[str, list[tuple[float, float]]] = {}
+        for _ in range(args.repeat):
+            for name, storage in writers.items():
+                concurrent.setdefault(name, []).append(concurrent_rotations(storage, args.seconds))
+        rows = [
+            (
+                name,
+                f"{statistics.median(r for r, _ in results):,.0f}",
+                f"{statistics.median(x for _, x in results):.2f}",
+            )
+            for name, results in concurrent.items()
+        ]
+        print(f"\n4 threads, rotate_slice each on its own sink, median of {args.repeat} x {args.seconds:g} s:\n")
+        print(table(rows, ("writers", "transitions/s", "retries per transition")))
+        serializable.close()
         for storage, catalog in backends.values():
             storage.close()
             catalog.close()

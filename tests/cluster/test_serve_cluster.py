@@ -11,8 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from pgcluster import PgCluster
+from pushstream.catalog.pg_connections import parse_url
+from pushstream.config import load_config
+from pushstream.errors import CatalogError, ConfigError
 from serverprocess import PUSHSTREAM, ServerProcess
 from streamclient import BASE, Stream, local_rows, table_rows
 
@@ -112,3 +116,24 @@ def _pushstream(*args: str, env: dict[str, str] | None = None) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def test_the_cluster_option_from_flags_and_environment() -> None:
+    assert load_config({}).cluster is None
+    url = "postgresql://u:p@db:5432/pushstream?schema=prod"
+    assert load_config({"PUSHSTREAM_CLUSTER": url}).cluster == url
+    assert load_config({"PUSHSTREAM_CLUSTER": url}, cluster="postgres://other/db").cluster == "postgres://other/db"
+    with pytest.raises(ConfigError, match='cluster must be a postgresql:// or postgres:// URL, found "etcd://x"'):
+        load_config({"PUSHSTREAM_CLUSTER": "etcd://x"})
+    help_text = _pushstream("serve", "--help")
+    assert "--cluster" in help_text and "PUSHSTREAM_CLUSTER" in help_text
+
+
+def test_the_schema_of_the_url() -> None:
+    assert parse_url("postgresql://u@h/db") == ("postgresql://u@h/db", "pushstream")
+    assert parse_url("postgresql://u@h/db?sslmode=require&schema=prod_1") == (
+        "postgresql://u@h/db?sslmode=require",
+        "prod_1",
+    )
+    with pytest.raises(CatalogError, match='must be a lowercase identifier, found "Prod; DROP"'):
+        parse_url("postgresql://u@h/db?schema=Prod;%20DROP")

@@ -466,22 +466,19 @@ class PgCatalog(_PgReader):
         )
 
     def list_sinks(self, branch_id: int, source_id: str, *, enabled_only: bool = True) -> list[IngestSink]:
-        # One snapshot, so the source's and the sinks' states belong together
-        # (or this thread's open transaction, e.g. in a hook).
-        with self._pool.read() as db:
-            row = db.execute(
-                "SELECT data FROM sources WHERE branch_id = %s AND source_id = %s", (branch_id, source_id)
-            ).fetchone()
-            source = None if row is None else source_from_data(row[0])
-            rows = db.execute(
-                "SELECT data FROM sinks WHERE branch_id = %s AND source_id = %s AND deleted = 0"
-                + (" AND enabled = 1" if enabled_only else "")
-                + " ORDER BY sink_id",
-                (branch_id, source_id),
-            ).fetchall()
+        # One statement (one snapshot, one round trip), so the source's and the sinks'
+        # states belong together; in this thread's open transaction, e.g. in a hook.
+        source_data, sinks_data = self._pool.execute(
+            "SELECT (SELECT data FROM sources WHERE branch_id = %s AND source_id = %s),"
+            " array(SELECT data FROM sinks WHERE branch_id = %s AND source_id = %s AND deleted = 0"
+            + (" AND enabled = 1" if enabled_only else "")
+            + " ORDER BY sink_id)",
+            (branch_id, source_id, branch_id, source_id),
+        ).fetchone()
+        source = None if source_data is None else source_from_data(source_data)
         source_settings = source.settings if source else None
         result = []
-        for (data,) in rows:
+        for data in sinks_data:
             sink = sink_from_data(data)
             result.append(
                 IngestSink(

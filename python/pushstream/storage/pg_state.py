@@ -523,41 +523,39 @@ class PgStorageState(_PgReader):
     # Statistics.
 
     def level_counts(self, sink: SinkKey, file_id: str | None = None) -> dict[str, LevelCounts]:
+        # One statement: one snapshot, one round trip.
         file_filter = " AND s.file_id = %s" if file_id else ""
         params: tuple[Any, ...] = (*sink.parts(), file_id) if file_id else sink.parts()
-        with self.snapshot() as db:
-            local = db.execute(
-                "SELECT coalesce(sum(n.records), 0)::bigint, 0, coalesce(sum(n.bytes), 0)::bigint,"
+        row = (
+            self._db()
+            .execute(
+                "SELECT * FROM (SELECT coalesce(sum(n.records), 0)::bigint, 0, coalesce(sum(n.bytes), 0)::bigint,"
                 " min(n.first_record_ns), max(n.last_record_ns) FROM storage_slices s"
                 " JOIN storage_slice_nodes n USING (branch_id, source_id, sink_id, file_id, slice_id)"
                 " WHERE s.branch_id = %s AND s.source_id = %s AND s.sink_id = %s AND s.state IN ('writing', 'closing')"
-                + file_filter,
-                params,
-            ).fetchone()
-            staging = db.execute(
-                "SELECT coalesce(sum(records), 0)::bigint, coalesce(sum(compressed_size), 0)::bigint,"
-                " coalesce(sum(uncompressed_size), 0)::bigint, min(first_record_ns), max(last_record_ns)"
+                + file_filter
+                + ") AS local_level CROSS JOIN (SELECT coalesce(sum(records), 0)::bigint,"
+                " coalesce(sum(compressed_size), 0)::bigint, coalesce(sum(uncompressed_size), 0)::bigint,"
+                " min(first_record_ns), max(last_record_ns)"
                 " FROM storage_slices s WHERE branch_id = %s AND source_id = %s AND sink_id = %s AND state = 'uploaded'"
-                + file_filter,
-                params,
-            ).fetchone()
-            target = db.execute(
-                "SELECT coalesce(sum(records), 0)::bigint, coalesce(sum(compressed_size), 0)::bigint,"
-                " coalesce(sum(uncompressed_size), 0)::bigint, min(first_record_ns), max(last_record_ns)"
+                + file_filter
+                + ") AS staging_level CROSS JOIN (SELECT coalesce(sum(records), 0)::bigint,"
+                " coalesce(sum(compressed_size), 0)::bigint, coalesce(sum(uncompressed_size), 0)::bigint,"
+                " min(first_record_ns), max(last_record_ns)"
                 " FROM storage_slices s WHERE branch_id = %s AND source_id = %s AND sink_id = %s AND state = 'imported'"
-                + file_filter,
-                params,
-            ).fetchone()
-            events = db.execute(
-                "SELECT min(first_event_ns), max(last_event_ns) FROM storage_files"
+                + file_filter
+                + ") AS target_level CROSS JOIN (SELECT min(first_event_ns), max(last_event_ns) FROM storage_files"
                 " WHERE branch_id = %s AND source_id = %s AND sink_id = %s AND state = 'imported'"
-                + (" AND file_id = %s" if file_id else ""),
-                params,
-            ).fetchone()
+                + (" AND file_id = %s" if file_id else "")
+                + ") AS event_times",
+                params * 4,
+            )
+            .fetchone()
+        )
         return {
-            "local": LevelCounts(*local),
-            "staging": LevelCounts(*staging),
-            "target": LevelCounts(*target, *events),
+            "local": LevelCounts(*row[0:5]),
+            "staging": LevelCounts(*row[5:10]),
+            "target": LevelCounts(*row[10:15], *row[15:17]),
         }
 
     def rejected_records(self, sink: SinkKey, file_id: str | None = None) -> int:
