@@ -386,6 +386,8 @@ class PgCatalog(_PgReader):
         max_connections: int = 8,
     ) -> None:
         self._operator_settings = dict(operator_settings or {})
+        #: The ``--cluster`` URL (with its password: do not log it).
+        self.url = url
         self._pool = PgConnections(url, max_connections=max_connections, application_name="pushstream catalog")
         self.schema = self._pool.schema
         self._storage_revisions = storage_revisions
