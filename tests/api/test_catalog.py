@@ -4,6 +4,8 @@ on SQLite and on the PostgreSQL control plane of ``serve --cluster`` alike."""
 from __future__ import annotations
 
 import multiprocessing
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from apitest import BASE, Api
 
 from pushstream import Mapping
 from pushstream.catalog.models import IngestSink, IngestSource
-from pushstream.errors import CatalogError
+from pushstream.errors import CatalogError, StoreUnavailableError
 from statebackends import StateBackend, open_catalog
 
 
@@ -210,3 +212,61 @@ def _sink_key() -> Any:
     from pushstream.storage.layout import SinkKey
 
     return SinkKey(1, "s", "k")
+
+
+def test_a_task_of_another_machine_lives_while_its_process_sends_heartbeats(pg_admin_url: str, tmp_path: Path) -> None:
+    """On PostgreSQL the process owning a task may run on another node: it is alive
+    while a process registered there with its pid sends heartbeats."""
+    from pushstream.catalog.models import Task, now
+    from pushstream.storage.state import HOST, NODE_TIMEOUT_NS
+
+    backend = StateBackend("postgresql", tmp_path, pg_admin_url)
+    catalog = backend.catalog()
+    storage = backend.storage()
+    for task_id in ("task/elsewhere", "task/here-gone", "task/here-alive"):
+        catalog.create_task(Task(task_id, "api.source.create", "processing", now()))
+    backend.query("UPDATE tasks SET owner = 'elsewhere:4242' WHERE task_id = 'task/elsewhere'")
+    backend.query("UPDATE tasks SET owner = ? WHERE task_id = 'task/here-gone'", (f"{HOST}:{2**22 + 7}",))
+    storage.register_node("remote-worker")
+    backend.query("UPDATE storage_nodes SET host = 'elsewhere', pid = 4242 WHERE node_id = 'remote-worker'")
+    assert catalog.has_processing_task("task/elsewhere")  # its heartbeat is fresh
+    assert catalog.has_processing_task("task/here-alive")  # this process
+    assert not catalog.has_processing_task("task/here-gone")  # no such process on this host
+    backend.query("UPDATE storage_nodes SET heartbeat_ns = heartbeat_ns - ?", (NODE_TIMEOUT_NS + 1,))
+    assert not catalog.has_processing_task("task/elsewhere")
+    assert catalog.fail_orphaned_tasks() == 2
+    task = catalog.get_task("task/elsewhere")
+    assert task is not None and task.status == "error"
+    alive = catalog.get_task("task/here-alive")
+    assert alive is not None and alive.status == "processing"
+    storage.close()
+    catalog.close()
+
+
+def test_the_catalog_works_again_after_postgresql_restarts(pg_admin_url: str, pg_cluster: Any, tmp_path: Path) -> None:
+    """Connections that a restart broke are dropped, every idle one with them: the
+    first read and the first write after PostgreSQL is back succeed, without
+    reopening the catalog; while it is away, a clear StoreUnavailableError (503)."""
+    catalog = StateBackend("postgresql", tmp_path, pg_admin_url).catalog()
+
+    def bump() -> None:
+        with catalog.transaction() as tx:
+            tx.bump_revision()
+            time.sleep(0.2)  # the others wait for the writer lock, each on a connection of its own
+
+    threads = [threading.Thread(target=bump) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    pg_cluster.stop("fast")
+    try:
+        with pytest.raises(StoreUnavailableError, match="PostgreSQL") as raised:
+            catalog.revision()
+        assert raised.value.status_code == 503
+    finally:
+        pg_cluster.start()
+    assert catalog.revision() == 3
+    with catalog.transaction() as tx:
+        assert tx.bump_revision() == 4
+    catalog.close()

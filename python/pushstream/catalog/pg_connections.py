@@ -20,7 +20,11 @@ most ``max_connections`` at once, in autocommit mode:
   SQLite's ``BEGIN IMMEDIATE``): writers of every process on every node queue
   there, so a transaction never fails half-way on a conflict and never needs a
   retry (which the change hooks, with their side effects on the target, could not
-  survive). The lock costs no extra round trip: it is sent with ``BEGIN``;
+  survive). The lock costs no extra round trip: it is sent with ``BEGIN``.
+  ``SERIALIZABLE`` with retries was measured as the alternative
+  (``bench/bench_control_plane.py``): every transition bumps the one storage
+  revision row, so concurrent writers conflict anyway; they committed no more
+  transitions per second and retried each about three times;
 - :meth:`PgConnections.read` is one ``REPEATABLE READ`` snapshot (statistics).
 
 Inside a transaction, every statement of the same thread on the same
@@ -366,8 +370,13 @@ class PgConnections:
             connection.close()
         self._slots.release()
 
-    def _discard(self, connection: psycopg.Connection[Any]) -> None:
-        connection.close()
+    def _discard_after_restart(self, connection: psycopg.Connection[Any]) -> None:
+        """Drops a connection PostgreSQL closed, and every idle one: they are from
+        before the same restart, so the retry gets a new connection."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for stale in (connection, *idle):
+            stale.close()
         self._slots.release()
 
     def _session(self) -> PgSession | None:
@@ -394,7 +403,7 @@ class PgConnections:
             except psycopg.OperationalError as exc:
                 if was_idle and connection.broken and attempt == 1:
                     # A pooled connection that PostgreSQL dropped (a restart): try a new one.
-                    self._discard(connection)
+                    self._discard_after_restart(connection)
                     continue
                 self._release(connection)
                 raise _unavailable(exc) from exc
@@ -415,7 +424,7 @@ class PgConnections:
                 connection.execute(statement)
             except psycopg.OperationalError as exc:
                 if was_idle and connection.broken and attempt == 1:
-                    self._discard(connection)
+                    self._discard_after_restart(connection)
                     continue
                 self._release_after_failure(connection)
                 raise _unavailable(exc) from exc
