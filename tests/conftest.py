@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
+import clustermode
 import s3server
 from pgcluster import PgCluster, unavailable_reason
 from serverprocess import ADMIN_TOKEN, PUSHSTREAM, ServerProcess, free_port
+from statebackends import KINDS, StateBackend
 
 __all__ = ["ADMIN_TOKEN", "PUSHSTREAM", "ServerProcess", "free_port"]
 
@@ -25,7 +27,12 @@ def server_factory(tmp_path: Path) -> Iterator[Any]:
     servers: list[ServerProcess] = []
 
     def make(data_dir: Path | None = None, **kwargs: Any) -> ServerProcess:
-        server = ServerProcess(data_dir or tmp_path / f"data-{len(servers)}", **kwargs)
+        data_dir = data_dir or tmp_path / f"data-{len(servers)}"
+        args = tuple(kwargs.get("args", ()))
+        cluster_url = clustermode.url_for(data_dir)
+        if cluster_url is not None and "--cluster" not in args:
+            kwargs["args"] = (*args, "--cluster", cluster_url)
+        server = ServerProcess(data_dir, **kwargs)
         servers.append(server)
         return server.start()
 
@@ -84,3 +91,26 @@ def s3_server(tmp_path: Path) -> Iterator[s3server.S3Server]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(params=KINDS)
+def state_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StateBackend:
+    """The catalog and storage state on SQLite, then on PostgreSQL (``serve --cluster``,
+    a fresh database of the test cluster)."""
+    if request.param == "postgresql":
+        return StateBackend("postgresql", tmp_path, request.getfixturevalue("pg_admin_url"))
+    return StateBackend("sqlite", tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _cluster_mode(request: pytest.FixtureRequest) -> Iterator[None]:
+    """With ``PUSHSTREAM_TEST_CLUSTER=1``: servers and apps on the PostgreSQL control
+    plane (see :mod:`clustermode`)."""
+    if not clustermode.ENABLED:
+        yield
+        return
+    clustermode.activate(request.getfixturevalue("pg_cluster"))
+    try:
+        yield
+    finally:
+        clustermode.deactivate()

@@ -29,6 +29,7 @@ DATA_PLANE = (
     "pushstream.receiver",
     "pushstream.coordinator",
     "pushstream.targets",
+    "pushstream.cluster",
     "pushstream.wiring",
     "pushstream.config",
 )
@@ -134,6 +135,14 @@ SQLITE_STATE = (
     "pushstream.catalog.connections",
     "pushstream.storage.sqlite_state",
 )
+#: The PostgreSQL implementations (``serve --cluster``): they hold connections and
+#: SQL of their own, and import neither :mod:`sqlite3` nor the SQLite ones.
+PG_STATE = (
+    "pushstream.catalog.postgresql",
+    "pushstream.catalog.pg_connections",
+    "pushstream.storage.pg_state",
+    "pushstream.cluster.postgresql",
+)
 #: May import :mod:`sqlite3` too: an embedded target is a SQLite database of its own.
 SQLITE_TARGET = ("pushstream.targets.sqlite",)
 #: The one place that picks the implementations, and the catalog package, which re-exports its own.
@@ -174,7 +183,14 @@ def test_only_the_sqlite_implementations_use_sqlite(module: str) -> None:
     if module not in PICKS_IMPLEMENTATIONS:
         wrong = sorted(name for name in imports if _within(name, SQLITE_STATE))
         assert wrong == [], f"{module} imports {', '.join(wrong)} (only pushstream.wiring picks implementations)"
-    assert _connection_uses(module) == []
+    if module not in PG_STATE:
+        assert _connection_uses(module) == []
+
+
+def test_the_postgresql_rule_sees_the_modules() -> None:
+    assert "psycopg" in _imports("pushstream.catalog.pg_connections")
+    assert _sql_statements("pushstream.storage.pg_state") != []
+    assert _sql_statements("pushstream.catalog.postgresql") != []
 
 
 _SQL = re.compile(r"\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE TABLE)\b")
@@ -186,7 +202,7 @@ _SQL = re.compile(r"\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE TABL
         m
         for m in _modules()
         if _within(m, ("pushstream.coordinator", "pushstream.receiver", "pushstream.storage", "pushstream.api"))
-        and not _within(m, SQLITE_STATE)
+        and not _within(m, SQLITE_STATE + PG_STATE)
     ],
 )
 def test_the_coordinator_receivers_storage_users_and_api_run_no_sql(module: str) -> None:

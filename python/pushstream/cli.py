@@ -112,6 +112,12 @@ _SERVE_OPTIONS = (
         "({env}, default sqlite:///<data dir>/tables.sqlite).",
     ),
     _server_option(
+        "--cluster",
+        "Cluster mode: keep the configuration, the storage state and the statistics in PostgreSQL, "
+        "shared by every node: postgresql://user:pass@host/db, in the schema named by ?schema=NAME "
+        "(default pushstream) ({env}; default: state.sqlite in the data dir, one node).",
+    ),
+    _server_option(
         "--max-record-size",
         "Largest accepted event (a body, an NDJSON line, a CSV row), at most 4MB ({env}, default {default}).",
         callback=_size_callback,

@@ -71,8 +71,9 @@ class ServerConfig:
     #: Shared staging of every node's slices: ``s3://bucket/prefix`` or
     #: ``file:///path`` (default: ``staging/`` in the data dir).
     staging: str | None = None
-    #: The shared control plane of a cluster: a ``postgresql://`` URL (default:
-    #: ``state.sqlite`` in the data dir, one node).
+    #: The PostgreSQL control plane of a cluster (``postgresql://...``, schema from
+    #: its ``schema`` parameter, default ``pushstream``): the catalog and the storage
+    #: state live there instead of ``state.sqlite`` (:mod:`pushstream.wiring`).
     cluster: str | None = None
     #: This node's name among the nodes that share staging (default: kept in
     #: ``<data dir>/node-name``, made from the host name once).
@@ -110,6 +111,8 @@ class ServerConfig:
             target_kind(self.target)
         except TargetError:
             raise ConfigError(f'target must be sqlite:///path or postgresql://..., found "{self.target}"') from None
+        if self.cluster is not None and not self.cluster.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(f'cluster must be a postgresql:// or postgres:// URL, found "{self.cluster}"')
         if self.port > 65535:
             raise ConfigError(f"port must be at most 65535, found {self.port}")
         for name in ("api_public_url", "source_public_url"):
@@ -123,16 +126,6 @@ class ServerConfig:
                 object.__setattr__(self, "staging", check_staging_url(self.staging))
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
-        if self.cluster is not None:
-            if not self.cluster.startswith(("postgresql://", "postgres://")):
-                raise ConfigError(f'cluster must be a postgresql:// URL, found "{self.cluster}"')
-            if self.staging is None:
-                raise ConfigError("cluster mode needs shared staging: --staging s3://bucket/prefix or file:///path")
-            if self.target is None:
-                raise ConfigError(
-                    "cluster mode needs a target every node reaches: --target postgresql://... "
-                    "(the default SQLite file is in one node's data dir)"
-                )
         if self.node_name is not None and not NODE_NAME.fullmatch(self.node_name):
             raise ConfigError(f'node_name must be 1-63 letters, digits, "_" or "-", found "{self.node_name}"')
         try:
@@ -254,7 +247,16 @@ def load_config(
                 ) from None
     if (v := get("MAX_INGEST_REQUESTS")) is not None:
         values["max_ingest_requests"] = _int("MAX_INGEST_REQUESTS", v)
-    for field_name in ("api_public_url", "source_public_url", "api_token", "target", "front"):
+    for field_name in (
+        "api_public_url",
+        "source_public_url",
+        "api_token",
+        "target",
+        "front",
+        "cluster",
+        "staging",
+        "node_name",
+    ):
         if (v := get(field_name.upper())) is not None:
             values[field_name] = v
     settings: dict[str, Any] = {}

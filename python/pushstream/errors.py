@@ -130,6 +130,14 @@ class CatalogError(PushstreamError):
     """The catalog cannot do what was asked (wrong use, not a user error)."""
 
 
+class StoreUnavailableError(ApiError, CatalogError):
+    """503: the shared configuration store (PostgreSQL of ``serve --cluster``) cannot
+    be reached; the request may be retried once it is back."""
+
+    status_code = 503
+    error = "stream.api.serviceUnavailable"
+
+
 class IllegalTransitionError(PushstreamError):
     """A file or slice was asked to move to a state its lifecycle does not allow
     from the state it is in (see :mod:`pushstream.storage.state`): a bug or a
@@ -149,6 +157,7 @@ __all__ = [
     "NotFoundError",
     "PushstreamError",
     "ResourceLimitError",
+    "StoreUnavailableError",
     "UnauthorizedError",
     "WriterClosedError",
     "WriterError",

@@ -11,9 +11,10 @@ commands all build their components here, so they agree on them:
 - the data plane (:func:`open_data_plane`): the storage state, the layout of the
   data dir and the target database (:func:`open_target`);
 - the implementations of the catalog and the storage state: this is the one
-  place that picks them (today SQLite, in ``state.sqlite``); everything else
-  sees their interfaces (:class:`~pushstream.catalog.base.Catalog`,
-  :class:`~pushstream.storage.base.StorageState`);
+  place that picks them (SQLite in ``<data dir>/state.sqlite`` by default; the
+  PostgreSQL control plane with ``--cluster``, :mod:`pushstream.catalog.postgresql`
+  and :mod:`pushstream.storage.pg_state`); everything else sees their interfaces
+  (:class:`~pushstream.catalog.base.Catalog`, :class:`~pushstream.storage.base.StorageState`);
 - the change hooks that keep the data plane in step with the configuration,
   inside the change's transaction (:func:`register_change_hooks`);
 - the options of the components: the receiver (:func:`receiver_options`), the
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from pushstream import wire
 from pushstream.catalog import SqliteCatalog
-from pushstream.catalog.base import Catalog
+from pushstream.catalog.base import Catalog, Propagation
 from pushstream.catalog.events import Hooks, SinkChange
 from pushstream.cluster.identity import node_prefix, receiver_id
 from pushstream.config import ServerConfig
@@ -53,16 +54,25 @@ from pushstream.targets import target_kind
 from pushstream.targets.base import SinkIdentity, Target, TargetError
 
 if TYPE_CHECKING:
-    from pushstream.api.tasks import Propagation
+    from pushstream.catalog.postgresql import PgCatalog
     from pushstream.cluster.postgresql import NodeAgent
 
 
 def open_catalog(config: ServerConfig) -> Catalog:
-    """Opens (creating if needed) ``<data dir>/state.sqlite`` and makes sure the default branch exists.
-    Every config revision bump is announced to the receivers of all processes."""
+    """Opens (creating if needed) ``<data dir>/state.sqlite``, or the schema of the
+    PostgreSQL control plane with ``--cluster``, and makes sure the default branch
+    exists. Every config revision bump is announced to the receivers of all
+    processes of this node (the data dir's revision file; with ``--cluster`` also
+    by ``NOTIFY``, for the other nodes)."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    catalog = SqliteCatalog(config.state_path, config.settings)
-    revisions = revision_file(config.state_path.parent)
+    revisions = revision_file(config.data_dir)
+    catalog: SqliteCatalog | PgCatalog
+    if config.cluster is not None:
+        from pushstream.catalog.postgresql import PgCatalog
+
+        catalog = PgCatalog(config.cluster, config.settings, storage_revisions=revisions)
+    else:
+        catalog = SqliteCatalog(config.state_path, config.settings)
     catalog.add_revision_listener(lambda _transaction, revision: revisions.announce(config=revision))
     catalog.ensure_branch(config.project_id, config.default_branch_id, default=True)
     return catalog
@@ -74,8 +84,9 @@ def open_target(config: ServerConfig) -> Target:
 
 
 def prepare_data_dir(config: ServerConfig) -> None:
-    """Creates the catalog (schema, default branch) and an embedded target database,
-    so that processes started at the same moment do not race to create them."""
+    """Creates the catalog (schema, default branch; in PostgreSQL with ``--cluster``)
+    and an embedded target database, so that processes started at the same moment
+    do not race to create them."""
     open_catalog(config).close()
     if target_kind(config.target) == "sqlite":
         open_target(config).close()
@@ -96,8 +107,21 @@ class DataPlane:
 
 
 def open_data_plane(config: ServerConfig) -> DataPlane:
-    """Opens the storage state (``state.sqlite``), the data dir layout and the target."""
-    return DataPlane(SqliteStorageState(config.state_path), Layout(config.data_dir), open_target(config))
+    """Opens the storage state (``state.sqlite``, or PostgreSQL with ``--cluster``),
+    the data dir layout and the target."""
+    return DataPlane(open_storage_state(config), Layout(config.data_dir), open_target(config))
+
+
+def open_storage_state(config: ServerConfig) -> StorageState:
+    """The storage state: ``<data dir>/state.sqlite``, or the schema of the
+    PostgreSQL control plane with ``--cluster`` (its revision bumps announced in the
+    data dir's revision file)."""
+    if config.cluster is not None:
+        from pushstream.storage.pg_state import PgStorageState
+
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        return PgStorageState(config.cluster, revisions=revision_file(config.data_dir))
+    return SqliteStorageState(config.state_path)
 
 
 def register_change_hooks(hooks: Hooks, target: Target) -> None:

@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+import clustermode
 from pushstream.api import ApiServices, api_services
 from pushstream.app import create_app
 from pushstream.config import ServerConfig
@@ -116,6 +117,9 @@ class Api:
 
 
 def make_app(data_dir: Path, **config: Any) -> Flask:
+    cluster_url = clustermode.url_for(data_dir)
+    if cluster_url is not None:
+        config.setdefault("cluster", cluster_url)
     return create_app(ServerConfig(data_dir=data_dir, api_token=ADMIN_TOKEN, **config))
 
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import pytest
 from apitest import BASE, SECRET, Api, error
+from psycopg import sql
 
 from pushstream.catalog import SqliteCatalog
+from pushstream.catalog.pg_connections import parse_url
+from pushstream.catalog.postgresql import PgCatalog
 from pushstream.catalog.sqlite import hash_token
 
 MISSING = error(400, "missingField", '"X-StorageApi-Token" is missing from header.')
@@ -134,6 +138,14 @@ def test_stored_admin_token_writes_and_signs_changes(api: Api) -> None:
 def test_tokens_are_stored_as_hashes(api: Api) -> None:
     catalog: SqliteCatalog = api.services.catalog  # type: ignore[assignment]
     _, secret = catalog.create_token("x", "admin")
+    if isinstance(catalog, PgCatalog):  # PUSHSTREAM_TEST_CLUSTER=1: every column of every token row
+        conninfo, schema = parse_url(catalog.url)
+        with psycopg.connect(conninfo) as db:
+            rows = db.execute(sql.SQL("SELECT t::text FROM {}.tokens t").format(sql.Identifier(schema))).fetchall()
+        raw = "".join(row[0] for row in rows).encode()
+        assert secret.encode() not in raw
+        assert hash_token(secret).encode() in raw
+        return
     raw = catalog.path.read_bytes() + (
         catalog.path.with_name(catalog.path.name + "-wal").read_bytes()
         if catalog.path.with_name(catalog.path.name + "-wal").exists()

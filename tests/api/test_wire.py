@@ -3,8 +3,6 @@ and the store read the same declarations."""
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -13,8 +11,8 @@ from apitest import ADMIN_BY, BASE, Api, error
 
 from pushstream import wire
 from pushstream.api.openapi import openapi3
-from pushstream.catalog import STATE_FILE, SqliteCatalog
 from pushstream.catalog.models import By, Disabled, Event, Version
+from statebackends import StateBackend
 
 BY = {"type": "user", "tokenId": "1", "tokenDesc": "admin"}
 VERSION = {
@@ -99,18 +97,16 @@ def test_request_limits_are_the_declared_ones(api: Api, field: str, limit: int) 
     assert api.post(BASE, json=body).status_code == 202
 
 
-def test_catalog_reads_records_of_the_previous_codec(tmp_path: Path) -> None:
-    path = tmp_path / STATE_FILE
-    catalog = SqliteCatalog(path)
+def test_catalog_reads_records_of_the_previous_codec(state_backend: StateBackend) -> None:
+    catalog = state_backend.catalog()
     catalog.ensure_branch(1, 1, default=True)
     catalog.close()
-    with sqlite3.connect(path) as db:
-        db.execute("INSERT INTO sources VALUES (1, 'old', 1, 0, ?)", (orjson.dumps(STORED_SOURCE),))
-        db.execute("INSERT INTO sinks VALUES (1, 'old', 'k', 0, 1, ?)", (orjson.dumps(STORED_SINK),))
-        db.execute(
-            "INSERT INTO tasks VALUES (?, 'success', 0, 'h:1', ?)", (STORED_TASK["taskId"], orjson.dumps(STORED_TASK))
-        )
-    catalog = SqliteCatalog(path)
+    state_backend.query("INSERT INTO sources VALUES (1, 'old', 1, 0, ?)", (orjson.dumps(STORED_SOURCE),))
+    state_backend.query("INSERT INTO sinks VALUES (1, 'old', 'k', 0, 1, ?)", (orjson.dumps(STORED_SINK),))
+    state_backend.query(
+        "INSERT INTO tasks VALUES (?, 'success', 0, 'h:1', ?)", (STORED_TASK["taskId"], orjson.dumps(STORED_TASK))
+    )
+    catalog = state_backend.catalog()
     try:
         source = catalog.get_source(1, "old")
         assert source is not None
@@ -132,9 +128,8 @@ def test_catalog_reads_records_of_the_previous_codec(tmp_path: Path) -> None:
         with catalog.transaction() as tx:
             tx.put_sink(sink)
             tx.put_source(source)
-        with sqlite3.connect(path) as db:
-            (sink_data,) = db.execute("SELECT data FROM sinks").fetchone()
-            (source_data,) = db.execute("SELECT data FROM sources").fetchone()
+        ((sink_data,),) = state_backend.query("SELECT data FROM sinks")
+        ((source_data,),) = state_backend.query("SELECT data FROM sources")
         assert orjson.loads(sink_data) == STORED_SINK
         assert orjson.loads(source_data) == STORED_SOURCE
     finally:

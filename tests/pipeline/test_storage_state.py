@@ -1,7 +1,8 @@
 """The lifecycle of files and slices (pushstream.storage.state) on a real
-``state.sqlite``: every transition the coordinator and the hooks make, the
-queries they rely on, and a clear error for every transition the lifecycle does
-not allow (the transaction then changes nothing)."""
+``state.sqlite`` and on the PostgreSQL control plane of ``serve --cluster``: every
+transition the coordinator and the hooks make, the queries they rely on, and a
+clear error for every transition the lifecycle does not allow (the transaction
+then changes nothing)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from pushstream.catalog import STATE_FILE, SqliteCatalog
+from pushstream.catalog import STATE_FILE
 from pushstream.errors import IllegalTransitionError, PushstreamError
+from pushstream.storage.base import StorageState
 from pushstream.storage.layout import SinkKey
 from pushstream.storage.revision import revision_file
 from pushstream.storage.sqlite_state import SqliteStorageState
@@ -23,21 +25,25 @@ from pushstream.storage.state import (
     FileRef,
     FileState,
     FileStatus,
+    ImportableFile,
     LevelCounts,
     NodeSliceStats,
+    SliceNodes,
     SliceRef,
     SliceState,
+    WritingSliceTotals,
     check_file,
     check_slice,
 )
+from statebackends import StateBackend
 
 SINK = SinkKey(1, "s", "k")
 COLUMNS = '[{"type":"body","name":"b"}]'
 
 
 @pytest.fixture
-def storage(tmp_path: Path) -> Iterator[SqliteStorageState]:
-    state = SqliteStorageState(tmp_path / STATE_FILE)
+def storage(state_backend: StateBackend) -> Iterator[StorageState]:
+    state = state_backend.storage()
     yield state
     state.close()
 
@@ -46,14 +52,14 @@ def _illegal(message: str) -> pytest.RaisesExc[IllegalTransitionError]:
     return pytest.raises(IllegalTransitionError, match=f"^{re.escape(message)}$")
 
 
-def _slice_state(storage: SqliteStorageState, ref: SliceRef) -> str:
-    row = storage.db().execute(
+def _slice_state(backend: StateBackend, ref: SliceRef) -> str:
+    ((state,),) = backend.query(
         "SELECT state FROM storage_slices WHERE file_id = ? AND slice_id = ?", (ref.file_id, ref.slice_id)
     )
-    return str(row.fetchone()[0])
+    return str(state)
 
 
-def _closed_file(storage: SqliteStorageState) -> tuple[FileRef, list[SliceRef]]:
+def _closed_file(storage: StorageState) -> tuple[FileRef, list[SliceRef]]:
     """A file of two slices, closed: its slices wait for upload."""
     with storage.atomic() as tx:
         first = tx.open_file(SINK, "in.c-t.k", COLUMNS)
@@ -104,7 +110,7 @@ def test_a_missing_file_or_slice_cannot_move() -> None:
     assert issubclass(IllegalTransitionError, PushstreamError)
 
 
-def test_the_whole_lifecycle(storage: SqliteStorageState) -> None:
+def test_the_whole_lifecycle(state_backend: StateBackend, storage: StorageState) -> None:
     file, (first, second) = _closed_file(storage)
     assert storage.writing_slice(SINK) is None
     assert storage.closing_slices() == [first, second]
@@ -113,7 +119,7 @@ def test_the_whole_lifecycle(storage: SqliteStorageState) -> None:
 
     with storage.atomic() as tx:
         tx.mark_uploaded(first, 2, 20, 9)
-    assert [_slice_state(storage, first), _slice_state(storage, second)] == ["uploaded", "closing"]
+    assert [_slice_state(state_backend, first), _slice_state(state_backend, second)] == ["uploaded", "closing"]
     assert storage.file_states([(SINK, file.file_id)]) == [FileStatus("closing", 0, None)]
     assert storage.files_to_import(2**62) == []
 
@@ -134,7 +140,7 @@ def test_the_whole_lifecycle(storage: SqliteStorageState) -> None:
     with storage.atomic() as tx:
         tx.mark_imported(file, 1)
     assert storage.file_states([(SINK, file.file_id)]) == [FileStatus("imported", 1, "target away")]
-    assert [_slice_state(storage, first), _slice_state(storage, second)] == ["imported", "imported"]
+    assert [_slice_state(state_backend, first), _slice_state(state_backend, second)] == ["imported", "imported"]
     assert storage.imported_files(SINK) == [file.file_id]
     assert storage.level_counts(SINK)["target"] == LevelCounts(3, 16, 30, 100, 300)
     assert storage.rejected_records(SINK) == 1
@@ -146,7 +152,7 @@ def test_the_whole_lifecycle(storage: SqliteStorageState) -> None:
     assert storage.file_states([(SINK, file.file_id)]) == [FileStatus("imported", 0, None)]
 
 
-def test_illegal_transitions_raise_and_change_nothing(storage: SqliteStorageState) -> None:
+def test_illegal_transitions_raise_and_change_nothing(state_backend: StateBackend, storage: StorageState) -> None:
     with storage.atomic() as tx:
         writing = tx.open_file(SINK, "in.c-t.k", COLUMNS)
     file = FileRef(SINK, writing.file_id)
@@ -185,11 +191,11 @@ def test_illegal_transitions_raise_and_change_nothing(storage: SqliteStorageStat
         tx.mark_uploaded(ref, 1, 1, 1)  # closing → uploaded is fine, but:
         tx.mark_imported(file, 0)  # the file is still writing
     assert storage.writing_slice(SINK) == writing
-    assert _slice_state(storage, ref) == "writing"
+    assert _slice_state(state_backend, ref) == "writing"
     assert storage.revision() == revision
 
 
-def test_an_uploaded_slice_cannot_be_uploaded_again_nor_imported_before_its_file(storage: SqliteStorageState) -> None:
+def test_an_uploaded_slice_cannot_be_uploaded_again_nor_imported_before_its_file(storage: StorageState) -> None:
     file, (first, second) = _closed_file(storage)
     with storage.atomic() as tx:
         tx.mark_uploaded(first, 0, 0, 0)
@@ -222,7 +228,7 @@ def test_an_uploaded_slice_cannot_be_uploaded_again_nor_imported_before_its_file
     assert storage.closing_slices() == []
 
 
-def test_writing_follows_the_table_and_columns(storage: SqliteStorageState) -> None:
+def test_writing_follows_the_table_and_columns(storage: StorageState) -> None:
     with storage.atomic() as tx:
         first = tx.ensure_writing(SINK, "in.c-t.k", COLUMNS)
         assert tx.ensure_writing(SINK, "in.c-t.k", COLUMNS) == first
@@ -233,7 +239,7 @@ def test_writing_follows_the_table_and_columns(storage: SqliteStorageState) -> N
     assert storage.file_states([(SINK, first.file_id)]) == [FileStatus("closing", 0, None)]
 
 
-def test_flush_closes_writing_files_and_ends_backoff(storage: SqliteStorageState) -> None:
+def test_flush_closes_writing_files_and_ends_backoff(storage: StorageState) -> None:
     file, slices = _closed_file(storage)
     with storage.atomic() as tx:
         for ref in slices:
@@ -250,7 +256,71 @@ def test_flush_closes_writing_files_and_ends_backoff(storage: SqliteStorageState
     assert after is not None and after.file_id > writing.file_id
 
 
-def test_every_change_of_where_receivers_write_is_announced(tmp_path: Path, storage: SqliteStorageState) -> None:
+def test_what_the_coordinator_and_the_statistics_read(storage: StorageState) -> None:
+    """Every query of the coordinator and the statistics, with exact values, through
+    the steps of one file: two nodes write its first slice, one its second."""
+    other = SinkKey(1, "s", "other")
+    with storage.atomic() as tx:
+        first = tx.open_file(SINK, "in.c-t.k", COLUMNS)
+        tx.open_file(other, "in.c-t.o", COLUMNS)
+    file = FileRef(SINK, first.file_id)
+    one = SliceRef(SINK, first.file_id, first.slice_id)
+    storage.report("n1", [NodeSliceStats(one, False, 3, 30, 100, 300)])
+    storage.report("n2", [NodeSliceStats(one, False, 2, 20, 50, 200)])
+    (other_totals, totals) = sorted(storage.writing_slices(), key=lambda w: w.slice.sink.sink_id != "other")
+    assert totals == WritingSliceTotals(one, first.opened_ns, first.opened_ns, 5, 50, 5, 50)
+    assert (other_totals.records, other_totals.file_records) == (0, 0)
+    assert storage.level_counts(SINK)["local"] == LevelCounts(5, 0, 50, 50, 300)
+    assert not storage.has_closing_slices()
+
+    with storage.atomic() as tx:
+        second = tx.rotate_slice(SINK)
+    assert second is not None
+    two = SliceRef(SINK, first.file_id, second.slice_id)
+    storage.report("n1", [NodeSliceStats(one, True, 3, 30, 100, 300), NodeSliceStats(two, False, 4, 40, 400, 500)])
+    assert storage.has_closing_slices() and storage.closing_slices() == [one]
+    assert storage.slice_nodes(one) == SliceNodes(open=frozenset({"n2"}), closed=frozenset({"n1"}))
+    writing = {w.slice: w for w in storage.writing_slices()}[two]
+    # The file so far: the writing slice (4 rows) and the closing one as its nodes report it (5 rows).
+    assert (writing.records, writing.size, writing.file_records, writing.file_size) == (4, 40, 9, 90)
+
+    with storage.atomic() as tx:
+        tx.mark_uploaded(one, 5, 50, 17)
+        assert tx.close_file(SINK) == file.file_id
+    assert storage.closing_files() == [file]
+    assert storage.recently_uploaded_slices(0) == [one]
+    assert storage.level_counts(SINK, file.file_id)["staging"] == LevelCounts(5, 17, 50, 50, 300)
+    with storage.atomic() as tx:
+        tx.mark_uploaded(two, 0, 0, 0)
+    assert storage.closing_files() == []
+    (importable,) = storage.files_to_import(2**62)
+    assert importable == ImportableFile(file, "in.c-t.k", COLUMNS, 0, importable.closing_ns)
+    assert importable.closing_ns is not None
+    assert storage.uploaded_slices_with_rows(file) == [one.slice_id]  # the empty one is skipped
+
+    with storage.atomic() as tx:
+        tx.retry_later(file, 1, "target away", 2**62)
+    assert storage.files_to_import(2**61) == []
+    (failed,) = storage.file_records(SINK, failed_only=True, limit=10)
+    assert (failed.file_id, failed.state, failed.retry_attempt, failed.retry_reason) == (
+        file.file_id,
+        "importing",
+        1,
+        "target away",
+    )
+    with storage.atomic() as tx:
+        tx.mark_imported(file, 2, 7_000, 8_000)
+    assert storage.imported_files(SINK) == [file.file_id]
+    assert storage.rejected_records(SINK) == 2 and storage.rejected_records(SINK, file.file_id) == 2
+    assert storage.level_counts(SINK)["target"] == LevelCounts(5, 17, 50, 50, 300, 7_000, 8_000)
+    assert sorted(storage.sinks_with_files(1, "s")) == ["k", "other"]
+    with storage.atomic() as tx:
+        tx.forget_imported(SINK)
+    assert storage.imported_files(SINK) == [] and storage.level_counts(SINK)["target"].records == 0
+    assert storage.file_states([(SINK, file.file_id)]) == [FileStatus("imported", 0, None)]
+
+
+def test_every_change_of_where_receivers_write_is_announced(tmp_path: Path, storage: StorageState) -> None:
     revisions = revision_file(tmp_path)
     with storage.atomic() as tx:
         tx.open_file(SINK, "in.c-t.k", COLUMNS)
@@ -262,9 +332,9 @@ def test_every_change_of_where_receivers_write_is_announced(tmp_path: Path, stor
 
 
 def test_the_storage_of_a_catalog_transaction_commits_and_rolls_back_with_it(
-    tmp_path: Path, storage: SqliteStorageState
+    state_backend: StateBackend, storage: StorageState
 ) -> None:
-    catalog = SqliteCatalog(tmp_path / STATE_FILE)
+    catalog = state_backend.catalog()
     try:
         with pytest.raises(RuntimeError), catalog.transaction() as tx:
             tx.storage().open_file(SINK, "in.c-t.k", COLUMNS)
@@ -278,14 +348,14 @@ def test_the_storage_of_a_catalog_transaction_commits_and_rolls_back_with_it(
         catalog.close()
 
 
-def test_live_nodes(storage: SqliteStorageState) -> None:
+def test_live_nodes(storage: StorageState) -> None:
     storage.register_node("a")
     storage.register_node("b")
     storage.report("b", [], stopped=True)
     assert storage.live_nodes() == {"a"}
 
 
-def _imported_file(storage: SqliteStorageState, events: tuple[int, int] | None) -> FileRef:
+def _imported_file(storage: StorageState, events: tuple[int, int] | None) -> FileRef:
     """A file of one slice (one row), imported with the event-time range ``events``."""
     with storage.atomic() as tx:
         writing = tx.open_file(SINK, "in.c-t.k", COLUMNS)
@@ -301,7 +371,7 @@ def _imported_file(storage: SqliteStorageState, events: tuple[int, int] | None) 
     return ref.file
 
 
-def test_imported_files_keep_their_event_time_range(storage: SqliteStorageState) -> None:
+def test_imported_files_keep_their_event_time_range(storage: StorageState) -> None:
     older = _imported_file(storage, (5_000, 9_000))
     without = _imported_file(storage, None)
     newer = _imported_file(storage, (1_000, 6_000))

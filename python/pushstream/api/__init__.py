@@ -17,8 +17,8 @@ from flask import Flask
 
 from pushstream.api.service import ConfigService
 from pushstream.api.statistics import StatisticsProvider, ZeroStatistics, set_statistics_provider
-from pushstream.api.tasks import Propagation, TaskRunner
-from pushstream.catalog.base import Catalog
+from pushstream.api.tasks import TaskRunner
+from pushstream.catalog.base import Catalog, Propagation
 from pushstream.catalog.events import Hooks
 from pushstream.config import ServerConfig
 

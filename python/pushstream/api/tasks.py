@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from pushstream.catalog.base import Catalog, Transaction
+from pushstream.catalog.base import Catalog, Propagation, Transaction
 from pushstream.catalog.events import Change, Hooks
 from pushstream.catalog.models import Task, now
 from pushstream.errors import ApiError
@@ -51,15 +51,6 @@ def new_task_id(task_type: str, *key: object) -> str:
     (the type, Keboola's, is the id's prefix)."""
     suffix = f"{now()}_{''.join(secrets.choice(_SUFFIX_CHARS) for _ in range(5))}"
     return "/".join([task_type, *(str(k) for k in key), suffix])
-
-
-class Propagation(Protocol):
-    """How a change reaches the receivers of every node of a cluster."""
-
-    def wait(self, revision: int) -> list[str]:
-        """Waits (a bounded time) until every live node routes by config
-        ``revision``; returns the nodes that did not follow in time."""
-        ...
 
 
 class TaskRunner:

@@ -179,3 +179,13 @@ class Catalog(Reader, Protocol):
     def delete_token(self, token_id: str) -> bool: ...
 
     def close(self) -> None: ...
+
+
+class Propagation(Protocol):
+    """How a committed change reaches the receivers of every node of a cluster
+    (on one node, the data dir's revision file reaches every process at once)."""
+
+    def wait(self, revision: int) -> list[str]:
+        """Waits (a bounded time) until every live node routes by config
+        ``revision``; returns the nodes that did not follow in time."""
+        ...

@@ -8,22 +8,17 @@ Entities are stored as JSON documents next to the columns that queries filter on
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import os
 import secrets
-import socket
 import sqlite3
-import string
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import msgspec
 import orjson
 
 from pushstream.catalog import settings as settings_registry
@@ -43,6 +38,18 @@ from pushstream.catalog.models import (
     hash_token,
     now,
 )
+from pushstream.catalog.records import ALNUM as _ALNUM
+from pushstream.catalog.records import dumps as _dumps
+from pushstream.catalog.records import owner as _owner
+from pushstream.catalog.records import owner_alive_here as _owner_alive
+from pushstream.catalog.records import parse_time_ns as _parse_time_ns
+from pushstream.catalog.records import sink_from_data as _sink_from_data
+from pushstream.catalog.records import sink_to_data as _sink_to_data
+from pushstream.catalog.records import source_from_data as _source_from_data
+from pushstream.catalog.records import source_to_data as _source_to_data
+from pushstream.catalog.records import task_from_data as _task_from_data
+from pushstream.catalog.records import task_to_data as _task_to_data
+from pushstream.catalog.records import token_from_row as _token_from_row
 from pushstream.errors import CatalogError
 
 if TYPE_CHECKING:
@@ -104,109 +111,6 @@ CREATE TABLE IF NOT EXISTS tokens (
     data BLOB NOT NULL
 ) WITHOUT ROWID;
 """
-
-_ALNUM = string.ascii_letters + string.digits
-_HOST = socket.gethostname()
-
-
-def _dumps(value: Any) -> bytes:
-    return orjson.dumps(value)
-
-
-def _owner() -> str:
-    return f"{_HOST}:{os.getpid()}"
-
-
-def _owner_alive(owner: str) -> bool:
-    host, _, pid = owner.rpartition(":")
-    if host != _HOST or not pid.isdigit():
-        # Another machine's process cannot be checked; assume it is alive.
-        return True
-    if int(pid) == os.getpid():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-# Entities are stored as the JSON of their records: camelCase keys (the API's) made from the field
-# names, and by, version and events in their wire shapes (pushstream.wire). Only the task's duration
-# is stored under another name (Keboola's).
-_STORED_NAMES = {"duration_ms": "duration"}
-R = TypeVar("R", Source, Sink, Task)
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def _stored_names(record_type: type[Any]) -> tuple[tuple[str, str], ...]:
-    """(field name, stored key) of a record type."""
-    return tuple((f.name, _STORED_NAMES.get(f.name) or _camel(f.name)) for f in dataclasses.fields(record_type))
-
-
-_STRUCT_ENCODER = msgspec.json.Encoder()
-_STORED_KEYS = {record_type: _stored_names(record_type) for record_type in (Source, Sink, Task)}
-
-
-def _to_data(record: Source | Sink | Task) -> bytes:
-    # By attribute: a record made by msgspec.convert holds its defaults on the class only.
-    return _STRUCT_ENCODER.encode({key: getattr(record, name) for name, key in _STORED_KEYS[type(record)]})
-
-
-def _from_data(record_type: type[R], data: bytes) -> R:
-    stored = orjson.loads(data)
-    values = {name: stored[key] for name, key in _STORED_KEYS[record_type] if stored.get(key) is not None}
-    return msgspec.convert(values, record_type)
-
-
-def _source_to_data(source: Source) -> bytes:
-    return _to_data(source)
-
-
-def _source_from_data(data: bytes) -> Source:
-    return _from_data(Source, data)
-
-
-def _sink_to_data(sink: Sink) -> bytes:
-    return _to_data(sink)
-
-
-def _sink_from_data(data: bytes) -> Sink:
-    return _from_data(Sink, data)
-
-
-def _task_to_data(task: Task) -> bytes:
-    return _to_data(task)
-
-
-def _task_from_data(data: bytes) -> Task:
-    task = _from_data(Task, data)
-    if not task.type.startswith("api."):
-        # Tasks stored before the types carried Keboola's "api." prefix.
-        task = replace(task, type=f"api.{task.type}")
-    return task
-
-
-def _token_from_row(token_id: str, role: str, data: bytes) -> Token:
-    d = orjson.loads(data)
-    return Token(
-        token_id=token_id,
-        description=d.get("description", ""),
-        role="admin" if role == "admin" else "guest",
-        created_at=d.get("createdAt", ""),
-        user_id=d.get("userId", ""),
-        user_name=d.get("userName", ""),
-    )
-
-
-def _parse_time_ns(iso: str) -> int:
-    return int(datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp() * 1000) * 1_000_000
 
 
 class _SqliteReader:

@@ -4,11 +4,8 @@ nodes of a cluster as its control plane knows them."""
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from pushstream import wire
 from pushstream.catalog.base import Catalog
@@ -56,32 +53,15 @@ class SingleNode:
 
 
 class ClusterNodes:
-    """The nodes of a cluster, from its control plane (one connection per thread)."""
+    """The nodes of a cluster, from its control plane."""
 
     def __init__(self, url: str, catalog: Catalog) -> None:
-        self.url = url
+        from pushstream.cluster.postgresql import PgNodes
+
         self.catalog = catalog
-        self._local = threading.local()
-
-    def _connection(self) -> Any:
-        from pushstream.cluster.postgresql import connect
-
-        connection = getattr(self._local, "connection", None)
-        if connection is None or connection.closed:
-            connection = self._local.connection = connect(self.url, "api")
-        return connection
+        self.members = PgNodes(url)
 
     def __call__(self) -> wire.NodesResult:
-        from pushstream.cluster.postgresql import list_nodes
-
-        started = time.monotonic()
-        try:
-            found = list_nodes(self._connection())
-        except Exception:
-            self._local.connection = None
-            if time.monotonic() - started > 5:
-                raise
-            found = list_nodes(self._connection())  # once more on a fresh connection (after a restart)
         nodes = [
             wire.ClusterNode(
                 name=n.name,
@@ -93,6 +73,6 @@ class ClusterNodes:
                 coordinator=n.coordinator,
                 config_revision=n.config_revision,
             )
-            for n in found
+            for n in self.members.list()
         ]
         return wire.NodesResult(nodes=nodes, config_revision=self.catalog.revision())

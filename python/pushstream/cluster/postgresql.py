@@ -2,7 +2,7 @@
 plane (``serve --cluster postgresql://…``).
 
 - **Nodes** (:class:`NodeAgent`): each node's coordinator process keeps a row in
-  ``cluster_nodes`` (name, host, API URL, heartbeat each second) — the live
+  ``nodes`` (name, host, API URL, heartbeat each second) — the live
   nodes are those with a recent heartbeat.
 - **Configuration changes reach every node**: the catalog and the storage state
   send ``NOTIFY pushstream_revision`` with the new revisions in the transaction
@@ -37,52 +37,46 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 
+from pushstream.catalog.pg_connections import REVISION_CHANNEL, lock_key, parse_url
+from pushstream.errors import StoreUnavailableError
 from pushstream.storage.revision import RevisionFile
 
 log = logging.getLogger(__name__)
 
 #: The channel the control plane announces revisions on (``{"config": n, "storage": m}``).
-CHANNEL = "pushstream_revision"
-#: The advisory lock of the cluster's coordinator.
-LEASE_KEY = 0x7075736873747265  # "pushstre"
+CHANNEL = REVISION_CHANNEL
 #: A node whose heartbeat is older than this is not live.
 NODE_TIMEOUT = 10.0
 HEARTBEAT_INTERVAL = 1.0
 #: How long a task waits for every live node to follow its change.
 PROPAGATION_WAIT = 10.0
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS cluster_nodes (
-    name text PRIMARY KEY,
-    host text NOT NULL,
-    pid integer NOT NULL,
-    api_url text NOT NULL,
-    started_at timestamptz NOT NULL,
-    heartbeat_at timestamptz NOT NULL,
-    stopped boolean NOT NULL DEFAULT false,
-    config_revision bigint NOT NULL DEFAULT 0,
-    storage_revision bigint NOT NULL DEFAULT 0
-)
-"""
-
 #: Dead connections are noticed within ~11 s even when the peer's machine is gone.
 _KEEPALIVE: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
 
 
 def connect(url: str, purpose: str) -> psycopg.Connection[Any]:
-    """An autocommit connection of this process to the control plane."""
+    """An autocommit connection of this process to the installation's schema
+    (the catalog creates the schema, with the ``nodes`` table)."""
+    conninfo, schema = parse_url(url)
     return psycopg.connect(
-        url, autocommit=True, connect_timeout=5, application_name=f"pushstream {purpose}"[:63], **_KEEPALIVE
+        conninfo,
+        autocommit=True,
+        connect_timeout=5,
+        application_name=f"pushstream {purpose}"[:63],
+        options=f"-c search_path={schema}",
+        **_KEEPALIVE,
     )
 
 
-def ensure_schema(connection: psycopg.Connection[Any]) -> None:
-    connection.execute(_DDL)
+def lease_key(url: str) -> int:
+    """The advisory lock of the installation's coordinator."""
+    return lock_key(parse_url(url)[1], "coordinator")
 
 
 @dataclass(frozen=True)
@@ -98,24 +92,45 @@ class NodeInfo:
     alive: bool
     stopped: bool
     config_revision: int
-    storage_revision: int
     coordinator: bool
 
 
-def list_nodes(connection: psycopg.Connection[Any]) -> list[NodeInfo]:
-    """Every node that registered, live ones first, with which coordinates."""
-    rows = connection.execute(
-        "SELECT n.name, n.host, n.pid, n.api_url, n.started_at, n.heartbeat_at,"
-        " NOT n.stopped AND n.heartbeat_at > now() - make_interval(secs => %s), n.stopped,"
-        " n.config_revision, n.storage_revision,"
-        " coalesce(a.application_name = 'pushstream coordinator ' || n.name, false)"
-        " FROM cluster_nodes n LEFT JOIN pg_locks l ON l.locktype = 'advisory' AND l.granted"
-        "  AND ((l.classid::bigint << 32) | l.objid::bigint) = %s"
-        " LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
-        " ORDER BY 7 DESC, n.name",
-        (NODE_TIMEOUT, LEASE_KEY),
-    ).fetchall()
-    return [NodeInfo(*row) for row in rows]
+def list_nodes(connection: psycopg.Connection[Any], url: str) -> list[NodeInfo]:
+    """Every node that registered, live ones first, with the one that coordinates
+    (the holder of the lease: its session's application name names the node)."""
+    key = lease_key(url)
+    holder = connection.execute(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = %s AND l.objid::bigint = %s"
+        " AND l.objsubid = 1",
+        ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
+    ).fetchone()
+    coordinator = holder[0].removeprefix("pushstream coordinator ") if holder else None
+    now = time.time_ns()
+    found = []
+    for name, host, pid, api_url, started_ns, heartbeat_ns, stopped, acked in connection.execute(
+        "SELECT node_id, host, pid, api_url, started_ns, heartbeat_ns, stopped, config_revision_acked FROM nodes"
+    ):
+        alive = not stopped and now - heartbeat_ns < NODE_TIMEOUT * 1e9
+        found.append(
+            NodeInfo(
+                name,
+                host,
+                pid,
+                api_url,
+                _moment(started_ns),
+                _moment(heartbeat_ns),
+                alive,
+                bool(stopped),
+                acked,
+                alive and name == coordinator,
+            )
+        )
+    return sorted(found, key=lambda n: (not n.alive, n.name))
+
+
+def _moment(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
 
 
 class PgLease:
@@ -124,6 +139,7 @@ class PgLease:
     def __init__(self, url: str, node_name: str) -> None:
         self.url = url
         self.node_name = node_name
+        self.key = lease_key(url)
         self._connection: psycopg.Connection[Any] | None = None
         self._held = False
 
@@ -136,7 +152,7 @@ class PgLease:
                 # The lock lives as long as the connection: check that it still does.
                 self._connection.execute("SELECT 1")
             else:
-                row = self._connection.execute("SELECT pg_try_advisory_lock(%s)", (LEASE_KEY,)).fetchone()
+                row = self._connection.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
                 self._held = bool(row and row[0])
         except psycopg.Error as exc:
             if self._held:
@@ -152,6 +168,35 @@ class PgLease:
 
     def release(self) -> None:
         self._drop()
+
+
+class PgNodes:
+    """The nodes of the cluster as the API lists them (one connection per thread)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._local = threading.local()
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        connection: psycopg.Connection[Any] | None = getattr(self._local, "connection", None)
+        if connection is None or connection.closed:
+            connection = connect(self.url, "api")
+            self._local.connection = connection
+        return connection
+
+    def list(self) -> list[NodeInfo]:
+        try:
+            return list_nodes(self._connection(), self.url)
+        except psycopg.OperationalError:
+            # A connection broken by a restart of PostgreSQL: once more on a new one.
+            self._local.connection = None
+            try:
+                return list_nodes(self._connection(), self.url)
+            except psycopg.OperationalError as exc:
+                self._local.connection = None
+                raise StoreUnavailableError(
+                    f"The configuration store (PostgreSQL) is unavailable: {str(exc).strip().splitlines()[0]}"
+                ) from None
 
 
 class PgPropagation:
@@ -172,9 +217,9 @@ class PgPropagation:
     def lagging(self, revision: int) -> list[str]:
         """Live nodes that have not acknowledged ``revision`` yet."""
         rows = self._connection().execute(
-            "SELECT name FROM cluster_nodes WHERE NOT stopped AND heartbeat_at > now() - make_interval(secs => %s)"
-            " AND config_revision < %s ORDER BY name",
-            (NODE_TIMEOUT, revision),
+            "SELECT node_id FROM nodes WHERE stopped = 0 AND heartbeat_ns > %s AND config_revision_acked < %s"
+            " ORDER BY node_id",
+            (time.time_ns() - int(NODE_TIMEOUT * 1e9), revision),
         )
         return [name for (name,) in rows]
 
@@ -226,7 +271,7 @@ class NodeAgent:
             self._thread.join(timeout=5)
         try:
             with connect(self.url, f"node {self.name}") as connection:
-                connection.execute("UPDATE cluster_nodes SET stopped = true WHERE name = %s", (self.name,))
+                connection.execute("UPDATE nodes SET stopped = 1 WHERE node_id = %s", (self.name,))
         except psycopg.Error as exc:
             log.warning("could not record the stop of node %s: %s", self.name, exc)
 
@@ -244,13 +289,13 @@ class NodeAgent:
                 self._stop.wait(1.0)
 
     def _serve(self, connection: psycopg.Connection[Any]) -> None:
-        ensure_schema(connection)
+        now = time.time_ns()
         connection.execute(
-            "INSERT INTO cluster_nodes (name, host, pid, api_url, started_at, heartbeat_at)"
-            " VALUES (%s, %s, %s, %s, now(), now()) ON CONFLICT (name) DO UPDATE SET host = excluded.host,"
-            " pid = excluded.pid, api_url = excluded.api_url, started_at = excluded.started_at,"
-            " heartbeat_at = now(), stopped = false",
-            (self.name, socket.gethostname(), os.getpid(), self.api_url),
+            "INSERT INTO nodes (node_id, host, pid, started_ns, heartbeat_ns, api_url)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (node_id) DO UPDATE SET host = excluded.host,"
+            " pid = excluded.pid, api_url = excluded.api_url, started_ns = excluded.started_ns,"
+            " heartbeat_ns = excluded.heartbeat_ns, stopped = 0",
+            (self.name, socket.gethostname(), os.getpid(), now, now, self.api_url),
         )
         connection.execute(f"LISTEN {CHANNEL}")
         # Whatever changed while this node was not listening.
@@ -268,7 +313,7 @@ class NodeAgent:
                     continue
                 self._follow(connection, config, storage)
             if time.monotonic() >= next_beat:
-                connection.execute("UPDATE cluster_nodes SET heartbeat_at = now() WHERE name = %s", (self.name,))
+                connection.execute("UPDATE nodes SET heartbeat_ns = %s WHERE node_id = %s", (time.time_ns(), self.name))
                 next_beat = time.monotonic() + HEARTBEAT_INTERVAL
 
     def _follow(self, connection: psycopg.Connection[Any], config: int, storage: int) -> None:
@@ -276,7 +321,7 @@ class NodeAgent:
         once announced, every local receiver routes by them on its next request."""
         self.revisions.announce(config=config, storage=storage)
         connection.execute(
-            "UPDATE cluster_nodes SET config_revision = greatest(config_revision, %s),"
-            " storage_revision = greatest(storage_revision, %s), heartbeat_at = now() WHERE name = %s",
-            (config, storage, self.name),
+            "UPDATE nodes SET config_revision_acked = greatest(config_revision_acked, %s), heartbeat_ns = %s"
+            " WHERE node_id = %s",
+            (config, time.time_ns(), self.name),
         )

@@ -29,14 +29,22 @@ def token() -> None:
     """
 
 
-def _catalog(data_dir: Path | None) -> Catalog:
+def _catalog(data_dir: Path | None, cluster: str | None) -> Catalog:
     from pushstream.wiring import open_catalog
 
-    return open_catalog(server_config(data_dir=data_dir))
+    return open_catalog(server_config(data_dir=data_dir, cluster=cluster))
+
+
+#: The catalog of a cluster instead of the data dir's (as ``serve --cluster``).
+_CLUSTER_OPTION = click.option(
+    "--cluster",
+    help="The PostgreSQL control plane of a cluster, as given to serve --cluster (env PUSHSTREAM_CLUSTER).",
+)
 
 
 @token.command("create")
 @click.option("--data-dir", type=DATA_DIR, help=DATA_DIR_HELP)
+@_CLUSTER_OPTION
 @click.option("--description", default="", help="What the token is for (shown in version history as tokenDesc).")
 @click.option(
     "--role",
@@ -47,7 +55,9 @@ def _catalog(data_dir: Path | None) -> Catalog:
 )
 @click.option("--user-id", default="", help="User id shown in the history of changes.")
 @click.option("--user-name", default="", help="User name shown in the history of changes.")
-def token_create(data_dir: Path | None, description: str, role: Role, user_id: str, user_name: str) -> None:
+def token_create(  # noqa: PLR0917 (click passes the options by name)
+    data_dir: Path | None, cluster: str | None, description: str, role: Role, user_id: str, user_name: str
+) -> None:
     """Create a token and print it (it cannot be shown again).
 
     \b
@@ -55,7 +65,7 @@ def token_create(data_dir: Path | None, description: str, role: Role, user_id: s
       export PUSHSTREAM_API_TOKEN=$(pushstream token create --data-dir ./data --description "CI")
       pushstream token create --data-dir ./data --role guest --description dashboard
     """
-    catalog = _catalog(data_dir)
+    catalog = _catalog(data_dir, cluster)
     try:
         created, secret = catalog.create_token(description, role, user_id, user_name)
     finally:
@@ -66,14 +76,15 @@ def token_create(data_dir: Path | None, description: str, role: Role, user_id: s
 
 @token.command("list")
 @click.option("--data-dir", type=DATA_DIR, help=DATA_DIR_HELP)
-def token_list(data_dir: Path | None) -> None:
+@_CLUSTER_OPTION
+def token_list(data_dir: Path | None, cluster: str | None) -> None:
     """List tokens (ids, roles and descriptions; the tokens themselves are not stored).
 
     \b
     Example:
       pushstream token list --data-dir ./data
     """
-    catalog = _catalog(data_dir)
+    catalog = _catalog(data_dir, cluster)
     try:
         tokens = catalog.list_tokens()
     finally:
@@ -88,15 +99,16 @@ def token_list(data_dir: Path | None) -> None:
 
 @token.command("delete")
 @click.option("--data-dir", type=DATA_DIR, help=DATA_DIR_HELP)
+@_CLUSTER_OPTION
 @click.argument("token_id")
-def token_delete(data_dir: Path | None, token_id: str) -> None:
+def token_delete(data_dir: Path | None, cluster: str | None, token_id: str) -> None:
     """Delete (revoke) a token by its id (see `pushstream token list`).
 
     \b
     Example:
       pushstream token delete --data-dir ./data 2
     """
-    catalog = _catalog(data_dir)
+    catalog = _catalog(data_dir, cluster)
     try:
         deleted = catalog.delete_token(token_id)
     finally:
