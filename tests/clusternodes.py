@@ -23,11 +23,8 @@ import requests
 from s3server import S3Server
 from serverprocess import ServerProcess, free_port
 
-#: Import and upload conditions of the cluster tests: small and quick.
-QUICK_SETTINGS = (
-    "storage.level.staging.upload.trigger.interval=1s",
-    "storage.level.target.import.trigger.interval=2s",
-)
+#: Upload conditions of the cluster tests: quick (imports are asked for with a flush).
+QUICK_SETTINGS = ("storage.level.staging.upload.trigger.interval=1s",)
 
 
 def nginx_binary() -> str | None:

@@ -173,7 +173,8 @@ def test_a_change_through_one_node_is_followed_by_every_node(cluster: Cluster) -
         assert response.status_code == 200, (node.name, response.text)
         assert node.request("GET", "/v1/branches/default/sources/events/sinks/events").status_code == 200
     revision = a.request("GET", "/v1/nodes").json()["configRevision"]
-    assert all(n["configRevision"] == revision for n in cluster.node_list(b))
+    listed = cluster.node_list(b)
+    assert [n["configRevision"] for n in listed] == [revision] * 3, (revision, listed)
     # A second change (disable the sink) is followed too: the event is accepted but written to no sink.
     stream.wait_task(a.request("PUT", "/v1/branches/default/sources/events/sinks/events/disable"))
     response = requests.post(c.url + path, json={"n": 2, "body": "x"}, timeout=10)

@@ -304,7 +304,9 @@ class NodeAgent:
         log.info("node %s joined the cluster (config revision %d)", self.name, config)
         next_beat = time.monotonic() + HEARTBEAT_INTERVAL
         while not self._stop.is_set():
-            for notice in connection.notifies(timeout=HEARTBEAT_INTERVAL / 2, stop_after=64):
+            # Collected first: the generator holds the connection's lock while it yields.
+            notices = list(connection.notifies(timeout=HEARTBEAT_INTERVAL / 2, stop_after=64))
+            for notice in notices:
                 try:
                     announced = json.loads(notice.payload)
                     config, storage = int(announced.get("config", 0)), int(announced.get("storage", 0))
