@@ -173,6 +173,7 @@ class Cluster:
         extra_args: tuple[str, ...] = (),
     ) -> None:
         self.root = root
+        root.mkdir(parents=True, exist_ok=True)
         self.control_url = control_url
         self.target_url = target_url
         self.s3 = s3

@@ -232,9 +232,19 @@ def test_control_plane_and_object_store_restarts(tmp_path: Path, s3_server: S3Se
         cluster.start()
         try:
             stream = _stream(cluster)
+            node = cluster.nodes[1]
             with Load(_balanced_url(cluster, stream)) as load:
                 load.wait_for_more(200)
-                pg.restart()
+                pg.stop()
+                # Routes the nodes know keep taking events onto their disks (200 = on disk) ...
+                load.wait_for_more(200)
+                # ... what needs the control plane is a clear 503 with the Keboola error JSON.
+                answer = node.request("GET", "/v1/branches/default/sources")
+                assert answer.status_code == 503, answer.text
+                assert answer.json()["error"] == "stream.api.serviceUnavailable"
+                unknown = requests.post(node.url + "/stream/1/unknown/" + "x" * 48, json={}, timeout=30)
+                assert unknown.status_code == 503, unknown.text
+                pg.start()
                 load.wait_for_more(200)
                 s3_server.stop()
                 load.wait_for_more(200)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from pushstream import logs
 from pushstream.config import ServerConfig
 from pushstream.coordinator.lock import lock_data_dir
+from pushstream.errors import StoreUnavailableError
 
 if TYPE_CHECKING:
     from pushstream.coordinator.pipeline import Coordinator
@@ -69,8 +70,17 @@ def main(config_json: str) -> int:
     if lock_data_dir(config.data_dir) is None:
         log.error("another coordinator runs for %s; this one exits", config.data_dir)
         return 1
-    catalog = open_catalog(config)
-    plane = open_data_plane(config)
+    while True:
+        try:
+            catalog = open_catalog(config)
+            plane = open_data_plane(config)
+            break
+        except StoreUnavailableError as exc:
+            # The control plane of a cluster is away: wait for it here rather than
+            # exit and be restarted every second.
+            log.warning("waiting for the control plane: %s", exc)
+            if stopping.wait(5.0):
+                return 0
     coordinator = new_coordinator(config, catalog, plane)
     agent = node_agent(config, catalog, plane)
     if agent is not None:

@@ -21,7 +21,7 @@ from typing import Any, TypeAlias
 import orjson
 
 from pushstream._core import DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_RECORD_BYTES, SinkOutcome, is_batch_content_type
-from pushstream.errors import BatchError
+from pushstream.errors import BatchError, StoreUnavailableError
 from pushstream.receiver.node import BranchRoute, ReceiverNode
 from pushstream.storage.space import is_disk_full
 
@@ -124,6 +124,12 @@ class ReceiverApp:
                 log.warning("ingest request refused, the disk is full: %s", exc)
                 status, headers, body = _error(
                     503, "stream.in.serviceUnavailable", "The server's disk is full, the request was not stored."
+                )
+                headers.append(("Retry-After", str(RETRY_AFTER_SECONDS)))
+            elif isinstance(exc, StoreUnavailableError):
+                # The control plane of a cluster is away and the routes of this source are not known yet.
+                status, headers, body = _error(
+                    503, "stream.in.serviceUnavailable", f"{exc} The request was not stored; retry it."
                 )
                 headers.append(("Retry-After", str(RETRY_AFTER_SECONDS)))
             else:
