@@ -255,3 +255,28 @@ def test_control_plane_and_object_store_restarts(tmp_path: Path, s3_server: S3Se
             _assert_exactly_once(rows, load.acknowledged)
         finally:
             cluster.stop()
+
+
+def test_the_last_write_of_a_key_wins_whichever_node_took_it(cluster: Cluster, pg_cluster: PgCluster) -> None:
+    """Writes of the same keys take turns over the three nodes; the table holds the
+    last write of each key (the parts of the nodes are merged by receive time)."""
+    stream = _stream(cluster)
+    path = stream.url.split(str(cluster.nodes[0].port), 1)[1]
+    last: dict[int, str] = {}
+    for turn in range(12):
+        node = cluster.nodes[(turn + 1) % 3]  # the last turn via n1: not the last node in name order
+        for key in range(4):
+            value = f"turn {turn} via {node.name}"
+            response = requests.post(node.url + path, json={"n": key, "body": value}, timeout=10)
+            assert response.status_code == 200, response.text
+            last[key] = value
+    database = cluster.target_database  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 120
+    while True:
+        Stream(cluster.nodes[1]).flush(wait=10)
+        rows = _rows(pg_cluster, database)
+        if len(rows) == 4 and all(body.startswith("turn 11") for _, body in rows):
+            break
+        assert time.monotonic() < deadline, rows
+        time.sleep(0.5)
+    assert rows == [(str(key), last[key]) for key in range(4)]
