@@ -751,6 +751,9 @@ class ClusterNode(_Body, kw_only=True):
     started_at: Time
     heartbeat_at: Annotated[str, Meta(extra_json_schema=DATE_TIME, description="Its last sign of life.")]
     alive: Annotated[bool, Meta(description="Whether its heartbeat is recent and it did not stop.")]
+    stopped: Annotated[
+        bool, Meta(description="Whether it stopped cleanly (drained); not alive and not stopped: it died.")
+    ]
     coordinator: Annotated[bool, Meta(description="Whether it rotates and imports for the installation now.")]
     config_revision: Annotated[Int64, Meta(description="The last config revision its receivers follow.")]
     receivers: Annotated[int, Meta(description="Receiver processes reporting (single node only).")] | UnsetType = UNSET

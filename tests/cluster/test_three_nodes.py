@@ -280,3 +280,24 @@ def test_the_last_write_of_a_key_wins_whichever_node_took_it(cluster: Cluster, p
         assert time.monotonic() < deadline, rows
         time.sleep(0.5)
     assert rows == [(str(key), last[key]) for key in range(4)]
+
+
+def test_a_drained_node_leaves_nothing_behind(cluster: Cluster, pg_cluster: PgCluster) -> None:
+    """A node stopped cleanly uploads what it wrote first: its rows are imported
+    without it, and the nodes list shows it stopped (a killed one: gone)."""
+    stream = _stream(cluster)
+    path = stream.url.split(str(cluster.nodes[0].port), 1)[1]
+    leaving, killed = cluster.nodes[2], cluster.nodes[1]
+    for n in range(50):
+        assert requests.post(leaving.url + path, json={"n": n, "body": _body(n)}, timeout=10).status_code == 200
+    leaving.stop()
+    killed.kill()
+    deadline = time.monotonic() + 60
+    while True:
+        states = {n["name"]: (n["alive"], n["stopped"]) for n in cluster.node_list(cluster.nodes[0])}
+        if states == {"n1": (True, False), "n2": (False, False), "n3": (False, True)}:
+            break
+        assert time.monotonic() < deadline, states
+        time.sleep(0.5)
+    rows = _wait_imported(cluster, pg_cluster, set(range(50)))
+    _assert_exactly_once(rows, set(range(50)))

@@ -45,6 +45,7 @@ class SingleNode:
             started_at=_time(_STARTED),
             heartbeat_at=_time(datetime.now(UTC)),
             alive=True,
+            stopped=False,
             coordinator=self.coordinator_running(),
             config_revision=revision,
             receivers=receivers,
@@ -70,6 +71,7 @@ class ClusterNodes:
                 started_at=_time(n.started_at),
                 heartbeat_at=_time(n.heartbeat_at),
                 alive=n.alive,
+                stopped=n.stopped,
                 coordinator=n.coordinator,
                 config_revision=n.config_revision,
             )

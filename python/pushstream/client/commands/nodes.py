@@ -16,7 +16,8 @@ def nodes(*, output: str, url: str, token: str | None, branch: str) -> None:
     cluster (``serve --cluster``), live ones first, with the one that coordinates
     the imports and the config revision each node's receivers follow.
 
-    Exits with 3 when a node that registered is not live.
+    Exits with 3 when a node is gone without a clean stop (it died: the files it
+    wrote to wait until it is started again).
 
     \b
     Examples:
@@ -35,7 +36,7 @@ def nodes(*, output: str, url: str, token: str | None, branch: str) -> None:
             [
                 n.get("name"),
                 n.get("host"),
-                "live" if n.get("alive") else "gone",
+                "live" if n.get("alive") else "stopped" if n.get("stopped") else "gone",
                 "yes" if n.get("coordinator") else "",
                 n.get("configRevision"),
                 n.get("heartbeatAt"),
@@ -44,6 +45,6 @@ def nodes(*, output: str, url: str, token: str | None, branch: str) -> None:
             for n in listed
         ]
         out(render.plain_table(["node", "host", "state", "coordinator", "revision", "heartbeat", "api"], rows))
-    gone = [n.get("name") for n in listed if not n.get("alive")]
+    gone = [n.get("name") for n in listed if not n.get("alive") and not n.get("stopped")]
     if gone:
-        raise Failure(f"{len(gone)} node(s) not live: {', '.join(str(g) for g in gone)}", 3)
+        raise Failure(f"{len(gone)} node(s) gone without a clean stop: {', '.join(str(g) for g in gone)}", 3)
