@@ -105,7 +105,8 @@ def owner_alive(db: PgConnections | PgSession, task_owner: str) -> bool:
     if host == HOST:
         return node_alive(host, pid, now_ns, False, now_ns)
     rows = db.execute(
-        "SELECT heartbeat_ns, stopped FROM nodes WHERE host = %s AND pid = %s"
+        "SELECT (extract(epoch FROM heartbeat_at) * 1000000000)::bigint, stopped::integer FROM cluster_nodes"
+        " WHERE host = %s AND pid = %s"
         " UNION ALL SELECT heartbeat_ns, stopped FROM storage_nodes WHERE host = %s AND pid = %s",
         (host, pid, host, pid),
     )

@@ -264,6 +264,47 @@ class PgStorageTransaction(_PgReader):
         )
         self.ready_if_uploaded(ref.file)
 
+    def mark_part_uploaded(
+        self, ref: SliceRef, node_id: str, records: int, uncompressed_size: int, compressed_size: int
+    ) -> bool:
+        """With shared staging: one node's part of a closing slice is in the store
+        (``records`` rows). The slice moves on to uploaded (with the totals of its
+        parts) when every node that wrote to it has uploaded its part; whether it did.
+        A part of a node that never reported the slice makes that node one of its writers."""
+        db = self._session
+        state = self._slice_state(ref)
+        if state != SliceState.CLOSING:
+            check_slice(ref, state, SliceState.UPLOADED)
+        params = _slice_params(ref)
+        db.execute(
+            "INSERT INTO storage_slice_parts (branch_id, source_id, sink_id, file_id, slice_id, node_id,"
+            " records, uncompressed_size, compressed_size, uploaded_ns) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (branch_id, source_id, sink_id, file_id, slice_id, node_id) DO UPDATE SET"
+            " records = excluded.records, uncompressed_size = excluded.uncompressed_size,"
+            " compressed_size = excluded.compressed_size, uploaded_ns = excluded.uploaded_ns",
+            (*params, node_id, records, uncompressed_size, compressed_size, time.time_ns()),
+        )
+        # A part found on disk that its node never reported (it died first) counts as a writer of the slice.
+        db.execute(
+            "INSERT INTO storage_slice_nodes (branch_id, source_id, sink_id, file_id, slice_id, node_id, closed)"
+            " VALUES (%s, %s, %s, %s, %s, %s, 1) ON CONFLICT DO NOTHING",
+            (*params, node_id),
+        )
+        missing = db.execute(
+            "SELECT count(*) FROM storage_slice_nodes WHERE " + _SLICE + " AND node_id NOT IN"
+            " (SELECT node_id FROM storage_slice_parts WHERE " + _SLICE + ")",
+            params + params,
+        ).fetchone()[0]
+        if missing:
+            return False
+        totals = db.execute(
+            "SELECT sum(records)::bigint, sum(uncompressed_size)::bigint, sum(compressed_size)::bigint"
+            " FROM storage_slice_parts WHERE " + _SLICE,
+            params,
+        ).fetchone()
+        self.mark_uploaded(ref, *totals)
+        return True
+
     def ready_if_uploaded(self, file: FileRef) -> bool:
         db = self._session
         pending = db.execute(
@@ -307,6 +348,7 @@ class PgStorageTransaction(_PgReader):
 
     def drop_file(self, file: FileRef) -> None:
         require_file(file, self._file_state(file), (FileState.IMPORTING,), "drop")
+        self._session.execute("DELETE FROM storage_slice_parts WHERE " + _FILE, _file_params(file))
         self._session.execute("DELETE FROM storage_slices WHERE " + _FILE, _file_params(file))
         self._session.execute("DELETE FROM storage_files WHERE " + _FILE, _file_params(file))
 
@@ -314,6 +356,12 @@ class PgStorageTransaction(_PgReader):
         db = self._session
         db.execute(
             "DELETE FROM storage_slice_nodes WHERE (branch_id, source_id, sink_id, file_id) IN"
+            " (SELECT branch_id, source_id, sink_id, file_id FROM storage_files"
+            "  WHERE " + _SINK + " AND state = 'imported')",
+            sink.parts(),
+        )
+        db.execute(
+            "DELETE FROM storage_slice_parts WHERE (branch_id, source_id, sink_id, file_id) IN"
             " (SELECT branch_id, source_id, sink_id, file_id FROM storage_files"
             "  WHERE " + _SINK + " AND state = 'imported')",
             sink.parts(),
@@ -510,6 +558,17 @@ class PgStorageState(_PgReader):
                 _file_params(file),
             )
         ]
+
+    def slice_parts(self, ref: SliceRef) -> dict[str, int]:
+        """With shared staging: the uploaded parts of a slice, node id → rows."""
+        return dict(
+            self._db()
+            .execute(
+                "SELECT node_id, records FROM storage_slice_parts WHERE " + _SLICE + " ORDER BY node_id",
+                _slice_params(ref),
+            )
+            .fetchall()
+        )
 
     def imported_files(self, sink: SinkKey) -> list[str]:
         return [
