@@ -56,6 +56,19 @@ class StateBackend:
             return db.execute(statement, params).fetchall()
 
 
+def raw_execute(store: Any, statement: str, params: tuple[Any, ...] = ()) -> Any:
+    """Runs one statement (``?`` placeholders) on a catalog, a storage state or a
+    transaction of either, whichever database it is on (tests only: bypasses
+    the interfaces)."""
+    if hasattr(store, "_session"):  # a PostgreSQL transaction
+        return store._session.execute(statement.replace("?", "%s"), params)
+    if hasattr(store, "_connection"):  # a SQLite transaction
+        return store._connection.execute(statement, params)
+    if isinstance(store, (PgCatalog, PgStorageState)):
+        return store._db().execute(statement.replace("?", "%s"), params)
+    return store._db().execute(statement, params)
+
+
 def open_catalog(kind: str, location: str, data_dir: Path, operator_settings: dict[str, Any] | None = None) -> Catalog:
     """A catalog of ``kind`` at ``location`` (usable in a subprocess)."""
     if kind == "postgresql":

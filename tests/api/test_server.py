@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+import clustermode
 
 TABLE = {"type": "keboola", "tableId": "in.c-a.b", "mapping": {"columns": [{"type": "body", "name": "b"}]}}
 BASE = "/v1/branches/default/sources"
@@ -126,22 +129,40 @@ def test_server_options_from_environment(server_factory: Any, tmp_path: Path) ->
     assert server.request("GET", "/v1/branches/5/sources/e").status_code == 200
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pushstream.cli", *args], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "pushstream.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
 def test_token_commands(server_factory: Any, tmp_path: Path) -> None:
     data_dir = tmp_path / "tokens"
+    # PUSHSTREAM_TEST_CLUSTER=1: the commands use the database the server gets.
+    cluster_url = clustermode.url_for(data_dir)
+    env = {"PUSHSTREAM_CLUSTER": cluster_url} if cluster_url else {}
     created = _cli(
-        "token", "create", "--data-dir", str(data_dir), "--description", "CI", "--role", "guest", "--user-name", "Bot"
+        "token",
+        "create",
+        "--data-dir",
+        str(data_dir),
+        "--description",
+        "CI",
+        "--role",
+        "guest",
+        "--user-name",
+        "Bot",
+        env=env,
     )
     assert created.returncode == 0, created.stderr
     guest = created.stdout.strip()
     assert guest.startswith("1-") and created.stderr.strip() == "token 1 (guest) created"
-    admin = _cli("token", "create", "--data-dir", str(data_dir)).stdout.strip()
-    listed = _cli("token", "list", "--data-dir", str(data_dir))
+    admin = _cli("token", "create", "--data-dir", str(data_dir), env=env).stdout.strip()
+    listed = _cli("token", "list", "--data-dir", str(data_dir), env=env)
     assert listed.returncode == 0
     lines = listed.stdout.splitlines()
     assert lines[0].split() == ["ID", "ROLE", "CREATED", "DESCRIPTION"]
@@ -155,10 +176,10 @@ def test_token_commands(server_factory: Any, tmp_path: Path) -> None:
         "POST", BASE, headers={"X-StorageApi-Token": admin}, json={"name": "By CLI", "type": "http"}
     )
     assert _wait(server, response)["status"] == "success"
-    deleted = _cli("token", "delete", "--data-dir", str(data_dir), "1")
+    deleted = _cli("token", "delete", "--data-dir", str(data_dir), "1", env=env)
     assert deleted.returncode == 0 and deleted.stderr.strip() == "token 1 deleted"
     assert server.request("GET", BASE, headers={"X-StorageApi-Token": guest}).status_code == 401
-    missing = _cli("token", "delete", "--data-dir", str(data_dir), "1")
+    missing = _cli("token", "delete", "--data-dir", str(data_dir), "1", env=env)
     assert missing.returncode == 1 and missing.stderr.strip() == 'token "1" not found'
 
 

@@ -16,6 +16,7 @@ from apitest import BASE, Api, error
 from pushstream.api.tasks import TASK_RETENTION_SECONDS, new_task_id
 from pushstream.catalog.events import Change, SinkChange, SourceChange
 from pushstream.catalog.models import Task, now
+from statebackends import raw_execute
 
 SRC = f"{BASE}/my-source"
 SINK = f"{SRC}/sinks/my-sink"
@@ -224,9 +225,8 @@ def test_orphaned_tasks_are_failed(api: Api) -> None:
     dead_pid = int(dead.stdout)
     task = Task(task_id="api.create.source/1/x/orphan", type="create.source", status="processing", created_at=now())
     catalog.create_task(task)
-    connection = catalog._db()  # type: ignore[attr-defined]
     host = __import__("socket").gethostname()
-    connection.execute("UPDATE tasks SET owner = ? WHERE task_id = ?", (f"{host}:{dead_pid}", task.task_id))
+    raw_execute(catalog, "UPDATE tasks SET owner = ? WHERE task_id = ?", (f"{host}:{dead_pid}", task.task_id))
     live = Task(task_id="api.create.source/1/y/live", type="create.source", status="processing", created_at=now())
     catalog.create_task(live)
     found = api.get(f"/v1/tasks/{task.task_id}").json
@@ -246,9 +246,8 @@ def test_a_create_task_of_a_dead_process_reserves_nothing(api: Api) -> None:
     catalog.create_task(Task(task_id=task_id, type="api.create.source", status="processing", created_at=now()))
     assert catalog.has_processing_task("api.create.source/1/my-source/")
     assert not catalog.has_processing_task("api.create.source/1/my-source-2/")
-    connection = catalog._db()  # type: ignore[attr-defined]
     host = __import__("socket").gethostname()
-    connection.execute("UPDATE tasks SET owner = ? WHERE task_id = ?", (f"{host}:{int(dead.stdout)}", task_id))
+    raw_execute(catalog, "UPDATE tasks SET owner = ? WHERE task_id = ?", (f"{host}:{int(dead.stdout)}", task_id))
     assert not catalog.has_processing_task("api.create.source/1/my-source/")
     api.run("POST", BASE, json={"name": "My Source", "type": "http"})
 
@@ -256,9 +255,8 @@ def test_a_create_task_of_a_dead_process_reserves_nothing(api: Api) -> None:
 def test_old_tasks_are_purged(api: Api) -> None:
     catalog = api.services.catalog
     task = api.run("POST", BASE, json={"name": "x", "type": "http"})
-    connection = catalog._db()  # type: ignore[attr-defined]
     old_ns = time.time_ns() - int((TASK_RETENTION_SECONDS + 60) * 1e9)
-    connection.execute("UPDATE tasks SET created_ns = ? WHERE task_id = ?", (old_ns, task["taskId"]))
+    raw_execute(catalog, "UPDATE tasks SET created_ns = ? WHERE task_id = ?", (old_ns, task["taskId"]))
     recent = api.run("POST", BASE, json={"name": "y", "type": "http"})
     assert catalog.purge_tasks(TASK_RETENTION_SECONDS) == 1
     assert api.get(f"/v1/tasks/{task['taskId']}").status_code == 404

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from apitest import ADMIN_BY, BASE, HASH, TIME, Api, error
 
+from statebackends import raw_execute
+
 SRC = f"{BASE}/my-source"
 SINK = f"{SRC}/sinks/my-sink"
 
@@ -148,9 +150,11 @@ def test_sink_versions_and_rollback(api: Api, source: dict[str, Any]) -> None:
 def test_history_keeps_the_last_1000_versions(
     api: Api, source: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import pushstream.catalog.postgresql as pg_catalog
     import pushstream.catalog.sqlite as sqlite_catalog
 
     monkeypatch.setattr(sqlite_catalog, "MAX_VERSIONS", 3)
+    monkeypatch.setattr(pg_catalog, "MAX_VERSIONS", 3)  # PUSHSTREAM_TEST_CLUSTER=1
     for i in range(4):
         api.run("PATCH", SRC, json={"description": f"d{i}"})
     body = _versions(api, SRC)
@@ -171,7 +175,7 @@ def test_rollback_to_a_pruned_version_fails_the_task(api: Api, source: dict[str,
 
     def prune_first(task_type: str, key: Any, outputs: Any, apply: Any, **options: Any) -> Any:
         def wrapped(tx: Any, task_id: str) -> Any:
-            tx._connection.execute("DELETE FROM versions WHERE number = 1")
+            raw_execute(tx, "DELETE FROM versions WHERE number = 1")
             return apply(tx, task_id)
 
         return original(task_type, key, outputs, wrapped, **options)

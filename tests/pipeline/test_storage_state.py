@@ -403,3 +403,37 @@ def test_a_state_file_from_before_event_times_gets_their_columns(tmp_path: Path)
         assert storage.level_counts(SINK, file.file_id)["target"] == LevelCounts(1, 7, 10, 100, 100, 1_000, 2_000)
     finally:
         storage.close()
+
+
+def test_the_parts_of_a_slice_in_shared_staging_on_postgresql(pg_admin_url: str, tmp_path: Path) -> None:
+    """The PostgreSQL twin of the shared staging steps: a slice is uploaded once the
+    part of every node that wrote to it is."""
+    from pushstream.storage.pg_state import PgStorageState
+
+    storage = StateBackend("postgresql", tmp_path, pg_admin_url).storage()
+    assert isinstance(storage, PgStorageState)
+    try:
+        with storage.atomic() as tx:
+            writing = tx.open_file(SINK, "in.c-t.k", COLUMNS)
+            tx.close_file(SINK)
+        ref = SliceRef(SINK, writing.file_id, writing.slice_id)
+        storage.report("n1", [NodeSliceStats(ref, True, 3, 30, 100, 200)])
+        storage.report("n2", [NodeSliceStats(ref, True, 2, 20, 150, 300)])
+        with storage.atomic() as tx:
+            assert not tx.mark_part_uploaded(ref, "n1", 3, 30, 10)
+            assert not tx.mark_part_uploaded(ref, "n3", 0, 0, 0)  # never reported: now a writer of the slice
+        assert storage.slice_parts(ref) == {"n1": 3, "n3": 0}
+        with storage.atomic() as tx:
+            assert tx.mark_part_uploaded(ref, "n2", 2, 20, 8)
+        assert storage.level_counts(SINK)["staging"] == LevelCounts(5, 18, 50, 100, 300)
+        assert storage.file_states([(SINK, writing.file_id)]) == [FileStatus("importing", 0, None)]
+        with (
+            storage.atomic() as tx,
+            _illegal(
+                f"slice {ref}: cannot move from uploaded to uploaded"
+                " (a slice goes writing → closing → uploaded → imported)"
+            ),
+        ):
+            tx.mark_part_uploaded(ref, "n2", 2, 20, 8)
+    finally:
+        storage.close()

@@ -1,6 +1,8 @@
 """The catalog: branches, sources, sinks, versions, tasks, tokens
 and the config revision, behind a small repository interface
-(:class:`~pushstream.catalog.base.Catalog`) with a SQLite implementation."""
+(:class:`~pushstream.catalog.base.Catalog`) with a SQLite implementation and a
+PostgreSQL one (:mod:`pushstream.catalog.postgresql`, imported only in cluster
+mode, so that one node never loads the PostgreSQL driver)."""
 
 from pushstream.catalog.base import MAX_VERSIONS, Catalog, Reader, Transaction
 from pushstream.catalog.models import (

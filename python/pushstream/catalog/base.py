@@ -3,8 +3,10 @@
 The catalog holds branches, sources, sinks, their versions, tasks and API tokens,
 and a monotonically increasing **config revision** that every committed change of
 a source, a sink or settings increments. :class:`SqliteCatalog
-<pushstream.catalog.sqlite.SqliteCatalog>` implements it on one SQLite file; another
-database only needs another implementation of these two protocols.
+<pushstream.catalog.sqlite.SqliteCatalog>` implements it on one SQLite file,
+:class:`PgCatalog <pushstream.catalog.postgresql.PgCatalog>` on the PostgreSQL
+control plane of a cluster (``serve --cluster``); another database only needs
+another implementation of these two protocols.
 
 Reads outside a transaction see the last committed state. Writes happen in
 :meth:`Catalog.transaction`, which serialises writers (across threads and

@@ -221,10 +221,12 @@ CREATE TABLE IF NOT EXISTS nodes (
 );
 CREATE INDEX IF NOT EXISTS nodes_by_process ON nodes (host, pid)
 """
-"""The tables of one installation's schema. ``nodes`` are the ``pushstream serve``
-instances of a cluster (one row per node: where it runs, its heartbeat and the
-config revision it routes by); ``storage_nodes`` are the processes writing
-slices (as in SQLite). Times are nanoseconds since the epoch."""
+"""The tables of one installation's schema. ``nodes`` are the ``pushstream
+serve`` instances of a cluster (one row per node: where it runs, its heartbeat,
+the config revision it routes by; written by :mod:`pushstream.cluster.postgresql`);
+``storage_nodes`` are the processes writing slices and ``storage_slice_parts``
+their parts in shared staging (as in SQLite). ``*_ns`` times are nanoseconds
+since the epoch."""
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -253,6 +255,34 @@ def lock_key(schema: str, purpose: str) -> int:
     Derived from the schema, so that installations sharing a database do not share locks."""
     digest = hashlib.blake2b(f"pushstream/{schema}/{purpose}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+def connect_options(url: str, application_name: str) -> tuple[str, dict[str, Any]]:
+    """The libpq URL and the options of a connection to an installation: autocommit,
+    ``search_path`` on its schema (so that unqualified table names are its tables),
+    the lock and connect timeouts, TCP keepalives (a dead peer is noticed within
+    about 11 s) and ``application_name`` (at most 63 bytes)."""
+    conninfo, schema = parse_url(url)
+    return conninfo, {
+        "autocommit": True,
+        "connect_timeout": CONNECT_TIMEOUT_S,
+        "application_name": application_name[:63],
+        "options": f"-c search_path={schema} -c lock_timeout={LOCK_TIMEOUT_S * 1000}",
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+    }
+
+
+def connect(url: str, application_name: str) -> psycopg.Connection[Any]:
+    """One connection of its own to an installation (see :func:`connect_options`),
+    e.g. for ``LISTEN`` or a session advisory lock; the pool is :class:`PgConnections`."""
+    conninfo, options = connect_options(url, application_name)
+    try:
+        return psycopg.connect(conninfo, **options)
+    except psycopg.OperationalError as exc:
+        raise _unavailable(exc) from exc
 
 
 class Rows:
@@ -328,14 +358,8 @@ class PgConnections:
     module docstring). Thread-safe."""
 
     def __init__(self, url: str, *, max_connections: int = 8, application_name: str = "pushstream") -> None:
-        conninfo, self.schema = parse_url(url)
-        self._conninfo = conninfo
-        self._connect_options = {
-            "autocommit": True,
-            "connect_timeout": CONNECT_TIMEOUT_S,
-            "application_name": application_name,
-            "options": f"-c search_path={self.schema} -c lock_timeout={LOCK_TIMEOUT_S * 1000}",
-        }
+        self.schema = parse_url(url)[1]
+        self._conninfo, self._connect_options = connect_options(url, application_name)
         self.writer_key = lock_key(self.schema, "writer")
         self._idle: list[psycopg.Connection[Any]] = []
         self._slots = threading.BoundedSemaphore(max_connections)
@@ -349,7 +373,7 @@ class PgConnections:
 
     def _connect(self) -> psycopg.Connection[Any]:
         try:
-            return psycopg.connect(self._conninfo, **self._connect_options)  # type: ignore[arg-type]
+            return psycopg.connect(self._conninfo, **self._connect_options)
         except psycopg.OperationalError as exc:
             raise _unavailable(exc) from exc
 
@@ -548,6 +572,8 @@ __all__ = [
     "PgConnections",
     "PgSession",
     "Rows",
+    "connect",
+    "connect_options",
     "lock_key",
     "parse_url",
 ]

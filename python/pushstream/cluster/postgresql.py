@@ -43,6 +43,7 @@ from typing import Any
 import psycopg
 
 from pushstream.catalog.pg_connections import REVISION_CHANNEL, lock_key, parse_url
+from pushstream.catalog.pg_connections import connect as pg_connect
 from pushstream.errors import StoreUnavailableError
 from pushstream.storage.revision import RevisionFile
 
@@ -56,22 +57,11 @@ HEARTBEAT_INTERVAL = 1.0
 #: How long a task waits for every live node to follow its change.
 PROPAGATION_WAIT = 10.0
 
-#: Dead connections are noticed within ~11 s even when the peer's machine is gone.
-_KEEPALIVE: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
-
 
 def connect(url: str, purpose: str) -> psycopg.Connection[Any]:
-    """An autocommit connection of this process to the installation's schema
-    (the catalog creates the schema, with the ``nodes`` table)."""
-    conninfo, schema = parse_url(url)
-    return psycopg.connect(
-        conninfo,
-        autocommit=True,
-        connect_timeout=5,
-        application_name=f"pushstream {purpose}"[:63],
-        options=f"-c search_path={schema}",
-        **_KEEPALIVE,
-    )
+    """An autocommit connection of this process of its own to the installation's
+    schema (with TCP keepalives); the catalog creates the schema and its ``nodes``."""
+    return pg_connect(url, f"pushstream {purpose}")
 
 
 def lease_key(url: str) -> int:
@@ -154,7 +144,7 @@ class PgLease:
             else:
                 row = self._connection.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
                 self._held = bool(row and row[0])
-        except psycopg.Error as exc:
+        except (psycopg.Error, StoreUnavailableError) as exc:
             if self._held:
                 log.warning("lost the coordinator lease: %s", exc)
             self._drop()
@@ -187,7 +177,7 @@ class PgNodes:
     def list(self) -> list[NodeInfo]:
         try:
             return list_nodes(self._connection(), self.url)
-        except psycopg.OperationalError:
+        except (psycopg.OperationalError, StoreUnavailableError):
             # A connection broken by a restart of PostgreSQL: once more on a new one.
             self._local.connection = None
             try:
@@ -197,6 +187,9 @@ class PgNodes:
                 raise StoreUnavailableError(
                     f"The configuration store (PostgreSQL) is unavailable: {str(exc).strip().splitlines()[0]}"
                 ) from None
+            except StoreUnavailableError:
+                self._local.connection = None
+                raise
 
 
 class PgPropagation:
@@ -231,7 +224,7 @@ class PgPropagation:
         while True:
             try:
                 behind = self.lagging(revision)
-            except psycopg.Error as exc:
+            except (psycopg.Error, StoreUnavailableError) as exc:
                 self._local.connection = None
                 return [f"(unknown: {exc})"]
             if not behind or time.monotonic() >= deadline:
@@ -272,7 +265,7 @@ class NodeAgent:
         try:
             with connect(self.url, f"node {self.name}") as connection:
                 connection.execute("UPDATE nodes SET stopped = 1 WHERE node_id = %s", (self.name,))
-        except psycopg.Error as exc:
+        except (psycopg.Error, StoreUnavailableError) as exc:
             log.warning("could not record the stop of node %s: %s", self.name, exc)
 
     def _run(self) -> None:

@@ -3,8 +3,10 @@ slices (:mod:`pushstream.storage.state`), of the nodes that write them, and of t
 queries the coordinator, the receivers and the statistics need.
 
 :class:`SqliteStorageState <pushstream.storage.sqlite_state.SqliteStorageState>`
-implements it on ``state.sqlite``; another database only needs another
-implementation of these three protocols (:mod:`pushstream.wiring` picks one).
+implements it on ``state.sqlite``, :class:`PgStorageState
+<pushstream.storage.pg_state.PgStorageState>` on the PostgreSQL control plane of a
+cluster; another database only needs another implementation of these three
+protocols (:mod:`pushstream.wiring` picks one).
 Callers hold the policy — when to rotate, when to retry and how long to back off
 — and never see the database.
 

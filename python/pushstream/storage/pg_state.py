@@ -267,14 +267,18 @@ class PgStorageTransaction(_PgReader):
     def mark_part_uploaded(
         self, ref: SliceRef, node_id: str, records: int, uncompressed_size: int, compressed_size: int
     ) -> bool:
+        """With shared staging: one node's part of a closing slice is in the store
+        (``records`` rows). The slice moves on to uploaded (with the totals of its
+        parts) when every node that wrote to it has uploaded its part; whether it did.
+        A part of a node that never reported the slice makes that node one of its writers."""
         db = self._session
         state = self._slice_state(ref)
         if state != SliceState.CLOSING:
             check_slice(ref, state, SliceState.UPLOADED)
         params = _slice_params(ref)
         db.execute(
-            "INSERT INTO storage_slice_parts (branch_id, source_id, sink_id, file_id, slice_id, node_id, records,"
-            " uncompressed_size, compressed_size, uploaded_ns) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            "INSERT INTO storage_slice_parts (branch_id, source_id, sink_id, file_id, slice_id, node_id,"
+            " records, uncompressed_size, compressed_size, uploaded_ns) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (branch_id, source_id, sink_id, file_id, slice_id, node_id) DO UPDATE SET"
             " records = excluded.records, uncompressed_size = excluded.uncompressed_size,"
             " compressed_size = excluded.compressed_size, uploaded_ns = excluded.uploaded_ns",
@@ -294,11 +298,11 @@ class PgStorageTransaction(_PgReader):
         if missing:
             return False
         totals = db.execute(
-            "SELECT sum(records), sum(uncompressed_size), sum(compressed_size) FROM storage_slice_parts WHERE "
-            + _SLICE,
+            "SELECT sum(records)::bigint, sum(uncompressed_size)::bigint, sum(compressed_size)::bigint"
+            " FROM storage_slice_parts WHERE " + _SLICE,
             params,
         ).fetchone()
-        self.mark_uploaded(ref, *(int(t) for t in totals))
+        self.mark_uploaded(ref, *totals)
         return True
 
     def ready_if_uploaded(self, file: FileRef) -> bool:
@@ -556,11 +560,15 @@ class PgStorageState(_PgReader):
         ]
 
     def slice_parts(self, ref: SliceRef) -> dict[str, int]:
-        rows = self._db().execute(
-            "SELECT node_id, records FROM storage_slice_parts WHERE " + _SLICE + " ORDER BY node_id",
-            _slice_params(ref),
+        """With shared staging: the uploaded parts of a slice, node id → rows."""
+        return dict(
+            self._db()
+            .execute(
+                "SELECT node_id, records FROM storage_slice_parts WHERE " + _SLICE + " ORDER BY node_id",
+                _slice_params(ref),
+            )
+            .fetchall()
         )
-        return {node_id: int(records) for node_id, records in rows}
 
     def imported_files(self, sink: SinkKey) -> list[str]:
         return [

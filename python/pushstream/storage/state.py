@@ -19,7 +19,8 @@ slice is ``uploaded`` and the local parts are removed after; the target commits
 before the file is ``imported`` and staging is pruned after.
 
 The store of these states is :class:`pushstream.storage.base.StorageState`
-(implemented on SQLite by :mod:`pushstream.storage.sqlite_state`); every
+(implemented on SQLite by :mod:`pushstream.storage.sqlite_state`, on PostgreSQL
+by :mod:`pushstream.storage.pg_state`); every
 implementation checks its transitions with :func:`check_slice` and
 :func:`check_file`, so an illegal one raises
 :class:`~pushstream.errors.IllegalTransitionError` instead of corrupting the state.
