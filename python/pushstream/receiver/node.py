@@ -22,6 +22,7 @@ from typing import Any
 from pushstream import ConfigError, Mapping, SinkSet, SliceWriter, SyncSettings, WriterError
 from pushstream.catalog.base import Catalog
 from pushstream.catalog.models import IngestSink
+from pushstream.errors import StoreUnavailableError
 from pushstream.storage.base import StorageState
 from pushstream.storage.layout import Layout, SinkKey
 from pushstream.storage.revision import RevisionFile
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 POLL_INTERVAL = 0.1
 #: How often statistics and the heartbeat are written (at least once a second).
 REPORT_INTERVAL = 1.0
+#: Seconds requests route by the routes they have after a reload failed because
+#: the control plane was away (the background thread retries every poll).
+RELOAD_RETRY = 1.0
 
 SYNC = "storage.level.local.encoding.sync."
 
@@ -126,6 +130,9 @@ class ReceiverNode:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
+        #: When a request may try to reload the routes again after the control plane was away.
+        self._retry_reload_at = 0.0
+        self._warned_at = -60.0
         storage.register_node(self.node_id)
 
     # Routing.
@@ -133,8 +140,19 @@ class ReceiverNode:
     def routes(self, project_id: int, source_id: str) -> tuple[BranchRoute, ...]:
         """The branches of a source, current as of the last committed change."""
         routes = self._routes
-        if _moved(self.revision_file.read(), routes.revisions):
-            routes = self.reload()
+        if _moved(self.revision_file.read(), routes.revisions) and self._clock() >= self._retry_reload_at:
+            try:
+                routes = self.reload()
+            except StoreUnavailableError as exc:
+                # The control plane of a cluster is away: the routes this node knows
+                # keep taking events (a slice closed meanwhile is uploaded only once
+                # this node lets go of it); the background thread tries again.
+                self._retry_reload_at = self._clock() + RELOAD_RETRY
+                if routes.revisions == (-1, -1):
+                    raise
+                if self._clock() - self._warned_at >= 60:
+                    self._warned_at = self._clock()
+                    log.warning("node %s routes by its last known configuration: %s", self.node_id, exc)
         found = routes.sources.get((project_id, source_id))
         if found is None:
             with self._lock:
