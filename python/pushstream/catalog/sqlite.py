@@ -570,6 +570,7 @@ class SqliteCatalog(_SqliteReader):
             enabled=source.enabled,
             deleted=source.is_deleted,
             version=source.version.number,
+            type=source.type,
         )
 
     def list_sinks(self, branch_id: int, source_id: str, *, enabled_only: bool = True) -> list[IngestSink]:
@@ -603,6 +604,7 @@ class SqliteCatalog(_SqliteReader):
                     table_id=sink.table_id,
                     columns_json=orjson.dumps(sink.columns).decode(),
                     mapping_json=sink.mapping_json,
+                    allowed_signals=sink.allowed_signals,
                     enabled=sink.enabled,
                     version=sink.version.number,
                     settings=settings_registry.resolve(self._operator_settings, source_settings, sink.settings),
