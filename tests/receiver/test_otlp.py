@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
+import threading
 import time
 from typing import Any
 
@@ -20,9 +22,11 @@ from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as LogsRecord
+from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs, ScopeLogs
 from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     Metric,
     ResourceMetrics,
@@ -43,8 +47,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from receiver.otlpclient import OtlpStream, otlp_json
+from receiver.test_crash import kill_tree
 from serverprocess import ServerProcess
-from streamclient import BASE, Stream, local_rows
+from streamclient import BASE, Stream, local_rows, table_rows
 
 RECORD = [{"type": "body", "name": "record"}]
 RESOURCE = Resource.create({"service.name": "shop", "deployment": "test"})
@@ -568,3 +573,70 @@ def test_cors_preflight_and_routes(stream: OtlpStream) -> None:
     assert (response.status_code, response.json()["error"]) == (404, "stream.in.routeNotFound")
     response = requests.get(f"{stream.url}/v1/logs", timeout=30)
     assert (response.status_code, response.json()["error"]) == (405, "stream.in.methodNotAllowed")
+
+
+def numbered_logs(first: int, count: int) -> bytes:
+    """An OTLP protobuf export of ``count`` log records numbered from ``first`` (attribute ``n``)."""
+    log_records = [
+        LogsRecord(
+            time_unix_nano=T0 + n,
+            severity_number=9,
+            body=AnyValue(string_value=f"event {n} " + "x" * (n % 500)),
+            attributes=[KeyValue(key="n", value=AnyValue(int_value=n))],
+        )
+        for n in range(first, first + count)
+    ]
+    request = ExportLogsServiceRequest(
+        resource_logs=[ResourceLogs(scope_logs=[ScopeLogs(scope=InstrumentationScope(name="load"), log_records=log_records)])]
+    )
+    return request.SerializeToString()
+
+
+@pytest.mark.parametrize("run", range(2))
+def test_kill_9_under_otlp_load_loses_no_acknowledged_record(server_factory: Any, run: int) -> None:
+    server: ServerProcess = server_factory(args=("--workers", "2"))
+    stream = OtlpStream(server).create()
+    stream.otlp_sink(
+        "crash",
+        [{"type": "path", "name": "n", "path": "attributes.n"}, {"type": "path", "name": "body", "path": "body"}],
+    )
+    stream.settings("crash", **{"storage.level.staging.upload.trigger.interval": "1s"})
+    stop = threading.Event()
+    acknowledged: list[int] = []
+    lock = threading.Lock()
+    per_export = 20
+
+    def client(offset: int) -> None:
+        session = requests.Session()
+        first = offset * 10_000_000
+        while not stop.is_set():
+            try:
+                response = session.post(
+                    f"{stream.url}/v1/logs", data=numbered_logs(first, per_export), headers=PROTOBUF, timeout=5
+                )
+            except requests.RequestException:
+                return  # the server is gone
+            if response.status_code == 200 and response.content == b"":
+                with lock:
+                    acknowledged.extend(range(first, first + per_export))
+            first += per_export
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    time.sleep(random.Random(run).uniform(1.0, 2.5))
+    kill_tree(server)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert len(acknowledged) > 100
+
+    server.start()
+    result = stream.flush(wait=60)
+    assert result["imported"], result
+    rows = table_rows(server.data_dir, "in.c-otlp.crash")
+    numbers = [int(r[0]) for r in rows]
+    assert len(numbers) == len(set(numbers)), "a record was imported twice"
+    assert set(acknowledged) <= set(numbers), "an acknowledged record is missing"
+    for n, body in rows:
+        assert json.loads(body) == f"event {n} " + "x" * (int(n) % 500)
