@@ -640,3 +640,26 @@ def test_kill_9_under_otlp_load_loses_no_acknowledged_record(server_factory: Any
     assert set(acknowledged) <= set(numbers), "an acknowledged record is missing"
     for n, body in rows:
         assert json.loads(body) == f"event {n} " + "x" * (int(n) % 500)
+
+
+def test_source_test_endpoint_takes_a_flattened_record_and_a_signal(server: ServerProcess, stream: OtlpStream) -> None:
+    stream.otlp_sink("logs", [{"type": "path", "name": "body", "path": "body", "rawString": True}], ["logs"])
+    stream.otlp_sink("spans", [{"type": "path", "name": "name", "path": "name", "rawString": True}], ["traces"])
+    path = f"{BASE}/{stream.source_id}/test"
+    record = {"name": "GET /", "body": "hello", "scope": {"name": "", "version": ""}}
+
+    def tables(query: str) -> list[dict[str, Any]]:
+        response = server.request("POST", path + query, json=record)
+        assert response.status_code == 200, response.text
+        result: list[dict[str, Any]] = response.json()["tables"]
+        return result
+
+    assert tables("") == [
+        {"sinkId": "logs", "tableId": "in.c-otlp.logs", "rows": [{"columns": [{"name": "body", "value": "hello"}]}]}
+    ]
+    assert tables("?signal=traces") == [
+        {"sinkId": "spans", "tableId": "in.c-otlp.spans", "rows": [{"columns": [{"name": "name", "value": "GET /"}]}]}
+    ]
+    assert tables("?signal=metrics") == []
+    response = server.request("POST", path + "?signal=profiles", json=record)
+    assert response.status_code == 400
