@@ -282,7 +282,10 @@ def check_ndjson(text: bytes | bytearray | memoryview) -> tuple[int, int]:
     """
 
 def otlp_response(
-    signal: Literal["logs", "metrics", "traces"], encoding: Literal["protobuf", "json"], rejected: int = 0, message: str = ""
+    signal: Literal["logs", "metrics", "traces"],
+    encoding: Literal["protobuf", "json"],
+    rejected: int = 0,
+    message: str = "",
 ) -> bytes:
     """The OTLP ``Export{Logs,Metrics,Trace}ServiceResponse`` in ``encoding``: empty when nothing was
     rejected, else with ``partial_success`` (``rejected`` records and ``message``)."""

@@ -391,8 +391,7 @@ class UpdateSourceRequestBody(_Body, kw_only=True):
         Annotated[
             SourceType,
             Meta(
-                description='Kind of source: "http" (events over HTTP) or "otlp" (OpenTelemetry logs, metrics, '
-                "traces)."
+                description='Kind of source: "http" (events over HTTP) or "otlp" (OpenTelemetry logs, metrics, traces).'
             ),
         ]
         | UnsetType

@@ -486,7 +486,11 @@ def test_otlp_source_has_an_otlp_block_and_rotates_its_secret(api: Api) -> None:
     rotated = api.post(f"{BASE}/telemetry/rotate-secret").json
     assert rotated is not None
     new_secret = rotated["otlp"]["secret"]
-    assert new_secret != secret and rotated["otlp"] == {"url": f"{base}/{new_secret}", "baseUrl": base, "secret": new_secret}
+    assert new_secret != secret and rotated["otlp"] == {
+        "url": f"{base}/{new_secret}",
+        "baseUrl": base,
+        "secret": new_secret,
+    }
     ingest = api.services.catalog.get_source_for_ingest(1, "telemetry")
     assert ingest is not None and (ingest.type, ingest.secret) == ("otlp", new_secret)
 

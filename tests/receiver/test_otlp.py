@@ -37,7 +37,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource as ProtoResource
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, LogRecordExportResult, SimpleLogRecordProcessor
-from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
@@ -474,7 +474,11 @@ def test_sinks_take_the_signals_they_allow(server: ServerProcess, stream: OtlpSt
     assert local_rows(server.data_dir, "traces") == [["charge"], ["checkout"]]
     assert local_rows(server.data_dir, "all") == [["app"]] * 4
     sinks = server.request("GET", f"{BASE}/{stream.source_id}/sinks").json()["sinks"]
-    assert {s["sinkId"]: s.get("allowedSignals") for s in sinks} == {"all": None, "logs": ["logs"], "traces": ["traces"]}
+    assert {s["sinkId"]: s.get("allowedSignals") for s in sinks} == {
+        "all": None,
+        "logs": ["logs"],
+        "traces": ["traces"],
+    }
 
 
 def test_all_sinks_rejecting_answers_the_worst_status(server: ServerProcess, stream: OtlpStream) -> None:
@@ -485,7 +489,8 @@ def test_all_sinks_rejecting_answers_the_worst_status(server: ServerProcess, str
     assert response.json() == {
         "statusCode": 400,
         "error": "stream.in.badRequest",
-        "message": 'Written to 0/1 sinks: sink "user": record 2: column "user": path "attributes.user" not found in the body',
+        "message": 'Written to 0/1 sinks: sink "user": record 2: column "user": '
+        'path "attributes.user" not found in the body',
     }
     assert local_rows(server.data_dir) == []
 
@@ -505,7 +510,9 @@ def test_wrong_secret_is_an_unknown_source(stream: OtlpStream, server: ServerPro
     # An HTTP source's secret is no OTLP source, and an OTLP source takes nothing on /stream/.
     http = Stream(server, "web").create()
     http_secret = http.url.rsplit("/", 1)[1]
-    response = requests.post(f"{stream.base_url.rsplit('/', 1)[0]}/web/{http_secret}/v1/logs", data=body, headers=PROTOBUF, timeout=30)
+    response = requests.post(
+        f"{stream.base_url.rsplit('/', 1)[0]}/web/{http_secret}/v1/logs", data=body, headers=PROTOBUF, timeout=30
+    )
     assert (response.status_code, response.json()) == (404, NOT_FOUND)
     stream_url = stream.url.replace("/otlp/", "/stream/")
     response = requests.post(stream_url, data="{}", headers={"Content-Type": "application/json"}, timeout=30)
@@ -587,7 +594,9 @@ def numbered_logs(first: int, count: int) -> bytes:
         for n in range(first, first + count)
     ]
     request = ExportLogsServiceRequest(
-        resource_logs=[ResourceLogs(scope_logs=[ScopeLogs(scope=InstrumentationScope(name="load"), log_records=log_records)])]
+        resource_logs=[
+            ResourceLogs(scope_logs=[ScopeLogs(scope=InstrumentationScope(name="load"), log_records=log_records)])
+        ]
     )
     return request.SerializeToString()
 

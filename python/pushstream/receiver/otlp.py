@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import orjson
 
-from pushstream._core import otlp_response
+from pushstream._core import SinkSet, otlp_response
 from pushstream.errors import OtlpError
 from pushstream.receiver.node import BranchRoute, ReceiverNode
 from pushstream.receiver.wsgi import (
@@ -86,6 +86,20 @@ class _Target:
     signal: Signal
 
 
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """What every branch of the source takes from one request."""
+
+    signal: Signal
+    encoding: Encoding
+    gzip: bool
+    body: bytes
+    #: The request's WSGI environ without ``Authorization``.
+    environ: dict[str, Any]
+    ip: str
+    received_at_ns: int
+
+
 def _parse_path(path: str) -> _Target | None:
     parts = path[len(PREFIX) :].split("/")
     if len(parts) == 5:
@@ -97,7 +111,7 @@ def _parse_path(path: str) -> _Target | None:
         return None
     if version != "v1" or signal not in _SIGNALS or not project_text or not source_id or secret == "":
         return None
-    return _Target(project_text, source_id, secret, signal)  # type: ignore[arg-type]
+    return _Target(project_text, source_id, secret, signal)
 
 
 def _bearer(environ: dict[str, Any]) -> str:
@@ -199,12 +213,11 @@ class OtlpReceiver:
         ip = self._client_ip(environ)
         # The secret is the client's credential, not part of its records.
         headers_environ = {k: v for k, v in environ.items() if k != "HTTP_AUTHORIZATION"}
+        request = _Request(target.signal, encoding, gzip, body, headers_environ, ip, received_at_ns)
         results = []
         for branch in active:
             try:
-                results.append(
-                    self._write(branch, target.signal, encoding, gzip, body, headers_environ, ip, received_at_ns)
-                )
+                results.append(self._write(branch, request))
             except OtlpError as exc:
                 if exc.too_large:
                     return _error(413, "stream.in.bodyTooLarge", exc.message)
@@ -238,19 +251,8 @@ class OtlpReceiver:
         remote: str = environ.get("REMOTE_ADDR", "")
         return remote
 
-    def _write(
-        self,
-        branch: BranchRoute,
-        signal: Signal,
-        encoding: Encoding,
-        gzip: bool,
-        body: bytes,
-        environ: dict[str, Any],
-        ip: str,
-        received_at_ns: int,
-    ) -> tuple[int, _Outcomes]:
-        sink_set = branch.signal_sets[signal]
-        records, outcomes = self._ingest(branch, sink_set, signal, encoding, gzip, body, environ, ip, received_at_ns)
+    def _write(self, branch: BranchRoute, request: _Request) -> tuple[int, _Outcomes]:
+        records, outcomes = self._ingest(branch, branch.signal_sets[request.signal], request)
         for _ in range(3):
             closed = {o[0] for o in outcomes if o[1] == "writer_closed"}
             if not closed:
@@ -262,41 +264,27 @@ class OtlpReceiver:
             )
             if fresh is None:
                 break
-            _, retried = self._ingest(
-                fresh, fresh.subset(closed), signal, encoding, gzip, body, environ, ip, received_at_ns
-            )
+            _, retried = self._ingest(fresh, fresh.subset(closed), request)
             by_id = {o[0]: o for o in retried}
             outcomes = [by_id.get(o[0], o) for o in outcomes]
         return records, outcomes
 
-    def _ingest(
-        self,
-        branch: BranchRoute,
-        sink_set: Any,
-        signal: Signal,
-        encoding: Encoding,
-        gzip: bool,
-        body: bytes,
-        environ: dict[str, Any],
-        ip: str,
-        received_at_ns: int,
-    ) -> tuple[int, _Outcomes]:
+    def _ingest(self, branch: BranchRoute, sink_set: SinkSet, request: _Request) -> tuple[int, _Outcomes]:
         if branch.needs_headers:
-            headers_kw: dict[str, Any] = {"environ": environ}
+            headers_kw: dict[str, Any] = {"environ": request.environ}
         else:
-            headers_kw = {"headers": {"Content-Type": environ.get("CONTENT_TYPE") or ""}}
-        records, outcomes = sink_set.ingest_otlp(
-            body,
-            signal,
-            encoding,
-            gzip=gzip,
-            ip=ip,
-            received_at_ns=received_at_ns,
+            headers_kw = {"headers": {"Content-Type": request.environ.get("CONTENT_TYPE") or ""}}
+        return sink_set.ingest_otlp(
+            request.body,
+            request.signal,
+            request.encoding,
+            gzip=request.gzip,
+            ip=request.ip,
+            received_at_ns=request.received_at_ns,
             max_body_bytes=self.options.max_batch_bytes,
             max_record_bytes=self.options.max_record_bytes,
             **headers_kw,
         )
-        return records, outcomes
 
 
 def _respond(

@@ -5,9 +5,9 @@ use pushstream_core::limits::{self, RequestLimits};
 use pushstream_core::otlp;
 use pushstream_core::record::RecordMeta;
 use pushstream_core::request::BatchKind;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::exceptions::PyValueError;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
 use crate::errors;

@@ -118,9 +118,9 @@ fn any_value(value: &Value) -> Result<AnyValue> {
             continue;
         }
         found = Some(match key.as_str() {
-            "stringValue" | "string_value" => V::StringValue(
-                item.as_str().ok_or_else(|| "\"stringValue\": expected a string".to_owned())?.to_owned(),
-            ),
+            "stringValue" | "string_value" => {
+                V::StringValue(item.as_str().ok_or_else(|| "\"stringValue\": expected a string".to_owned())?.to_owned())
+            }
             "boolValue" | "bool_value" => {
                 V::BoolValue(item.as_bool().ok_or_else(|| "\"boolValue\": expected true or false".to_owned())?)
             }
@@ -184,7 +184,12 @@ fn scope(object: &Map<String, Value>) -> Result<Option<InstrumentationScope>> {
         .transpose()
 }
 
-fn each<T>(object: &Map<String, Value>, camel: &str, snake: &str, f: impl Fn(&Map<String, Value>) -> Result<T>) -> Result<Vec<T>> {
+fn each<T>(
+    object: &Map<String, Value>,
+    camel: &str,
+    snake: &str,
+    f: impl Fn(&Map<String, Value>) -> Result<T>,
+) -> Result<Vec<T>> {
     array(object, camel, snake)?.iter().map(|item| f(object_of(item, camel)?)).collect()
 }
 
@@ -260,9 +265,12 @@ fn buckets(object: &Map<String, Value>, camel: &str) -> Result<Option<Buckets>> 
 
 fn metric(m: &Map<String, Value>) -> Result<Metric> {
     use metric::Data;
-    let temporality = |o: &Map<String, Value>| opt_integer::<i32>(o, "aggregationTemporality", "aggregation_temporality");
+    let temporality =
+        |o: &Map<String, Value>| opt_integer::<i32>(o, "aggregationTemporality", "aggregation_temporality");
     let data = if let Some(g) = field(m, "gauge", "gauge") {
-        Some(Data::Gauge(Gauge { data_points: each(object_of(g, "gauge")?, "dataPoints", "data_points", number_point)? }))
+        Some(Data::Gauge(Gauge {
+            data_points: each(object_of(g, "gauge")?, "dataPoints", "data_points", number_point)?,
+        }))
     } else if let Some(s) = field(m, "sum", "sum") {
         let s = object_of(s, "sum")?;
         Some(Data::Sum(Sum {

@@ -213,8 +213,7 @@ fn metric(name: &str, data: metric::Data) -> Metric {
     Metric { name: name.into(), description: "d".into(), unit: "ms".into(), data: Some(data) }
 }
 
-const HEAD_TAIL: &str =
-    r#""timestamp":"2026-12-01T05:00:00.123456789Z","start_timestamp":"2026-12-01T05:00:00.000000000Z","attributes":{"host":"a"},"resource":{"service.name":"shop"},"scope":{"name":"app","version":"1.2"}"#;
+const HEAD_TAIL: &str = r#""timestamp":"2026-12-01T05:00:00.123456789Z","start_timestamp":"2026-12-01T05:00:00.000000000Z","attributes":{"host":"a"},"resource":{"service.name":"shop"},"scope":{"name":"app","version":"1.2"}"#;
 
 #[test]
 fn metrics_flatten_to_one_record_per_data_point() {
@@ -281,7 +280,9 @@ fn metrics_flatten_to_one_record_per_data_point() {
         Metric { name: "empty".into(), ..Default::default() },
     ]);
     let head = |name: &str, kind: &str| {
-        format!(r#"{{"metric_name":"{name}","metric_description":"d","metric_unit":"ms","metric_type":"{kind}",{HEAD_TAIL}"#)
+        format!(
+            r#"{{"metric_name":"{name}","metric_description":"d","metric_unit":"ms","metric_type":"{kind}",{HEAD_TAIL}"#
+        )
     };
     assert_eq!(
         flatten_pb(Signal::Metrics, &request),
@@ -406,7 +407,9 @@ fn responses_in_both_encodings() {
     let pb = response(Signal::Traces, Encoding::Protobuf, 2, "no");
     assert_eq!(
         ExportServiceResponse::decode(&pb[..]).unwrap(),
-        ExportServiceResponse { partial_success: Some(ExportPartialSuccess { rejected: 2, error_message: "no".into() }) }
+        ExportServiceResponse {
+            partial_success: Some(ExportPartialSuccess { rejected: 2, error_message: "no".into() })
+        }
     );
     assert_eq!(Encoding::from_content_type("Application/X-Protobuf"), Some(Encoding::Protobuf));
     assert_eq!(Encoding::from_content_type("application/protobuf"), Some(Encoding::Protobuf));
