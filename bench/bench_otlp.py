@@ -34,8 +34,8 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeL
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_ingest import BASE, Server  # noqa: E402
-from common import QUIET_SETTINGS, machine, now, table  # noqa: E402
+from bench_ingest import BASE, Server
+from common import QUIET_SETTINGS, machine, now, table
 
 RECORDS_PER_EXPORT = 512
 T0 = 1_796_101_200_000_000_000
