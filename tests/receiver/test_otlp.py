@@ -672,3 +672,27 @@ def test_source_test_endpoint_takes_a_flattened_record_and_a_signal(server: Serv
     assert tables("?signal=metrics") == []
     response = server.request("POST", path + "?signal=profiles", json=record)
     assert response.status_code == 400
+
+
+def test_disabled_source_and_rotated_secret(server: ServerProcess, stream: OtlpStream) -> None:
+    stream.otlp_sink("all", RECORD)
+    body = encode_logs(log_batch()).SerializeToString()
+    old_url = stream.url
+    rotated = server.request("POST", f"{BASE}/{stream.source_id}/rotate-secret")
+    assert rotated.status_code == 200
+    stream.refresh_url()
+    response = requests.post(f"{old_url}/v1/logs", data=body, headers=PROTOBUF, timeout=30)
+    assert (response.status_code, response.json()) == (404, NOT_FOUND)
+    response = requests.post(f"{stream.url}/v1/logs", data=body, headers=PROTOBUF, timeout=30)
+    assert (response.status_code, response.content) == (200, b"")
+    stream.wait_task(server.request("PUT", f"{BASE}/{stream.source_id}/disable"))
+    response = requests.post(f"{stream.url}/v1/logs", data=body, headers=PROTOBUF, timeout=30)
+    assert (response.status_code, response.json()) == (
+        404,
+        {
+            "statusCode": 404,
+            "error": "stream.in.disabledSource",
+            "message": "The specified source is disabled in all branches.",
+        },
+    )
+    assert len(records(server)) == 2
