@@ -28,7 +28,15 @@ from pushstream._core import (
     recover_slice,
     validate_template,
 )
-from pushstream.errors import BatchError, ConfigError, MappingError, PushstreamError, WriterClosedError, WriterError
+from pushstream.errors import (
+    BatchError,
+    ConfigError,
+    MappingError,
+    OtlpError,
+    PushstreamError,
+    WriterClosedError,
+    WriterError,
+)
 
 __all__ = [
     "BatchError",
@@ -36,6 +44,7 @@ __all__ = [
     "EncodedBatch",
     "Mapping",
     "MappingError",
+    "OtlpError",
     "PushstreamError",
     "Record",
     "RecoveredSlice",

@@ -151,6 +151,31 @@ class SinkSet:
         sink fails that sink with ``row_too_large``. The GIL is released for all the work.
         """
 
+    def ingest_otlp(
+        self,
+        body: bytes,
+        signal: Literal["logs", "metrics", "traces"],
+        encoding: Literal["protobuf", "json"],
+        *,
+        gzip: bool = False,
+        headers: _Headers | None = None,
+        environ: dict[str, Any] | None = None,
+        ip: str = "",
+        received_at_ns: int | None = None,
+        max_body_bytes: int | None = None,
+        max_record_bytes: int | None = None,
+        max_row_bytes: int | None = None,
+    ) -> tuple[int, list[tuple[str, SinkOutcome, int, str]]]:
+        """Take one OpenTelemetry request (OTLP/HTTP, ``signal`` from its path) into every sink.
+
+        The body is decompressed when ``gzip``, decoded from ``encoding`` and flattened into one
+        JSON record per log record, metric data point or span (``docs/otlp.md``); every sink maps
+        and writes them like an NDJSON batch. Returns ``(records, outcomes)`` as :meth:`ingest`.
+        Raises :class:`pushstream.OtlpError` when the body cannot be taken (nothing is written):
+        malformed, or over ``max_body_bytes`` (default :data:`DEFAULT_MAX_BATCH_BYTES`, also once
+        decompressed) or a flattened record over ``max_record_bytes`` (``too_large``).
+        """
+
 @final
 class SyncSettings:
     """``storage.level.local.encoding.sync.*``: mode ``disk`` (fdatasync) or ``cache``
@@ -255,6 +280,15 @@ def check_ndjson(text: bytes | bytearray | memoryview) -> tuple[int, int]:
 
     Raises :class:`pushstream.errors.BatchError` naming the first bad line (1-based).
     """
+
+def otlp_response(
+    signal: Literal["logs", "metrics", "traces"],
+    encoding: Literal["protobuf", "json"],
+    rejected: int = 0,
+    message: str = "",
+) -> bytes:
+    """The OTLP ``Export{Logs,Metrics,Trace}ServiceResponse`` in ``encoding``: empty when nothing was
+    rejected, else with ``partial_success`` (``rejected`` records and ``message``)."""
 
 def is_batch_content_type(content_type: str | None) -> bool:
     """Whether a request with this ``Content-Type`` is a batch of records, as :meth:`SinkSet.ingest`

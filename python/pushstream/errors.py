@@ -60,6 +60,18 @@ class BatchError(PushstreamError, ValueError):
         self.too_large = too_large
 
 
+class OtlpError(PushstreamError, ValueError):
+    """An OpenTelemetry (OTLP/HTTP) request that cannot be taken: the body is not
+    OTLP in its encoding (protobuf, JSON), its gzip is broken, or it is over a size
+    limit once decompressed or flattened (``too_large``). Nothing of it was written.
+    """
+
+    def __init__(self, message: str, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.too_large = too_large
+
+
 class ApiError(PushstreamError):
     """An error of the Stream API, answered as Keboola's error JSON
     ``{"statusCode": N, "error": "stream.api.<name>", "message": "..."}``.

@@ -306,16 +306,47 @@ class HTTPSource(_Body, kw_only=True):
     ]
 
 
+class OTLPSource(_Body, kw_only=True):
+    """Details of a source of type "otlp": an OpenTelemetry (OTLP/HTTP) endpoint.
+
+    An OpenTelemetry SDK or Collector exports to ``<baseUrl>/v1/logs``, ``/v1/metrics``
+    and ``/v1/traces`` with ``Authorization: Bearer <secret>``, or to the same paths
+    under ``url`` (the secret in the path). Bodies are OTLP protobuf
+    (``application/x-protobuf``) or OTLP JSON (``application/json``), optionally
+    gzip-compressed; the answer is the OTLP ``Export*ServiceResponse``. Each log
+    record, metric data point and span becomes one record (see ``docs/otlp.md``).
+    """
+
+    url: Annotated[
+        str,
+        Meta(
+            description="OTLP endpoint with the secret in its path: `<url>/v1/logs`, `/v1/metrics`, `/v1/traces`. "
+            "A guest (read-only) token sees `********` in place of the secret."
+        ),
+    ]
+    base_url: Annotated[
+        str,
+        Meta(
+            description="OTLP endpoint without the secret, for clients that send it as `Authorization: Bearer "
+            "<secret>`: `<baseUrl>/v1/logs`, `/v1/metrics`, `/v1/traces`."
+        ),
+    ]
+    secret: Annotated[
+        str, Meta(description="The source's secret (48 characters); `********` for a guest (read-only) token.")
+    ]
+
+
 class Source(_Body, kw_only=True):
     """A source of events; at most 100 per branch."""
 
     project_id: ProjectId
     branch_id: BranchId
     source_id: SourceId
-    type: Annotated[Literal["http"], Meta(description="Kind of source.")]
+    type: Annotated[SourceType, Meta(description="Kind of source.")]
     name: Name
     description: Description
-    http: HTTPSource
+    http: Annotated[HTTPSource, Meta(description='Present when `type` is "http".')] | UnsetType = UNSET
+    otlp: Annotated[OTLPSource, Meta(description='Present when `type` is "otlp".')] | UnsetType = UNSET
     version: Version
     created: Created
     disabled: Disabled | UnsetType = UNSET
@@ -344,7 +375,10 @@ class CreateSourceRequestBody(_Body, kw_only=True):
         ]
         | UnsetType
     ) = UNSET
-    type: Annotated[SourceType, Meta(description='Kind of source; pushstream serves only "http".')]
+    type: Annotated[
+        SourceType,
+        Meta(description='Kind of source: "http" (events over HTTP) or "otlp" (OpenTelemetry logs, metrics, traces).'),
+    ]
     name: Name
     description: Description | UnsetType = UNSET
 
@@ -353,7 +387,15 @@ class UpdateSourceRequestBody(_Body, kw_only=True):
     """Fields of a source to change; the others stay."""
 
     change_description: ChangeDescription | UnsetType = UNSET
-    type: Annotated[SourceType, Meta(description='Kind of source; pushstream serves only "http".')] | UnsetType = UNSET
+    type: (
+        Annotated[
+            SourceType,
+            Meta(
+                description='Kind of source: "http" (events over HTTP) or "otlp" (OpenTelemetry logs, metrics, traces).'
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
     name: Name | UnsetType = UNSET
     description: Description | UnsetType = UNSET
 
@@ -944,16 +986,21 @@ def aggregated_statistics(sink_totals: SinkStatisticsTotalResult, files: Iterabl
 HIDDEN_SECRET = "********"
 
 
-def source(record: models.Source, url: str) -> Source:
-    """A source as the API shows it; ``url`` is its ingest URL (with the secret, or :data:`HIDDEN_SECRET`)."""
+def source(record: models.Source, url: str, *, secret: str = "") -> Source:
+    """A source as the API shows it; ``url`` is its ingest URL (with the secret, or
+    :data:`HIDDEN_SECRET`): the ``/stream/...`` URL of an HTTP source, the
+    ``/otlp/...`` base URL (without the secret) of an OTLP source, whose ``secret``
+    is shown as given."""
+    otlp = record.type == "otlp"
     return Source(
         project_id=record.project_id,
         branch_id=record.branch_id,
         source_id=record.source_id,
-        type="http",
+        type="otlp" if otlp else "http",
         name=record.name,
         description=record.description,
-        http=HTTPSource(url=url),
+        http=UNSET if otlp else HTTPSource(url=url),
+        otlp=OTLPSource(url=f"{url}/{secret}", base_url=url, secret=secret) if otlp else UNSET,
         version=record.version,
         created=record.created,
         disabled=UNSET if record.disabled is None else record.disabled,

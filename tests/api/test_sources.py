@@ -161,12 +161,6 @@ def test_numeric_branch_id_works_like_default(api: Api, source: dict[str, Any]) 
             'Value of body.type must be one of "http", "otlp" but got value "ftp".',
         ),
         (
-            {"name": "x", "type": "otlp"},
-            400,
-            "badRequest",
-            'Sources of type "otlp" are not supported by pushstream; use "http".',
-        ),
-        (
             {"name": "x", "type": "http", "sourceId": "a" * 49},
             400,
             "invalidLength",
@@ -426,7 +420,6 @@ def test_update_without_change_is_a_version_too(api: Api, source: dict[str, Any]
     [
         ({"name": ""}, "invalidLength", 'Length of body.name must be greater or equal than 1 but got value "" (len=0)'),
         ({"description": 1}, "invalidFieldType", 'Invalid value 1 for "body.description", must be a string.'),
-        ({"type": "otlp"}, "badRequest", 'Sources of type "otlp" are not supported by pushstream; use "http".'),
         ({"type": "x"}, "invalidEnumValue", 'Value of body.type must be one of "http", "otlp" but got value "x".'),
         (
             {"changeDescription": []},
@@ -479,6 +472,27 @@ def test_rotate_secret(api: Api, source: dict[str, Any]) -> None:
     assert api.services.catalog.revision() == revision + 1
     ingest = api.services.catalog.get_source_for_ingest(1, "my-source")
     assert ingest is not None and ingest.secret == new_url.rsplit("/", 1)[1]
+
+
+def test_otlp_source_has_an_otlp_block_and_rotates_its_secret(api: Api) -> None:
+    api.run("POST", BASE, json={"sourceId": "telemetry", "name": "Telemetry", "type": "otlp"})
+    body = api.get(f"{BASE}/telemetry").json
+    assert body is not None
+    assert body["type"] == "otlp" and "http" not in body
+    secret = body["otlp"]["secret"]
+    assert SECRET.match(secret)
+    base = "http://127.0.0.1:8000/otlp/1/telemetry"
+    assert body["otlp"] == {"url": f"{base}/{secret}", "baseUrl": base, "secret": secret}
+    rotated = api.post(f"{BASE}/telemetry/rotate-secret").json
+    assert rotated is not None
+    new_secret = rotated["otlp"]["secret"]
+    assert new_secret != secret and rotated["otlp"] == {
+        "url": f"{base}/{new_secret}",
+        "baseUrl": base,
+        "secret": new_secret,
+    }
+    ingest = api.services.catalog.get_source_for_ingest(1, "telemetry")
+    assert ingest is not None and (ingest.type, ingest.secret) == ("otlp", new_secret)
 
 
 def test_delete_and_undelete_source(api: Api, source: dict[str, Any]) -> None:

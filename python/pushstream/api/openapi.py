@@ -30,7 +30,12 @@ DESCRIPTION = """\
 Configuration service of **pushstream**, a self-hosted data streams server.
 
 A **source** is an HTTP endpoint that receives events (its URL, with a secret, is in
-`http.url`). Each source has up to 100 **sinks**; a sink maps every event into one
+`http.url`), or, of type `otlp`, an OpenTelemetry endpoint (OTLP/HTTP, protobuf or
+JSON, optionally gzip) that receives logs, metrics and traces:
+`POST {otlp.url}/v1/logs|metrics|traces`, or `POST {otlp.baseUrl}/v1/logs|metrics|traces`
+with `Authorization: Bearer {otlp.secret}`; each log record, metric data point and
+span is one event, and a sink may take only some signals (`allowedSignals`). Each
+source has up to 100 **sinks**; a sink maps every event into one
 row of a destination table (`table.mapping.columns`). Rows are written durably to
 local disk, then imported into the table in batches when the import conditions
 (**settings**) are met.

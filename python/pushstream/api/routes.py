@@ -72,8 +72,10 @@ def _source_body(source: Source) -> wire.Source:
     """A source as the caller may see it: a guest token gets the ingest URL without its secret."""
     token: Token = g.pushstream_token
     svc = service()
-    url = svc.ingest_url(source) if token.can_write else svc.ingest_url(source, secret=wire.HIDDEN_SECRET)
-    return wire.source(source, url)
+    secret = source.secret if token.can_write else wire.HIDDEN_SECRET
+    if source.type == "otlp":
+        return wire.source(source, svc.otlp_base_url(source), secret=secret)
+    return wire.source(source, svc.ingest_url(source, secret=secret))
 
 
 @bp.before_request
@@ -237,7 +239,7 @@ def test_source(branch: str, source_id: str) -> Response:
     # The token is the caller's credential, not part of the event.
     headers = [(k, val) for k, val in request.headers.items() if k.lower() != TOKEN_HEADER.lower()]
     rows = service().test_source(
-        branch_id, source_id, request.get_data(cache=False), headers, request.remote_addr or ""
+        branch_id, source_id, request.get_data(cache=False), headers, request.remote_addr or "", signal=signal
     )
     return json_response(
         wire.TestResult(

@@ -23,7 +23,7 @@ from pushstream.api.tasks import Outcome, TaskRunner
 from pushstream.catalog import settings as settings_registry
 from pushstream.catalog.base import Catalog, Reader, Transaction
 from pushstream.catalog.events import Change, ChangeKind, Hooks, SinkChange, SourceChange
-from pushstream.catalog.models import By, Disabled, Event, Sink, Source, Task, Version, now, state_hash
+from pushstream.catalog.models import By, Disabled, Event, Sink, Source, Task, Version, now, state_hash, takes_signal
 from pushstream.config import ServerConfig
 from pushstream.errors import (
     AlreadyExistsError,
@@ -145,6 +145,10 @@ class ConfigService:
         shown = source.secret if secret is None else secret
         return f"{self.config.source_url}/stream/{source.project_id}/{source.source_id}/{shown}"
 
+    def otlp_base_url(self, source: Source) -> str:
+        """``<source public url>/otlp/<projectId>/<sourceId>``: an OTLP source's endpoint without its secret."""
+        return f"{self.config.source_url}/otlp/{source.project_id}/{source.source_id}"
+
     def _source_outputs(self, branch_id: int, source_id: str) -> dict[str, Any]:
         outputs = wire.TaskOutputs(
             url=self.source_url(branch_id, source_id),
@@ -220,6 +224,7 @@ class ConfigService:
                 name=name,
                 description=fields.description or "",
                 secret=new_secret(),
+                type=fields.type or "http",
                 version=_placeholder_version(at, by),
                 created=Event(at, by),
             )
@@ -647,21 +652,32 @@ class ConfigService:
     # Test.
 
     def test_source(
-        self, branch_id: int, source_id: str, body: bytes, headers: list[tuple[str, str]], ip: str
+        self,
+        branch_id: int,
+        source_id: str,
+        body: bytes,
+        headers: list[tuple[str, str]],
+        ip: str,
+        *,
+        signal: str | None = None,
     ) -> list[tuple[Sink, list[str]]]:
         """Maps one request (body, headers, client IP) with every enabled sink of the
-        source, as the receiver would; returns each sink with its row.
+        source, as the receiver would; returns each sink with its row. For an OTLP
+        source the body is one flattened record of ``signal`` (default ``logs``),
+        mapped by the sinks that take that signal (``allowedSignals``).
 
         A sink whose mapping fails raises 422 ``stream.api.unprocessableContent``
         (a body that cannot be parsed, an unsupported content type, a missing value,
         a failing template).
         """
-        self._source(self.catalog, branch_id, source_id)
+        source = self._source(self.catalog, branch_id, source_id)
         sinks, _ = self.catalog.page_sinks(branch_id, source_id)
         record = Record(body, headers, ip)
         result = []
         for sink in sinks:
             if not sink.enabled:
+                continue
+            if source.type == "otlp" and not takes_signal(sink.allowed_signals, signal or "logs"):
                 continue
             try:
                 mapping = _compiled(_columns_json(sink))

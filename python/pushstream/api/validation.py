@@ -440,19 +440,12 @@ def _check_system_columns(mapping: dict[str, Any], where: str) -> None:
             )
 
 
-def _check_source_type(source: dict[str, Any], where: str) -> None:
-    if source.get("type") == "otlp":
-        raise invalid('Sources of type "otlp" are not supported by pushstream; use "http".')
-
-
 _FIELD_RULES: dict[tuple[type[Any], str], Callable[[Any], None]] = {
     (wire.TableColumn, "name"): _check_column_name,
 }
 _STRUCT_RULES: dict[type[Any], Callable[[dict[str, Any], str], None]] = {
     wire.TableColumn: _check_column,
     wire.TableMapping: _check_mapping,
-    wire.CreateSourceRequestBody: _check_source_type,
-    wire.UpdateSourceRequestBody: _check_source_type,
 }
 
 

@@ -33,10 +33,17 @@ __all__ = [
     "format_time",
     "now",
     "state_hash",
+    "takes_signal",
 ]
 
 Role = Literal["admin", "guest"]
 ROLES: tuple[Role, ...] = ("admin", "guest")
+
+
+def takes_signal(allowed_signals: tuple[str, ...] | list[str], signal: str) -> bool:
+    """Whether a sink with these ``allowedSignals`` takes the records of an OTLP
+    ``signal`` (``logs``, ``metrics``, ``traces``): all of them when none is listed."""
+    return not allowed_signals or signal in allowed_signals
 
 
 def format_time(ns: int) -> str:
@@ -244,6 +251,8 @@ class IngestSource:
     enabled: bool
     deleted: bool
     version: int
+    #: ``http`` (``/stream/...``) or ``otlp`` (``/otlp/...``): the endpoint it answers on.
+    type: str = "http"
 
     @property
     def state(self) -> Literal["enabled", "disabled", "deleted"]:
@@ -272,3 +281,5 @@ class IngestSink:
     version: int
     settings: dict[str, Any]
     mapping_json: str = ""
+    #: The OTLP signals the sink takes (all when empty; see :func:`takes_signal`).
+    allowed_signals: tuple[str, ...] = ()

@@ -69,6 +69,8 @@ from pushstream.catalog.pg_connections import REVISION_CHANNEL, PgConnections, P
 from pushstream.catalog.records import (
     ALNUM,
     dumps,
+    ingest_sink,
+    ingest_source,
     owner,
     parse_time_ns,
     sink_from_data,
@@ -460,15 +462,7 @@ class PgCatalog(_PgReader):
 
     @staticmethod
     def _ingest_source(source: Source) -> IngestSource:
-        return IngestSource(
-            project_id=source.project_id,
-            branch_id=source.branch_id,
-            source_id=source.source_id,
-            secret=source.secret,
-            enabled=source.enabled,
-            deleted=source.is_deleted,
-            version=source.version.number,
-        )
+        return ingest_source(source)
 
     def list_sinks(self, branch_id: int, source_id: str, *, enabled_only: bool = True) -> list[IngestSink]:
         # One statement (one snapshot, one round trip), so the source's and the sinks'
@@ -485,20 +479,7 @@ class PgCatalog(_PgReader):
         result = []
         for data in sinks_data:
             sink = sink_from_data(data)
-            result.append(
-                IngestSink(
-                    project_id=sink.project_id,
-                    branch_id=sink.branch_id,
-                    source_id=sink.source_id,
-                    sink_id=sink.sink_id,
-                    table_id=sink.table_id,
-                    columns_json=orjson.dumps(sink.columns).decode(),
-                    mapping_json=sink.mapping_json,
-                    enabled=sink.enabled,
-                    version=sink.version.number,
-                    settings=settings_registry.resolve(self._operator_settings, source_settings, sink.settings),
-                )
-            )
+            result.append(ingest_sink(sink, self._operator_settings, source_settings))
         return result
 
     # Tasks.

@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 import msgspec
 import orjson
 
-from pushstream.catalog.models import Sink, Source, Task, Token
+from pushstream.catalog import settings as settings_registry
+from pushstream.catalog.models import IngestSink, IngestSource, Sink, Source, Task, Token
 
 ALNUM = string.ascii_letters + string.digits
 _HOST = socket.gethostname()
@@ -124,3 +125,34 @@ def token_from_row(token_id: str, role: str, data: bytes) -> Token:
 
 def parse_time_ns(iso: str) -> int:
     return int(datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp() * 1000) * 1_000_000
+
+
+def ingest_source(source: Source) -> IngestSource:
+    """What the receiver needs of a source."""
+    return IngestSource(
+        project_id=source.project_id,
+        branch_id=source.branch_id,
+        source_id=source.source_id,
+        secret=source.secret,
+        enabled=source.enabled,
+        deleted=source.is_deleted,
+        version=source.version.number,
+        type=source.type,
+    )
+
+
+def ingest_sink(sink: Sink, operator_settings: Any, source_settings: Any) -> IngestSink:
+    """What the receiver needs of a sink, with its effective settings."""
+    return IngestSink(
+        project_id=sink.project_id,
+        branch_id=sink.branch_id,
+        source_id=sink.source_id,
+        sink_id=sink.sink_id,
+        table_id=sink.table_id,
+        columns_json=orjson.dumps(sink.columns).decode(),
+        mapping_json=sink.mapping_json,
+        allowed_signals=sink.allowed_signals,
+        enabled=sink.enabled,
+        version=sink.version.number,
+        settings=settings_registry.resolve(operator_settings, source_settings, sink.settings),
+    )

@@ -40,6 +40,7 @@ from pushstream.catalog.models import (
 )
 from pushstream.catalog.records import ALNUM as _ALNUM
 from pushstream.catalog.records import dumps as _dumps
+from pushstream.catalog.records import ingest_sink, ingest_source
 from pushstream.catalog.records import owner as _owner
 from pushstream.catalog.records import owner_alive_here as _owner_alive
 from pushstream.catalog.records import parse_time_ns as _parse_time_ns
@@ -466,15 +467,7 @@ class SqliteCatalog(_SqliteReader):
 
     @staticmethod
     def _ingest_source(source: Source) -> IngestSource:
-        return IngestSource(
-            project_id=source.project_id,
-            branch_id=source.branch_id,
-            source_id=source.source_id,
-            secret=source.secret,
-            enabled=source.enabled,
-            deleted=source.is_deleted,
-            version=source.version.number,
-        )
+        return ingest_source(source)
 
     def list_sinks(self, branch_id: int, source_id: str, *, enabled_only: bool = True) -> list[IngestSink]:
         db = self._db()
@@ -498,20 +491,7 @@ class SqliteCatalog(_SqliteReader):
         result = []
         for row in rows:
             sink = _sink_from_data(row[0])
-            result.append(
-                IngestSink(
-                    project_id=sink.project_id,
-                    branch_id=sink.branch_id,
-                    source_id=sink.source_id,
-                    sink_id=sink.sink_id,
-                    table_id=sink.table_id,
-                    columns_json=orjson.dumps(sink.columns).decode(),
-                    mapping_json=sink.mapping_json,
-                    enabled=sink.enabled,
-                    version=sink.version.number,
-                    settings=settings_registry.resolve(self._operator_settings, source_settings, sink.settings),
-                )
-            )
+            result.append(ingest_sink(sink, self._operator_settings, source_settings))
         return result
 
     # Tasks.

@@ -50,6 +50,8 @@ Receive = Callable[[], Any]
 Send = Callable[[dict[str, Any]], Any]
 
 INGEST_PREFIX = "/stream/"
+#: The OpenTelemetry endpoints of OTLP sources: ingest requests too, bounded by the batch limit.
+OTLP_PREFIX = "/otlp/"
 #: Threads of the API pool (``/v1``, service endpoints): apart from the ingest threads.
 API_THREADS = 16
 #: Seconds a client is asked to wait after a ``503`` for too many ingest requests.
@@ -227,7 +229,7 @@ class ServerFront:
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        ingest = scope["method"] == "POST" and scope["path"].startswith(INGEST_PREFIX)
+        ingest = scope["method"] == "POST" and scope["path"].startswith((INGEST_PREFIX, OTLP_PREFIX))
         if not ingest:
             header_bytes = sum(len(name) + len(value) + 4 for name, value in scope["headers"])
             if header_bytes > self.options.max_header_bytes:
@@ -260,6 +262,8 @@ class ServerFront:
             self._ingest_requests -= 1
 
     def _ingest_limit(self, scope: dict[str, Any]) -> int:
+        if scope["path"].startswith(OTLP_PREFIX):
+            return self.options.max_batch_bytes
         is_batch = is_batch_content_type(_header(scope, b"content-type"))
         return self.options.max_batch_bytes if is_batch else self.options.max_record_bytes
 
@@ -400,6 +404,11 @@ def _where(scope: dict[str, Any]) -> str:
     path: str = scope["path"]
     if path.startswith(INGEST_PREFIX):
         return path.rsplit("/", 1)[0] + "/…"
+    if path.startswith(OTLP_PREFIX):
+        parts = path.split("/")
+        if len(parts) == 7:  # /otlp/<project>/<source>/<secret>/v1/<signal>
+            parts[4] = "…"
+        return "/".join(parts)
     return path
 
 

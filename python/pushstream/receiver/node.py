@@ -21,12 +21,13 @@ from typing import Any
 
 from pushstream import ConfigError, Mapping, SinkSet, SliceWriter, SyncSettings, WriterError
 from pushstream.catalog.base import Catalog
-from pushstream.catalog.models import IngestSink
+from pushstream.catalog.models import IngestSink, takes_signal
 from pushstream.errors import StoreUnavailableError
 from pushstream.storage.base import StorageState
 from pushstream.storage.layout import Layout, SinkKey
 from pushstream.storage.revision import RevisionFile
 from pushstream.storage.state import NodeSliceStats, SliceRef
+from pushstream.wire import SIGNALS
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ class SinkRoute:
     slice: SliceRef
     mapping: Mapping
     writer: SliceWriter
+    #: The OTLP signals the sink takes (all when empty).
+    allowed_signals: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,10 @@ class BranchRoute:
     #: Whether a sink maps request headers; if not, the core needs only the Content-Type
     #: (cheaper to hand over than the whole WSGI environ, and it is done holding the GIL).
     needs_headers: bool = True
+    #: ``http`` or ``otlp``: the endpoint the source answers on.
+    source_type: str = "http"
+    #: Of an OTLP source: per signal, the sinks that take it (``allowedSignals``).
+    signal_sets: dict[str, SinkSet] = field(default_factory=dict)
 
     def subset(self, sink_ids: set[str]) -> SinkSet:
         """A sink set of some of the sinks (to retry them after a rotation)."""
@@ -199,6 +206,11 @@ class ReceiverNode:
                     route = self._sink_route(sink)
                     if route is not None:
                         sinks.append(route)
+            signal_sets = {}
+            if source.type == "otlp":
+                for signal in SIGNALS:
+                    chosen = [s for s in sinks if takes_signal(s.allowed_signals, signal)]
+                    signal_sets[signal] = SinkSet([(s.sink_id, s.mapping, s.writer) for s in chosen])
             branches.append(
                 BranchRoute(
                     project_id=project_id,
@@ -209,6 +221,8 @@ class ReceiverNode:
                     sinks=tuple(sinks),
                     sink_set=SinkSet([(s.sink_id, s.mapping, s.writer) for s in sinks]),
                     needs_headers=any(s.mapping.needs_headers for s in sinks),
+                    source_type=source.type,
+                    signal_sets=signal_sets,
                 )
             )
         return tuple(branches)
@@ -246,7 +260,7 @@ class ReceiverNode:
             path = self.layout.slice_path(key, slice_ref.file_id, slice_ref.slice_id, self.node_id)
             open_writer = _OpenWriter(SliceWriter(path, sync), slice_ref)
             self._writers[writer_key] = open_writer
-        return SinkRoute(sink_id, key, slice_ref, mapping, open_writer.writer)
+        return SinkRoute(sink_id, key, slice_ref, mapping, open_writer.writer, sink.allowed_signals)
 
     # Statistics and lifecycle.
 

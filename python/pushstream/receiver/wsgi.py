@@ -110,10 +110,17 @@ class ReceiverApp:
         self.options = options
         #: The project id as it must appear in an ingest URL (canonical: no sign, no leading zeros).
         self._project_text = str(options.project_id)
+        # Imported here: the OTLP endpoints reuse this module's helpers.
+        from pushstream.receiver.otlp import OtlpReceiver
+
+        #: ``/otlp/...``: the OpenTelemetry endpoints of ``otlp`` sources.
+        self.otlp = OtlpReceiver(node, options)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path: str = environ.get("PATH_INFO", "")
         if not path.startswith(PREFIX) and path != ROOT:
+            if self.otlp.serves(path):
+                return self.otlp(environ, start_response)
             return self.app(environ, start_response)
         received_at_ns = time.time_ns()
         try:
@@ -167,7 +174,9 @@ class ReceiverApp:
         found = False
         active = []
         for branch in branches:
-            if hmac.compare_digest(branch.secret.encode(), given) and branch.state != "deleted":
+            same = hmac.compare_digest(branch.secret.encode(), given)
+            # An OTLP source takes requests on /otlp/... only.
+            if same and branch.state != "deleted" and branch.source_type == "http":
                 found = True
                 if branch.state == "enabled":
                     active.append(branch)

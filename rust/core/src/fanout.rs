@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::body::BodyFormat;
 use crate::error::{MappingError, MappingErrorKind, WriterError};
 use crate::limits::{format_size, RequestLimits, DEFAULT_MAX_ROW_BYTES};
 use crate::mapping::Mapping;
@@ -106,6 +107,22 @@ pub fn write_request(
         encoder.encode(index, &ctx);
     }
     Ok((bodies.len(), encoder.write(meta.received_at_ns())))
+}
+
+/// The flat JSON records of an OTLP request (see [`crate::otlp`]) into all
+/// sinks of a source, like the records of an NDJSON batch: mapped by every
+/// sink, appended as one block per sink, then waited for (the group commit).
+pub fn write_records(
+    meta: &RecordMeta,
+    records: &crate::otlp::Flattened,
+    sinks: &[OpenSink],
+    max_row_bytes: usize,
+) -> Vec<SinkOutcome> {
+    let mut encoder = Encoder::new(sinks, records.len(), records.bytes(), max_row_bytes);
+    for (index, body) in records.iter().enumerate() {
+        encoder.encode(index, &RecordContext::new(RecordRef { meta, body, format: BodyFormat::Json }));
+    }
+    encoder.write(meta.received_at_ns())
 }
 
 /// Maps `records` into every sink and appends each sink's rows to its slice,

@@ -10,7 +10,8 @@
 //! - [`slice_index`]: the receive-time index of a slice, and the merge of the
 //!   parts that several nodes wrote of one slice;
 //! - [`request`], [`fanout`]: one request (one record, or an NDJSON / CSV
-//!   batch) into all sinks of a source.
+//!   batch) into all sinks of a source;
+//! - [`otlp`]: OpenTelemetry (OTLP/HTTP) requests into flat records for the same path.
 //!
 //! The Python binding (`rust/python`) is a thin layer over these types.
 
@@ -21,6 +22,7 @@ pub mod fanout;
 pub mod json;
 pub mod limits;
 pub mod mapping;
+pub mod otlp;
 pub mod path;
 pub mod record;
 pub mod request;

@@ -66,3 +66,14 @@ pub fn batch_error(py: Python<'_>, error: &pushstream_core::request::BatchError)
         Err(e) => e,
     }
 }
+
+static OTLP_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// `pushstream.errors.OtlpError(message, too_large)`.
+pub fn otlp_error(py: Python<'_>, error: &pushstream_core::otlp::OtlpError) -> PyErr {
+    match class(py, &OTLP_ERROR, "OtlpError").and_then(|c| c.bind(py).call1((error.message.as_str(), error.too_large)))
+    {
+        Ok(instance) => PyErr::from_value(instance),
+        Err(e) => e,
+    }
+}

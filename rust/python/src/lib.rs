@@ -38,6 +38,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(template::validate_template, m)?)?;
     m.add_function(wrap_pyfunction!(request::check_ndjson, m)?)?;
     m.add_function(wrap_pyfunction!(request::is_batch_content_type, m)?)?;
+    m.add_function(wrap_pyfunction!(sinkset::otlp_response, m)?)?;
     m.add_function(wrap_pyfunction!(slice_index::interleave_parts, m)?)?;
     Ok(())
 }

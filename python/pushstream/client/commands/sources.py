@@ -77,7 +77,7 @@ def _show_source(api: StreamApi, source: dict[str, Any], output: str) -> None:
         ("description", source.get("description") or ""),
         ("type", source.get("type")),
         ("state", entity_state(source)),
-        ("url", (source.get("http") or {}).get("url")),
+        ("url", (source.get("http") or source.get("otlp") or {}).get("url")),
         ("version", version_text(source)),
         ("created", (source.get("created") or {}).get("at")),
     ]
