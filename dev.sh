@@ -54,6 +54,9 @@ setup_system() {
     fi
     # The HTTP load generator of bench/bench_load.py.
     command -v wrk >/dev/null || apt_install wrk
+    # Headless Chromium and Debian's chromedriver for the web console's browser test
+    # (tests/console; Selenium drives /usr/bin/chromedriver, nothing is downloaded).
+    { command -v chromium && command -v chromedriver; } >/dev/null || apt_install chromium chromium-driver
 }
 
 # A real S3-compatible server for the object storage tests and benchmarks: s3s-fs

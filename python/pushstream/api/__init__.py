@@ -38,6 +38,7 @@ class ApiServices:
 
 def init_api(app: Flask, config: ServerConfig, catalog: Catalog) -> ApiServices:
     """Registers the API's blueprints and error handlers on ``app``."""
+    from pushstream import console
     from pushstream.api import docs, errors, routes
 
     hooks = Hooks()
@@ -46,6 +47,7 @@ def init_api(app: Flask, config: ServerConfig, catalog: Catalog) -> ApiServices:
     app.extensions[_EXTENSION_KEY] = services
     app.url_map.converters["entity"] = routes.EntityIdConverter
     app.register_blueprint(docs.bp)
+    app.register_blueprint(console.bp)
     app.register_blueprint(routes.bp)
     errors.register(app)
     return services
