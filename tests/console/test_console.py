@@ -18,6 +18,7 @@ from selenium.common.exceptions import (
     ElementClickInterceptedException,
     NoSuchElementException,
     StaleElementReferenceException,
+    TimeoutException,
 )
 from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
@@ -49,7 +50,11 @@ class Page:
         return str(self.driver.find_element(By.CSS_SELECTOR, css).text)
 
     def shows(self, css: str, text: str) -> None:
-        self.until(lambda d: self.text(css) == text, f"{text!r} in {css}")
+        try:
+            self.until(lambda d: self.text(css) == text, f"{text!r} in {css}")
+        except TimeoutException:
+            found = [e.text for e in self.driver.find_elements(By.CSS_SELECTOR, css)]
+            raise AssertionError(f"{css} shows {found!r}, not {text!r}") from None
 
     def visible(self, css: str) -> None:
         self.until(lambda d: d.find_element(By.CSS_SELECTOR, css).is_displayed(), f"{css}")
@@ -144,9 +149,9 @@ def test_console_end_to_end(browser: Chrome, server: ServerProcess, screenshots:
     assert page.text(".test-table[data-sink='events'] h3") == "events → in.c-web.events"
     page.screenshot("test-payload")
     # A payload the mapping cannot take: the API's reason, shown as it is.
-    page.type("#test-body", '{"event": "no user"}')
+    page.type("#test-body", '{"user": {"id": "seven"}}')
     page.click("#test-button")
-    page.until(lambda d: 'path "user.id" not found' in page.text("#test-error"), "the mapping error")
+    page.shows("#test-error", 'Invalid value for column "user" of sink "events": cannot convert "seven" to integer.')
     page.shows(f"{row} .count-total", "0")
 
     # An event over HTTP, as a client sends it: counted, not imported yet.
@@ -192,9 +197,9 @@ def test_console_end_to_end(browser: Chrome, server: ServerProcess, screenshots:
     page.shows(f"{row} .badge", "enabled")
     assert "disabled" not in api(server, "GET", f"{BASE}/web-events/sinks/events")
 
-    # The source's flush with nothing waiting, and its disable button.
+    # The source's flush (it closes and imports the sink's open file, empty here), and its disable button.
     page.click("[data-source='web-events'] .actions button.flush")
-    page.message("Flushed: nothing was waiting.")
+    page.message("Flushed: 1 of 1 file(s) imported.")
     page.click("[data-source='web-events'] .actions button.disable")
     page.message("Source web-events disabled.")
     assert "disabled" in api(server, "GET", f"{BASE}/web-events")

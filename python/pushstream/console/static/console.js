@@ -405,7 +405,9 @@ function renderDetail() {
   drawChart(state.history.get(`${source.sourceId}/${sink.sinkId}`) || []);
 
   const files = statistics.files || [];
-  const waiting = files.filter((f) => f.state !== "imported");
+  // The open file without records yet is not waiting for anything.
+  const records = (file) => (file.statistics ? file.statistics.total.recordsCount : 0);
+  const waiting = files.filter((f) => f.state !== "imported" && (records(f) > 0 || f.retryReason));
   const failed = files.filter((f) => f.retryReason);
   $("#files-waiting").replaceChildren(
     waiting.length
@@ -547,7 +549,7 @@ async function showSettings(sourceId, sinkId) {
     const input = el("input", { value: formatSetting(setting.value), disabled: setting.protected, "aria-label": setting.key });
     return el(
       "tr",
-      { dataset: { key: setting.key } },
+      { class: setting.protected ? "protected" : null, dataset: { key: setting.key } },
       el("td", {}, el("code", {}, setting.key), setting.overwritten ? el("span", { class: "badge on" }, "set here") : null),
       el("td", {}, input),
       el("td", { class: "muted" }, formatSetting(setting.defaultValue)),
@@ -574,9 +576,9 @@ function formatSetting(value) {
   return Array.isArray(value) ? value.join(", ") : String(value);
 }
 
-/** The text of an input as the setting's type (null resets the key to the inherited value). */
+/** The text of an input as the setting's type; null (Reset, or an empty input) resets the key to the inherited value. */
 function parseSetting(setting, text) {
-  if (text === null) return null;
+  if (text === null || text.trim() === "") return null;
   const trimmed = text.trim();
   switch (setting.type) {
     case "int":
@@ -753,6 +755,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#create-sink").addEventListener("submit", createSink);
   $("#add-column").addEventListener("click", () => $("#sink-columns tbody").append(columnRow({ type: "path" })));
   $("#test-form").addEventListener("submit", testPayload);
+  $("#show-protected").addEventListener("change", (e) => $("#settings").classList.toggle("hide-protected", !e.currentTarget.checked));
   resetColumns();
   if (token()) enter();
 });
