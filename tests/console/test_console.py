@@ -70,7 +70,10 @@ class Page:
     def message(self, text: str) -> None:
         self.shows("#message", text)
 
-    def screenshot(self, name: str) -> None:
+    def screenshot(self, name: str, at: str | None = None) -> None:
+        """Saves the window as ``NN-name.png``, scrolled to ``at`` (a CSS selector) first when given."""
+        if at is not None:
+            self.driver.execute_script("document.querySelector(arguments[0]).scrollIntoView()", at)
         self.shots += 1
         self.driver.save_screenshot(str(self.screenshots / f"{self.shots:02d}-{name}.png"))
 
@@ -124,7 +127,7 @@ def test_console_end_to_end(browser: Chrome, server: ServerProcess, screenshots:
     Select(browser.find_element(By.CSS_SELECTOR, f"{new_column} .column-type")).select_by_value("path")
     page.type(f"{new_column} .column-detail", "user.id")
     Select(browser.find_element(By.CSS_SELECTOR, f"{new_column} .column-data-type")).select_by_value("integer")
-    page.screenshot("create-sink")
+    page.screenshot("create-sink", at="#create-sink-panel")
     page.click("#create-sink-button")
     page.message("Sink events created.")
     sink = api(server, "GET", f"{BASE}/web-events/sinks/events")
@@ -147,7 +150,7 @@ def test_console_end_to_end(browser: Chrome, server: ServerProcess, screenshots:
     page.shows(".test-table[data-sink='events'] td[data-column='user']", "7")
     assert page.text(".test-table[data-sink='events'] td[data-column='body']") == payload
     assert page.text(".test-table[data-sink='events'] h3") == "events → in.c-web.events"
-    page.screenshot("test-payload")
+    page.screenshot("test-payload", at="#test-panel")
     # A payload the mapping cannot take: the API's reason, shown as it is.
     page.type("#test-body", '{"user": {"id": "seven"}}')
     page.click("#test-button")
@@ -162,7 +165,7 @@ def test_console_end_to_end(browser: Chrome, server: ServerProcess, screenshots:
     page.shows("#levels tr[data-level='total'] .records", "1")
     page.shows("#levels tr[data-level='target'] .records", "0")
     page.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#files-waiting tr.file"), "a file waiting")
-    page.screenshot("counted")
+    page.screenshot("counted", at="#sources-panel")
 
     # Flush: the file is imported, the target level counts the row.
     page.click(f"{row} button.flush")
@@ -171,7 +174,7 @@ def test_console_end_to_end(browser: Chrome, server: ServerProcess, screenshots:
     page.shows("#levels tr[data-level='target'] .records", "1")
     page.visible("#no-files-waiting")
     page.visible("#no-failed-imports")
-    page.screenshot("imported")
+    page.screenshot("imported", at="#sources-panel")
     statistics = api(server, "GET", f"{BASE}/web-events/sinks/events/statistics/total")
     assert statistics["levels"]["target"]["recordsCount"] == 1
     assert statistics["total"]["recordsCount"] == 1
@@ -191,7 +194,7 @@ def test_console_end_to_end(browser: Chrome, server: ServerProcess, screenshots:
     page.message("Sink events disabled.")
     page.shows(f"{row} .badge", "disabled")
     assert "disabled" in api(server, "GET", f"{BASE}/web-events/sinks/events")
-    page.screenshot("disabled")
+    page.screenshot("disabled", at="#sources-panel")
     page.click(f"{row} button.enable")
     page.message("Sink events enabled.")
     page.shows(f"{row} .badge", "enabled")
@@ -208,6 +211,59 @@ def test_console_end_to_end(browser: Chrome, server: ServerProcess, screenshots:
     page.click("#logout")
     page.visible("#login-form")
     assert browser.execute_script("return sessionStorage.getItem('pushstream.console.token')") is None
+
+
+def sqlite_target(server: ServerProcess, statement: str) -> None:
+    """Runs SQL on the server's SQLite target, as a person altering a table would
+    (through ADBC's SQLite, the library the server uses)."""
+    import adbc_driver_sqlite.dbapi as sqlite_dbapi
+
+    with sqlite_dbapi.connect(str(server.data_dir / "tables.sqlite"), autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("PRAGMA busy_timeout = 30000")
+        cur.fetchall()
+        cur.execute(statement)
+
+
+def test_a_failed_import_shows_its_reason(browser: Chrome, server_factory: Any, screenshots: Path) -> None:
+    """A table changed by hand fails the import: the console shows the file waiting
+    and the reason; once the table is right again the retry imports it."""
+    server = server_factory(args=("--import-retry-base", "0.5"))
+    task = server.request("POST", BASE, json={"sourceId": "orders", "name": "Orders", "type": "http"})
+    assert task.status_code == 202
+    page = Page(browser, server, screenshots)
+    page.open()
+    page.log_in(server.token)
+    sink = {"type": "body", "name": "body"}
+    page.visible("[data-source='orders']")
+    Select(browser.find_element(By.CSS_SELECTOR, "#sink-source")).select_by_value("orders")
+    page.type("#sink-name", "all")
+    page.type("#sink-table", "in.c-shop.orders")
+    for remove in browser.find_elements(By.CSS_SELECTOR, "#sink-columns tbody tr:not(:last-child) .remove-column"):
+        remove.click()
+    page.click("#create-sink-button")
+    page.message("Sink all created.")
+    assert api(server, "GET", f"{BASE}/orders/sinks/all")["table"]["mapping"]["columns"] == [sink]
+    sqlite_target(server, 'ALTER TABLE "in.c-shop.orders" ADD COLUMN extra TEXT')
+    url = api(server, "GET", f"{BASE}/orders")["http"]["url"]
+    sent = requests.post(url, data='{"order": 1}', headers={"Content-Type": "application/json"}, timeout=30)
+    assert (sent.status_code, sent.text) == (200, "OK")
+
+    row = "tr[data-source='orders'][data-sink='all']"
+    page.shows(f"{row} .count-total", "1")
+    page.click(f"{row} button.flush")
+    reason = 'table "in.c-shop.orders" has columns [body, extra], the sink needs [body]'
+    page.until(lambda d: reason in page.text("#message"), "the failed flush with its reason")
+    page.until(lambda d: reason in page.text("#files-failed td.reason"), "the reason of the failed import")
+    page.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#files-waiting tr.file"), "the file waiting")
+    page.shows(f"{row} .count-target", "0")
+    page.screenshot("failed-import", at="#detail-panel")
+
+    # The table put right: the next attempt (backoff 0.5 s here) imports the file.
+    sqlite_target(server, 'ALTER TABLE "in.c-shop.orders" DROP COLUMN extra')
+    page.shows(f"{row} .count-target", "1")
+    page.visible("#no-failed-imports")
+    page.visible("#no-files-waiting")
+    page.screenshot("imported-after-retry", at="#detail-panel")
 
 
 def test_a_wrong_token_is_refused_with_a_clear_message(

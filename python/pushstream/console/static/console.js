@@ -408,7 +408,8 @@ function renderDetail() {
   // The open file without records yet is not waiting for anything.
   const records = (file) => (file.statistics ? file.statistics.total.recordsCount : 0);
   const waiting = files.filter((f) => f.state !== "imported" && (records(f) > 0 || f.retryReason));
-  const failed = files.filter((f) => f.retryReason);
+  // Imports failing now (a file imported after retries keeps its last reason, and is done).
+  const failed = files.filter((f) => f.retryReason && f.state !== "imported");
   $("#files-waiting").replaceChildren(
     waiting.length
       ? filesTable(waiting, false)
