@@ -113,9 +113,17 @@ def test_console_end_to_end(browser: Chrome, server: ServerProcess, screenshots:
         lambda d: d.find_element(By.CSS_SELECTOR, "[data-source='web-events'] input.url").get_attribute("value") == url,
         "the source's URL",
     )
+    # The copy button puts the URL in the clipboard (the page may read it back once allowed to).
+    browser.execute_cdp_cmd(
+        "Browser.grantPermissions",
+        {"origin": server.url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]},
+    )
     page.click("[data-source='web-events'] button.copy")
-    page.until(lambda d: page.text("[data-source='web-events'] button.copy") == "Copied", "the copy confirmed")
-    assert browser.execute_script("return document.querySelector(\"[data-source='web-events'] input.url\").value") == url
+    page.shows("[data-source='web-events'] button.copy", "Copied")
+    copied = browser.execute_async_script(
+        "navigator.clipboard.readText().then(arguments[0], (e) => arguments[0](String(e)))"
+    )
+    assert copied == url
 
     # A sink: the default columns (id, received, body) and a path column.
     Select(browser.find_element(By.CSS_SELECTOR, "#sink-source")).select_by_value("web-events")
