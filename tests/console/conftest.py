@@ -58,6 +58,8 @@ def browser(screenshots: Path) -> Iterator[webdriver.Chrome]:
         "--lang=en-US",
     ):
         options.add_argument(argument)
+    # The page's console messages, read by the tests (no script error may happen).
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     try:
         yield driver

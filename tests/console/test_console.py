@@ -9,6 +9,7 @@ Screenshots of each step go to ``tests-artifacts/console/<test>/`` (or
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from serverprocess import ServerProcess
+from serverprocess import PUSHSTREAM, ServerProcess
 
 BASE = "/v1/branches/default/sources"
 # Long enough for a loaded 2-core machine; the waits end as soon as the page shows the state.
@@ -41,6 +42,7 @@ class Page:
         self.server = server
         self.screenshots = screenshots
         self.shots = 0
+        self.log: list[dict[str, Any]] = []
 
     def until(self, condition: Callable[[Chrome], Any], what: str) -> Any:
         wait = WebDriverWait(self.driver, WAIT_SECONDS, ignored_exceptions=REDRAWN)
@@ -76,6 +78,20 @@ class Page:
             self.driver.execute_script("document.querySelector(arguments[0]).scrollIntoView()", at)
         self.shots += 1
         self.driver.save_screenshot(str(self.screenshots / f"{self.shots:02d}-{name}.png"))
+
+    def browser_log(self) -> list[dict[str, Any]]:
+        """Every message of the page's console so far (the driver hands each out once)."""
+        self.log.extend(self.driver.get_log("browser"))
+        return self.log
+
+    def script_errors(self) -> list[str]:
+        """Errors the page's scripts logged; the browser's own line for every answer
+        with an error status (a 401, a 422) is no script error."""
+        return [
+            entry["message"]
+            for entry in self.browser_log()
+            if entry["level"] == "SEVERE" and "Failed to load resource" not in entry["message"]
+        ]
 
     def open(self) -> None:
         self.driver.get(f"{self.server.url}/console")
@@ -173,6 +189,7 @@ def test_console_end_to_end(browser: Chrome, server: ServerProcess, screenshots:
     page.shows("#levels tr[data-level='total'] .records", "1")
     page.shows("#levels tr[data-level='target'] .records", "0")
     page.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#files-waiting tr.file"), "a file waiting")
+    page.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#chart polyline.received"), "the throughput chart")
     page.screenshot("counted", at="#sources-panel")
 
     # Flush: the file is imported, the target level counts the row.
@@ -219,6 +236,7 @@ def test_console_end_to_end(browser: Chrome, server: ServerProcess, screenshots:
     page.click("#logout")
     page.visible("#login-form")
     assert browser.execute_script("return sessionStorage.getItem('pushstream.console.token')") is None
+    assert page.script_errors() == []
 
 
 def sqlite_target(server: ServerProcess, statement: str) -> None:
@@ -272,6 +290,33 @@ def test_a_failed_import_shows_its_reason(browser: Chrome, server_factory: Any, 
     page.visible("#no-failed-imports")
     page.visible("#no-files-waiting")
     page.screenshot("imported-after-retry", at="#detail-panel")
+    assert page.script_errors() == []
+
+
+def test_a_guest_token_sees_but_cannot_change(browser: Chrome, server: ServerProcess, screenshots: Path) -> None:
+    """A read-only token: the URL without its secret, and the API's refusal of a change shown as it is."""
+    task = server.request("POST", BASE, json={"sourceId": "shop", "name": "Shop", "type": "http"})
+    assert task.status_code == 202
+    created = subprocess.run(
+        [*PUSHSTREAM, "token", "create", "--data-dir", str(server.data_dir), "--role", "guest"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    token_id = created.stderr.split()[1]
+    assert created.stderr == f"token {token_id} (guest) created\n"
+    page = Page(browser, server, screenshots)
+    page.open()
+    page.log_in(created.stdout.strip())
+    page.visible("[data-source='shop']")
+    url = browser.find_element(By.CSS_SELECTOR, "[data-source='shop'] input.url").get_attribute("value")
+    assert url == api(server, "GET", f"{BASE}/shop")["http"]["url"].rsplit("/", 1)[0] + "/********"
+    page.click("[data-source='shop'] .actions button.disable")
+    page.message(f'The token "{token_id}" may only read; this operation needs an admin token.')
+    assert "disabled" not in api(server, "GET", f"{BASE}/shop")
+    page.screenshot("guest-refused")
+    assert page.script_errors() == []
 
 
 def test_a_wrong_token_is_refused_with_a_clear_message(
@@ -284,6 +329,9 @@ def test_a_wrong_token_is_refused_with_a_clear_message(
     assert not browser.find_element(By.CSS_SELECTOR, "#console").is_displayed()
     assert browser.execute_script("return sessionStorage.getItem('pushstream.console.token')") is None
     page.screenshot("wrong-token")
+    assert page.script_errors() == []
+    # The browser's log is read indeed: it has the line of the refused call.
+    assert [e["level"] for e in page.browser_log() if "401 (UNAUTHORIZED)" in e["message"].upper()] == ["SEVERE"]
 
 
 def test_the_page_and_its_assets_are_served_locally(server: ServerProcess) -> None:
