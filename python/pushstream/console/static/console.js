@@ -18,6 +18,7 @@ const DATA_TYPES = ["string", "integer", "number", "boolean", "timestamp", "date
 const state = {
   sources: [], // the aggregation endpoint's sources, with sinks and statistics
   selected: null, // {sourceId, sinkId} of the sink shown in the detail panel
+  failedFiles: null, // the selected sink's files whose import fails (statistics/files?failedFiles=true)
   settingsOf: null, // {sourceId, sinkId?} whose settings are shown
   history: new Map(), // "source/sink" -> [{at, total, target}] samples for the chart
   lastRendered: "",
@@ -219,6 +220,19 @@ async function refresh() {
     return;
   }
   state.sources = answer.sources;
+  // The failing imports of the selected sink from the statistics API: all of them,
+  // not only among the sink's recent files that the aggregation lists.
+  const selected = findSink(state.selected);
+  state.failedFiles = null;
+  if (selected) {
+    try {
+      const path = sinkPath(selected.source.sourceId, selected.sink.sinkId);
+      const files = (await api("GET", `${path}/statistics/files?failedFiles=true`)).files;
+      state.failedFiles = { sourceId: selected.source.sourceId, sinkId: selected.sink.sinkId, files };
+    } catch (error) {
+      $("#live").textContent = `not updated: ${error.message}`;
+    }
+  }
   const now = Date.now();
   for (const source of answer.sources) {
     for (const sink of source.sinks) {
@@ -409,7 +423,11 @@ function renderDetail() {
   const records = (file) => (file.statistics ? file.statistics.total.recordsCount : 0);
   const waiting = files.filter((f) => f.state !== "imported" && (records(f) > 0 || f.retryReason));
   // Imports failing now (a file imported after retries keeps its last reason, and is done).
-  const failed = files.filter((f) => f.retryReason && f.state !== "imported");
+  const known = state.failedFiles;
+  const failed =
+    known && known.sourceId === source.sourceId && known.sinkId === sink.sinkId
+      ? known.files
+      : files.filter((f) => f.retryReason && f.state !== "imported");
   $("#files-waiting").replaceChildren(
     waiting.length
       ? filesTable(waiting, false)
