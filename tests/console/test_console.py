@@ -151,6 +151,11 @@ def test_console_end_to_end(browser: Chrome, server: ServerProcess, screenshots:
     Select(browser.find_element(By.CSS_SELECTOR, f"{new_column} .column-type")).select_by_value("path")
     page.type(f"{new_column} .column-detail", "user.id")
     Select(browser.find_element(By.CSS_SELECTOR, f"{new_column} .column-data-type")).select_by_value("integer")
+    page.click("#add-column")
+    page.type(f"{new_column} .column-name", "kind")
+    Select(browser.find_element(By.CSS_SELECTOR, f"{new_column} .column-type")).select_by_value("template")
+    page.type(f"{new_column} .column-detail", 'std.asciiUpper(Body("event"))')
+    page.click(f"{new_column} .column-raw-string")
     page.screenshot("create-sink", at="#create-sink-panel")
     page.click("#create-sink-button")
     page.message("Sink events created.")
@@ -161,9 +166,15 @@ def test_console_end_to_end(browser: Chrome, server: ServerProcess, screenshots:
         {"type": "datetime", "name": "received"},
         {"type": "body", "name": "body"},
         {"type": "path", "name": "user", "path": "user.id", "dataType": "integer"},
+        {
+            "type": "template",
+            "name": "kind",
+            "rawString": True,
+            "template": {"language": "jsonnet", "content": 'std.asciiUpper(Body("event"))'},
+        },
     ]
     row = "tr[data-source='web-events'][data-sink='events']"
-    page.shows(f"{row} .mapping-summary", "id, received, body, user")
+    page.shows(f"{row} .mapping-summary", "id, received, body, user, kind")
     page.shows("#detail-title", "Sink web-events/events → in.c-web.events")
 
     # Test a payload: the mapped row, nothing written.
@@ -173,6 +184,7 @@ def test_console_end_to_end(browser: Chrome, server: ServerProcess, screenshots:
     page.click("#test-button")
     page.shows(".test-table[data-sink='events'] td[data-column='user']", "7")
     assert page.text(".test-table[data-sink='events'] td[data-column='body']") == payload
+    assert page.text(".test-table[data-sink='events'] td[data-column='kind']") == "CLICK"
     assert page.text(".test-table[data-sink='events'] h3") == "events → in.c-web.events"
     page.screenshot("test-payload", at="#test-panel")
     # A payload the mapping cannot take: the API's reason, shown as it is.
@@ -230,7 +242,17 @@ def test_console_end_to_end(browser: Chrome, server: ServerProcess, screenshots:
     page.message("Flushed: 1 of 1 file(s) imported.")
     page.click("[data-source='web-events'] .actions button.disable")
     page.message("Source web-events disabled.")
+    page.shows("[data-source='web-events'] .title .badge", "disabled")
     assert "disabled" in api(server, "GET", f"{BASE}/web-events")
+    page.click("[data-source='web-events'] .actions button.enable")
+    page.message("Source web-events enabled.")
+    assert "disabled" not in api(server, "GET", f"{BASE}/web-events")
+
+    # A setting reset to the inherited value.
+    page.click(f"{setting_row} button:nth-of-type(2)")
+    page.message(f"{key} reset.")
+    settings = api(server, "GET", f"{BASE}/web-events/sinks/events/settings")["settings"]
+    assert [(s["value"], s["overwritten"]) for s in settings if s["key"] == key] == [(50000, False)]
 
     # Logging out forgets the token.
     page.click("#logout")

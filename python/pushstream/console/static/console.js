@@ -658,7 +658,12 @@ function columnRow(column = {}) {
   const type = el("select", { class: "column-type", "aria-label": "From" }, COLUMN_TYPES.map((t) => el("option", { value: t, selected: t === column.type }, t)));
   const detail = el("input", { class: "column-detail", placeholder: "user.id or Body(\"event\")", value: column.detail || "" });
   const dataType = el("select", { class: "column-data-type", "aria-label": "Data type" }, DATA_TYPES.map((t) => el("option", { value: t }, t)));
-  const syncDetail = () => (detail.disabled = !["path", "template"].includes(type.value));
+  const raw = el("input", { type: "checkbox", class: "column-raw-string", "aria-label": "Raw string" });
+  const syncDetail = () => {
+    const fromBody = ["path", "template"].includes(type.value);
+    detail.disabled = !fromBody;
+    raw.disabled = !fromBody;
+  };
   type.addEventListener("change", syncDetail);
   syncDetail();
   const row = el(
@@ -669,6 +674,7 @@ function columnRow(column = {}) {
     el("td", {}, detail),
     el("td", {}, dataType),
     el("td", {}, el("input", { type: "checkbox", class: "column-primary-key", "aria-label": "Primary key" })),
+    el("td", {}, raw),
     el("td", {}, el("button", { type: "button", class: "remove-column", onclick: () => row.remove() }, "Remove")),
   );
   return row;
@@ -691,6 +697,8 @@ function readColumns() {
     const dataType = row.querySelector(".column-data-type").value;
     if (dataType !== "string") column.dataType = dataType;
     if (row.querySelector(".column-primary-key").checked) column.primaryKey = true;
+    const raw = row.querySelector(".column-raw-string");
+    if (raw.checked && !raw.disabled) column.rawString = true;
     return column;
   });
 }
