@@ -238,6 +238,8 @@ async function refresh() {
     for (const sink of source.sinks) {
       const key = `${source.sourceId}/${sink.sinkId}`;
       const samples = state.history.get(key) || [];
+      // One sample per refresh period: the extra refresh after an action would make a spike of a short interval.
+      if (samples.length && now - samples[samples.length - 1].at < REFRESH_MS - 200) continue;
       const levels = sink.statistics.levels;
       samples.push({ at: now, total: sink.statistics.total.recordsCount, target: levels.target ? levels.target.recordsCount : 0 });
       if (samples.length > CHART_SAMPLES + 1) samples.shift();
@@ -538,6 +540,9 @@ function drawChart(samples) {
   };
   root.append(label(peak.toFixed(peak < 10 ? 1 : 0), { x: pad - 4, y: pad + 4, "text-anchor": "end", class: "tick" }));
   root.append(label("0", { x: pad - 4, y: height - pad + 4, "text-anchor": "end", class: "tick" }));
+  const span = `−${Math.round((CHART_SAMPLES * REFRESH_MS) / 60000)} min`;
+  root.append(label(span, { x: pad, y: height - pad + 16, "text-anchor": "start", class: "tick" }));
+  root.append(label("now", { x: width - pad, y: height - pad + 16, "text-anchor": "end", class: "tick" }));
   for (const [series, name] of [["received", "received"], ["imported", "imported"]]) {
     if (rates.length) {
       const offset = CHART_SAMPLES - rates.length;
