@@ -23,6 +23,8 @@ const state = {
   history: new Map(), // "source/sink" -> [{at, total, target}] samples for the chart
   lastRendered: "",
   timer: null,
+  refreshing: null, // the promise of the refresh running now
+  refreshAgain: false,
 };
 
 // ---------------------------------------------------------------- DOM helpers
@@ -186,6 +188,11 @@ function logOut() {
   state.settingsOf = null;
   state.history.clear();
   state.lastRendered = "";
+  // Nothing of the last session stays on the page for the next token.
+  show($("#settings-panel"), false);
+  show($("#detail-panel"), false);
+  $("#test-result").replaceChildren();
+  $("#message").hidden = true;
   show($("#console"), false);
   show($("#logout"), false);
   show($("#login-panel"), true);
@@ -203,7 +210,30 @@ function enter() {
 
 // ---------------------------------------------------------------- refresh
 
-async function refresh() {
+/**
+ * Refreshes what the page shows. One refresh runs at a time (a slow server gets no
+ * pile of calls); asked for meanwhile, it runs once more after the current one, so
+ * the state after an action is always shown.
+ */
+function refresh() {
+  if (state.refreshing) {
+    state.refreshAgain = true;
+    return state.refreshing;
+  }
+  state.refreshing = (async () => {
+    try {
+      do {
+        state.refreshAgain = false;
+        await refreshOnce();
+      } while (state.refreshAgain);
+    } finally {
+      state.refreshing = null;
+    }
+  })();
+  return state.refreshing;
+}
+
+async function refreshOnce() {
   if (!token()) return;
   let answer;
   try {
