@@ -56,6 +56,9 @@ setup_system() {
     command -v wrk >/dev/null || apt_install wrk
     # The load balancer in front of the cluster tests' nodes (tests/clusternodes.py).
     [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || apt_install nginx
+    # Headless Chromium and Debian's chromedriver for the web console's browser test
+    # (tests/console; Selenium drives /usr/bin/chromedriver, nothing is downloaded).
+    { command -v chromium && command -v chromedriver; } >/dev/null || apt_install chromium chromium-driver
 }
 
 # A real S3-compatible server for the object storage tests and benchmarks: s3s-fs

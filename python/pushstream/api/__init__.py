@@ -41,6 +41,7 @@ def init_api(
 ) -> ApiServices:
     """Registers the API's blueprints and error handlers on ``app``; ``propagation``:
     how the changes of tasks reach every node of a cluster (see :class:`TaskRunner`)."""
+    from pushstream import console
     from pushstream.api import docs, errors, routes
 
     hooks = Hooks()
@@ -49,6 +50,7 @@ def init_api(
     app.extensions[_EXTENSION_KEY] = services
     app.url_map.converters["entity"] = routes.EntityIdConverter
     app.register_blueprint(docs.bp)
+    app.register_blueprint(console.bp)
     app.register_blueprint(routes.bp)
     errors.register(app)
     return services
