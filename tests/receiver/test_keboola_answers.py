@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import requests
 
+import clustermode
 from pushstream.config import ServerConfig, load_config
 from pushstream.errors import ConfigError
 from pushstream.wiring import open_catalog
@@ -200,7 +201,8 @@ def test_verbose_answers_list_every_branch(server_factory: Any, tmp_path: Path) 
     second = server_factory(data_dir, args=("--default-branch-id", "2"))
     Stream(second).create()
     second.stop()
-    catalog = open_catalog(ServerConfig(data_dir=data_dir, default_branch_id=2))
+    # PUSHSTREAM_TEST_CLUSTER=1: the servers' catalog is in PostgreSQL.
+    catalog = open_catalog(ServerConfig(data_dir=data_dir, default_branch_id=2, cluster=clustermode.url_for(data_dir)))
     try:
         with catalog.transaction() as tx:
             main, other = tx.get_source(1, "events"), tx.get_source(2, "events")
