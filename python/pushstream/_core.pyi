@@ -243,6 +243,32 @@ class SliceWriter:
     def __enter__(self) -> SliceWriter: ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None: ...
 
+@final
+class WriterTotals:
+    """Counters of every slice writer of this process since it started."""
+
+    @property
+    def rows(self) -> int:
+        """Rows written to slice files."""
+    @property
+    def bytes(self) -> int:
+        """Bytes written to slice files."""
+    @property
+    def rounds(self) -> int:
+        """Group-commit rounds written (one ``write`` each)."""
+    @property
+    def fsyncs(self) -> int:
+        """``fdatasync`` calls completed."""
+    @property
+    def fsync_seconds(self) -> float:
+        """Total seconds of those calls."""
+    @property
+    def fsync_buckets(self) -> list[tuple[float, int]]:
+        """``(upper bound in seconds, count)`` per bucket, not cumulative; the last bound is ``inf``."""
+
+def writer_totals() -> WriterTotals:
+    """The totals of every slice writer of this process so far (read by the metrics at scrape time)."""
+
 def recover_slice(path: str | os.PathLike[str]) -> RecoveredSlice:
     """Cut a torn trailing row off a slice file in place."""
 

@@ -162,6 +162,18 @@ _SERVE_OPTIONS = (
         "only behind a reverse proxy that buffers whole request bodies, e.g. nginx ({env}).",
         type=click.Choice(FRONTS),
     ),
+    _server_option(
+        "--access-log",
+        "Write one JSON line per request to stdout: time, method, path (secret redacted), status, bytes, "
+        "duration, client IP ({env}; off by default).",
+        is_flag=True,
+        default=None,
+    ),
+    _server_option(
+        "--metrics-token",
+        "Require this bearer token on GET /metrics (Authorization: Bearer ...); without it /metrics is "
+        "open, as Prometheus scrapes by default ({env}).",
+    ),
 )
 
 

@@ -64,6 +64,11 @@ class ServerConfig:
     #: body timeout, the ingest cap and exact bodies) or ``direct`` (the WSGI server
     #: calls the app; faster, for a reverse proxy that buffers whole bodies).
     front: str = "guarded"
+    #: Write one JSON line per request to stdout (time, method, path without the
+    #: secret, status, bytes, duration, client IP).
+    access_log: bool = False
+    #: A bearer token ``GET /metrics`` requires (``None``: open, as Prometheus scrapes by default).
+    metrics_token: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -212,8 +217,9 @@ def load_config(
             values[field_name] = parse_size_flag(field_name.upper(), v)
     if (v := get("THREADS")) is not None:
         values["threads"] = _int("THREADS", v)
-    if (v := get("TRUST_PROXY")) is not None:
-        values["trust_proxy"] = v.strip().lower() in ("1", "true", "yes", "on")
+    for field_name in ("trust_proxy", "access_log"):
+        if (v := get(field_name.upper())) is not None:
+            values[field_name] = v.strip().lower() in ("1", "true", "yes", "on")
     for field_name in ("import_retry_base", "body_timeout", "idle_timeout"):
         if (v := get(field_name.upper())) is not None:
             try:
@@ -224,7 +230,7 @@ def load_config(
                 ) from None
     if (v := get("MAX_INGEST_REQUESTS")) is not None:
         values["max_ingest_requests"] = _int("MAX_INGEST_REQUESTS", v)
-    for field_name in ("api_public_url", "source_public_url", "api_token", "target", "front"):
+    for field_name in ("api_public_url", "source_public_url", "api_token", "target", "front", "metrics_token"):
         if (v := get(field_name.upper())) is not None:
             values[field_name] = v
     settings: dict[str, Any] = {}

@@ -32,6 +32,7 @@ from pushstream import logs
 from pushstream.config import ServerConfig
 from pushstream.coordinator.supervisor import CoordinatorSupervisor
 from pushstream.errors import CatalogError, PushstreamError
+from pushstream.metrics import mark_process_dead, use_multiprocess_dir
 from pushstream.receiver.front import InFlightBoard, board_path
 from pushstream.receiver.wsgi import HTTP_BUFFER_BYTES
 from pushstream.targets.base import TargetError
@@ -118,6 +119,8 @@ def run_server(config: ServerConfig, log_level: str) -> None:
     """Runs the coordinator process and the worker processes until SIGTERM or Ctrl+C."""
     from pushstream.app import load_app, load_front
 
+    # Before any process starts: workers and the coordinator share the metrics through it.
+    use_multiprocess_dir(config.data_dir)
     coordinator = CoordinatorSupervisor(config.to_json())
     coordinator.start()
     direct = config.front == "direct"
@@ -180,6 +183,8 @@ class Server(MPServer):
         pid = worker.inner.pid
         code = worker.inner.exitcode
         cause = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
+        if pid:
+            mark_process_dead(pid)
         path = board_path(self.data_dir, pid) if pid else None
         notes = InFlightBoard.read(path) if path else []
         if path is not None:

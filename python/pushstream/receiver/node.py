@@ -124,6 +124,10 @@ class ReceiverNode:
         self._closed = False
         storage.register_node(self.node_id)
 
+    def config_revision(self) -> int:
+        """The configuration revision the current routes were built from (-1 before the first request)."""
+        return self._routes.revisions[0]
+
     # Routing.
 
     def routes(self, project_id: int, source_id: str) -> tuple[BranchRoute, ...]:
