@@ -78,7 +78,7 @@ def mark_process_dead(pid: int) -> None:
     if path:
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(pid, path)
+        multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
 
 
 class Metrics:
@@ -201,7 +201,7 @@ class Metrics:
 
         registry = CollectorRegistry(auto_describe=False)
         if self.multiprocess:
-            MultiProcessCollector(registry)
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         else:
             registry.register(_Forward(self.registry))
         if storage is not None:

@@ -156,6 +156,16 @@ def run_server(config: ServerConfig, log_level: str) -> None:
         coordinator.stop()
 
 
+class _ThreadWarningFilter(logging.Filter):
+    """Drops granian's warning that more WSGI threads than 2 x cores "seems quite
+    high": the threads of ``--front direct`` wait for the group commit with the GIL
+    released (that wait is why there are ``--threads`` of them), so the number is
+    chosen, not a mistake, and the default start must not warn about it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Configuration allows spawning up to")
+
+
 class Server(MPServer):
     """granian's multi-process server with workers that are always started again."""
 
@@ -163,6 +173,7 @@ class Server(MPServer):
         super().__init__(*args, **kwargs)
         self.data_dir = data_dir
         self._crash_delays: dict[int, float] = {}
+        logging.getLogger("_granian").addFilter(_ThreadWarningFilter())
 
     def _respawn_workers(self, workers: Any, spawn_target: Any, target_loader: Any, delay: float = 0) -> None:
         crashed = [idx for idx in workers if not self.wrks[idx].is_alive()]
