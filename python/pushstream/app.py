@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from flask import Flask
 
 from pushstream.api import api_services, init_api
+from pushstream.api.metrics import register_metrics_endpoint
 from pushstream.api.operator import set_flush_handler
 from pushstream.api.statistics import set_statistics_provider
 from pushstream.catalog.base import Catalog
@@ -38,7 +39,7 @@ from pushstream.config import ServerConfig
 from pushstream.coordinator.lock import coordinator_running, lock_data_dir
 from pushstream.coordinator.pipeline import Coordinator
 from pushstream.errors import ConfigError
-from pushstream.metrics import CoreMirror, metrics, register_metrics_endpoint
+from pushstream.metrics import CoreMirror, metrics
 from pushstream.receiver.front import InFlightBoard, ServerFront, board_path
 from pushstream.receiver.node import ReceiverNode
 from pushstream.receiver.observe import ObservedApp
