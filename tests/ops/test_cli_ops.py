@@ -31,7 +31,7 @@ def wait_counted(server: ServerProcess, source: str, sink: str, records: int) ->
 
 
 def test_stats(server: ServerProcess) -> None:
-    source, url = create_stream(server, "shop")
+    _, url = create_stream(server, "shop")
     for i in range(5):
         assert requests.post(url, json={"id": str(i)}, timeout=30).status_code == 200
     wait_counted(server, "shop", "rows", 5)
@@ -69,7 +69,7 @@ def test_stats(server: ServerProcess) -> None:
 
 
 def test_enable_disable_rotate_test(server: ServerProcess) -> None:
-    source, url = create_stream(server, "web")
+    _, url = create_stream(server, "web")
     result = cli(server, "sources", "disable", "web")
     assert (result.exit_code, result.stderr) == (0, 'source "web" disabled\n')
     assert requests.post(url, json={"id": "1"}, timeout=30).status_code == 404
@@ -142,7 +142,7 @@ def test_input_and_url_errors(server: ServerProcess, tmp_path: Path) -> None:
 
 
 def test_tail_of_a_missing_table(server: ServerProcess) -> None:
-    source, url = create_stream(server, "tailed")
+    _, url = create_stream(server, "tailed")
     assert requests.post(url, json={"id": "1"}, timeout=30).status_code == 200
     assert server.request("POST", f"{BASE}/tailed/flush?wait=60").status_code == 200
     result = cli(None, "tail", "in.c-ops.taild", "--data-dir", str(server.data_dir))
