@@ -195,7 +195,7 @@ def ingest(
     """
     from pushstream.client.csv_types import CsvTypes
     from pushstream.client.inputs import STDIN_NAME, prepare_inputs, sniff_compression
-    from pushstream.client.sender import Sender
+    from pushstream.client.stream import StreamClient
 
     names = list(files)
     if "-" in names:
@@ -248,12 +248,12 @@ def ingest(
                 )
             return
         display.start("sending", inputs.size)
-        sender = Sender(ingest_url, batch_size=batch_size, parallel=parallel, retries=retries, progress=display.advance)
+        client = StreamClient(ingest_url, batch_size=batch_size, parallel=parallel, retries=retries)
         try:
-            result = sender.send(inputs)
+            result = client.send_inputs(inputs, progress=display.advance)
         except ClientError as exc:
             display.stop()
-            done = sender.result
+            done = client.last_result
             exc.message += f"\n{done.records:,} of {inputs.records:,} records had been acknowledged by the server" + (
                 " (the rest was not sent)" if done.records < inputs.records else ""
             )
