@@ -76,9 +76,14 @@ def test_metrics_across_workers(server_factory: Any) -> None:
     for i in range(20):
         assert requests.post(url, json={"id": str(i)}, timeout=30).status_code == 200
     requests_total = "pushstream_ingest_requests_total"
+    # The worker that does not answer the scrape adds its counts every second.
     samples = scrape_until(
-        server, lambda s: sample(s, "pushstream_slice_rows_written_total") == 20
-    )  # the other worker copies its core counters every second
+        server,
+        lambda s: (
+            sample(s, "pushstream_slice_rows_written_total") == 20
+            and sample(s, requests_total, source=source, status="200") == 20
+        ),
+    )
     assert sample(samples, requests_total, source=source, status="200") == 20
     assert sample(samples, "pushstream_ingest_events_total", source=source, sink="rows", outcome="processed") == 20
     assert sample(samples, "pushstream_slice_rows_written_total") == 20
