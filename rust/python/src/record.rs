@@ -22,7 +22,7 @@ pub fn extract_headers(headers: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(Stri
     items.try_iter()?.map(|item| item?.extract::<(String, String)>()).collect()
 }
 
-fn json_or_given(body: Vec<u8>, headers: Vec<(String, String)>, ip: &str, received_at_ns: Option<i64>) -> Arc<CoreRecord> {
+fn new_record(body: Vec<u8>, headers: Vec<(String, String)>, ip: &str, received_at_ns: Option<i64>) -> Arc<CoreRecord> {
     let meta = RecordMeta::new(headers, ip.to_owned(), received_at_ns.unwrap_or_else(now_ns));
     Arc::new(CoreRecord::new(Arc::new(meta), body))
 }
@@ -37,7 +37,7 @@ pub fn record_of(item: &Bound<'_, PyAny>) -> PyResult<Arc<CoreRecord>> {
         let dumped = item.py().import("orjson")?.call_method1("dumps", (item,))?;
         let body = dumped.cast::<PyBytes>()?.as_bytes().to_vec();
         let headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
-        return Ok(json_or_given(body, headers, "", None));
+        return Ok(new_record(body, headers, "", None));
     }
     Err(pyo3::exceptions::PyTypeError::new_err(format!(
         "a record must be a pushstream.Record or a dict, found {}",
@@ -61,7 +61,7 @@ impl Record {
             Some(given) => extract_headers(Some(given))?,
             None => vec![("Content-Type".to_owned(), "application/json".to_owned())],
         };
-        Ok(Record { inner: json_or_given(body.to_vec(), headers, ip, received_at_ns) })
+        Ok(Record { inner: new_record(body.to_vec(), headers, ip, received_at_ns) })
     }
 
     #[getter]
