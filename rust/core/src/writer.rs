@@ -840,6 +840,24 @@ mod tests {
     }
 
     #[test]
+    fn process_totals_count_rounds_and_fsyncs() {
+        // Other tests write in parallel: the totals only grow by at least this test's share.
+        let before = process_totals();
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, _) = SliceWriter::open(dir.path().join("slice.csv"), settings(true)).unwrap();
+        writer.write(b"\"1\"\n\"2\"\n", 2, 0).unwrap();
+        writer.write(b"\"3\"\n", 1, 0).unwrap();
+        writer.close().unwrap();
+        let after = process_totals();
+        assert!(after.rows >= before.rows + 3);
+        assert!(after.bytes >= before.bytes + 12);
+        assert!(after.rounds >= before.rounds + 2);
+        assert!(after.fsyncs >= before.fsyncs + 2);
+        assert_eq!(after.fsync_buckets.len(), FSYNC_BUCKETS.len() + 1);
+        assert!(after.fsync_buckets.iter().sum::<u64>() >= after.fsyncs);
+    }
+
+    #[test]
     fn non_waiting_rows_sync_on_interval() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("slice.csv");
