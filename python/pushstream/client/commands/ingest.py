@@ -281,7 +281,7 @@ def _ingest_target(
         if not ingest_url:
             raise ClientError(f'source "{source}" has no ingest URL (type "{found.get("type")}")')
         if found.get("disabled"):
-            raise ClientError(f'source "{source}" is disabled: enable it first')
+            raise ClientError(f'source "{source}" is disabled: enable it first (pushstream sources enable {source})')
         sinks = api.list_all(api.source_path(source) + "/sinks", "sinks")
     if not any(not sink.get("disabled") for sink in sinks) and not quiet:
         note(f'warning: source "{source}" has no enabled sink, the server keeps nothing it receives')
