@@ -36,3 +36,13 @@ def test_python_md_examples_run(server: ServerProcess, tmp_path: Path, monkeypat
     while server.request("GET", path).json()["total"]["recordsCount"] != 1002:
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_python_md_examples_type_check(tmp_path: Path) -> None:
+    """The examples type-check against the package's stubs (mypy --strict)."""
+    from mypy import api
+
+    script = tmp_path / "python_md.py"
+    script.write_text("\n".join(BLOCK.findall(DOC.read_text())))
+    stdout, stderr, status = api.run(["--strict", "--no-incremental", "--python-version", "3.11", str(script)])
+    assert status == 0, stdout + stderr
