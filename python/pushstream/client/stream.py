@@ -20,18 +20,20 @@ twice (a primary key on the sink removes such duplicates).
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from pushstream.client.errors import ClientError, InputError
+from pushstream.client.errors import ClientError, InputError, NetworkError, RejectedError
 from pushstream.client.inputs import InputSet, prepare_inputs
 from pushstream.client.sender import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_PARALLEL,
     DEFAULT_RETRIES,
+    RETRY_STATUSES,
     IngestResult,
     Progress,
     Sender,
@@ -61,14 +63,19 @@ class StreamClient:
         parallel: int = DEFAULT_PARALLEL,
         retries: int = DEFAULT_RETRIES,
         timeout: float = 120.0,
+        retry_delay: float = 0.5,
     ) -> None:
         self.url = url
         self.batch_size = batch_size
         self.parallel = parallel
         self.retries = retries
         self.timeout = timeout
+        self.retry_delay = retry_delay
+        self._session: Any = None
         # Checks the URL now rather than at the first send.
         self._sender(None)
+        #: The ingest URL without its secret, for messages.
+        self._where = url.rsplit("/", 1)[0] + "/…"
 
     @classmethod
     def for_source(
@@ -84,8 +91,42 @@ class StreamClient:
         return cls(str(url), **options)
 
     def send(self, event: Event) -> IngestResult:
-        """Sends one event in one request; returns once the server has it on disk."""
-        return self.send_many([event])
+        """Sends one event in one request (a keep-alive connection kept by the
+        client); returns once the server has it on disk. Retried like a batch."""
+        import requests
+
+        body = event if isinstance(event, bytes) else orjson.dumps(event)
+        started = time.perf_counter()
+        if self._session is None:
+            self._session = requests.Session()
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                response = self._session.post(
+                    self.url, data=body, headers={"Content-Type": "application/json"}, timeout=self.timeout
+                )
+            except requests.RequestException as exc:
+                if last:
+                    raise NetworkError(f"sending to {self._where} failed: {exc}") from None
+            else:
+                if response.status_code < 300:
+                    return IngestResult(1, len(body), 1, attempt, time.perf_counter() - started)
+                if last or response.status_code not in RETRY_STATUSES:
+                    raise _answer_error(response.status_code, response.content)
+            time.sleep(self.retry_delay * 2**attempt)
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    def close(self) -> None:
+        """Closes the connection of :meth:`send` (the batch methods close theirs)."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def __enter__(self) -> StreamClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def send_many(self, events: Iterable[Event], *, progress: Progress | None = None) -> IngestResult:
         """Sends events as NDJSON batches (spooled to a temporary file first, so an
@@ -122,8 +163,26 @@ class StreamClient:
             parallel=self.parallel,
             retries=self.retries,
             timeout=self.timeout,
+            retry_delay=self.retry_delay,
             progress=progress,
         )
+
+
+def _answer_error(status: int, body: bytes) -> ClientError:
+    """The error of a refused single event: the server's reasons, per sink when it gives them."""
+    from pushstream.client.api import error_from_response
+
+    error = error_from_response(status, body)
+    if not 400 <= status < 500 or error.error not in ("stream.in.badRequest", "stream.in.writeFailed"):
+        return error
+    document = error.body if isinstance(error.body, dict) else {}
+    reasons = [
+        f'sink "{sink.get("sinkId")}": {sink.get("message") or sink.get("error")}'
+        for source in document.get("sources") or []
+        for sink in source.get("sinks") or []
+        if sink.get("statusCode", 200) >= 300
+    ]
+    return RejectedError("the server rejected the event: " + ("; ".join(reasons) or error.server_message))
 
 
 __all__ = ["Event", "IngestResult", "StreamClient"]
