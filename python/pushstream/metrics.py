@@ -4,7 +4,8 @@
 ``pushstream serve`` runs several processes (granian's workers and the
 coordinator); :func:`use_multiprocess_dir` (called by :mod:`pushstream.serving`
 before any of them starts) turns on ``prometheus_client``'s multiprocess mode, in
-which every process writes its values to files of ``<data dir>/run/metrics`` and
+which every process writes its values to files of :func:`metrics_dir` (in
+``/dev/shm``, not on the data disk) and
 a scrape adds them up. A process that embeds the app (tests, a library user)
 keeps its values in memory.
 
@@ -28,9 +29,11 @@ What is counted where:
 from __future__ import annotations
 
 import bisect
+import hashlib
 import logging
 import os
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -46,8 +49,6 @@ log = logging.getLogger(__name__)
 
 #: The environment variable of ``prometheus_client``'s multiprocess mode.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-#: Where the processes of ``serve`` keep their values, under the data dir.
-METRICS_DIR = Path("run") / "metrics"
 #: Seconds between two copies of the core's counters into the metrics.
 MIRROR_INTERVAL = 1.0
 #: The content type of the text exposition format.
@@ -60,15 +61,36 @@ REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 IMPORT_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
+def metrics_dir(data_dir: Path) -> Path:
+    """Where the processes of the ``serve`` of ``data_dir`` keep their values:
+    ``/dev/shm/pushstream-metrics-<hash of the data dir>`` (the temporary
+    directory where there is no ``/dev/shm``).
+
+    Not under the data dir: prometheus_client writes through memory maps, and a
+    memory-mapped write to a file on a full disk kills the process (SIGBUS) —
+    a full data disk must give 503s, not crashed workers. One name per data dir,
+    so that a ``serve`` that was killed leaves nothing behind for long: the next
+    one of the same data dir (there is one at a time) empties it."""
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+    shm = Path("/dev/shm")
+    base = shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+    return base / f"pushstream-metrics-{digest}"
+
+
 def use_multiprocess_dir(data_dir: Path) -> Path:
-    """Empties ``<data dir>/run/metrics`` and points ``prometheus_client`` at it
-    (by the environment, which the worker and coordinator processes inherit);
-    called once by ``serve`` before its processes start."""
-    path = data_dir / METRICS_DIR
+    """Empties :func:`metrics_dir` and points ``prometheus_client`` at it (by the
+    environment, which the worker and coordinator processes inherit); called once
+    by ``serve`` before its processes start."""
+    path = metrics_dir(data_dir)
     shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.environ[MULTIPROC_ENV] = str(path)
     return path
+
+
+def remove_multiprocess_dir(path: Path) -> None:
+    """Removes the values of a ``serve`` that stopped."""
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def mark_process_dead(pid: int) -> None:

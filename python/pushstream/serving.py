@@ -32,7 +32,7 @@ from pushstream import logs
 from pushstream.config import ServerConfig
 from pushstream.coordinator.supervisor import CoordinatorSupervisor
 from pushstream.errors import CatalogError, PushstreamError
-from pushstream.metrics import mark_process_dead, use_multiprocess_dir
+from pushstream.metrics import mark_process_dead, remove_multiprocess_dir, use_multiprocess_dir
 from pushstream.receiver.front import InFlightBoard, board_path
 from pushstream.receiver.wsgi import HTTP_BUFFER_BYTES
 from pushstream.targets.base import TargetError
@@ -120,7 +120,7 @@ def run_server(config: ServerConfig, log_level: str) -> None:
     from pushstream.app import load_app, load_front
 
     # Before any process starts: workers and the coordinator share the metrics through it.
-    use_multiprocess_dir(config.data_dir)
+    metrics_path = use_multiprocess_dir(config.data_dir)
     coordinator = CoordinatorSupervisor(config.to_json())
     coordinator.start()
     direct = config.front == "direct"
@@ -154,6 +154,7 @@ def run_server(config: ServerConfig, log_level: str) -> None:
         server.serve(target_loader=functools.partial(loader, config.to_json()), wrap_loader=False)
     finally:
         coordinator.stop()
+        remove_multiprocess_dir(metrics_path)
 
 
 class _ThreadWarningFilter(logging.Filter):

@@ -9,6 +9,7 @@ import orjson
 import requests
 from opstest import BASE, create_stream, sample, scrape, scrape_until
 
+from pushstream.metrics import metrics_dir
 from serverprocess import ServerProcess
 
 
@@ -99,3 +100,9 @@ def test_metrics_token(server_factory: Any) -> None:
     assert wrong.status_code == 401
     samples = scrape(server, headers={"Authorization": "Bearer scrape-me"})
     assert ("pushstream_slice_rows_written_total", ()) in samples
+    # The processes' values live off the data disk (a full disk must not SIGBUS
+    # their memory maps) and go away with the server.
+    shared = metrics_dir(server.data_dir)
+    assert shared.is_dir() and not shared.is_relative_to(server.data_dir)
+    server.stop()
+    assert not shared.exists()
