@@ -8,6 +8,7 @@
 #   ./dev.sh lint           ruff, mypy, stubtest, rustfmt, clippy
 #   ./dev.sh bench [NAME]   run the benchmarks in bench/
 #   ./dev.sh fuzz [SECONDS] fuzz every target of rust/fuzz with cargo afl (default 60 s each)
+#   ./dev.sh wheel [DIR]    build the release wheel (abi3, CPython >= 3.11) into DIR (default dist/)
 #   ./dev.sh setup          only set up
 #   ./dev.sh shell          a shell with the virtualenv activated
 set -euo pipefail
@@ -193,12 +194,18 @@ case "$cmd" in
         setup
         exec "$PY" bench/run.py "$@"
         ;;
+    wheel)
+        setup
+        log "building the wheel into ${1:-dist}"
+        "$VENV/bin/maturin" build --release --quiet --out "${1:-dist}"
+        ls -1 "${1:-dist}"/pushstream-*.whl
+        ;;
     shell)
         setup
         exec bash --rcfile <(echo "source '$VENV/bin/activate'")
         ;;
     *)
-        sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
         [ "$cmd" = help ] || exit 1
         ;;
 esac

@@ -11,11 +11,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 from common import best_of, machine, now, sample_event, table
 from pushstream import Mapping, Record
-from pushstream.reference import ReferenceMapping
+
+# The pure-Python reference is test code (tests/mapping_reference.py), not in the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from mapping_reference import ReferenceMapping
 
 COLUMNS = [
     {"type": "uuid", "name": "id"},

@@ -53,7 +53,9 @@ class Record:
     """One event: body bytes, request headers, client IP and receive time.
 
     Header names are canonicalised (``content-type`` → ``Content-Type``) and sorted;
-    repeated headers are joined with ``", "``. ``received_at_ns`` defaults to now.
+    repeated headers are joined with ``", "``. Without ``headers`` the body is JSON
+    (``Content-Type: application/json``); give ``headers`` (``{}`` for none) to say
+    otherwise. ``received_at_ns`` defaults to now.
     """
 
     def __new__(
@@ -114,13 +116,14 @@ class Mapping:
         ``template``): without one, :meth:`SinkSet.ingest` needs only the ``Content-Type``."""
     @property
     def columns_json(self) -> str: ...
-    def map(self, record: Record) -> list[str]:
+    def map(self, record: Record | dict[str, Any]) -> list[str]:
         """The row of one record as strings (the NULL of a typed column is ``""``);
-        raises :class:`pushstream.MappingError`."""
-    def encode(self, record: Record) -> bytes:
-        """One record as one Keboola CSV row; raises :class:`pushstream.MappingError`."""
-    def encode_batch(self, records: Iterable[Record]) -> EncodedBatch:
-        """Many records in one call, with the GIL released while mapping."""
+        a ``dict`` is an event as a JSON object, received now. Raises
+        :class:`pushstream.MappingError`."""
+    def encode(self, record: Record | dict[str, Any]) -> bytes:
+        """One record (or ``dict``) as one Keboola CSV row; raises :class:`pushstream.MappingError`."""
+    def encode_batch(self, records: Iterable[Record | dict[str, Any]]) -> EncodedBatch:
+        """Many records (or ``dict`` s) in one call, with the GIL released while mapping."""
 
 @final
 class SinkSet:
@@ -267,6 +270,32 @@ class SliceWriter:
     def close(self) -> WriterStats: ...
     def __enter__(self) -> SliceWriter: ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None: ...
+
+@final
+class WriterTotals:
+    """Counters of every slice writer of this process since it started."""
+
+    @property
+    def rows(self) -> int:
+        """Rows written to slice files."""
+    @property
+    def bytes(self) -> int:
+        """Bytes written to slice files."""
+    @property
+    def rounds(self) -> int:
+        """Group-commit rounds written (one ``write`` each)."""
+    @property
+    def fsyncs(self) -> int:
+        """``fdatasync`` calls completed."""
+    @property
+    def fsync_seconds(self) -> float:
+        """Total seconds of those calls."""
+    @property
+    def fsync_buckets(self) -> list[tuple[float, int]]:
+        """``(upper bound in seconds, count)`` per bucket, not cumulative; the last bound is ``inf``."""
+
+def writer_totals() -> WriterTotals:
+    """The totals of every slice writer of this process so far (read by the metrics at scrape time)."""
 
 def recover_slice(path: str | os.PathLike[str]) -> RecoveredSlice:
     """Cut a torn trailing row off a slice file in place."""

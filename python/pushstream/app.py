@@ -9,6 +9,8 @@
   handler of the API;
 - the receiver (``/stream/...``) as a thin WSGI layer in front of Flask, with a
   :class:`~pushstream.receiver.node.ReceiverNode` holding this process's slices;
+- ``/metrics`` and the layer that counts requests and writes the access log
+  (:mod:`pushstream.metrics`, :mod:`pushstream.receiver.observe`);
 - optionally the coordinator (``coordinator=True``; ``pushstream serve`` runs it
   in a process of its own, exactly once per data dir).
 
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from flask import Flask
 
 from pushstream.api import api_services, init_api
+from pushstream.api.metrics import register_metrics_endpoint
 from pushstream.api.operator import set_flush_handler, set_nodes_provider
 from pushstream.api.statistics import set_statistics_provider
 from pushstream.catalog.base import Catalog
@@ -36,8 +39,10 @@ from pushstream.config import ServerConfig
 from pushstream.coordinator.lock import coordinator_running, lock_data_dir
 from pushstream.coordinator.pipeline import Coordinator
 from pushstream.errors import ConfigError
+from pushstream.metrics import CoreMirror, metrics
 from pushstream.receiver.front import InFlightBoard, ServerFront, board_path
 from pushstream.receiver.node import ReceiverNode
+from pushstream.receiver.observe import ObservedApp
 from pushstream.receiver.wsgi import ReceiverApp
 from pushstream.storage.base import StorageState
 from pushstream.storage.flushing import flush_handler
@@ -71,6 +76,8 @@ class Components:
     coordinator: Coordinator | None
     #: The coordinator lock held while ``coordinator`` runs in this process.
     coordinator_lock: int | None = None
+    #: Copies the core's counters into the metrics.
+    mirror: CoreMirror | None = None
 
     @property
     def storage(self) -> StorageState:
@@ -118,7 +125,14 @@ def create_app(
         announce_parts=config.staging is not None,
     )
     node.start()
-    app.wsgi_app = ReceiverApp(node, app.wsgi_app, receiver_options(config))  # type: ignore[method-assign]
+    process_metrics = metrics()
+    mirror = CoreMirror(process_metrics, node.node_id, node.config_revision)
+    mirror.start()
+    register_metrics_endpoint(app, mirror, plane.storage, config.metrics_token)
+    receiver = ReceiverApp(node, app.wsgi_app, receiver_options(config))
+    app.wsgi_app = ObservedApp(  # type: ignore[method-assign]
+        receiver, process_metrics, access_log=config.access_log, trust_forwarded_for=config.trust_proxy
+    )
 
     pipeline, lock = None, None
     if coordinator:
@@ -127,7 +141,7 @@ def create_app(
             raise ConfigError(f"another coordinator runs for {config.data_dir}")
         pipeline = new_coordinator(config, catalog, plane)
         pipeline.start()
-    app.extensions[_EXTENSION_KEY] = Components(plane, node, pipeline, lock)
+    app.extensions[_EXTENSION_KEY] = Components(plane, node, pipeline, lock, mirror)
     # A worker process that exits normally syncs and closes its slices. Server
     # workers are multiprocessing children, which skip atexit and run finalizers.
     atexit.register(node.close)
@@ -147,6 +161,8 @@ def close_app(app: Flask, *, timeout: float = 30.0) -> None:
     services.runner.wait_idle(timeout)
     services.runner.shutdown(wait=True)
     parts = components(app)
+    if parts.mirror is not None:
+        parts.mirror.stop()
     if parts.coordinator is not None:
         parts.coordinator.stop()
     if parts.coordinator_lock is not None:

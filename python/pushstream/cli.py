@@ -179,6 +179,18 @@ _SERVE_OPTIONS = (
         "This node's name among the nodes sharing staging ({env}, default: made from the host name once "
         "and kept in the data dir).",
     ),
+    _server_option(
+        "--access-log",
+        "Write one JSON line per request to stdout: time, method, path (secret redacted), status, bytes, "
+        "duration, client IP ({env}; off by default).",
+        is_flag=True,
+        default=None,
+    ),
+    _server_option(
+        "--metrics-token",
+        "Require this bearer token on GET /metrics (Authorization: Bearer ...); without it /metrics is "
+        "open, as Prometheus scrapes by default ({env}).",
+    ),
 )
 
 

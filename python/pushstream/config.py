@@ -78,6 +78,11 @@ class ServerConfig:
     #: This node's name among the nodes that share staging (default: kept in
     #: ``<data dir>/node-name``, made from the host name once).
     node_name: str | None = None
+    #: Write one JSON line per request to stdout (time, method, path without the
+    #: secret, status, bytes, duration, client IP).
+    access_log: bool = False
+    #: A bearer token ``GET /metrics`` requires (``None``: open, as Prometheus scrapes by default).
+    metrics_token: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -235,8 +240,9 @@ def load_config(
             values[field_name] = parse_size_flag(field_name.upper(), v)
     if (v := get("THREADS")) is not None:
         values["threads"] = _int("THREADS", v)
-    if (v := get("TRUST_PROXY")) is not None:
-        values["trust_proxy"] = v.strip().lower() in ("1", "true", "yes", "on")
+    for field_name in ("trust_proxy", "access_log"):
+        if (v := get(field_name.upper())) is not None:
+            values[field_name] = v.strip().lower() in ("1", "true", "yes", "on")
     for field_name in ("import_retry_base", "body_timeout", "idle_timeout"):
         if (v := get(field_name.upper())) is not None:
             try:
@@ -256,6 +262,7 @@ def load_config(
         "cluster",
         "staging",
         "node_name",
+        "metrics_token",
     ):
         if (v := get(field_name.upper())) is not None:
             values[field_name] = v

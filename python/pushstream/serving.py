@@ -34,6 +34,7 @@ from pushstream.cluster.identity import node_name
 from pushstream.config import ServerConfig
 from pushstream.coordinator.supervisor import CoordinatorSupervisor
 from pushstream.errors import CatalogError, PushstreamError
+from pushstream.metrics import mark_process_dead, remove_multiprocess_dir, use_multiprocess_dir
 from pushstream.receiver.front import InFlightBoard, board_path
 from pushstream.receiver.wsgi import HTTP_BUFFER_BYTES
 from pushstream.targets.base import TargetError
@@ -123,6 +124,8 @@ def run_server(config: ServerConfig, log_level: str) -> None:
     """Runs the coordinator process and the worker processes until SIGTERM or Ctrl+C."""
     from pushstream.app import load_app, load_front
 
+    # Before any process starts: workers and the coordinator share the metrics through it.
+    metrics_path = use_multiprocess_dir(config.data_dir)
     coordinator = CoordinatorSupervisor(config.to_json())
     coordinator.start()
     direct = config.front == "direct"
@@ -156,6 +159,17 @@ def run_server(config: ServerConfig, log_level: str) -> None:
         server.serve(target_loader=functools.partial(loader, config.to_json()), wrap_loader=False)
     finally:
         coordinator.stop()
+        remove_multiprocess_dir(metrics_path)
+
+
+class _ThreadWarningFilter(logging.Filter):
+    """Drops granian's warning that more WSGI threads than 2 x cores "seems quite
+    high": the threads of ``--front direct`` wait for the group commit with the GIL
+    released (that wait is why there are ``--threads`` of them), so the number is
+    chosen, not a mistake, and the default start must not warn about it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Configuration allows spawning up to")
 
 
 class Server(MPServer):
@@ -165,6 +179,7 @@ class Server(MPServer):
         super().__init__(*args, **kwargs)
         self.data_dir = data_dir
         self._crash_delays: dict[int, float] = {}
+        logging.getLogger("_granian").addFilter(_ThreadWarningFilter())
 
     def _respawn_workers(self, workers: Any, spawn_target: Any, target_loader: Any, delay: float = 0) -> None:
         crashed = [idx for idx in workers if not self.wrks[idx].is_alive()]
@@ -185,6 +200,8 @@ class Server(MPServer):
         pid = worker.inner.pid
         code = worker.inner.exitcode
         cause = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
+        if pid:
+            mark_process_dead(pid)
         path = board_path(self.data_dir, pid) if pid else None
         notes = InFlightBoard.read(path) if path else []
         if path is not None:

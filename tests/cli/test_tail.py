@@ -98,7 +98,9 @@ def test_console_script_and_environment(cli_server: ServerProcess, table: str) -
 
 def test_errors(cli_server: ServerProcess, tmp_path: Path) -> None:
     code, _, err = _tail(cli_server, "in.c-cli.nope")
-    assert (code, err) == (3, 'Error: table "in.c-cli.nope" does not exist\n')
+    # Then the tables there are (other tests of the module may have made some).
+    assert code == 3
+    assert err.startswith('Error: table "in.c-cli.nope" does not exist')
     code, _, err = _tail(cli_server, "not-a-table")
     assert code == 1
     assert 'invalid table id "not-a-table", expected "in.c-<bucket>.<table>"' in err

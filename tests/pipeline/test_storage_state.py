@@ -437,3 +437,28 @@ def test_the_parts_of_a_slice_in_shared_staging_on_postgresql(pg_admin_url: str,
             tx.mark_part_uploaded(ref, "n2", 2, 20, 8)
     finally:
         storage.close()
+
+
+def test_the_state_summary_of_the_metrics(storage: StorageState) -> None:
+    """Files and slices per state of every sink, the oldest file waiting for its
+    import and the retries pending, on both backends."""
+    assert storage.state_summary() == []
+    file, (first, second) = _closed_file(storage)
+    with storage.atomic() as tx:
+        tx.open_file(SINK, "in.c-t.k", COLUMNS)
+    (summary,) = storage.state_summary()
+    assert (summary.sink, summary.files, summary.slices) == (
+        SINK,
+        {"closing": 1, "writing": 1},
+        {"closing": 2, "writing": 1},
+    )
+    closed = summary.oldest_unimported_closed_ns
+    assert closed is not None and summary.retries_pending == 0
+    storage.report("n1", [NodeSliceStats(first, True, 1, 10, 1, 1), NodeSliceStats(second, True, 1, 10, 2, 2)])
+    with storage.atomic() as tx:
+        tx.mark_uploaded(first, 1, 10, 5)
+        tx.mark_uploaded(second, 1, 10, 5)
+        tx.retry_later(file, 1, "target away", 5_000)
+    (summary,) = storage.state_summary()
+    assert (summary.files, summary.slices) == ({"importing": 1, "writing": 1}, {"uploaded": 2, "writing": 1})
+    assert (summary.oldest_unimported_closed_ns, summary.retries_pending) == (closed, 1)

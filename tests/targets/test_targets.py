@@ -34,6 +34,14 @@ def rows_of(target: Any, table_id: str, limit: int = 1_000_000) -> list[tuple[st
 # -- tables -------------------------------------------------------------------
 
 
+def test_table_ids_lists_the_tables(target: Any) -> None:
+    assert target.table_ids() == []
+    target.ensure_table(PLAIN)
+    target.ensure_table(KEYED)
+    # The bookkeeping tables of the target are not table ids.
+    assert target.table_ids() == ["in.c-bucket.events", "in.c-bucket.users"]
+
+
 def test_ensure_table_creates_a_missing_table(target: Any) -> None:
     assert not target.table_exists(PLAIN.table_id)
     target.ensure_table(PLAIN)

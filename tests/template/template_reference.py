@@ -11,8 +11,8 @@ from typing import Any
 
 import _jsonnet
 
+from mapping_reference import canonical_header_name, canonical_headers, format_datetime
 from pushstream import Mapping, Record
-from pushstream.reference import canonical_header_name, canonical_headers, format_datetime
 
 # Missing paths and headers fail with the same message as in the core.
 PRELUDE = """

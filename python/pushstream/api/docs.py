@@ -1,6 +1,8 @@
 """Service endpoints: ``/`` (→ ``/v1``), ``/v1``, ``/health-check``, and the
 documentation under ``/v1/documentation`` — the OpenAPI documents and a Swagger UI
-page whose files are served from the ``swagger-ui-bundle`` package (no CDN)."""
+page whose files are served from the ``swagger-ui-bundle`` package (no CDN, no
+call to Swagger's online validator). The documents' ``servers`` entry is
+``--api-public-url``, or else the host the request came to."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import html
 from pathlib import Path
 
 import orjson
-from flask import Blueprint, Response, current_app, redirect, send_from_directory
+from flask import Blueprint, Response, current_app, redirect, request, send_from_directory
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -38,6 +40,7 @@ _PAGE = """<!DOCTYPE html>
         deepLinking: true,
         presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
         layout: "StandaloneLayout",
+        validatorUrl: null,
       }});
     }};
   </script>
@@ -48,6 +51,15 @@ _PAGE = """<!DOCTYPE html>
 
 def _config_api_url() -> str:
     return api_services(current_app).config.api_url
+
+
+def _documented_api_url() -> str:
+    """The API's public URL: ``--api-public-url`` when given, else the scheme and
+    host the request came to (so the documentation works by any host name)."""
+    config = api_services(current_app).config
+    if config.api_public_url:
+        return config.api_public_url
+    return request.host_url.rstrip("/")
 
 
 def _json(body: object) -> Response:
@@ -91,20 +103,20 @@ def ui_file(filename: str) -> Response:
 
 
 def openapi3_json() -> Response:
-    return _json(openapi.openapi3(_config_api_url()))
+    return _json(openapi.openapi3(_documented_api_url()))
 
 
 def openapi3_yaml() -> Response:
-    return Response(openapi.to_yaml(openapi.openapi3(_config_api_url())), mimetype="application/yaml")
+    return Response(openapi.to_yaml(openapi.openapi3(_documented_api_url())), mimetype="application/yaml")
 
 
 def openapi2_json() -> Response:
-    return _json(openapi.to_swagger2(openapi.openapi3(_config_api_url())))
+    return _json(openapi.to_swagger2(openapi.openapi3(_documented_api_url())))
 
 
 def openapi2_yaml() -> Response:
     return Response(
-        openapi.to_yaml(openapi.to_swagger2(openapi.openapi3(_config_api_url()))), mimetype="application/yaml"
+        openapi.to_yaml(openapi.to_swagger2(openapi.openapi3(_documented_api_url()))), mimetype="application/yaml"
     )
 
 

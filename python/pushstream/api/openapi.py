@@ -323,6 +323,23 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/metrics": {
+            "get": {
+                "tags": ["documentation"],
+                "summary": "Prometheus metrics",
+                "description": "Beyond Keboola: the server's metrics in the Prometheus text format (see "
+                "docs/operations.md). Open unless the server runs with `--metrics-token`; then it needs "
+                "`Authorization: Bearer <metrics token>` (not an API token).",
+                "operationId": "Metrics",
+                "responses": {
+                    "200": {
+                        "description": "The metrics of every process of the server.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    "401": _error("`stream.api.unauthorized`: the server wants a metrics token and got another."),
+                },
+            }
+        },
         "/v1": {
             "get": {
                 "tags": ["documentation"],

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import requests
 
-from pushstream.client.errors import NetworkError, ServerError
+from pushstream.client.errors import NetworkError, ServerError, UsageError
 
 #: The header that carries the API token (Keboola's name).
 TOKEN_HEADER = "X-StorageApi-Token"
@@ -24,6 +24,10 @@ class StreamApi:
     """The Stream API of one server, for one branch (``default`` unless given)."""
 
     def __init__(self, url: str, token: str | None, *, branch: str = "default", timeout: float = 30.0) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise UsageError(
+                f'the server URL must start with http:// or https://, found "{url}" (e.g. http://{url.lstrip(":/")})'
+            )
         self.url = url.rstrip("/")
         self.branch = branch
         self.timeout = timeout
@@ -112,12 +116,43 @@ class StreamApi:
     # Entities.
 
     def source(self, source_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.get(self.source_path(source_id))
+        """A source; an unknown id raises :class:`ServerError` naming the close ids."""
+        try:
+            result: dict[str, Any] = self.get(self.source_path(source_id))
+        except ServerError as exc:
+            if exc.error == "stream.api.sourceNotFound":
+                names = [s["sourceId"] for s in self.list_all(self.sources_path(), "sources")]
+                raise _with_suggestion(exc, source_id, names) from None
+            raise
         return result
 
     def sink(self, source_id: str, sink_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.get(self.sink_path(source_id, sink_id))
+        """A sink; an unknown id raises :class:`ServerError` naming the close ids."""
+        try:
+            result: dict[str, Any] = self.get(self.sink_path(source_id, sink_id))
+        except ServerError as exc:
+            if exc.error == "stream.api.sourceNotFound":
+                self.source(source_id)
+            if exc.error == "stream.api.sinkNotFound":
+                names = [s["sinkId"] for s in self.list_all(self.source_path(source_id) + "/sinks", "sinks")]
+                raise _with_suggestion(exc, sink_id, names) from None
+            raise
         return result
+
+
+def close_names(name: str, names: list[str]) -> list[str]:
+    """The names of ``names`` that look like ``name`` (a typo), closest first."""
+    import difflib
+
+    return difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+
+
+def _with_suggestion(exc: ServerError, name: str, names: list[str]) -> ServerError:
+    close = close_names(name, names)
+    if not close:
+        return exc
+    hint = " or ".join(f'"{n}"' for n in close)
+    return ServerError(exc.status, exc.error, f"{exc.server_message} Did you mean {hint}?", exc.body)
 
 
 def error_from_response(status: int, content: bytes) -> ServerError:

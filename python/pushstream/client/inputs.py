@@ -578,6 +578,9 @@ def _prepare_csv(owner: InputSet, name: str, path: Path, compression: str | None
             header = next(reader, None)
             if header is None or not any(header):
                 raise InputError(name, "a CSV file needs a header row", 1)
+            if header[0].lstrip().startswith(("{", "[")):
+                # No CSV header starts like that: JSON read as CSV would be 0 records, or garbage.
+                raise InputError(name, "this is JSON, not CSV: use --format json or --format ndjson", 1)
             seen: set[str] = set()
             for column in header:
                 if column in seen:
@@ -607,6 +610,8 @@ def _prepare_csv(owner: InputSet, name: str, path: Path, compression: str | None
                 records += len(lines)
                 size += _write_lines(out, lines)
         except csv.Error as exc:
+            if line == 1 and text_start(path, compression).startswith((b"{", b"[")):
+                raise InputError(name, "this is JSON, not CSV: use --format json or --format ndjson", 1) from None
             raise InputError(name, f"malformed CSV: {exc}", line) from None
         except UnicodeDecodeError as exc:
             raise InputError(name, f"not valid UTF-8 ({exc.reason})", line) from None
@@ -676,3 +681,9 @@ def iter_chunks(stream: IO[bytes], size: int, *, limit: int | None = None) -> It
             continue
         carry = data[cut:]
         yield data if cut == len(data) else data[:cut]
+
+
+def text_start(path: Path, compression: str | None) -> bytes:
+    """The first bytes of an input, without leading white space or a BOM."""
+    with open_decompressed(path, compression) as raw:
+        return raw.read(64).removeprefix(b"\xef\xbb\xbf").lstrip()

@@ -42,7 +42,7 @@ DEFAULT_RETRIES = 5
 #: Smallest batch the sender splits down to when the server says a batch is too large.
 MIN_BATCH_SIZE = 64 << 10
 
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: The limit in a 413 answer: ``... over the maximum "1048576B".`` (older servers: ``maximum size is 1MB``).
 _MAX_SIZE = re.compile(r'maximum (?:size is |\\?")(\d+)(B|KB|MB|GB)')
 _UNITS = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
@@ -309,7 +309,7 @@ class Sender:
                 if status == 413:
                     raise _TooLargeError(_max_size(body))
                 failure = self._answer_error(status, body, batch)
-                if status not in _RETRY_STATUSES:
+                if status not in RETRY_STATUSES:
                     raise failure
             if attempt >= self.retries or self._stop.is_set():
                 raise failure

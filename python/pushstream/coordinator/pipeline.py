@@ -33,6 +33,7 @@ import orjson
 from pushstream.catalog.base import Catalog
 from pushstream.coordinator import upload as uploads
 from pushstream.coordinator.shared import SharedStagingSteps
+from pushstream.metrics import metrics
 from pushstream.storage.base import StorageState
 from pushstream.storage.layout import Layout, SinkKey
 from pushstream.storage.rejected import count_rejected, write_rejected
@@ -329,7 +330,8 @@ class Coordinator:
             fetched, paths = self.shared.fetch(file)
         except Exception as exc:
             # The store is away: the file waits for its next attempt, as after a failed import.
-            self._failed(key, file_id, attempt + 1, str(exc) or type(exc).__name__, closing_ns)
+            outcome = self._failed(key, file_id, attempt + 1, str(exc) or type(exc).__name__, closing_ns)
+            metrics().observe_import(key.source_id, key.sink_id, outcome, 0, 0.0)
             return
         try:
             self._import_paths(key, file_id, spec, attempt, closing_ns, paths=paths)
@@ -347,6 +349,8 @@ class Coordinator:
 
         rejected = 0
         events: EventRange | None = None
+        rows_read = 0
+        started = time.perf_counter()
         try:
             if paths:
                 self.target.ensure_table(spec)
@@ -361,6 +365,7 @@ class Coordinator:
                 # Imported before a crash: its rejected rows were written before that commit.
                 rejected = count_rejected(rejected_path) if result.already_imported else result.rejected
                 events = result.event_range
+                rows_read = result.rows_read
                 log.info(
                     "sink %s: file %s imported into %s (%d rows%s)",
                     key,
@@ -378,9 +383,10 @@ class Coordinator:
                         rejected_path,
                     )
         except Exception as exc:
-            self._failed(
+            outcome = self._failed(
                 key, file_id, attempt + 1, str(exc) or type(exc).__name__, closing_ns, disk_full=is_disk_full(exc)
             )
+            metrics().observe_import(key.source_id, key.sink_id, outcome, 0, time.perf_counter() - started)
             return
         # Recorded after the target committed (a crash in between imports again, idempotently).
         with self.storage.atomic() as tx:
@@ -388,24 +394,27 @@ class Coordinator:
                 tx.mark_imported(file, rejected)
             else:
                 tx.mark_imported(file, rejected, events.first_us * 1000, events.last_us * 1000)
+        metrics().observe_import(key.source_id, key.sink_id, "imported", rows_read, time.perf_counter() - started)
         self._prune_staging(key)
 
     def _failed(
         self, key: SinkKey, file_id: str, attempt: int, reason: str, closing_ns: int | None, *, disk_full: bool = False
-    ) -> None:
+    ) -> str:
+        """Drops the file or schedules a retry; returns which (``dropped``, ``failed``)."""
         now = time.time_ns()
         if closing_ns is not None and now - closing_ns > self.options.max_file_age * SECOND:
             log.error("sink %s: file %s dropped, it could not be imported for 7 days: %s", key, file_id, reason)
             with self.storage.atomic() as tx:
                 tx.drop_file(FileRef(key, file_id))
             self._remove_staged(key, file_id)
-            return
+            return "dropped"
         delay = self.options.disk_full_retry if disk_full else retry_delay(attempt, self.options)
         log.warning(
             "sink %s: import of file %s failed (attempt %d), retry in %.0f s: %s", key, file_id, attempt, delay, reason
         )
         with self.storage.atomic() as tx:
             tx.retry_later(FileRef(key, file_id), attempt, reason, now + int(delay * SECOND))
+        return "failed"
 
     def _prune_staging(self, key: SinkKey) -> None:
         """Removes staging files of imported files, except the newest few."""

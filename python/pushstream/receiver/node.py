@@ -142,6 +142,10 @@ class ReceiverNode:
         self._warned_at = -60.0
         storage.register_node(self.node_id)
 
+    def config_revision(self) -> int:
+        """The configuration revision the current routes were built from (-1 before the first request)."""
+        return self._routes.revisions[0]
+
     # Routing.
 
     def routes(self, project_id: int, source_id: str) -> tuple[BranchRoute, ...]:

@@ -23,6 +23,7 @@ import orjson
 from pushstream._core import DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_RECORD_BYTES, SinkOutcome, is_batch_content_type
 from pushstream.errors import BatchError, StoreUnavailableError
 from pushstream.receiver.node import BranchRoute, ReceiverNode
+from pushstream.receiver.observe import OUTCOMES_KEY, SOURCE_KEY
 from pushstream.storage.space import is_disk_full
 
 log = logging.getLogger(__name__)
@@ -182,6 +183,7 @@ class ReceiverApp:
                     active.append(branch)
         if not found:
             return _error(404, "stream.in.noSourceFound", _NO_SOURCE_FOUND)
+        environ[SOURCE_KEY] = source_id  # for the metrics (pushstream.receiver.observe)
         if not active:
             return _error(404, "stream.in.disabledSource", "The specified source is disabled in all branches.")
 
@@ -208,6 +210,7 @@ class ReceiverApp:
         ip = self._client_ip(environ)
         verbose = "verbose=true" in environ.get("QUERY_STRING", "").lower()
         results = [self._write(branch, body, environ, ip, received_at_ns) for branch in active]
+        environ[OUTCOMES_KEY] = [outcome for result in results for outcome in result.outcomes]
         return _respond(results, verbose)
 
     def _client_ip(self, environ: dict[str, Any]) -> str:

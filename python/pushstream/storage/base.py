@@ -30,6 +30,7 @@ from pushstream.storage.state import (
     ImportableFile,
     LevelCounts,
     NodeSliceStats,
+    SinkStateSummary,
     SliceNodes,
     SliceRef,
     WritingSlice,
@@ -222,4 +223,11 @@ class StorageState(StorageReader, Protocol):
 
     def sinks_with_files(self, branch_id: int, source_id: str) -> list[str]:
         """Ids of the sinks of a source that have files."""
+        ...
+
+    def state_summary(self) -> list[SinkStateSummary]:
+        """Per sink with files: its files and slices counted by state, its oldest
+        closed file not imported yet and its files waiting for an import retry,
+        read in one snapshot (the metrics call it at each scrape: keep it to a few
+        grouped queries)."""
         ...

@@ -33,6 +33,7 @@ from pushstream.storage.state import (
     ImportableFile,
     LevelCounts,
     NodeSliceStats,
+    SinkStateSummary,
     SliceNodes,
     SliceRef,
     SliceState,
@@ -580,6 +581,38 @@ class PgStorageState(_PgReader):
         ]
 
     # Statistics.
+
+    def state_summary(self) -> list[SinkStateSummary]:
+        # Files and slices in one snapshot (REPEATABLE READ), as SQLite's read transaction.
+        with self._pool.read() as db:
+            files = db.execute(
+                "SELECT branch_id, source_id, sink_id, state, count(*),"
+                " min(closing_ns) FILTER (WHERE state IN ('closing', 'importing')),"
+                " count(*) FILTER (WHERE state = 'importing' AND retry_attempt > 0)"
+                " FROM storage_files GROUP BY branch_id, source_id, sink_id, state"
+            ).fetchall()
+            slices = db.execute(
+                "SELECT branch_id, source_id, sink_id, state, count(*)"
+                " FROM storage_slices GROUP BY branch_id, source_id, sink_id, state"
+            ).fetchall()
+        summaries: dict[tuple[int, str, str], SinkStateSummary] = {}
+
+        def summary(branch_id: int, source_id: str, sink_id: str) -> SinkStateSummary:
+            key = (branch_id, source_id, sink_id)
+            if key not in summaries:
+                summaries[key] = SinkStateSummary(SinkKey(branch_id, source_id, sink_id))
+            return summaries[key]
+
+        for branch_id, source_id, sink_id, state, count, closed_ns, retries in files:
+            found = summary(branch_id, source_id, sink_id)
+            found.files[state] = int(count)
+            oldest = found.oldest_unimported_closed_ns
+            if closed_ns is not None and (oldest is None or closed_ns < oldest):
+                found.oldest_unimported_closed_ns = int(closed_ns)
+            found.retries_pending += int(retries or 0)
+        for branch_id, source_id, sink_id, state, count in slices:
+            summary(branch_id, source_id, sink_id).slices[state] = int(count)
+        return [summaries[key] for key in sorted(summaries)]
 
     def level_counts(self, sink: SinkKey, file_id: str | None = None) -> dict[str, LevelCounts]:
         # One statement: one snapshot, one round trip.

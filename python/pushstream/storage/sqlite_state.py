@@ -31,6 +31,7 @@ from pushstream.storage.state import (
     ImportableFile,
     LevelCounts,
     NodeSliceStats,
+    SinkStateSummary,
     SliceNodes,
     SliceRef,
     SliceState,
@@ -740,6 +741,37 @@ class SqliteStorageState(_SqliteReader):
                 (branch_id, source_id),
             )
         ]
+
+    def state_summary(self) -> list[SinkStateSummary]:
+        summaries: dict[tuple[int, str, str], SinkStateSummary] = {}
+
+        def summary(branch_id: int, source_id: str, sink_id: str) -> SinkStateSummary:
+            key = (branch_id, source_id, sink_id)
+            if key not in summaries:
+                summaries[key] = SinkStateSummary(SinkKey(branch_id, source_id, sink_id))
+            return summaries[key]
+
+        with self.snapshot() as db:
+            files = db.execute(
+                "SELECT branch_id, source_id, sink_id, state, count(*),"
+                " min(CASE WHEN state IN ('closing', 'importing') THEN closing_ns END),"
+                " sum(state = 'importing' AND retry_attempt > 0)"
+                " FROM storage_files GROUP BY branch_id, source_id, sink_id, state"
+            ).fetchall()
+            slices = db.execute(
+                "SELECT branch_id, source_id, sink_id, state, count(*)"
+                " FROM storage_slices GROUP BY branch_id, source_id, sink_id, state"
+            ).fetchall()
+        for branch_id, source_id, sink_id, state, count, closed_ns, retries in files:
+            found = summary(branch_id, source_id, sink_id)
+            found.files[state] = count
+            oldest = found.oldest_unimported_closed_ns
+            if closed_ns is not None and (oldest is None or closed_ns < oldest):
+                found.oldest_unimported_closed_ns = closed_ns
+            found.retries_pending += retries or 0
+        for branch_id, source_id, sink_id, state, count in slices:
+            summary(branch_id, source_id, sink_id).slices[state] = count
+        return [summaries[key] for key in sorted(summaries)]
 
 
 __all__ = ["SCHEMA", "SqliteStorageState", "SqliteStorageTransaction", "init_schema", "revision_file_of"]

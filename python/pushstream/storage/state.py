@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
 
@@ -244,6 +244,22 @@ class LevelCounts:
     last_record_ns: int | None
     first_event_ns: int | None = None
     last_event_ns: int | None = None
+
+
+@dataclass
+class SinkStateSummary:
+    """How many files and slices of a sink are in each state, for the metrics.
+
+    ``oldest_unimported_closed_ns``: when the oldest file of the sink that is
+    closed but not imported (``closing`` or ``importing``) was closed, ``None``
+    when there is none; ``retries_pending``: ``importing`` files with a failed
+    attempt (waiting for a retry)."""
+
+    sink: SinkKey
+    files: dict[str, int] = field(default_factory=dict)
+    slices: dict[str, int] = field(default_factory=dict)
+    oldest_unimported_closed_ns: int | None = None
+    retries_pending: int = 0
 
 
 #: This machine's name, recorded with every node (a node's process is checked only on its own host).

@@ -291,6 +291,11 @@ class Target(Protocol):
 
     def table_exists(self, table_id: str) -> bool: ...
 
+    def table_ids(self) -> list[str]:
+        """The ids of the tables of the database that are Keboola table ids
+        (``in.c-bucket.table``), sorted; the command line names them when a table is missing."""
+        ...
+
     def prepare_sink(self, sink: SinkIdentity, spec: TableSpec) -> None:
         """Sets up what imports of the sink need (PostgreSQL: a sink user that may
         only write its table). Idempotent."""

@@ -333,6 +333,15 @@ class SqliteTarget:
         except adbc_driver_manager.Error as exc:
             raise _db_error(exc, f'cannot inspect table "{table_id}"') from exc
 
+    def table_ids(self) -> list[str]:
+        try:
+            with self._cursor() as cur:
+                cur.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+                names = [str(row[0]) for row in cur.fetchall()]
+        except adbc_driver_manager.Error as exc:
+            raise _db_error(exc, "cannot list the tables") from exc
+        return [name for name in names if _is_table_id(name)]
+
     # -- imports -----------------------------------------------------------
 
     def _already_imported(self, cur: Any, import_id: str) -> bool:
@@ -605,3 +614,11 @@ class SqliteTarget:
         for conn in connections:
             with suppress(Exception):
                 conn.close()
+
+
+def _is_table_id(name: str) -> bool:
+    try:
+        parse_table_id(name)
+    except ValueError:
+        return False
+    return True

@@ -118,6 +118,74 @@ pub struct WriterStats {
     pub last_record_ns: Option<i64>,
 }
 
+/// Upper bounds (seconds) of the buckets of [`ProcessTotals::fsync_buckets`]: the
+/// latency of `fdatasync` runs from tens of microseconds (cache) to seconds (a
+/// busy virtual disk).
+pub const FSYNC_BUCKETS: [f64; 12] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+
+/// Counters of every slice writer of this process since it started: read at
+/// scrape time by the metrics (one snapshot, no crossing per event).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessTotals {
+    /// Rows and bytes written to slice files (one `write` per round).
+    pub rows: u64,
+    pub bytes: u64,
+    /// Group-commit rounds written.
+    pub rounds: u64,
+    /// `fdatasync` calls that completed, their total seconds, and how many took
+    /// at most each bound of [`FSYNC_BUCKETS`] (not cumulative; the last entry
+    /// counts the ones over the largest bound).
+    pub fsyncs: u64,
+    pub fsync_seconds: f64,
+    pub fsync_buckets: Vec<u64>,
+}
+
+struct AtomicTotals {
+    rows: AtomicU64,
+    bytes: AtomicU64,
+    rounds: AtomicU64,
+    fsyncs: AtomicU64,
+    fsync_nanos: AtomicU64,
+    fsync_buckets: [AtomicU64; FSYNC_BUCKETS.len() + 1],
+}
+
+static TOTALS: AtomicTotals = AtomicTotals {
+    rows: AtomicU64::new(0),
+    bytes: AtomicU64::new(0),
+    rounds: AtomicU64::new(0),
+    fsyncs: AtomicU64::new(0),
+    fsync_nanos: AtomicU64::new(0),
+    fsync_buckets: [const { AtomicU64::new(0) }; FSYNC_BUCKETS.len() + 1],
+};
+
+impl AtomicTotals {
+    fn note_round(&self, rows: u64, bytes: u64) {
+        self.rows.fetch_add(rows, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.rounds.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn note_fsync(&self, took: Duration) {
+        let seconds = took.as_secs_f64();
+        let bucket = FSYNC_BUCKETS.iter().position(|&bound| seconds <= bound).unwrap_or(FSYNC_BUCKETS.len());
+        self.fsync_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.fsync_nanos.fetch_add(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The totals of every slice writer of this process so far (see [`ProcessTotals`]).
+pub fn process_totals() -> ProcessTotals {
+    ProcessTotals {
+        rows: TOTALS.rows.load(Ordering::Relaxed),
+        bytes: TOTALS.bytes.load(Ordering::Relaxed),
+        rounds: TOTALS.rounds.load(Ordering::Relaxed),
+        fsyncs: TOTALS.fsyncs.load(Ordering::Relaxed),
+        fsync_seconds: TOTALS.fsync_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+        fsync_buckets: TOTALS.fsync_buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect(),
+    }
+}
+
 /// A ticket for appended rows: wait on it to know they are synced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ticket {
@@ -486,7 +554,8 @@ impl Shared {
             let spare = std::mem::take(&mut state.spare);
             let mut batch = std::mem::replace(&mut state.buffer, spare);
             let index = std::mem::take(&mut state.index);
-            state.rows_written += std::mem::take(&mut state.buffer_rows);
+            let round_rows = std::mem::take(&mut state.buffer_rows);
+            state.rows_written += round_rows;
             let rows_written = state.rows_written;
             let end = state.appended;
             state.oldest_unsynced = None;
@@ -510,6 +579,7 @@ impl Shared {
                 return;
             }
             state.stats.syncs += 1;
+            TOTALS.note_round(round_rows, batch.len() as u64);
             batch.clear();
             if batch.capacity() <= 4 * MAX_BUFFERED_BYTES {
                 state.spare = batch;
@@ -548,7 +618,11 @@ impl Shared {
                 drop(state);
                 // The writer may start the next round now that this one is claimed.
                 self.work.notify_one();
+                let started = Instant::now();
                 let result = self.file.sync_data();
+                if result.is_ok() {
+                    TOTALS.note_fsync(started.elapsed());
+                }
                 state = self.state.lock();
                 state.flushers_busy -= 1;
                 if let Err(e) = result {
@@ -763,6 +837,24 @@ mod tests {
             (3, 12, 3, Some(10), Some(10))
         );
         assert!(matches!(writer.write(b"\"4\"\n", 1, 0), Err(WriterError::Closed { .. })));
+    }
+
+    #[test]
+    fn process_totals_count_rounds_and_fsyncs() {
+        // Other tests write in parallel: the totals only grow by at least this test's share.
+        let before = process_totals();
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, _) = SliceWriter::open(dir.path().join("slice.csv"), settings(true)).unwrap();
+        writer.write(b"\"1\"\n\"2\"\n", 2, 0).unwrap();
+        writer.write(b"\"3\"\n", 1, 0).unwrap();
+        writer.close().unwrap();
+        let after = process_totals();
+        assert!(after.rows >= before.rows + 3);
+        assert!(after.bytes >= before.bytes + 12);
+        assert!(after.rounds >= before.rounds + 2);
+        assert!(after.fsyncs >= before.fsyncs + 2);
+        assert_eq!(after.fsync_buckets.len(), FSYNC_BUCKETS.len() + 1);
+        assert!(after.fsync_buckets.iter().sum::<u64>() >= after.fsyncs);
     }
 
     #[test]

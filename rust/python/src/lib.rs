@@ -33,6 +33,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<writer::SliceWriter>()?;
     m.add_class::<writer::WriterStats>()?;
     m.add_class::<writer::RecoveredSlice>()?;
+    m.add_class::<writer::WriterTotals>()?;
+    m.add_function(wrap_pyfunction!(writer::writer_totals, m)?)?;
     m.add_function(wrap_pyfunction!(writer::recover_slice, m)?)?;
     m.add_function(wrap_pyfunction!(writer::parse_csv, m)?)?;
     m.add_function(wrap_pyfunction!(template::validate_template, m)?)?;

@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
 
 use crate::errors;
-use crate::record::Record;
+use crate::record::record_of;
 
 /// A sink mapping compiled once from its column definitions.
 #[pyclass(frozen, module = "pushstream._core")]
@@ -100,16 +100,16 @@ impl Mapping {
     }
 
     /// The row of one record as strings (the values before CSV quoting).
-    fn map(&self, py: Python<'_>, record: &Bound<'_, Record>) -> PyResult<Vec<String>> {
-        let record = Arc::clone(&record.get().inner);
+    fn map(&self, py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+        let record = record_of(record)?;
         let mapping = Arc::clone(&self.inner);
         py.detach(move || mapping.map_values(&RecordContext::new(record.view())))
             .map_err(|e| errors::mapping_error(py, &e))
     }
 
     /// One record as one CSV row (with the trailing newline).
-    fn encode<'py>(&self, py: Python<'py>, record: &Bound<'_, Record>) -> PyResult<Bound<'py, PyBytes>> {
-        let record = Arc::clone(&record.get().inner);
+    fn encode<'py>(&self, py: Python<'py>, record: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+        let record = record_of(record)?;
         let mapping = Arc::clone(&self.inner);
         let row = py.detach(move || {
             let mut out = Vec::with_capacity(record.body.len() + 128);
@@ -154,7 +154,7 @@ pub fn collect_records(records: &Bound<'_, PyAny>) -> PyResult<Vec<Arc<pushstrea
     let mut out = Vec::with_capacity(records.len().unwrap_or(0));
     for item in records.try_iter()? {
         let item = item?;
-        out.push(Arc::clone(&item.cast::<Record>()?.get().inner));
+        out.push(record_of(&item)?);
     }
     Ok(out)
 }

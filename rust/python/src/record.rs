@@ -22,6 +22,29 @@ pub fn extract_headers(headers: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(Stri
     items.try_iter()?.map(|item| item?.extract::<(String, String)>()).collect()
 }
 
+fn new_record(body: Vec<u8>, headers: Vec<(String, String)>, ip: &str, received_at_ns: Option<i64>) -> Arc<CoreRecord> {
+    let meta = RecordMeta::new(headers, ip.to_owned(), received_at_ns.unwrap_or_else(now_ns));
+    Arc::new(CoreRecord::new(Arc::new(meta), body))
+}
+
+/// The record of what a mapping is given: a `Record`, or a `dict` (an event as a
+/// JSON object, serialised with orjson, received now).
+pub fn record_of(item: &Bound<'_, PyAny>) -> PyResult<Arc<CoreRecord>> {
+    if let Ok(record) = item.cast::<Record>() {
+        return Ok(Arc::clone(&record.get().inner));
+    }
+    if item.cast::<PyDict>().is_ok() {
+        let dumped = item.py().import("orjson")?.call_method1("dumps", (item,))?;
+        let body = dumped.cast::<PyBytes>()?.as_bytes().to_vec();
+        let headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
+        return Ok(new_record(body, headers, "", None));
+    }
+    Err(pyo3::exceptions::PyTypeError::new_err(format!(
+        "a record must be a pushstream.Record or a dict, found {}",
+        item.get_type().name()?
+    )))
+}
+
 /// One event: body bytes, request headers, client IP and receive time.
 #[pyclass(frozen, module = "pushstream._core")]
 pub struct Record {
@@ -33,8 +56,12 @@ impl Record {
     #[new]
     #[pyo3(signature = (body, headers=None, ip="", received_at_ns=None))]
     fn new(body: &[u8], headers: Option<&Bound<'_, PyAny>>, ip: &str, received_at_ns: Option<i64>) -> PyResult<Self> {
-        let meta = RecordMeta::new(extract_headers(headers)?, ip.to_owned(), received_at_ns.unwrap_or_else(now_ns));
-        Ok(Record { inner: Arc::new(CoreRecord::new(Arc::new(meta), body.to_vec())) })
+        // No headers at all: a JSON event, what a library user means by a record of bytes.
+        let headers = match headers {
+            Some(given) => extract_headers(Some(given))?,
+            None => vec![("Content-Type".to_owned(), "application/json".to_owned())],
+        };
+        Ok(Record { inner: new_record(body.to_vec(), headers, ip, received_at_ns) })
     }
 
     #[getter]

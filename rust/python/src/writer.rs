@@ -287,3 +287,42 @@ pub fn parse_csv(py: Python<'_>, data: &[u8]) -> PyResult<Vec<Vec<String>>> {
     let data = data.to_vec();
     py.detach(move || csv::parse_rows(&data)).map_err(PyValueError::new_err)
 }
+
+/// Counters of every slice writer of this process since it started (see
+/// `pushstream_core::writer::ProcessTotals`); the metrics read them at scrape time.
+#[pyclass(frozen, module = "pushstream._core", get_all)]
+pub struct WriterTotals {
+    rows: u64,
+    bytes: u64,
+    rounds: u64,
+    fsyncs: u64,
+    fsync_seconds: f64,
+    /// `(upper bound in seconds, count)` per bucket, not cumulative; the last
+    /// bound is `inf`.
+    fsync_buckets: Vec<(f64, u64)>,
+}
+
+#[pymethods]
+impl WriterTotals {
+    fn __repr__(&self) -> String {
+        format!(
+            "WriterTotals(rows={}, bytes={}, rounds={}, fsyncs={})",
+            self.rows, self.bytes, self.rounds, self.fsyncs
+        )
+    }
+}
+
+/// The totals of every slice writer of this process so far.
+#[pyfunction]
+pub fn writer_totals() -> WriterTotals {
+    let totals = writer::process_totals();
+    let bounds = writer::FSYNC_BUCKETS.iter().copied().chain(std::iter::once(f64::INFINITY));
+    WriterTotals {
+        rows: totals.rows,
+        bytes: totals.bytes,
+        rounds: totals.rounds,
+        fsyncs: totals.fsyncs,
+        fsync_seconds: totals.fsync_seconds,
+        fsync_buckets: bounds.zip(totals.fsync_buckets).collect(),
+    }
+}

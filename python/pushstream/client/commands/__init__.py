@@ -5,6 +5,7 @@ group or kind of command:
 - :mod:`~.sources`, :mod:`~.sinks`: manage sources and sinks;
 - :mod:`~.flush`: ``flush`` what waits for import;
 - :mod:`~.nodes`: ``nodes`` list the nodes that serve the installation;
+- :mod:`~.stats`: ``stats`` of sinks (levels, files, failed imports);
 - :mod:`~.data`: ``tail`` a table and show ``rejected`` rows;
 - :mod:`~.tokens`: ``token`` create, list, delete;
 - :mod:`~.common`: exit codes, the API options and client, what the commands share.
@@ -23,9 +24,10 @@ from pushstream.client.commands.ingest import ingest
 from pushstream.client.commands.nodes import nodes
 from pushstream.client.commands.sinks import parse_column, sinks
 from pushstream.client.commands.sources import sources
+from pushstream.client.commands.stats import stats
 from pushstream.client.commands.tokens import token
 
 #: The commands :mod:`pushstream.cli` adds to the ``pushstream`` group, next to ``serve``.
-COMMANDS = (ingest, tail, rejected, sources, sinks, flush, nodes, token)
+COMMANDS = (ingest, tail, rejected, sources, sinks, flush, stats, nodes, token)
 
 __all__ = ["COMMANDS", "ExitCodeGroup", "Failure", "parse_column", "server_config"]

@@ -105,6 +105,8 @@ def tail(
     try:
         opened = open_target(config.target, config.data_dir, create=False)
         try:
+            if not opened.table_exists(table):
+                raise ClientError(_missing_table_text(table, opened.table_ids()))
             columns, rows = opened.tail(table, limit=limit, skip=skip, system=system, order=order)
         finally:
             opened.close()
@@ -188,3 +190,18 @@ def rejected(*, source: str, sink: str, limit: int, output: str, branch_id: int 
         out(render.json_text(found))
     else:
         out(render.ndjson_text(found))
+
+
+def _missing_table_text(table: str, tables: list[str]) -> str:
+    """The error of ``tail`` of a missing table: the close names first, then every table."""
+    from pushstream.client.api import close_names
+
+    text = f'table "{table}" does not exist'
+    close = close_names(table, tables)
+    if close:
+        text += "; did you mean " + " or ".join(f'"{name}"' for name in close) + "?"
+    if tables:
+        text += "\ntables: " + ", ".join(tables)
+    else:
+        text += " (no table has been imported yet)"
+    return text

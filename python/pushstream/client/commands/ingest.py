@@ -195,7 +195,7 @@ def ingest(
     """
     from pushstream.client.csv_types import CsvTypes
     from pushstream.client.inputs import STDIN_NAME, prepare_inputs, sniff_compression
-    from pushstream.client.sender import Sender
+    from pushstream.client.stream import StreamClient
 
     names = list(files)
     if "-" in names:
@@ -248,12 +248,12 @@ def ingest(
                 )
             return
         display.start("sending", inputs.size)
-        sender = Sender(ingest_url, batch_size=batch_size, parallel=parallel, retries=retries, progress=display.advance)
+        client = StreamClient(ingest_url, batch_size=batch_size, parallel=parallel, retries=retries)
         try:
-            result = sender.send(inputs)
+            result = client.send_inputs(inputs, progress=display.advance)
         except ClientError as exc:
             display.stop()
-            done = sender.result
+            done = client.last_result
             exc.message += f"\n{done.records:,} of {inputs.records:,} records had been acknowledged by the server" + (
                 " (the rest was not sent)" if done.records < inputs.records else ""
             )
@@ -281,7 +281,7 @@ def _ingest_target(
         if not ingest_url:
             raise ClientError(f'source "{source}" has no ingest URL (type "{found.get("type")}")')
         if found.get("disabled"):
-            raise ClientError(f'source "{source}" is disabled: enable it first')
+            raise ClientError(f'source "{source}" is disabled: enable it first (pushstream sources enable {source})')
         sinks = api.list_all(api.source_path(source) + "/sinks", "sinks")
     if not any(not sink.get("disabled") for sink in sinks) and not quiet:
         note(f'warning: source "{source}" has no enabled sink, the server keeps nothing it receives')

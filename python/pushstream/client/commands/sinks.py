@@ -1,4 +1,4 @@
-"""``pushstream sinks``: list, create, show and delete sinks, with columns given
+"""``pushstream sinks``: list, create, show, enable, disable and delete sinks, with columns given
 as ``NAME:TYPE[:ARG][:DATATYPE]`` flags or as the API's JSON, and the options of
 typed tables (``--type``, ``--not-null``, ``--event-time``, ``--merge``,
 ``--system-columns``)."""
@@ -24,7 +24,8 @@ from pushstream.client.commands.common import (
     output_option,
     version_text,
 )
-from pushstream.client.errors import UsageError
+from pushstream.client.commands.sources import derived_id
+from pushstream.client.errors import ServerError, UsageError
 from pushstream.wire import DATA_TYPES, MERGE_STRATEGIES
 
 
@@ -39,6 +40,8 @@ def sinks() -> None:
       pushstream sinks create events raw --table in.c-web.raw --columns-file columns.json
       pushstream sinks list events
       pushstream sinks show events clicks
+      pushstream sinks disable events clicks
+      pushstream sinks enable events clicks
       pushstream sinks delete events clicks
     """
 
@@ -309,6 +312,7 @@ def _merge_text(mapping: dict[str, Any]) -> str:
 )
 @click.option("--id", "sink_id", help="Sink id (default: from the name, kebab-case).")
 @click.option("--description", default="", help="What the sink is for.")
+@click.option("--if-not-exists", is_flag=True, help="A sink with this id already there is not an error: show it.")
 @click.option(
     "--setting",
     "settings",
@@ -335,6 +339,7 @@ def sinks_create(
     system_columns: bool,
     sink_id: str | None,
     description: str,
+    if_not_exists: bool,
     settings: tuple[str, ...],
     output: str,
     url: str,
@@ -387,7 +392,15 @@ def sinks_create(
     if sink_id:
         body["sinkId"] = sink_id
     with open_api(url, token, branch) as api:
-        task = api.run_task("POST", api.source_path(source) + "/sinks", json=body)
+        try:
+            task = api.run_task("POST", api.source_path(source) + "/sinks", json=body)
+        except ServerError as exc:
+            if not (if_not_exists and exc.error == "stream.api.sinkAlreadyExists"):
+                raise
+            existing = api.sink(source, derived_id(sink_id or name))
+            note(f'sink "{existing["sinkId"]}" of source "{source}" exists already')
+            _show_sink(existing, output)
+            return
         created_id = str((task.get("outputs") or {}).get("sinkId") or sink_id)
         if patch:
             api.run_task("PATCH", api.sink_path(source, created_id) + "/settings", json={"settings": patch})
@@ -423,3 +436,27 @@ def sinks_delete(source: str, sink: str, url: str, token: str | None, branch: st
     with open_api(url, token, branch) as api:
         api.run_task("DELETE", api.sink_path(source, sink))
     note(f'sink "{sink}" of source "{source}" deleted')
+
+
+@sinks.command("enable")
+@click.argument("source")
+@click.argument("sink")
+@api_options
+@client_errors
+def sinks_enable(source: str, sink: str, url: str, token: str | None, branch: str) -> None:
+    """Enable SINK of SOURCE: it takes the source's events again."""
+    with open_api(url, token, branch) as api:
+        api.run_task("PUT", api.sink_path(source, sink) + "/enable")
+    note(f'sink "{sink}" of source "{source}" enabled')
+
+
+@sinks.command("disable")
+@click.argument("source")
+@click.argument("sink")
+@api_options
+@client_errors
+def sinks_disable(source: str, sink: str, url: str, token: str | None, branch: str) -> None:
+    """Disable SINK of SOURCE: it takes no events until enabled; what it took is imported."""
+    with open_api(url, token, branch) as api:
+        api.run_task("PUT", api.sink_path(source, sink) + "/disable")
+    note(f'sink "{sink}" of source "{source}" disabled')

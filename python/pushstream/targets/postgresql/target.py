@@ -303,6 +303,17 @@ class PostgresTarget:
             )
         )
 
+    def table_ids(self) -> list[str]:
+        rows = self._admin_call(
+            "cannot list the tables",
+            lambda cur: fetch(
+                cur,
+                "SELECT table_schema || '.' || table_name FROM information_schema.tables"
+                " WHERE table_schema LIKE 'in.%' OR table_schema LIKE 'out.%' ORDER BY 1",
+            ),
+        )
+        return [str(row[0]) for row in rows]
+
     def tail(
         self, table_id: str, limit: int = 10, skip: int = 0, *, system: bool = False, order: str = "import"
     ) -> TailRows:
