@@ -273,6 +273,7 @@ class ReceiverNode:
         with self._lock:
             writers = list(self._writers.items())
         changes = []
+        markers: list[tuple[_OpenWriter, tuple[int, int]]] = []
         forget = []
         for key, open_writer in writers:
             stats = open_writer.writer.stats
@@ -289,8 +290,11 @@ class ReceiverNode:
                     open_writer.slice, closed, stats.rows, stats.bytes, stats.first_record_ns, stats.last_record_ns
                 )
             )
-            open_writer.reported = marker
+            markers.append((open_writer, marker))
         self.storage.report(self.node_id, changes, stopped=stopped)
+        # Only once stored: a report that failed (the control plane away) is sent again.
+        for open_writer, marker in markers:
+            open_writer.reported = marker
         if forget:
             with self._lock:
                 for key in forget:
