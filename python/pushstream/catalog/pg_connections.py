@@ -63,7 +63,9 @@ from pushstream.errors import CatalogError, StoreUnavailableError
 DEFAULT_SCHEMA = "pushstream"
 
 #: The channel of ``NOTIFY`` sent with every revision bump; the payload is
-#: ``{"config": <config revision>, "storage": <storage revision>}`` after the bump.
+#: ``{"config": <config revision>, "storage": <storage revision>, "schema": <schema>}``
+#: after the bump (the channel is the database's: installations in other schemas
+#: of the same database hear it too and skip it by its schema).
 REVISION_CHANNEL = "pushstream_revision"
 
 #: The schema version this pushstream writes; a newer one is refused.

@@ -92,7 +92,7 @@ if TYPE_CHECKING:
 BUMP_CONFIG_REVISION = (
     "WITH bumped AS (UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value)"
     f" SELECT value, pg_notify('{REVISION_CHANNEL}', json_build_object('config', value, 'storage',"
-    " (SELECT value FROM meta WHERE key = 'storage_revision'))::text) FROM bumped"
+    " (SELECT value FROM meta WHERE key = 'storage_revision'), 'schema', current_schema())::text) FROM bumped"
 )
 
 

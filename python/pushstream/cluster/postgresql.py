@@ -246,6 +246,7 @@ class NodeAgent:
         current: Callable[[], tuple[int, int]],
     ) -> None:
         self.url = url
+        self.schema = parse_url(url)[1]
         self.name = name
         self.api_url = api_url
         self.revisions = revisions
@@ -302,6 +303,8 @@ class NodeAgent:
             for notice in notices:
                 try:
                     announced = json.loads(notice.payload)
+                    if announced.get("schema", self.schema) != self.schema:
+                        continue  # another installation in the same database
                     config, storage = int(announced.get("config", 0)), int(announced.get("storage", 0))
                 except (ValueError, TypeError, AttributeError):
                     log.warning("node %s: ignored a malformed notification %r", self.name, notice.payload)

@@ -49,7 +49,8 @@ from pushstream.storage.state import (
 BUMP_STORAGE_REVISION = (
     "WITH bumped AS (UPDATE meta SET value = value + 1 WHERE key = 'storage_revision' RETURNING value)"
     f" SELECT value, pg_notify('{REVISION_CHANNEL}', json_build_object('config',"
-    " (SELECT value FROM meta WHERE key = 'revision'), 'storage', value)::text) FROM bumped"
+    " (SELECT value FROM meta WHERE key = 'revision'), 'storage', value, 'schema', current_schema())::text)"
+    " FROM bumped"
 )
 
 _SINK = "branch_id = %s AND source_id = %s AND sink_id = %s"
