@@ -217,9 +217,9 @@ def config_propagation(config: ServerConfig) -> Propagation | None:
     of the data dir reaches every process at once)."""
     if config.cluster is None:
         return None
-    from pushstream.cluster.postgresql import PgPropagation
+    from pushstream.cluster.postgresql import PgMembership
 
-    return PgPropagation(config.cluster)
+    return PgMembership(config.cluster)
 
 
 def nodes_provider(

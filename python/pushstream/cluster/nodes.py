@@ -57,10 +57,10 @@ class ClusterNodes:
     """The nodes of a cluster, from its control plane."""
 
     def __init__(self, url: str, catalog: Catalog) -> None:
-        from pushstream.cluster.postgresql import PgNodes
+        from pushstream.cluster.postgresql import PgMembership
 
         self.catalog = catalog
-        self.members = PgNodes(url)
+        self.members = PgMembership(url)
 
     def __call__(self) -> wire.NodesResult:
         nodes = [
@@ -75,6 +75,6 @@ class ClusterNodes:
                 coordinator=n.coordinator,
                 config_revision=n.config_revision,
             )
-            for n in self.members.list()
+            for n in self.members.nodes()
         ]
         return wire.NodesResult(nodes=nodes, config_revision=self.catalog.revision())

@@ -10,7 +10,7 @@ plane (``serve --cluster postgresql://…``).
   announces the revisions to its receivers through the data dir's revision file
   (:mod:`pushstream.storage.revision`) and acknowledges them in its row. A task
   reports success only when every live node has acknowledged its revision
-  (:class:`PgPropagation`); a node that does not within the wait is named in
+  (:class:`PgMembership`); a node that does not within the wait is named in
   the log, not waited for.
 - **One coordinator** (:class:`PgLease`): the coordinator that holds a session
   advisory lock rotates and imports for the whole cluster. PostgreSQL releases
@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -48,6 +48,7 @@ from pushstream.errors import StoreUnavailableError
 from pushstream.storage.revision import RevisionFile
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: The channel the control plane announces revisions on (``{"config": n, "storage": m}``).
 CHANNEL = REVISION_CHANNEL
@@ -160,59 +161,47 @@ class PgLease:
         self._drop()
 
 
-class PgNodes:
-    """The nodes of the cluster as the API lists them (one connection per thread)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._local = threading.local()
-
-    def _connection(self) -> psycopg.Connection[Any]:
-        connection: psycopg.Connection[Any] | None = getattr(self._local, "connection", None)
-        if connection is None or connection.closed:
-            connection = connect(self.url, "api")
-            self._local.connection = connection
-        return connection
-
-    def list(self) -> list[NodeInfo]:
-        try:
-            return list_nodes(self._connection(), self.url)
-        except (psycopg.OperationalError, StoreUnavailableError):
-            # A connection broken by a restart of PostgreSQL: once more on a new one.
-            self._local.connection = None
-            try:
-                return list_nodes(self._connection(), self.url)
-            except psycopg.OperationalError as exc:
-                self._local.connection = None
-                raise StoreUnavailableError(
-                    f"The configuration store (PostgreSQL) is unavailable: {str(exc).strip().splitlines()[0]}"
-                ) from None
-            except StoreUnavailableError:
-                self._local.connection = None
-                raise
-
-
-class PgPropagation:
-    """Waits until every live node has acknowledged a config revision."""
+class PgMembership:
+    """Reads of the cluster's nodes for the API: the nodes list, and waiting for
+    every live node to follow a config revision (one connection per thread)."""
 
     def __init__(self, url: str, wait: float = PROPAGATION_WAIT) -> None:
         self.url = url
         self.wait_seconds = wait
         self._local = threading.local()
 
-    def _connection(self) -> psycopg.Connection[Any]:
-        connection: psycopg.Connection[Any] | None = getattr(self._local, "connection", None)
-        if connection is None or connection.closed:
-            connection = connect(self.url, "api")
-            self._local.connection = connection
-        return connection
+    def _read(self, query: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """``query`` on this thread's connection; once more on a new one when it
+        broke (PostgreSQL restarted); :class:`StoreUnavailableError` when it is away."""
+        for attempt in (1, 2):
+            connection: psycopg.Connection[Any] | None = getattr(self._local, "connection", None)
+            try:
+                if connection is None or connection.closed:
+                    connection = self._local.connection = connect(self.url, "api")
+                return query(connection)
+            except (psycopg.OperationalError, StoreUnavailableError) as exc:
+                self._local.connection = None
+                if attempt == 2:
+                    if isinstance(exc, StoreUnavailableError):
+                        raise
+                    reason = str(exc).strip().splitlines()[0]
+                    raise StoreUnavailableError(
+                        f"The configuration store (PostgreSQL) is unavailable: {reason}"
+                    ) from None
+        raise AssertionError("unreachable")
+
+    def nodes(self) -> list[NodeInfo]:
+        """Every node that registered (see :func:`list_nodes`)."""
+        return self._read(lambda connection: list_nodes(connection, self.url))
 
     def lagging(self, revision: int) -> list[str]:
         """Live nodes that have not acknowledged ``revision`` yet."""
-        rows = self._connection().execute(
-            "SELECT node_id FROM nodes WHERE stopped = 0 AND heartbeat_ns > %s AND config_revision_acked < %s"
-            " ORDER BY node_id",
-            (time.time_ns() - int(NODE_TIMEOUT * 1e9), revision),
+        rows = self._read(
+            lambda connection: connection.execute(
+                "SELECT node_id FROM nodes WHERE stopped = 0 AND heartbeat_ns > %s AND config_revision_acked < %s"
+                " ORDER BY node_id",
+                (time.time_ns() - int(NODE_TIMEOUT * 1e9), revision),
+            ).fetchall()
         )
         return [name for (name,) in rows]
 
@@ -225,7 +214,6 @@ class PgPropagation:
             try:
                 behind = self.lagging(revision)
             except (psycopg.Error, StoreUnavailableError) as exc:
-                self._local.connection = None
                 return [f"(unknown: {exc})"]
             if not behind or time.monotonic() >= deadline:
                 return behind

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -45,8 +44,8 @@ from pushstream.receiver.wsgi import (
     _Outcomes,
     _too_large,
     _unquoted,
+    failure_answer,
 )
-from pushstream.storage.space import is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -138,16 +137,7 @@ class OtlpReceiver:
         try:
             status, headers, body = self._handle(environ, environ.get("PATH_INFO", ""), received_at_ns)
         except Exception as exc:
-            if is_disk_full(exc):
-                log.warning("OTLP request refused, the disk is full: %s", exc)
-                status, headers, body = _error(
-                    503, "stream.in.serviceUnavailable", "The server's disk is full, the request was not stored."
-                )
-                headers.append(("Retry-After", str(RETRY_AFTER_SECONDS)))
-            else:
-                exception_id = f"exception-{uuid.uuid4().hex[:16]}"
-                log.exception("OTLP request failed (%s)", exception_id)
-                status, headers, body = _error(500, "stream.in.internalError", "Internal server error.", exception_id)
+            status, headers, body = failure_answer(exc, "OTLP")
         start_response(_STATUS_TEXT.get(status) or f"{status} Error", headers)
         return [body]
 

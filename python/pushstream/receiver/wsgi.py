@@ -102,6 +102,25 @@ class ReceiverOptions:
     trust_forwarded_for: bool = False
 
 
+def failure_answer(exc: Exception, kind: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The answer to an ingest request (``kind``: ``ingest``, ``OTLP``) that failed
+    with ``exc``: 503 with ``Retry-After`` when the disk is full (opening a new slice
+    after the routes changed) or the control plane of a cluster is away (the routes
+    of the source are not known yet), else 500 with an id to find it in the log."""
+    if is_disk_full(exc):
+        log.warning("%s request refused, the disk is full: %s", kind, exc)
+        message = "The server's disk is full, the request was not stored."
+    elif isinstance(exc, StoreUnavailableError):
+        message = f"{exc} The request was not stored; retry it."
+    else:
+        exception_id = f"exception-{uuid.uuid4().hex[:16]}"
+        log.exception("%s request failed (%s)", kind, exception_id)
+        return _error(500, "stream.in.internalError", "Internal server error.", exception_id)
+    status, headers, body = _error(503, "stream.in.serviceUnavailable", message)
+    headers.append(("Retry-After", str(RETRY_AFTER_SECONDS)))
+    return status, headers, body
+
+
 class ReceiverApp:
     """WSGI middleware: serves ``/stream/...`` and passes everything else to ``app``."""
 
@@ -127,23 +146,7 @@ class ReceiverApp:
         try:
             status, headers, body = self._handle(environ, path, received_at_ns)
         except Exception as exc:
-            if is_disk_full(exc):
-                # Opening a new slice on a full disk (the routes changed meanwhile).
-                log.warning("ingest request refused, the disk is full: %s", exc)
-                status, headers, body = _error(
-                    503, "stream.in.serviceUnavailable", "The server's disk is full, the request was not stored."
-                )
-                headers.append(("Retry-After", str(RETRY_AFTER_SECONDS)))
-            elif isinstance(exc, StoreUnavailableError):
-                # The control plane of a cluster is away and the routes of this source are not known yet.
-                status, headers, body = _error(
-                    503, "stream.in.serviceUnavailable", f"{exc} The request was not stored; retry it."
-                )
-                headers.append(("Retry-After", str(RETRY_AFTER_SECONDS)))
-            else:
-                exception_id = f"exception-{uuid.uuid4().hex[:16]}"
-                log.exception("ingest request failed (%s)", exception_id)
-                status, headers, body = _error(500, "stream.in.internalError", "Internal server error.", exception_id)
+            status, headers, body = failure_answer(exc, "ingest")
         start_response(_STATUS_TEXT.get(status) or f"{status} Error", headers)
         return [body]
 
