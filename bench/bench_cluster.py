@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import statistics
 import sys
@@ -326,12 +327,15 @@ def main() -> None:
             # After the latency: the big imports the NDJSON runs cause would hold up its flushes.
             urls = {name: configure(server, "quiet", QUIET_SETTINGS) for name, server in servers.items()}
             rows = ingest(servers, urls, work, control, seconds=args.seconds, repeat=args.repeat)
-
+            for server in servers.values():
+                server.stop()
+            servers.clear()
+            takeovers = takeover(work / "takeover", cluster_args, s3.environment, args.repeat)
         finally:
             for server in servers.values():
                 server.stop()
-        takeovers = takeover(work / "takeover", cluster_args, s3.environment, args.repeat)
-        s3.stop()
+            s3.stop()
+            shutil.rmtree(work, ignore_errors=True)
 
     lines = [f"Cluster mode vs single node, {now()}, {machine()}", ""]
     ingest_rows = []
