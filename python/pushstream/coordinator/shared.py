@@ -69,19 +69,21 @@ class SharedStagingSteps:
         for ref in closing:
             local = uploads.node_parts(self.layout, ref)
             nodes = self.storage.slice_nodes(ref)
-            mine = {n for n in nodes.open | nodes.closed if n.startswith(self.node_prefix)} | set(local)
             if not nodes.open and not nodes.closed and not local:
                 self._close_unwritten(ref)
                 continue
+            self._unwritten.pop(ref, None)
+            mine = {n for n in nodes.open | nodes.closed if n.startswith(self.node_prefix)} | set(local)
             if not mine:
                 continue
-            done = self.storage.slice_parts(ref)
-            for node_id in sorted(mine - done.keys()):
+            done = set(self.storage.slice_parts(ref))
+            for node_id in sorted(mine - done):
                 if node_id in nodes.open and node_id in live:
                     continue  # still writing
                 if not self._upload_part(ref, node_id, local.get(node_id)):
                     break
-            for node_id in set(local) & set(self.storage.slice_parts(ref)):
+                done.add(node_id)
+            for node_id in set(local) & done:
                 _remove_part(local[node_id])
             if not uploads.node_parts(self.layout, ref):
                 uploads.remove_local(self.layout, ref)
