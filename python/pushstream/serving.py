@@ -33,7 +33,7 @@ from pushstream import logs
 from pushstream.cluster.identity import node_name
 from pushstream.config import ServerConfig
 from pushstream.coordinator.supervisor import CoordinatorSupervisor
-from pushstream.errors import CatalogError, PushstreamError
+from pushstream.errors import CatalogError, PushstreamError, StoreUnavailableError
 from pushstream.metrics import mark_process_dead, remove_multiprocess_dir, use_multiprocess_dir
 from pushstream.receiver.front import InFlightBoard, board_path
 from pushstream.receiver.wsgi import HTTP_BUFFER_BYTES
@@ -113,7 +113,14 @@ def prepare_serve(config: ServerConfig) -> ServerConfig:
     # Created once, before the workers and the coordinator open them at the same moment.
     try:
         prepare_data_dir(config)
-    except (OSError, CatalogError, TargetError) as exc:
+    except StoreUnavailableError as exc:
+        raise ServeError(
+            f"cannot reach the cluster's control plane (--cluster): {exc}; "
+            "check the URL and that PostgreSQL is running, then start the node again"
+        ) from None
+    except TargetError as exc:
+        raise ServeError(f"cannot open the target database (--target): {exc}") from None
+    except (OSError, CatalogError) as exc:
         raise ServeError(f"cannot open the data dir {config.data_dir}: {exc}") from None
     clear_boards(config.data_dir)
     # Decided here, before the workers and the coordinator start: they must agree on it.

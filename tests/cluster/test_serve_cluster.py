@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,24 @@ def _pushstream(*args: str, env: dict[str, str] | None = None) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def test_serve_says_when_the_control_plane_cannot_be_reached(tmp_path: Path) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    url = f"postgresql://nobody@127.0.0.1:{port}/pushstream"
+    result = subprocess.run(
+        [*PUSHSTREAM, "serve", "--cluster", url, "--data-dir", str(tmp_path), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: cannot reach the cluster's control plane (--cluster): ")
+    assert f"port {port} failed: Connection refused" in result.stderr
+    assert result.stderr.rstrip().endswith("check the URL and that PostgreSQL is running, then start the node again")
 
 
 def test_the_cluster_option_from_flags_and_environment() -> None:
