@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,11 @@ import pytest
 
 from pgcluster import PgCluster
 from pushstream.catalog.pg_connections import parse_url
+from pushstream.catalog.postgresql import PgCatalog
+from pushstream.cluster.postgresql import NodeAgent, list_nodes
 from pushstream.config import load_config
 from pushstream.errors import CatalogError, ConfigError
+from pushstream.storage.revision import revision_file
 from serverprocess import PUSHSTREAM, ServerProcess
 from streamclient import BASE, Stream, local_rows, table_rows
 
@@ -135,6 +139,35 @@ def test_serve_says_when_the_control_plane_cannot_be_reached(tmp_path: Path) -> 
     assert result.stderr.startswith("Error: cannot reach the cluster's control plane (--cluster): ")
     assert f"port {port} failed: Connection refused" in result.stderr
     assert result.stderr.rstrip().endswith("check the URL and that PostgreSQL is running, then start the node again")
+
+
+def test_nodes_stopped_or_gone_for_a_day_leave_the_nodes_list(pg_admin_url: str, tmp_path: Path) -> None:
+    url = pg_admin_url + "?schema=forgetting"
+    PgCatalog(url, storage_revisions=revision_file(tmp_path)).close()  # creates the schema
+    now = time.time_ns()
+    hour = 3600 * 1_000_000_000
+    with psycopg.connect(pg_admin_url, options="-c search_path=forgetting", autocommit=True) as db:
+        for name, heartbeat, stopped in (
+            ("gone", now - 25 * hour, 0),
+            ("stopped", now - 25 * hour, 1),
+            ("recent", now - hour, 1),
+        ):
+            db.execute(
+                "INSERT INTO nodes (node_id, host, pid, started_ns, heartbeat_ns, stopped)"
+                " VALUES (%s, 'h', 1, %s, %s, %s)",
+                (name, heartbeat, heartbeat, stopped),
+            )
+    agent = NodeAgent(url, "fresh", "http://fresh", revision_file(tmp_path), lambda: (0, 0))
+    agent.start()
+    try:
+        deadline = time.monotonic() + 30
+        with psycopg.connect(pg_admin_url, options="-c search_path=forgetting", autocommit=True) as db:
+            while "fresh" not in (names := [n.name for n in list_nodes(db, url)]):
+                assert time.monotonic() < deadline, names
+                time.sleep(0.05)
+    finally:
+        agent.stop()
+    assert names == ["fresh", "recent"]
 
 
 def test_the_cluster_option_from_flags_and_environment() -> None:

@@ -21,6 +21,7 @@ from pushstream.storage.revision import revision_file
 from pushstream.storage.sqlite_state import SqliteStorageState
 from pushstream.storage.state import (
     FILE_TRANSITIONS,
+    FORGET_NODE_AFTER_NS,
     SLICE_TRANSITIONS,
     FileRef,
     FileState,
@@ -353,6 +354,31 @@ def test_live_nodes(storage: StorageState) -> None:
     storage.register_node("b")
     storage.report("b", [], stopped=True)
     assert storage.live_nodes() == {"a"}
+
+
+def test_nodes_not_heard_from_for_a_day_are_forgotten_unless_they_wrote_a_tracked_slice(
+    state_backend: StateBackend, storage: StorageState
+) -> None:
+    with storage.atomic() as tx:
+        writing = tx.open_file(SINK, "in.c-t.k", COLUMNS)
+    for node in ("old-idle", "old-writer", "recent"):
+        storage.register_node(node)
+    storage.report(
+        "old-writer", [NodeSliceStats(SliceRef(SINK, writing.file_id, writing.slice_id), False, 1, 10, 1, 1)]
+    )
+    storage.report("recent", [], stopped=True)
+    day_and_a_second = FORGET_NODE_AFTER_NS + 1_000_000_000
+    state_backend.query(
+        "UPDATE storage_nodes SET heartbeat_ns = heartbeat_ns - ? WHERE node_id IN ('old-idle', 'old-writer')",
+        (day_and_a_second,),
+    )
+    storage.register_node("new")
+    assert sorted(r[0] for r in state_backend.query("SELECT node_id FROM storage_nodes")) == [
+        "new",
+        "old-writer",
+        "recent",
+    ]
+    assert storage.live_nodes() == {"new"}
 
 
 def _imported_file(storage: StorageState, events: tuple[int, int] | None) -> FileRef:

@@ -46,6 +46,7 @@ from pushstream.catalog.pg_connections import REVISION_CHANNEL, lock_key, parse_
 from pushstream.catalog.pg_connections import connect as pg_connect
 from pushstream.errors import StoreUnavailableError
 from pushstream.storage.revision import RevisionFile
+from pushstream.storage.state import FORGET_NODE_AFTER_NS
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -279,6 +280,8 @@ class NodeAgent:
             " heartbeat_ns = excluded.heartbeat_ns, stopped = 0",
             (self.name, socket.gethostname(), os.getpid(), now, now, self.api_url),
         )
+        # Nodes stopped or gone for a day leave the list (each start under a new name adds one).
+        connection.execute("DELETE FROM nodes WHERE heartbeat_ns < %s", (now - FORGET_NODE_AFTER_NS,))
         connection.execute(f"LISTEN {CHANNEL}")
         # Whatever changed while this node was not listening.
         config, storage = self.current()

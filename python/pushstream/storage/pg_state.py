@@ -25,6 +25,7 @@ from pushstream.errors import IllegalTransitionError
 from pushstream.storage.layout import SinkKey, new_id
 from pushstream.storage.revision import RevisionFile
 from pushstream.storage.state import (
+    FORGET_NODE_AFTER_NS,
     HOST,
     FileRecord,
     FileRef,
@@ -416,6 +417,11 @@ class PgStorageState(_PgReader):
                 " pid = excluded.pid, started_ns = excluded.started_ns, heartbeat_ns = excluded.heartbeat_ns,"
                 " stopped = 0",
                 (node_id, HOST, os.getpid(), now, now),
+            )
+            db.execute(
+                "DELETE FROM storage_nodes WHERE heartbeat_ns < %s"
+                " AND node_id NOT IN (SELECT node_id FROM storage_slice_nodes)",
+                (now - FORGET_NODE_AFTER_NS,),
             )
 
     def report(self, node_id: str, stats: Sequence[NodeSliceStats], *, stopped: bool = False) -> None:

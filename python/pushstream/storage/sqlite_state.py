@@ -23,6 +23,7 @@ from pushstream.errors import IllegalTransitionError
 from pushstream.storage.layout import SinkKey, new_id
 from pushstream.storage.revision import RevisionFile, revision_file
 from pushstream.storage.state import (
+    FORGET_NODE_AFTER_NS,
     HOST,
     FileRecord,
     FileRef,
@@ -501,6 +502,11 @@ class SqliteStorageState(_SqliteReader):
                 "INSERT OR REPLACE INTO storage_nodes (node_id, host, pid, started_ns, heartbeat_ns, stopped)"
                 " VALUES (?, ?, ?, ?, ?, 0)",
                 (node_id, HOST, os.getpid(), now, now),
+            )
+            db.execute(
+                "DELETE FROM storage_nodes WHERE heartbeat_ns < ?"
+                " AND node_id NOT IN (SELECT node_id FROM storage_slice_nodes)",
+                (now - FORGET_NODE_AFTER_NS,),
             )
 
     def report(self, node_id: str, stats: Sequence[NodeSliceStats], *, stopped: bool = False) -> None:

@@ -267,6 +267,10 @@ HOST = socket.gethostname()
 
 #: A node that has not sent a heartbeat for this long is considered gone.
 NODE_TIMEOUT_NS = 15_000_000_000
+#: A receiver node not heard from for this long, and not writing any slice that is
+#: still tracked, is forgotten when another node registers (every worker process of
+#: every start is a node: without this the list only grows).
+FORGET_NODE_AFTER_NS = 24 * 3600 * 1_000_000_000
 
 
 def node_alive(host: str, pid: int, heartbeat_ns: int, stopped: bool, now_ns: int) -> bool:
