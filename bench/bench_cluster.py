@@ -13,9 +13,10 @@ Measured, interleaved and repeated (medians):
 1. **ingest**: single events (54 B, static mapping) and NDJSON batches of 1,000,
    closed loop with `wrk` (as `bench_load.py`), cluster / single ratio — the
    goal is ≥ 90 %. The servers take turns, in an order that rotates every
-   round, and each run starts with every server and PostgreSQL idle: what a
-   run left to compress, upload and import is done before the next run, and
-   its CPU is counted to the run's events ("with the pipeline");
+   round, and each run starts with every server and PostgreSQL idle and the
+   page cache written out: what a run left to compress, upload and import
+   (and checkpoint) is done before the next run, and its CPU is counted to the
+   run's events ("with the pipeline");
 2. **coordination cost** of the cluster node while it ingests: PostgreSQL
    transactions and statements per 1,000 events (`pg_stat_database`,
    `pg_stat_statements` is not needed) and the CPU of the PostgreSQL
@@ -56,7 +57,7 @@ from bench_load import (
     run_wrk,
     settle,
 )
-from common import QUIET_SETTINGS, free_port, machine, now, table
+from common import QUIET_SETTINGS, free_port, machine, now, settle_disk, table
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -166,6 +167,7 @@ def ingest(
     names = list(servers)
     settle(list(servers.values()))
     control.settle()
+    settle_disk()
     for round_ in range(repeat):
         for case, body, kind, per_request, connections in cases:
             # The order rotates every round: a run right after another server's run
@@ -199,6 +201,7 @@ def ingest(
                 settle_started = time.monotonic()
                 settle(list(servers.values()), timeout=300)
                 control.settle(timeout=300)
+                settle_disk()
                 row["settle_s"] = time.monotonic() - settle_started
                 row["events"] = events
                 row["pipeline_cpu_s"] = server.cpu_seconds() - cpu_before

@@ -116,3 +116,12 @@ if rate > 0 then
   end
 end
 """
+
+
+def settle_disk() -> float:
+    """Writes the page cache out (``sync``): an import's checkpoint (hundreds of
+    MB, which the kernel may keep dirty for 30 s) must not be flushed to the disk
+    while the next run syncs its slices on it. Returns the seconds it took."""
+    started = time.monotonic()
+    os.sync()
+    return time.monotonic() - started
