@@ -615,3 +615,26 @@ fn mangled_log_bodies_decode_as_prost_decides() {
     // Both paths are exercised.
     assert!(taken > 100 && left > 100, "{taken} taken, {left} left");
 }
+
+#[test]
+fn timestamps_are_rfc3339_with_nanoseconds() {
+    let at = |ns: u64| {
+        let request = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: None,
+                scope_logs: vec![ScopeLogs {
+                    scope: None,
+                    log_records: vec![LogRecord { time_unix_nano: ns, ..Default::default() }],
+                }],
+            }],
+        };
+        let record = flatten_pb(Signal::Logs, &request).remove(0);
+        record["{\"timestamp\":\"".len()..].split('"').next().unwrap().to_owned()
+    };
+    assert_eq!(at(0), "");
+    assert_eq!(at(1), "1970-01-01T00:00:00.000000001Z");
+    assert_eq!(at(T0), "2026-12-01T05:00:00.123456789Z");
+    assert_eq!(at(951_868_799_999_999_999), "2000-02-29T23:59:59.999999999Z");
+    assert_eq!(at(1_000_000_000 * 86_399 + 10_203_040), "1970-01-01T23:59:59.010203040Z");
+    assert_eq!(at(u64::MAX), "2554-07-21T23:34:33.709551615Z");
+}
