@@ -220,3 +220,5 @@ pub fn response(signal: Signal, encoding: Encoding, rejected: i64, message: &str
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod cost;
