@@ -3,7 +3,7 @@
 //! allocation for every string, attribute, value and record), which took more
 //! time than flattening.
 //!
-//! Reads exactly what prost accepts and writes the records
+//! Takes only bodies that prost accepts, and writes the records that
 //! [`Flattener::logs`] writes from prost's messages (the layout is shared).
 //! Whatever protobuf gives a meaning this reader leaves to prost — a singular
 //! field sent twice (merged or replaced), a group, values nested deeper than
