@@ -199,7 +199,10 @@ pub fn write_str(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    while let Some(i) = next_escaped(bytes, start) {
+        let b = bytes[i];
+        out.extend_from_slice(&bytes[start..i]);
+        let unicode;
         let escape: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -208,24 +211,62 @@ pub fn write_str(s: &str, out: &mut Vec<u8>) {
             b'\t' => b"\\t",
             0x08 => b"\\b",
             0x0c => b"\\f",
-            0x00..=0x1f => &[],
-            _ => continue,
+            _ => {
+                unicode = [b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]];
+                &unicode
+            }
         };
-        out.extend_from_slice(&bytes[start..i]);
-        if escape.is_empty() {
-            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]]);
-        } else {
-            out.extend_from_slice(escape);
-        }
+        out.extend_from_slice(escape);
         start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
 }
 
+/// The position of the first byte from `from` on that a JSON string escapes.
+fn next_escaped(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // Whether a byte of `word` is zero (exact as a yes or no).
+    let has_zero = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS != 0;
+    let escaped = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+    // Most strings have no such byte: eight bytes at a time (a control
+    // character, a quote or a backslash in the word), then the byte itself.
+    let mut at = from;
+    while let Some(block) = bytes.get(at..at + 8) {
+        let word = u64::from_ne_bytes(block.try_into().expect("8 bytes"));
+        let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS != 0;
+        if control || has_zero(word ^ (ONES * u64::from(b'"'))) || has_zero(word ^ (ONES * u64::from(b'\\'))) {
+            break;
+        }
+        at += 8;
+    }
+    bytes[at..].iter().position(|&b| escaped(b)).map(|i| at + i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_are_escaped_like_serde_json() {
+        // Every ASCII byte, at every position of the 16-byte blocks, among non-ASCII text.
+        let mut texts: Vec<String> = (0u8..0x80).map(|b| (b as char).to_string()).collect();
+        for b in 0u8..0x80 {
+            for at in [0, 7, 15, 16, 17, 31, 40] {
+                let mut text: Vec<char> = "abcdefghijklmnopqrstuvwxyzžluťoučký kůň🐎".chars().collect();
+                text.insert(at, b as char);
+                texts.push(text.into_iter().collect());
+            }
+        }
+        texts.push("\"\\\n\u{0}\u{1f}\u{7f}\u{2028}".repeat(9));
+        texts.push(String::new());
+        for text in texts {
+            let mut out = Vec::new();
+            write_str(&text, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&text).unwrap(), "{text:?}");
+        }
+    }
 
     fn roundtrip(s: &str) -> Result<String, String> {
         let v = parse(s.as_bytes())?;

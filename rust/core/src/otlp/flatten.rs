@@ -47,6 +47,17 @@ impl Flattened {
     }
 }
 
+/// The scalar fields of one log record, whichever decoder read them.
+pub(super) struct LogFields<'a> {
+    pub time_unix_nano: u64,
+    pub observed_time_unix_nano: u64,
+    pub severity_number: i32,
+    pub severity_text: &'a str,
+    pub flags: u32,
+    pub trace_id: &'a [u8],
+    pub span_id: &'a [u8],
+}
+
 /// Builds the records of one request within its limits.
 pub(super) struct Flattener {
     out: Flattened,
@@ -97,38 +108,64 @@ impl Flattener {
             for scope_logs in &resource_logs.scope_logs {
                 let scope = scope_json(scope_logs.scope.as_ref());
                 for log in &scope_logs.log_records {
-                    let out = self.begin();
-                    key("timestamp", out, true);
-                    timestamp(log.time_unix_nano, out);
-                    key("observed_timestamp", out, false);
-                    timestamp(log.observed_time_unix_nano, out);
-                    key("severity_number", out, false);
-                    integer(log.severity_number, out);
-                    key("severity_text", out, false);
-                    write_str(&log.severity_text, out);
-                    key("body", out, false);
-                    match &log.body {
-                        Some(body) => any_value(body, out, 0)?,
-                        None => out.extend_from_slice(b"null"),
-                    }
-                    key("flags", out, false);
-                    integer(log.flags, out);
-                    if !log.trace_id.is_empty() {
-                        key("trace_id", out, false);
-                        hex(&log.trace_id, out);
-                    }
-                    if !log.span_id.is_empty() {
-                        key("span_id", out, false);
-                        hex(&log.span_id, out);
-                    }
-                    key("attributes", out, false);
-                    attributes(&log.attributes, out, 0)?;
-                    common(&resource, &scope, out);
-                    self.end()?;
+                    let fields = LogFields {
+                        time_unix_nano: log.time_unix_nano,
+                        observed_time_unix_nano: log.observed_time_unix_nano,
+                        severity_number: log.severity_number,
+                        severity_text: &log.severity_text,
+                        flags: log.flags,
+                        trace_id: &log.trace_id,
+                        span_id: &log.span_id,
+                    };
+                    self.log_record(
+                        &fields,
+                        |out| match &log.body {
+                            Some(body) => any_value(body, out, 0),
+                            None => null(out),
+                        },
+                        |out| attributes(&log.attributes, out, 0),
+                        (&resource, &scope),
+                    )?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// One log record: its fields, then its body and attributes as `body` and
+    /// `attributes` write them, then the resource and scope (JSON of their own).
+    pub(super) fn log_record<E: From<OtlpError>>(
+        &mut self,
+        log: &LogFields<'_>,
+        body: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+        attributes: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+        (resource, scope): (&[u8], &[u8]),
+    ) -> Result<(), E> {
+        let out = self.begin();
+        key("timestamp", out, true);
+        timestamp(log.time_unix_nano, out);
+        key("observed_timestamp", out, false);
+        timestamp(log.observed_time_unix_nano, out);
+        key("severity_number", out, false);
+        integer(log.severity_number, out);
+        key("severity_text", out, false);
+        write_str(log.severity_text, out);
+        key("body", out, false);
+        body(out)?;
+        key("flags", out, false);
+        integer(log.flags, out);
+        if !log.trace_id.is_empty() {
+            key("trace_id", out, false);
+            hex(log.trace_id, out);
+        }
+        if !log.span_id.is_empty() {
+            key("span_id", out, false);
+            hex(log.span_id, out);
+        }
+        key("attributes", out, false);
+        attributes(out)?;
+        common(resource, scope, out);
+        Ok(self.end()?)
     }
 
     pub(super) fn metrics(&mut self, request: &ExportMetricsServiceRequest) -> Result<(), OtlpError> {
@@ -374,8 +411,13 @@ fn resource_json(resource: Option<&Resource>) -> Result<Vec<u8>, OtlpError> {
 }
 
 fn scope_json(scope: Option<&InstrumentationScope>) -> Vec<u8> {
-    let mut out = Vec::new();
     let (name, version) = scope.map_or(("", ""), |s| (s.name.as_str(), s.version.as_str()));
+    scope_fields_json(name, version)
+}
+
+/// `{"name":...,"version":...}`: the scope of a group of records.
+pub(super) fn scope_fields_json(name: &str, version: &str) -> Vec<u8> {
+    let mut out = Vec::new();
     out.extend_from_slice(b"{\"name\":");
     write_str(name, &mut out);
     out.extend_from_slice(b",\"version\":");
@@ -423,7 +465,7 @@ fn optional_double(name: &str, value: Option<f64>, out: &mut Vec<u8>) {
     }
 }
 
-fn integer<I: itoa::Integer>(value: I, out: &mut Vec<u8>) {
+pub(super) fn integer<I: itoa::Integer>(value: I, out: &mut Vec<u8>) {
     out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
@@ -451,7 +493,7 @@ fn doubles(values: &[f64], out: &mut Vec<u8>) {
 
 /// A double as a JSON number; NaN and the infinities (no JSON number) as the
 /// strings protobuf's JSON mapping uses.
-fn double(value: f64, out: &mut Vec<u8>) {
+pub(super) fn double(value: f64, out: &mut Vec<u8>) {
     if value.is_finite() {
         write_f64(value, out);
     } else if value.is_nan() {
@@ -485,54 +527,93 @@ fn timestamp(ns: u64, out: &mut Vec<u8>) {
     let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
     let of_day = seconds.rem_euclid(86_400) as u32;
     let mut text = *b"\"0000-00-00T00:00:00.000000000Z\"";
-    let mut digits = |range: std::ops::Range<usize>, value: u32| {
-        let mut v = value;
-        for slot in text[range].iter_mut().rev() {
-            *slot = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
+    // Two digits at a time from a table: a record has two timestamps.
+    let mut pair = |at: usize, value: u32| {
+        let i = 2 * (value % 100) as usize;
+        text[at..at + 2].copy_from_slice(&DIGIT_PAIRS[i..i + 2]);
     };
-    digits(1..5, year as u32);
-    digits(6..8, month);
-    digits(9..11, day);
-    digits(12..14, of_day / 3600);
-    digits(15..17, of_day / 60 % 60);
-    digits(18..20, of_day % 60);
-    digits(21..30, nanos);
+    // The years of u64 nanoseconds are 1970..=2554.
+    pair(1, year as u32 / 100);
+    pair(3, year as u32);
+    pair(6, month);
+    pair(9, day);
+    pair(12, of_day / 3600);
+    pair(15, of_day / 60 % 60);
+    pair(18, of_day % 60);
+    pair(21, nanos / 10_000_000);
+    pair(23, nanos / 100_000);
+    pair(25, nanos / 1_000);
+    pair(27, nanos / 10);
+    text[29] = b'0' + (nanos % 10) as u8;
     out.extend_from_slice(&text);
 }
 
-/// Key-value pairs as a JSON object. Keys are unique in valid OTLP; a repeated
-/// key is written once, where it last occurs, with its last value (as JSON
-/// parsers read it).
+const DIGIT_PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// Key-value pairs as a JSON object.
 fn attributes(list: &[KeyValue], out: &mut Vec<u8>, depth: usize) -> Result<(), OtlpError> {
+    object(
+        list,
+        |pair| &pair.key,
+        |pair, out| match &pair.value {
+            Some(value) => any_value(value, out, depth + 1),
+            None => null(out),
+        },
+        out,
+    )?;
+    Ok(())
+}
+
+/// Pairs as a JSON object, each value written by `value`. Keys are unique in
+/// valid OTLP; a repeated key is written once, where it last occurs, with its
+/// last value (as JSON parsers read it). Returns how many pairs were written.
+pub(super) fn object<P, E>(
+    pairs: &[P],
+    key_of: impl Fn(&P) -> &str,
+    mut value: impl FnMut(&P, &mut Vec<u8>) -> Result<(), E>,
+    out: &mut Vec<u8>,
+) -> Result<usize, E> {
     // Short lists are scanned; long ones (a hostile body) looked up in a map,
     // so the check stays linear in the size of the body.
     let last_of: Option<std::collections::HashMap<&str, usize>> =
-        (list.len() > 16).then(|| list.iter().enumerate().map(|(i, pair)| (pair.key.as_str(), i)).collect());
+        (pairs.len() > 16).then(|| pairs.iter().enumerate().map(|(i, pair)| (key_of(pair), i)).collect());
     out.push(b'{');
-    let mut first = true;
-    for (i, pair) in list.iter().enumerate() {
+    let mut written = 0;
+    for (i, pair) in pairs.iter().enumerate() {
+        let key = key_of(pair);
         let repeated_later = match &last_of {
-            Some(map) => map[pair.key.as_str()] != i,
-            None => list[i + 1..].iter().any(|later| later.key == pair.key),
+            Some(map) => map[key] != i,
+            None => pairs[i + 1..].iter().any(|later| key_of(later) == key),
         };
         if repeated_later {
             continue;
         }
-        if !first {
+        if written > 0 {
             out.push(b',');
         }
-        first = false;
-        write_str(&pair.key, out);
+        written += 1;
+        write_str(key, out);
         out.push(b':');
-        match &pair.value {
-            Some(value) => any_value(value, out, depth + 1)?,
-            None => out.extend_from_slice(b"null"),
-        }
+        value(pair, out)?;
     }
     out.push(b'}');
+    Ok(written)
+}
+
+/// `null`, for a value that is not set.
+pub(super) fn null<E>(out: &mut Vec<u8>) -> Result<(), E> {
+    out.extend_from_slice(b"null");
     Ok(())
+}
+
+/// Bytes as a base64 string (protobuf's JSON mapping of `bytes`).
+pub(super) fn base64_str(bytes: &[u8], out: &mut Vec<u8>) {
+    write_str(&base64::engine::general_purpose::STANDARD.encode(bytes), out);
 }
 
 fn any_value(value: &AnyValue, out: &mut Vec<u8>, depth: usize) -> Result<(), OtlpError> {
@@ -546,9 +627,7 @@ fn any_value(value: &AnyValue, out: &mut Vec<u8>, depth: usize) -> Result<(), Ot
         Some(V::BoolValue(b)) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Some(V::IntValue(i)) => integer(*i, out),
         Some(V::DoubleValue(d)) => double(*d, out),
-        Some(V::BytesValue(bytes)) => {
-            write_str(&base64::engine::general_purpose::STANDARD.encode(bytes), out);
-        }
+        Some(V::BytesValue(bytes)) => base64_str(bytes, out),
         Some(V::ArrayValue(array)) => {
             out.push(b'[');
             for (i, item) in array.values.iter().enumerate() {

@@ -13,6 +13,7 @@
 mod flatten;
 mod json;
 pub mod proto;
+mod wire;
 
 use std::fmt;
 use std::io::Read;
@@ -158,7 +159,13 @@ pub fn decode(
     let mut flattener = flatten::Flattener::new(limits, body.len());
     let malformed = |e: String| OtlpError::malformed(format!("invalid OTLP {} body: {e}", encoding.name()));
     match (signal, encoding) {
-        (Signal::Logs, Encoding::Protobuf) => flattener.logs(&protobuf(body, &malformed)?)?,
+        (Signal::Logs, Encoding::Protobuf) => {
+            // Straight from the wire when it can; else prost's messages decide.
+            if wire::logs(&mut flattener, body).is_err() {
+                flattener = flatten::Flattener::new(limits, body.len());
+                flattener.logs(&protobuf(body, &malformed)?)?;
+            }
+        }
         (Signal::Logs, Encoding::Json) => flattener.logs(&json::logs(body).map_err(malformed)?)?,
         (Signal::Metrics, Encoding::Protobuf) => flattener.metrics(&protobuf(body, &malformed)?)?,
         (Signal::Metrics, Encoding::Json) => flattener.metrics(&json::metrics(body).map_err(malformed)?)?,
@@ -212,3 +219,6 @@ pub fn response(signal: Signal, encoding: Encoding, rejected: i64, message: &str
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod cost;

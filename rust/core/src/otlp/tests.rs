@@ -416,3 +416,225 @@ fn responses_in_both_encodings() {
     assert_eq!(Encoding::from_content_type("application/json; charset=utf-8"), Some(Encoding::Json));
     assert_eq!(Encoding::from_content_type("text/plain"), None);
 }
+
+/// The records of a protobuf log request as prost's messages make them.
+fn logs_by_prost(body: &[u8]) -> Result<Vec<String>, OtlpError> {
+    let request = ExportLogsServiceRequest::decode(body)
+        .map_err(|e| OtlpError::malformed(format!("invalid OTLP protobuf body: {e}")))?;
+    let mut flattener = flatten::Flattener::new(LIMITS, body.len());
+    flattener.logs(&request)?;
+    Ok(records(&flattener.finish()))
+}
+
+/// The records of a protobuf log request read straight from the wire, `None`
+/// when the wire reader leaves the body to prost.
+fn logs_from_wire(body: &[u8]) -> Option<Vec<String>> {
+    let mut flattener = flatten::Flattener::new(LIMITS, body.len());
+    wire::logs(&mut flattener, body).ok()?;
+    Some(records(&flattener.finish()))
+}
+
+/// Log records with every kind of value, odd ones included.
+fn varied_log_request() -> ExportLogsServiceRequest {
+    use any_value::Value as V;
+    let any = |value: V| AnyValue { value: Some(value) };
+    let array = |values: Vec<AnyValue>| V::ArrayValue(ArrayValue { values });
+    let kvlist = |values: Vec<KeyValue>| V::KvlistValue(KeyValueList { values });
+    let mut deep = any(text("bottom"));
+    for i in 0..20 {
+        deep = if i % 2 == 0 {
+            any(array(vec![deep]))
+        } else {
+            any(kvlist(vec![KeyValue { key: "k".into(), value: Some(deep) }]))
+        };
+    }
+    let many: Vec<KeyValue> = (0..40).map(|i| kv(&format!("k{}", i % 25), V::IntValue(i))).collect();
+    let odd = vec![
+        kv("nan", V::DoubleValue(f64::NAN)),
+        kv("inf", V::DoubleValue(f64::INFINITY)),
+        kv("-inf", V::DoubleValue(f64::NEG_INFINITY)),
+        kv("-0", V::DoubleValue(-0.0)),
+        kv("tiny", V::DoubleValue(5e-324)),
+        kv("big", V::DoubleValue(1e300)),
+        kv("third", V::DoubleValue(1.0 / 3.0)),
+        kv("max", V::IntValue(i64::MAX)),
+        kv("min", V::IntValue(i64::MIN)),
+        kv("false", V::BoolValue(false)),
+        kv("bytes", V::BytesValue((0..=255).collect())),
+        kv("empty bytes", V::BytesValue(vec![])),
+        kv("escapes", text("quote \" backslash \\ newline \n tab \t nul \u{0} bell \u{7} del \u{7f}")),
+        kv("unicode ✓ \u{2028}", text("žluťoučký kůň 🐎 \u{fffd}")),
+        kv("dup", V::IntValue(1)),
+        kv(
+            "nested",
+            array(vec![any(array(vec![])), any(kvlist(vec![])), AnyValue { value: None }, any(V::IntValue(2))]),
+        ),
+        KeyValue { key: "unset".into(), value: None },
+        KeyValue { key: "empty".into(), value: Some(AnyValue { value: None }) },
+        kv("dup", text("last wins")),
+        kv("deep", deep.value.clone().unwrap()),
+        kv("", text("empty key")),
+    ];
+    let log = |n: u64, body: Option<AnyValue>, attributes: Vec<KeyValue>| LogRecord {
+        time_unix_nano: if n == 0 { 0 } else { T0 + n },
+        observed_time_unix_nano: T0 * (n % 2),
+        severity_number: [9, 0, -1, i32::MAX][n as usize % 4],
+        severity_text: ["INFO", "", "wéird \"sev\"", "x"][n as usize % 4].into(),
+        body,
+        attributes,
+        flags: [0, 1, u32::MAX][n as usize % 3],
+        trace_id: if n % 2 == 0 { vec![] } else { (0..16).collect() },
+        span_id: if n % 3 == 0 { vec![] } else { vec![0xff; 8] },
+    };
+    ExportLogsServiceRequest {
+        resource_logs: vec![
+            ResourceLogs {
+                resource: Some(Resource { attributes: odd.clone() }),
+                scope_logs: vec![
+                    ScopeLogs {
+                        scope: scope(),
+                        log_records: vec![
+                            log(1, Some(any(text("plain"))), vec![]),
+                            log(2, Some(deep.clone()), odd.clone()),
+                            log(3, None, many.clone()),
+                            log(0, Some(AnyValue { value: None }), vec![]),
+                        ],
+                    },
+                    ScopeLogs { scope: None, log_records: vec![log(4, Some(any(V::DoubleValue(2.5))), many)] },
+                    ScopeLogs { scope: scope(), log_records: vec![] },
+                ],
+            },
+            ResourceLogs { resource: None, scope_logs: vec![] },
+            ResourceLogs {
+                resource: None,
+                scope_logs: vec![ScopeLogs {
+                    scope: Some(InstrumentationScope { name: "ü\"".into(), version: String::new() }),
+                    log_records: vec![log(5, Some(any(V::BytesValue(b"\x00\x01".to_vec()))), odd)],
+                }],
+            },
+        ],
+    }
+}
+
+#[test]
+fn log_records_from_the_wire_are_those_of_prosts_messages() {
+    for request in [log_request(), varied_log_request(), ExportLogsServiceRequest::default()] {
+        let body = request.encode_to_vec();
+        let wire = logs_from_wire(&body).expect("the wire reader takes a regular body");
+        assert_eq!(wire, logs_by_prost(&body).unwrap());
+        assert_eq!(records(&decode(Signal::Logs, Encoding::Protobuf, false, &body, LIMITS).unwrap()), wire);
+        for record in &wire {
+            assert!(crate::json::parse(record.as_bytes()).is_ok(), "{record}");
+        }
+    }
+}
+
+/// A protobuf field: its key and its bytes.
+fn field(number: u32, wire_type: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    prost::encoding::encode_varint(u64::from(number << 3 | u32::from(wire_type)), &mut out);
+    if wire_type == 2 {
+        prost::encoding::encode_varint(payload.len() as u64, &mut out);
+    }
+    out.extend_from_slice(payload);
+    out
+}
+
+#[test]
+fn unusual_log_bodies_are_left_to_prost() {
+    let log = LogRecord {
+        severity_text: "INFO".into(),
+        body: Some(AnyValue { value: Some(text("one")) }),
+        attributes: vec![kv("a", any_value::Value::IntValue(1))],
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let wrap = |log: &[u8]| {
+        let scope_logs = [field(1, 2, &scope().unwrap().encode_to_vec()), field(2, 2, log)].concat();
+        let resource_logs = [field(2, 2, &scope_logs), field(1, 2, &resource().unwrap().encode_to_vec())].concat();
+        field(1, 2, &resource_logs)
+    };
+    let unknown =
+        [field(99, 0, &[0x96, 0x01]), field(98, 1, &[7; 8]), field(97, 2, b"\xff\xfe"), field(96, 5, &[1; 4])].concat();
+    // Unknown fields are skipped by both; the resource after its records is found.
+    let body = wrap(&[log.clone(), unknown.clone()].concat());
+    assert_eq!(logs_from_wire(&body), Some(logs_by_prost(&body).unwrap()));
+    let second_body = field(5, 2, &AnyValue { value: Some(text("two")) }.encode_to_vec());
+    let second_kvlist = |key: &str| {
+        let list = KeyValueList { values: vec![kv(key, any_value::Value::IntValue(2))] }.encode_to_vec();
+        field(5, 2, &field(6, 2, &list))
+    };
+    let cases: Vec<Vec<u8>> = vec![
+        // A second body: prost replaces the string, merges the key-value lists.
+        wrap(&[log.clone(), second_body].concat()),
+        wrap(&[field(5, 2, &field(6, 2, &[])), second_kvlist("x"), second_kvlist("y")].concat()),
+        // A scalar sent twice: the last one counts.
+        wrap(&[log.clone(), field(3, 2, b"WARN"), field(2, 0, &[0xff, 0xff, 0xff, 0xff, 0x0f])].concat()),
+        // A group among the unknown fields.
+        wrap(&[log.clone(), field(90, 3, &[]), field(90, 4, &[])].concat()),
+        wrap(&[resource().unwrap().encode_to_vec(), log.clone()].concat()),
+    ];
+    for body in cases {
+        assert_eq!(logs_from_wire(&body), None);
+        let decoded = decode(Signal::Logs, Encoding::Protobuf, false, &body, LIMITS).map(|r| records(&r));
+        assert_eq!(decoded, logs_by_prost(&body));
+    }
+}
+
+#[test]
+fn mangled_log_bodies_decode_as_prost_decides() {
+    use rand::{Rng, SeedableRng};
+    let original = varied_log_request().encode_to_vec();
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(17);
+    let (mut taken, mut left) = (0, 0);
+    for _ in 0..10_000 {
+        let mut body = original.clone();
+        for _ in 0..rng.random_range(1..4) {
+            let at = rng.random_range(0..body.len());
+            match rng.random_range(0..4) {
+                0 => body[at] = rng.random(),
+                1 => body[at] ^= 1 << rng.random_range(0..8),
+                2 => body.truncate(at),
+                _ => body.insert(at, rng.random()),
+            }
+            if body.is_empty() {
+                break;
+            }
+        }
+        let by_prost = logs_by_prost(&body);
+        match logs_from_wire(&body) {
+            Some(wire) => {
+                taken += 1;
+                assert_eq!(Ok(wire), by_prost);
+            }
+            None => left += 1,
+        }
+        let decoded = decode(Signal::Logs, Encoding::Protobuf, false, &body, LIMITS).map(|r| records(&r));
+        assert_eq!(decoded, by_prost);
+    }
+    // Both paths are exercised.
+    assert!(taken > 100 && left > 100, "{taken} taken, {left} left");
+}
+
+#[test]
+fn timestamps_are_rfc3339_with_nanoseconds() {
+    let at = |ns: u64| {
+        let request = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: None,
+                scope_logs: vec![ScopeLogs {
+                    scope: None,
+                    log_records: vec![LogRecord { time_unix_nano: ns, ..Default::default() }],
+                }],
+            }],
+        };
+        let record = flatten_pb(Signal::Logs, &request).remove(0);
+        record["{\"timestamp\":\"".len()..].split('"').next().unwrap().to_owned()
+    };
+    assert_eq!(at(0), "");
+    assert_eq!(at(1), "1970-01-01T00:00:00.000000001Z");
+    assert_eq!(at(T0), "2026-12-01T05:00:00.123456789Z");
+    assert_eq!(at(951_868_799_999_999_999), "2000-02-29T23:59:59.999999999Z");
+    assert_eq!(at(1_000_000_000 * 86_399 + 10_203_040), "1970-01-01T23:59:59.010203040Z");
+    assert_eq!(at(u64::MAX), "2554-07-21T23:34:33.709551615Z");
+}
