@@ -9,6 +9,7 @@ use pushstream_core::body::{parse_form, BodyFormat};
 use pushstream_core::csv::{complete_rows, parse_rows, write_field};
 use pushstream_core::json;
 use pushstream_core::mapping::Mapping;
+use pushstream_core::otlp::{self, Encoding, OtlpLimits, Signal};
 use pushstream_core::path::JsonPath;
 use pushstream_core::record::{Record, RecordContext, RecordMeta};
 use pushstream_core::request::{check_ndjson, split, BatchKind};
@@ -24,6 +25,19 @@ pub fn json_body(data: &[u8]) {
     let mut second = Vec::new();
     json::write_compact(&again, &mut second);
     assert_eq!(out, second, "compact output is stable");
+}
+
+/// OTLP protobuf log requests: the wire reader and prost's messages give the
+/// same records or the same error (small limits, so that the limits are hit too).
+pub fn otlp_logs(data: &[u8]) {
+    let limits = OtlpLimits::new(64 * 1024, 2048);
+    let decoded = otlp::decode(Signal::Logs, Encoding::Protobuf, false, data, limits);
+    let by_prost = otlp::decode_logs_by_prost(data, limits);
+    match (decoded, by_prost) {
+        (Ok(a), Ok(b)) => assert!(a.iter().eq(b.iter()), "the wire reader and prost disagree on the records"),
+        (Err(a), Err(b)) => assert_eq!(a, b, "the wire reader and prost disagree on the error"),
+        (a, b) => panic!("the wire reader and prost disagree: {:?} vs {:?}", a.map(|r| r.len()), b.map(|r| r.len())),
+    }
 }
 
 /// Form bodies: any bytes give a JSON object or a malformed-body error.

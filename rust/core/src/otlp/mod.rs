@@ -175,6 +175,17 @@ pub fn decode(
     Ok(flattener.finish())
 }
 
+/// The records of a protobuf log request as prost's messages make them,
+/// without the wire reader: what [`decode`] must agree with (tests and the
+/// `otlp_logs` fuzz target compare the two).
+#[doc(hidden)]
+pub fn decode_logs_by_prost(body: &[u8], limits: OtlpLimits) -> Result<Flattened, OtlpError> {
+    let malformed = |e: String| OtlpError::malformed(format!("invalid OTLP protobuf body: {e}"));
+    let mut flattener = flatten::Flattener::new(limits, body.len());
+    flattener.logs(&protobuf(body, &malformed)?)?;
+    Ok(flattener.finish())
+}
+
 fn protobuf<M: Message + Default>(body: &[u8], malformed: &impl Fn(String) -> OtlpError) -> Result<M, OtlpError> {
     M::decode(body).map_err(|e| malformed(e.to_string()))
 }

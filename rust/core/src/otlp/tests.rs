@@ -419,11 +419,7 @@ fn responses_in_both_encodings() {
 
 /// The records of a protobuf log request as prost's messages make them.
 fn logs_by_prost(body: &[u8]) -> Result<Vec<String>, OtlpError> {
-    let request = ExportLogsServiceRequest::decode(body)
-        .map_err(|e| OtlpError::malformed(format!("invalid OTLP protobuf body: {e}")))?;
-    let mut flattener = flatten::Flattener::new(LIMITS, body.len());
-    flattener.logs(&request)?;
-    Ok(records(&flattener.finish()))
+    decode_logs_by_prost(body, LIMITS).map(|r| records(&r))
 }
 
 /// The records of a protobuf log request read straight from the wire, `None`
