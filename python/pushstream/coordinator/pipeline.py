@@ -13,6 +13,13 @@ Every tick (at least once a second):
 4. **import** — a closing file whose slices are all uploaded is imported into its
    table through the target, with retries and backoff on failure.
 
+Imports run on import threads of their own (at most
+:attr:`CoordinatorOptions.import_concurrency` at once): the tick only hands them
+the files that are ready, so a long import (a big file takes tens of seconds)
+holds up neither the rotation and upload of any sink nor the imports into other
+tables. One table takes one import at a time: the files of a sink are imported
+in order, and two sinks writing one table do not contend for its locks.
+
 State transitions are committed before the disk is cleaned up, and imports are
 idempotent, so after a crash at any point the next tick resumes where it stopped.
 """
@@ -71,6 +78,29 @@ class CoordinatorOptions:
     #: Retry delay of an import that failed because a disk was full: short, so
     #: that imports resume soon after space is freed, without a restart.
     disk_full_retry: float = 5.0
+    #: Imports at once (into different tables); ``None``: by the target's kind
+    #: (see :func:`default_import_concurrency`).
+    import_concurrency: int | None = None
+    #: Seconds a stopping coordinator waits for the imports under way; one cut
+    #: short is imported again by the next coordinator (imports are idempotent).
+    import_stop_wait: float = 10.0
+
+
+#: Imports at once into a PostgreSQL target. Each holds a connection (as its sink
+#: user) and keeps a server backend busy with COPY and the merge while its thread
+#: parses the next batches; with a few of them one long import no longer delays
+#: the others, and more would mostly compete for the database's CPU and disk
+#: that the control plane and readers share.
+POSTGRESQL_IMPORT_CONCURRENCY = 4
+
+
+def default_import_concurrency(target_kind: str) -> int:
+    """Imports at once by default into a target of ``target_kind``: one into the
+    embedded SQLite target, whose imports take the database's single write lock
+    (``BEGIN IMMEDIATE``) for their whole transaction, so a second one would only
+    wait for it; :data:`POSTGRESQL_IMPORT_CONCURRENCY` into PostgreSQL, which
+    writes different tables in parallel."""
+    return 1 if target_kind == "sqlite" else POSTGRESQL_IMPORT_CONCURRENCY
 
 
 def retry_delay(attempt: int, options: CoordinatorOptions, rnd: Callable[[], float] = random.random) -> float:
@@ -132,7 +162,11 @@ class Coordinator:
 
     Every node's coordinator uploads that node's slices; only the one holding
     the ``lease`` rotates and imports (one per installation). ``shared``: the
-    steps of shared staging, when the slices of every node go to one store."""
+    steps of shared staging, when the slices of every node go to one store.
+
+    The tick runs in one thread (:meth:`run`); imports run in import threads
+    (see the module docstring), which share the storage state, the layout and
+    the target with it (all safe to use from several threads)."""
 
     def __init__(
         self,
@@ -158,6 +192,14 @@ class Coordinator:
         self._thread: threading.Thread | None = None
         #: When an upload failure of a slice was last logged (once a minute while it lasts).
         self._upload_failures: dict[SliceRef, float] = {}
+        concurrency = self.options.import_concurrency
+        self.import_concurrency = concurrency if concurrency is not None else default_import_concurrency(target.kind)
+        if self.import_concurrency < 1:
+            raise ValueError(f"import_concurrency must be at least 1, found {self.import_concurrency}")
+        #: The imports under way: file → its table (in ``ready.table_id`` spelling).
+        self._importing: dict[FileRef, str] = {}
+        #: Guards ``_importing``; notified when an import ends.
+        self._imports_changed = threading.Condition()
 
     # The loop.
 
@@ -179,7 +221,15 @@ class Coordinator:
             self._import(now)
 
     def run(self) -> None:
-        """Ticks until :meth:`stop`; errors are logged and retried on the next tick."""
+        """Ticks until :meth:`stop`; errors are logged and retried on the next tick.
+        Then waits for the imports under way (at most ``import_stop_wait`` seconds)."""
+        try:
+            self._tick_until_stopped()
+        finally:
+            if not self.wait_for_imports(self.options.import_stop_wait):
+                log.warning("stopping with imports under way; they are imported again when a coordinator runs")
+
+    def _tick_until_stopped(self) -> None:
         last_failure = ("", 0.0)
         while not self._stop.is_set():
             try:
@@ -217,6 +267,12 @@ class Coordinator:
                 return False
             time.sleep(0.2)
 
+    def wait_for_imports(self, timeout: float | None = None) -> bool:
+        """Waits until the imports under way have ended (imported, or failed and
+        scheduled for a retry), at most ``timeout`` seconds; whether they did."""
+        with self._imports_changed:
+            return self._imports_changed.wait_for(lambda: not self._importing, timeout)
+
     def _closing_slices(self) -> bool:
         try:
             return self.storage.has_closing_slices()
@@ -237,6 +293,8 @@ class Coordinator:
         self._wake.set()
 
     def stop(self) -> None:
+        """Stops :meth:`run` after its current tick and waits for it (and so for
+        the imports under way, see :meth:`run`)."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -308,14 +366,63 @@ class Coordinator:
     # 4: import.
 
     def _import(self, now: int) -> None:
+        """Hands the files that are ready to free import threads: the first ready
+        file of each table that has no import under way, up to the concurrency."""
         # Files whose last slice was empty (nothing to upload) become ready here too.
         for file in self.storage.closing_files():
             with self.storage.atomic() as tx:
                 tx.ready_if_uploaded(file)
+        # Read before the ready files: an import that ends in between has committed
+        # its outcome already, so the query below no longer offers its file.
+        with self._imports_changed:
+            importing = dict(self._importing)
+        busy_tables = {_table_key(table_id) for table_id in importing.values()}
         for ready in self.storage.files_to_import(now):
-            file = ready.file
+            if len(importing) >= self.import_concurrency:
+                break
+            file, table = ready.file, _table_key(ready.table_id)
+            if file in importing or table in busy_tables:
+                continue
             spec = table_spec(ready.table_id, ready.columns_json)
-            self._import_file(file.sink, file.file_id, spec, ready.retry_attempt, ready.closing_ns)
+            importing[file] = ready.table_id
+            busy_tables.add(table)
+            with self._imports_changed:
+                self._importing[file] = ready.table_id
+            thread = threading.Thread(
+                target=self._import_thread,
+                args=(file, spec, ready.retry_attempt, ready.closing_ns),
+                name=f"import {file.sink}/{file.file_id}",
+                # A stop does not wait for it beyond import_stop_wait (see run).
+                daemon=True,
+            )
+            try:
+                thread.start()
+            except BaseException:
+                self._import_ended(file)
+                raise
+
+    def _import_thread(self, file: FileRef, spec: TableSpec, attempt: int, closing_ns: int | None) -> None:
+        try:
+            self._import_file(file.sink, file.file_id, spec, attempt, closing_ns)
+        except Exception as exc:
+            # The outcome could not be recorded (the control plane is away): the
+            # file is still ready and is imported again, idempotently, by a later tick.
+            log.warning(
+                "sink %s: import of file %s not finished, tried again: %s%s",
+                file.sink,
+                file.file_id,
+                f"{type(exc).__name__}: {exc}",
+                " (the disk is full)" if is_disk_full(exc) else "",
+            )
+        finally:
+            self._import_ended(file)
+
+    def _import_ended(self, file: FileRef) -> None:
+        with self._imports_changed:
+            self._importing.pop(file, None)
+            self._imports_changed.notify_all()
+        # The next file of its table may be ready: the tick looks now, not in a second.
+        self._wake.set()
 
     def _import_file(self, key: SinkKey, file_id: str, spec: TableSpec, attempt: int, closing_ns: int | None) -> None:
         file = FileRef(key, file_id)
@@ -433,6 +540,13 @@ class Coordinator:
             self.shared.remove_file(key, file_id)
         except Exception as exc:
             log.warning("sink %s: staging of file %s not removed: %s", key, file_id, exc)
+
+
+def _table_key(table_id: str) -> str:
+    """What makes two table ids one table for the import threads: the SQLite
+    target's table names ignore case, so ids differing in case only are one
+    table there (in PostgreSQL they are two, which then merely take turns)."""
+    return table_id.casefold()
 
 
 def _remove_tree(path: Path) -> None:
