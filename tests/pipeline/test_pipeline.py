@@ -480,8 +480,16 @@ def test_import_concurrency_defaults_by_target(pipeline: Pipeline) -> None:
     expected = 1 if pipeline.coordinator.target.kind == "sqlite" else POSTGRESQL_IMPORT_CONCURRENCY
     assert pipeline.coordinator.import_concurrency == expected
     options = replace(pipeline.coordinator.options, import_concurrency=3)
-    assert Coordinator(pipeline.coordinator.catalog, pipeline.coordinator.storage, pipeline.coordinator.layout,
-                       pipeline.coordinator.target, options).import_concurrency == 3
+    assert (
+        Coordinator(
+            pipeline.coordinator.catalog,
+            pipeline.coordinator.storage,
+            pipeline.coordinator.layout,
+            pipeline.coordinator.target,
+            options,
+        ).import_concurrency
+        == 3
+    )
 
 
 def test_retry_backoff() -> None:

@@ -17,8 +17,10 @@ Imports run on import threads of their own (at most
 :attr:`CoordinatorOptions.import_concurrency` at once): the tick only hands them
 the files that are ready, so a long import (a big file takes tens of seconds)
 holds up neither the rotation and upload of any sink nor the imports into other
-tables. One table takes one import at a time: the files of a sink are imported
-in order, and two sinks writing one table do not contend for its locks.
+tables. One table takes one import at a time (two sinks writing one table do
+not contend for its locks), and so does one sink: its files are imported in
+order, also when a mapping change sent its newer file to another table (the
+PostgreSQL target grants a sink's user its current table only).
 
 State transitions are committed before the disk is cleaned up, and imports are
 idempotent, so after a crash at any point the next tick resumes where it stopped.
@@ -83,6 +85,8 @@ class CoordinatorOptions:
     import_concurrency: int | None = None
     #: Seconds a stopping coordinator waits for the imports under way; one cut
     #: short is imported again by the next coordinator (imports are idempotent).
+    #: With the upload of this node's slices before it (``drain``, at most 20 s)
+    #: that is the 30 s the supervisor gives a stopping coordinator.
     import_stop_wait: float = 10.0
 
 
@@ -98,8 +102,9 @@ def default_import_concurrency(target_kind: str) -> int:
     """Imports at once by default into a target of ``target_kind``: one into the
     embedded SQLite target, whose imports take the database's single write lock
     (``BEGIN IMMEDIATE``) for their whole transaction, so a second one would only
-    wait for it; :data:`POSTGRESQL_IMPORT_CONCURRENCY` into PostgreSQL, which
-    writes different tables in parallel."""
+    wait for it (and fail, to be retried minutes later, once a big import holds the
+    lock past the busy timeout); :data:`POSTGRESQL_IMPORT_CONCURRENCY` into
+    PostgreSQL, which writes different tables in parallel."""
     return 1 if target_kind == "sqlite" else POSTGRESQL_IMPORT_CONCURRENCY
 
 
@@ -204,7 +209,8 @@ class Coordinator:
     # The loop.
 
     def tick(self) -> None:
-        """One pass over every level (safe to call at any time, also after a crash)."""
+        """One pass over every level (safe to call at any time, also after a crash).
+        The imports it starts run on after it returns (see :meth:`wait_for_imports`)."""
         now = time.time_ns()
         leading = self.lease.held()
         if leading != self._leading:
@@ -222,14 +228,7 @@ class Coordinator:
 
     def run(self) -> None:
         """Ticks until :meth:`stop`; errors are logged and retried on the next tick.
-        Then waits for the imports under way (at most ``import_stop_wait`` seconds)."""
-        try:
-            self._tick_until_stopped()
-        finally:
-            if not self.wait_for_imports(self.options.import_stop_wait):
-                log.warning("stopping with imports under way; they are imported again when a coordinator runs")
-
-    def _tick_until_stopped(self) -> None:
+        Imports under way go on after it returns (see :meth:`finish_imports`)."""
         last_failure = ("", 0.0)
         while not self._stop.is_set():
             try:
@@ -267,6 +266,15 @@ class Coordinator:
                 return False
             time.sleep(0.2)
 
+    def finish_imports(self) -> bool:
+        """After :meth:`run` returned: waits for the imports under way, at most
+        ``import_stop_wait`` seconds; whether they all ended. One cut short when
+        the process exits is imported again by the next coordinator."""
+        if self.wait_for_imports(self.options.import_stop_wait):
+            return True
+        log.warning("stopping with imports under way; they are imported again when a coordinator runs")
+        return False
+
     def wait_for_imports(self, timeout: float | None = None) -> bool:
         """Waits until the imports under way have ended (imported, or failed and
         scheduled for a retry), at most ``timeout`` seconds; whether they did."""
@@ -293,12 +301,13 @@ class Coordinator:
         self._wake.set()
 
     def stop(self) -> None:
-        """Stops :meth:`run` after its current tick and waits for it (and so for
-        the imports under way, see :meth:`run`)."""
+        """Stops :meth:`run` after its current tick and waits for it, then for the
+        imports under way (:meth:`finish_imports`)."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join()
+        self.finish_imports()
 
     # 1 + 2: rotation.
 
@@ -366,8 +375,8 @@ class Coordinator:
     # 4: import.
 
     def _import(self, now: int) -> None:
-        """Hands the files that are ready to free import threads: the first ready
-        file of each table that has no import under way, up to the concurrency."""
+        """Hands the files that are ready to free import threads, up to the
+        concurrency: a file whose table and sink have no import under way."""
         # Files whose last slice was empty (nothing to upload) become ready here too.
         for file in self.storage.closing_files():
             with self.storage.atomic() as tx:
@@ -377,22 +386,24 @@ class Coordinator:
         with self._imports_changed:
             importing = dict(self._importing)
         busy_tables = {_table_key(table_id) for table_id in importing.values()}
+        busy_sinks = {file.sink for file in importing}
         for ready in self.storage.files_to_import(now):
             if len(importing) >= self.import_concurrency:
                 break
             file, table = ready.file, _table_key(ready.table_id)
-            if file in importing or table in busy_tables:
+            if file.sink in busy_sinks or table in busy_tables:
                 continue
             spec = table_spec(ready.table_id, ready.columns_json)
             importing[file] = ready.table_id
             busy_tables.add(table)
+            busy_sinks.add(file.sink)
             with self._imports_changed:
                 self._importing[file] = ready.table_id
             thread = threading.Thread(
                 target=self._import_thread,
                 args=(file, spec, ready.retry_attempt, ready.closing_ns),
                 name=f"import {file.sink}/{file.file_id}",
-                # A stop does not wait for it beyond import_stop_wait (see run).
+                # A stop does not wait for it beyond import_stop_wait (see finish_imports).
                 daemon=True,
             )
             try:
