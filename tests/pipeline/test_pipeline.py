@@ -400,13 +400,27 @@ class HeldImports:
             self.imported(table).set()
 
 
-def _hold_imports(pipeline: Pipeline, held: set[str], concurrency: int) -> HeldImports:
+class SwitchedLease:
+    """A lease the test takes away and gives back (as a cluster's election would)."""
+
+    def __init__(self) -> None:
+        self.holding = True
+
+    def held(self) -> bool:
+        return self.holding
+
+    def release(self) -> None:
+        self.holding = False
+
+
+def _hold_imports(
+    pipeline: Pipeline, held: set[str], concurrency: int, lease: SwitchedLease | None = None
+) -> HeldImports:
     """Swaps the pipeline's coordinator for one that imports through :class:`HeldImports`."""
     wrapper = HeldImports(pipeline.coordinator.target, held)
     old = pipeline.coordinator
-    pipeline.coordinator = Coordinator(
-        old.catalog, old.storage, old.layout, wrapper, replace(old.options, import_concurrency=concurrency)
-    )
+    options = replace(old.options, import_concurrency=concurrency)
+    pipeline.coordinator = Coordinator(old.catalog, old.storage, old.layout, wrapper, options, lease=lease)
     return wrapper
 
 
@@ -474,6 +488,33 @@ def test_one_import_at_a_time_into_a_table(pipeline: Pipeline) -> None:
     # The files of one sink in the order they were written.
     s1_imports = [i for i in held.started if i.startswith("1/s1/")]
     assert s1_imports == sorted(s1_imports)
+
+
+def test_a_coordinator_that_loses_its_lease_starts_no_imports(pipeline: Pipeline) -> None:
+    """The import under way finishes; the files ready meanwhile wait for a coordinator with the lease."""
+    columns = [{"type": "body", "name": "b"}]
+    pipeline.source("s")
+    pipeline.sink("s", "a", columns, "in.c-t.a")
+    pipeline.sink("s", "b", columns, "in.c-t.b")
+    lease = SwitchedLease()
+    held = _hold_imports(pipeline, {"in.c-t.a"}, concurrency=2, lease=lease)
+    pipeline.post("s", '"x"')
+    pipeline.api("POST", f"{BASE}/s/sinks/a/flush")
+    pipeline.settle(imports=False)
+    assert held.waiting.wait(60)
+    lease.holding = False
+    pipeline.api("POST", f"{BASE}/s/sinks/b/flush")
+    pipeline.settle(imports=False)  # uploads b's slice (every node uploads its own)
+    held.release.set()
+    assert pipeline.coordinator.wait_for_imports(60)
+    assert pipeline.rows("in.c-t.a") == [('"x"',)]
+    assert [f["state"] for f in pipeline.file_states("s", "a")] == ["writing", "imported"]
+    pipeline.settle(imports=False)
+    assert [i.split("/")[2] for i in held.started] == ["a"]
+    assert pipeline.file_states("s", "b")[1]["state"] == "importing"  # ready, not imported
+    lease.holding = True
+    pipeline.settle()
+    assert pipeline.rows("in.c-t.b") == [('"x"',)]
 
 
 def test_import_concurrency_defaults_by_target(pipeline: Pipeline) -> None:
