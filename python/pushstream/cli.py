@@ -144,6 +144,12 @@ _SERVE_OPTIONS = (
         type=click.FloatRange(min=0.001),
     ),
     _server_option(
+        "--import-concurrency",
+        "Imports at once, each into a different table; one long import then holds up neither the "
+        "others nor the upload of slices ({env}, default 1 into SQLite, 4 into PostgreSQL).",
+        type=click.IntRange(min=1),
+    ),
+    _server_option(
         "--body-timeout",
         "Seconds a client may take to send a request body once its headers arrived; slower requests "
         "get 408 and are dropped ({env}, default {default:g}).",

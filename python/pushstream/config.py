@@ -57,6 +57,9 @@ class ServerConfig:
     max_header_size: int = 64 << 10
     trust_proxy: bool = False
     import_retry_base: float = 120.0
+    #: Imports at once, into different tables (``None``: 1 into SQLite, 4 into
+    #: PostgreSQL; see :func:`pushstream.coordinator.pipeline.default_import_concurrency`).
+    import_concurrency: int | None = None
     #: Seconds from the end of the headers until the whole body must have arrived.
     body_timeout: float = 60.0
     #: Seconds an open connection may take to send (the rest of) request headers,
@@ -100,6 +103,12 @@ class ServerConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "port" else 1):
                 raise ConfigError(f"{name} must be a positive integer, found {value!r}")
+        if self.import_concurrency is not None and (
+            not isinstance(self.import_concurrency, int)
+            or isinstance(self.import_concurrency, bool)
+            or self.import_concurrency < 1
+        ):
+            raise ConfigError(f"import_concurrency must be a positive integer, found {self.import_concurrency!r}")
         if self.max_record_size > MAX_RECORD_BYTES_LIMIT:
             limit = MAX_RECORD_BYTES_LIMIT >> 20
             raise ConfigError(f"max_record_size must be at most {limit}MB, found {self.max_record_size} bytes")
@@ -253,6 +262,8 @@ def load_config(
                 ) from None
     if (v := get("MAX_INGEST_REQUESTS")) is not None:
         values["max_ingest_requests"] = _int("MAX_INGEST_REQUESTS", v)
+    if (v := get("IMPORT_CONCURRENCY")) is not None:
+        values["import_concurrency"] = _int("IMPORT_CONCURRENCY", v)
     for field_name in (
         "api_public_url",
         "source_public_url",

@@ -176,7 +176,7 @@ def front_options(config: ServerConfig) -> FrontOptions:
 
 
 def coordinator_options(config: ServerConfig) -> CoordinatorOptions:
-    return CoordinatorOptions(retry_base=config.import_retry_base)
+    return CoordinatorOptions(retry_base=config.import_retry_base, import_concurrency=config.import_concurrency)
 
 
 def receiver_node_id(config: ServerConfig) -> str | None:

@@ -19,6 +19,8 @@ from streamclient import Stream, table_rows
 def test_defaults() -> None:
     config = load_config({})
     assert (config.body_timeout, config.idle_timeout, config.max_ingest_requests) == (60.0, 75.0, 1024)
+    # By the target's kind (see pushstream.coordinator.pipeline.default_import_concurrency).
+    assert config.import_concurrency is None
 
 
 def test_environment_and_flags() -> None:
@@ -26,6 +28,10 @@ def test_environment_and_flags() -> None:
     config = load_config(env)
     assert (config.body_timeout, config.idle_timeout, config.max_ingest_requests) == (2.5, 9.0, 7)
     assert load_config(env, body_timeout=4.0).body_timeout == 4.0
+    assert ServerConfig.from_json(config.to_json()) == config
+    config = load_config({"PUSHSTREAM_IMPORT_CONCURRENCY": "3"})
+    assert config.import_concurrency == 3
+    assert load_config({"PUSHSTREAM_IMPORT_CONCURRENCY": "3"}, import_concurrency=2).import_concurrency == 2
     assert ServerConfig.from_json(config.to_json()) == config
 
 
@@ -35,6 +41,8 @@ def test_environment_and_flags() -> None:
         ({"PUSHSTREAM_BODY_TIMEOUT": "soon"}, "PUSHSTREAM_BODY_TIMEOUT must be a number of seconds"),
         ({"PUSHSTREAM_IDLE_TIMEOUT": "0"}, "idle_timeout must be a positive number of seconds"),
         ({"PUSHSTREAM_MAX_INGEST_REQUESTS": "0"}, "max_ingest_requests must be a positive integer"),
+        ({"PUSHSTREAM_IMPORT_CONCURRENCY": "0"}, "import_concurrency must be a positive integer"),
+        ({"PUSHSTREAM_IMPORT_CONCURRENCY": "many"}, "PUSHSTREAM_IMPORT_CONCURRENCY must be an integer"),
     ],
 )
 def test_invalid_values(env: dict[str, str], message: str) -> None:
@@ -44,7 +52,7 @@ def test_invalid_values(env: dict[str, str], message: str) -> None:
 
 def test_help_names_the_options() -> None:
     result = subprocess.run([*PUSHSTREAM, "serve", "--help"], capture_output=True, text=True, check=True)
-    for option in ("--body-timeout", "--idle-timeout", "--max-ingest-requests"):
+    for option in ("--body-timeout", "--idle-timeout", "--max-ingest-requests", "--import-concurrency"):
         assert option in result.stdout
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from pgcluster import PgCluster
 from pushstream.app import close_app, components, create_app
 from pushstream.config import ServerConfig
 from pushstream.coordinator import Coordinator, CoordinatorOptions, retry_delay
+from pushstream.coordinator.pipeline import POSTGRESQL_IMPORT_CONCURRENCY
 from pushstream.storage.layout import SinkKey
 from rawsql import Raw
 
@@ -92,20 +95,25 @@ class Pipeline:
             environ_base={"REMOTE_ADDR": "192.0.2.7"},
         )
 
-    def settle(self, ticks: int = 3) -> None:
+    def tick(self, *, imports: bool = True) -> None:
+        """Reports node statistics and ticks the coordinator; ``imports``: then
+        waits for the imports the tick started (they run in threads of their own)."""
+        components(self.app).node.reload()
+        components(self.app).node.report()
+        self.coordinator.tick()
+        if imports:
+            assert self.coordinator.wait_for_imports(60)
+
+    def settle(self, ticks: int = 3, *, imports: bool = True) -> None:
         """Reports node statistics and ticks the coordinator until slices settle."""
         for _ in range(ticks):
-            components(self.app).node.reload()
-            components(self.app).node.report()
-            self.coordinator.tick()
+            self.tick(imports=imports)
         # On a busy machine a writer may let go of its slice a moment later: go on
         # until no slice waits for its writers (a bounded wait, not a timing assertion).
         deadline = time.monotonic() + 30
         while self.coordinator.storage.has_closing_slices() and time.monotonic() < deadline:
             time.sleep(0.02)
-            components(self.app).node.reload()
-            components(self.app).node.report()
-            self.coordinator.tick()
+            self.tick(imports=imports)
 
     def flush(self, source_id: str) -> dict[str, Any]:
         response = self.api("POST", f"{BASE}/{source_id}/flush")
@@ -347,6 +355,182 @@ def test_imports_are_idempotent_after_a_crash_between_import_and_state(pipeline:
     pipeline.settle()
     assert pipeline.rows("in.c-t.k") == [('"once"',)]
     assert [f["state"] for f in pipeline.file_states("s", "k")] == ["writing", "imported"]
+
+
+class HeldImports:
+    """The pipeline's real target, with imports into ``held`` tables that wait
+    until the test releases them (a test double of timing only); it records
+    which imports ran at once."""
+
+    def __init__(self, target: Any, held: set[str]) -> None:
+        self.target = target
+        self.held = held
+        self.release = threading.Event()
+        self._lock = threading.Lock()
+        self.running: dict[str, int] = {}
+        #: The most imports that ran at once into each table.
+        self.most_at_once: dict[str, int] = {}
+        #: Every import id started, in order (an id twice: imported twice).
+        self.started: list[str] = []
+        self._imported: dict[str, threading.Event] = {}
+        self.waiting = threading.Event()
+
+    def imported(self, table: str) -> threading.Event:
+        """Set when an import into ``table`` has returned."""
+        with self._lock:
+            return self._imported.setdefault(table, threading.Event())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
+
+    def import_files(self, request: Any) -> Any:
+        table = request.spec.table_id
+        with self._lock:
+            self.started.append(request.import_id)
+            self.running[table] = self.running.get(table, 0) + 1
+            self.most_at_once[table] = max(self.most_at_once.get(table, 0), self.running[table])
+        try:
+            if table in self.held:
+                self.waiting.set()
+                assert self.release.wait(60)
+            return self.target.import_files(request)
+        finally:
+            with self._lock:
+                self.running[table] -= 1
+            self.imported(table).set()
+
+
+class SwitchedLease:
+    """A lease the test takes away and gives back (as a cluster's election would)."""
+
+    def __init__(self) -> None:
+        self.holding = True
+
+    def held(self) -> bool:
+        return self.holding
+
+    def release(self) -> None:
+        self.holding = False
+
+
+def _hold_imports(
+    pipeline: Pipeline, held: set[str], concurrency: int, lease: SwitchedLease | None = None
+) -> HeldImports:
+    """Swaps the pipeline's coordinator for one that imports through :class:`HeldImports`."""
+    wrapper = HeldImports(pipeline.coordinator.target, held)
+    old = pipeline.coordinator
+    options = replace(old.options, import_concurrency=concurrency)
+    pipeline.coordinator = Coordinator(old.catalog, old.storage, old.layout, wrapper, options, lease=lease)
+    return wrapper
+
+
+def test_a_long_import_holds_up_neither_uploads_nor_other_tables(pipeline: Pipeline) -> None:
+    columns = [{"type": "body", "name": "b"}]
+    pipeline.source("s")
+    pipeline.sink("s", "a", columns, "in.c-t.a")
+    pipeline.sink("s", "b", columns, "in.c-t.b", **{"storage.level.staging.upload.trigger.count": 1})
+    held = _hold_imports(pipeline, {"in.c-t.a"}, concurrency=2)
+    try:
+        pipeline.post("s", '"first"')
+        pipeline.api("POST", f"{BASE}/s/sinks/a/flush")
+        pipeline.settle(imports=False)
+        assert held.waiting.wait(60)
+        # Sink a's import is under way: sink b's slices are still rotated and
+        # uploaded, and its file imported, meanwhile.
+        pipeline.post("s", '"second"')
+        pipeline.settle(imports=False)
+        levels = pipeline.api("GET", f"{BASE}/s/sinks/b/statistics/total").json["levels"]  # type: ignore[index]
+        assert set(levels) == {"staging"} and levels["staging"]["recordsCount"] == 2
+        pipeline.api("POST", f"{BASE}/s/sinks/b/flush")
+        pipeline.settle(imports=False)
+        assert held.imported("in.c-t.b").wait(60)
+        assert sorted(pipeline.rows("in.c-t.b")) == [('"first"',), ('"second"',)]
+        assert [f["state"] for f in pipeline.file_states("s", "a")] == ["writing", "importing"]
+        assert pipeline.rows("in.c-t.a") == []
+    finally:
+        held.release.set()
+    pipeline.settle()
+    assert pipeline.rows("in.c-t.a") == [('"first"',)]
+    assert [f["state"] for f in pipeline.file_states("s", "a")] == ["writing", "imported"]
+    # (b's first file, closed empty by its settings change, counts as imported.)
+    assert [f["state"] for f in pipeline.file_states("s", "b")] == ["writing", "imported", "imported"]
+    assert len(held.started) == len(set(held.started)) == 2
+
+
+def test_one_import_at_a_time_into_a_table(pipeline: Pipeline) -> None:
+    """Two sinks write one table: their files, and the files of one sink, are
+    imported one after another, each once, however many import threads there are."""
+    columns = [{"type": "path", "name": "v", "path": "v", "rawString": True}]
+    for source in ("s1", "s2"):
+        pipeline.source(source)
+        pipeline.sink(source, "k", columns, "in.c-t.shared")
+    held = _hold_imports(pipeline, {"in.c-t.shared"}, concurrency=4)
+    try:
+        pipeline.post("s1", '{"v": "one"}')
+        pipeline.post("s2", '{"v": "two"}')
+        pipeline.api("POST", f"{BASE}/s1/flush")
+        pipeline.api("POST", f"{BASE}/s2/flush")
+        pipeline.settle(imports=False)
+        assert held.waiting.wait(60)
+        pipeline.post("s1", '{"v": "three"}')
+        pipeline.api("POST", f"{BASE}/s1/flush")
+        # Ticks while the first import waits: the other files of the table wait too.
+        pipeline.settle(imports=False)
+        assert len(held.started) == 1
+        ready = [f for s in ("s1", "s2") for f in pipeline.file_states(s, "k") if f["state"] == "importing"]
+        assert len(ready) == 3
+    finally:
+        held.release.set()
+    pipeline.settle()
+    assert sorted(pipeline.rows("in.c-t.shared")) == [("one",), ("three",), ("two",)]
+    assert held.most_at_once == {"in.c-t.shared": 1}
+    assert len(held.started) == len(set(held.started)) == 3
+    # The files of one sink in the order they were written.
+    s1_imports = [i for i in held.started if i.startswith("1/s1/")]
+    assert s1_imports == sorted(s1_imports)
+
+
+def test_a_coordinator_that_loses_its_lease_starts_no_imports(pipeline: Pipeline) -> None:
+    """The import under way finishes; the files ready meanwhile wait for a coordinator with the lease."""
+    columns = [{"type": "body", "name": "b"}]
+    pipeline.source("s")
+    pipeline.sink("s", "a", columns, "in.c-t.a")
+    pipeline.sink("s", "b", columns, "in.c-t.b")
+    lease = SwitchedLease()
+    held = _hold_imports(pipeline, {"in.c-t.a"}, concurrency=2, lease=lease)
+    pipeline.post("s", '"x"')
+    pipeline.api("POST", f"{BASE}/s/sinks/a/flush")
+    pipeline.settle(imports=False)
+    assert held.waiting.wait(60)
+    lease.holding = False
+    pipeline.api("POST", f"{BASE}/s/sinks/b/flush")
+    pipeline.settle(imports=False)  # uploads b's slice (every node uploads its own)
+    held.release.set()
+    assert pipeline.coordinator.wait_for_imports(60)
+    assert pipeline.rows("in.c-t.a") == [('"x"',)]
+    assert [f["state"] for f in pipeline.file_states("s", "a")] == ["writing", "imported"]
+    pipeline.settle(imports=False)
+    assert [i.split("/")[2] for i in held.started] == ["a"]
+    assert pipeline.file_states("s", "b")[1]["state"] == "importing"  # ready, not imported
+    lease.holding = True
+    pipeline.settle()
+    assert pipeline.rows("in.c-t.b") == [('"x"',)]
+
+
+def test_import_concurrency_defaults_by_target(pipeline: Pipeline) -> None:
+    expected = 1 if pipeline.coordinator.target.kind == "sqlite" else POSTGRESQL_IMPORT_CONCURRENCY
+    assert pipeline.coordinator.import_concurrency == expected
+    options = replace(pipeline.coordinator.options, import_concurrency=3)
+    assert (
+        Coordinator(
+            pipeline.coordinator.catalog,
+            pipeline.coordinator.storage,
+            pipeline.coordinator.layout,
+            pipeline.coordinator.target,
+            options,
+        ).import_concurrency
+        == 3
+    )
 
 
 def test_retry_backoff() -> None:

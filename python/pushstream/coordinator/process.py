@@ -89,10 +89,12 @@ def main(config_json: str) -> int:
         coordinator.stop_soon()
     log.info("coordinator started for %s", config.data_dir.resolve())
     coordinator.run()
+    # Imports under way go on meanwhile: the slices on this disk go first.
     try:
         coordinator.drain()
     except Exception:
         log.exception("uploading this node's slices before it stops failed; they are uploaded when it is back")
+    coordinator.finish_imports()
     if agent is not None:
         agent.stop()
     coordinator.lease.release()
