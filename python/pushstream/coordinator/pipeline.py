@@ -94,10 +94,11 @@ class CoordinatorOptions:
 #: user) and keeps a server backend busy with COPY and the merge while its thread
 #: parses the next batches; with a few of them one long import no longer delays
 #: the others, and more would mostly compete for the database's CPU and disk
-#: that the control plane and readers share. Measured on 2 cores shared with the
-#: database: a one-row file waited 0.17 s instead of 5.9 s behind a 1M-row import,
-#: and four 300k-row keyed files into four tables took 5.8 s at 4 against 6.5 s
-#: one after another (so 4 costs nothing even where CPUs are few).
+#: that the control plane and readers share. ``bench/bench_concurrent_imports.py``
+#: on 2 cores shared with the database: a one-row file waited 0.14 s instead of
+#: 6.5 s behind a 1M-row import, and four 300k-row keyed files into four tables
+#: took 6.5 s at 4 against 7.5 s one after another (so 4 costs nothing even where
+#: CPUs are few).
 POSTGRESQL_IMPORT_CONCURRENCY = 4
 
 
