@@ -2,7 +2,10 @@
 
 Servers (one worker, 64 request threads each, started together):
 
-- **single**: `pushstream serve` as the README starts it (SQLite, local staging);
+- **single**: `pushstream serve` in single-node mode (the SQLite control plane,
+  local staging) with the same PostgreSQL target as the cluster node (another
+  database), so that both pay the same for their imports on this machine;
+  `--single-target sqlite` makes it the README's first command (embedded SQLite);
 - **cluster**: one node of a cluster, `serve --cluster postgresql://… --staging
   s3://… --target postgresql://…`, on a private PostgreSQL (fsync on) and an
   S3 server (s3s-fs), the same ones the cluster tests use;
@@ -303,6 +306,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--latency-samples", type=int, default=7)
+    parser.add_argument(
+        "--single-target",
+        choices=("postgresql", "sqlite"),
+        default="postgresql",
+        help="the single node's target: the cluster's PostgreSQL (another database; default, so that"
+        " both pay the same for their imports) or the embedded SQLite of the README's first command",
+    )
     args = parser.parse_args()
     ensure_wrk()
     work = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
@@ -315,24 +325,32 @@ def main() -> None:
         cluster_args = ("--cluster", control_url, "--staging", "s3://pushstream/bench", "--target", target_url)
         servers: dict[str, Server] = {}
         try:
-            servers["single"] = start("single", work)
+            single_args: tuple[str, ...] = ()
+            if args.single_target == "postgresql":
+                single_args = ("--target", pg.create_admin("bench_single_target", "bench_single_target"))
+            servers["single"] = start("single", work, *single_args)
             servers["cluster"] = start("cluster", work, *cluster_args, "--node-name", "c1", env=s3.environment)
             import sqlite3
 
             def single_rows() -> str:
+                if args.single_target == "postgresql":
+                    return target_rows("bench_single_target")
                 try:
                     with sqlite3.connect(servers["single"].data_dir / "tables.sqlite") as db:
                         return " ".join(str(r) for r in db.execute('SELECT * FROM "in.c-bench.latency"'))
                 except sqlite3.Error:
                     return ""
 
-            def cluster_rows() -> str:
+            def target_rows(database: str) -> str:
                 try:
                     return " ".join(
-                        str(r) for r in pg.execute('SELECT * FROM "in.c-bench"."latency"', database="bench_target")
+                        str(r) for r in pg.execute('SELECT * FROM "in.c-bench"."latency"', database=database)
                     )
                 except Exception:
                     return ""
+
+            def cluster_rows() -> str:
+                return target_rows("bench_target")
 
             latency_urls = {name: configure(server, "latency", {}) for name, server in servers.items()}
             latency = {
@@ -366,7 +384,7 @@ def main() -> None:
             s3.stop()
             shutil.rmtree(work, ignore_errors=True)
 
-    lines = [f"Cluster mode vs single node, {now()}, {machine()}", ""]
+    lines = [f"Cluster mode vs single node (its target: {args.single_target}), {now()}, {machine()}", ""]
     ingest_rows = []
     for case in ("single events", "NDJSON x1000"):
         ingest_rows.append(
@@ -399,7 +417,8 @@ def main() -> None:
     lines.append("")
     lines.append(
         "CPU per event with the pipeline (each run until every server and PostgreSQL are idle again), all runs:"
-        f" single node {per_event(rows, 'single', 'pipeline_cpu_s'):.2f} us,"
+        f" single node {per_event(rows, 'single', 'pipeline_cpu_s'):.2f} us"
+        f" + PostgreSQL {per_event(rows, 'single', 'pipeline_pg_cpu_s'):.2f} us,"
         f" cluster node {per_event(rows, 'cluster', 'pipeline_cpu_s'):.2f} us"
         f" + PostgreSQL {per_event(rows, 'cluster', 'pipeline_pg_cpu_s'):.2f} us (control plane and target)"
     )
