@@ -99,16 +99,13 @@ class ServerConfig:
             "max_batch_size",
             "max_header_size",
             "max_ingest_requests",
+            "import_concurrency",
         ):
             value = getattr(self, name)
+            if value is None and name == "import_concurrency":
+                continue  # by the target's kind
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "port" else 1):
                 raise ConfigError(f"{name} must be a positive integer, found {value!r}")
-        if self.import_concurrency is not None and (
-            not isinstance(self.import_concurrency, int)
-            or isinstance(self.import_concurrency, bool)
-            or self.import_concurrency < 1
-        ):
-            raise ConfigError(f"import_concurrency must be a positive integer, found {self.import_concurrency!r}")
         if self.max_record_size > MAX_RECORD_BYTES_LIMIT:
             limit = MAX_RECORD_BYTES_LIMIT >> 20
             raise ConfigError(f"max_record_size must be at most {limit}MB, found {self.max_record_size} bytes")
