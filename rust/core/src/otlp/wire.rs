@@ -140,6 +140,33 @@ fn set_once<T>(slot: &mut Option<T>, value: T) -> Wire<()> {
     }
 }
 
+/// The singular field 1 (the resource, the scope) of a `ResourceLogs` or
+/// `ScopeLogs` message, checking that fields 1 and 2 (its children) are
+/// length-delimited: the message may carry it after its children.
+fn header(message: &[u8]) -> Wire<Option<&[u8]>> {
+    let mut found = None;
+    let mut fields = Fields::of(message);
+    while let Some(field) = fields.next()? {
+        match field {
+            (1, Field::Len(bytes)) => set_once(&mut found, bytes)?,
+            (2, Field::Len(_)) => {}
+            (1 | 2, _) => return Err(Unusual),
+            _ => {}
+        }
+    }
+    Ok(found)
+}
+
+/// The repeated field 2 (scope logs, log records) of a message that
+/// [`header`] has checked: its fields are known to read without error.
+fn children(message: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut fields = Fields::of(message);
+    std::iter::from_fn(move || fields.next().ok().flatten()).filter_map(|field| match field {
+        (2, Field::Len(child)) => Some(child),
+        _ => None,
+    })
+}
+
 /// Every record of an `ExportLogsServiceRequest`.
 pub(super) fn logs(flattener: &mut Flattener, body: &[u8]) -> Wire<()> {
     let mut request = Fields::of(body);
@@ -155,16 +182,7 @@ pub(super) fn logs(flattener: &mut Flattener, body: &[u8]) -> Wire<()> {
 
 fn resource_logs(flattener: &mut Flattener, message: &[u8]) -> Wire<()> {
     // The resource may follow its records on the wire: found first.
-    let mut resource = None;
-    let mut fields = Fields::of(message);
-    while let Some(field) = fields.next()? {
-        match field {
-            (1, Field::Len(bytes)) => set_once(&mut resource, bytes)?,
-            (2, Field::Len(_)) => {}
-            (1 | 2, _) => return Err(Unusual),
-            _ => {}
-        }
-    }
+    let resource = header(message)?;
     let mut resource_json = Vec::new();
     let mut pairs = Vec::new();
     if let Some(resource) = resource {
@@ -178,26 +196,14 @@ fn resource_logs(flattener: &mut Flattener, message: &[u8]) -> Wire<()> {
         }
     }
     attributes(&pairs, &mut resource_json, 0)?;
-    let mut fields = Fields::of(message);
-    while let Some(field) = fields.next()? {
-        if let (2, Field::Len(scope_logs)) = field {
-            self::scope_logs(flattener, scope_logs, &resource_json)?;
-        }
+    for scope_logs in children(message) {
+        self::scope_logs(flattener, scope_logs, &resource_json)?;
     }
     Ok(())
 }
 
 fn scope_logs(flattener: &mut Flattener, message: &[u8], resource: &[u8]) -> Wire<()> {
-    let mut scope = None;
-    let mut fields = Fields::of(message);
-    while let Some(field) = fields.next()? {
-        match field {
-            (1, Field::Len(bytes)) => set_once(&mut scope, bytes)?,
-            (2, Field::Len(_)) => {}
-            (1 | 2, _) => return Err(Unusual),
-            _ => {}
-        }
-    }
+    let scope = header(message)?;
     let (mut name, mut version) = (None, None);
     if let Some(scope) = scope {
         let mut fields = Fields::of(scope);
@@ -211,11 +217,8 @@ fn scope_logs(flattener: &mut Flattener, message: &[u8], resource: &[u8]) -> Wir
         }
     }
     let scope_json = scope_fields_json(name.unwrap_or(""), version.unwrap_or(""));
-    let mut fields = Fields::of(message);
-    while let Some(field) = fields.next()? {
-        if let (2, Field::Len(log)) = field {
-            log_record(flattener, log, resource, &scope_json)?;
-        }
+    for log in children(message) {
+        log_record(flattener, log, resource, &scope_json)?;
     }
     Ok(())
 }
