@@ -118,10 +118,8 @@ end
 """
 
 
-def settle_disk() -> float:
+def settle_disk() -> None:
     """Writes the page cache out (``sync``): an import's checkpoint (hundreds of
     MB, which the kernel may keep dirty for 30 s) must not be flushed to the disk
-    while the next run syncs its slices on it. Returns the seconds it took."""
-    started = time.monotonic()
+    while the next run syncs its slices on it."""
     os.sync()
-    return time.monotonic() - started
